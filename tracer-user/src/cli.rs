@@ -1,0 +1,149 @@
+//! Command-line interface (the contract is in docs/cli.md).
+
+use std::{ffi::OsString, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+/// Find concurrent map access in running, unmodified Go programs with eBPF.
+///
+/// tracer places uprobes on a Go program's map operations and streams what it sees from the
+/// kernel. It needs root, or CAP_BPF and CAP_PERFMON.
+#[derive(Debug, Parser)]
+#[command(name = "tracer", version, after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0    success (attach); for run, the program's own exit status (128+N if killed by signal N)
+  2    invalid command line
+  70   internal error
+  80   no such process
+  81   not a Go program
+  82   unsupported Go version (Go 1.21 to 1.27 are supported)
+  83   unsupported binary (e.g. stripped, not x86-64)
+  84   missing privileges (root, or CAP_BPF and CAP_PERFMON)
+  85   the kernel refused the probes
+  86   cannot write an output file
+  126  run: the program is not executable
+  127  run: the program was not found";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace a running Go process until Ctrl-C, SIGTERM, --duration or its exit.
+    Attach {
+        /// Process id of the Go program to trace.
+        #[arg(long, value_name = "PID")]
+        pid: u32,
+        #[command(flatten)]
+        options: TraceArgs,
+    },
+    /// Start PROGRAM with every probe in place before its first instruction; exit with its status.
+    ///
+    /// Ctrl-C and SIGTERM are passed on to PROGRAM, and tracing goes on until it exits.
+    Run {
+        #[command(flatten)]
+        options: TraceArgs,
+        /// The Go program to start, and its arguments.
+        #[arg(
+            value_name = "PROGRAM",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        command: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Write every event as one JSON line to FILE ("-" for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Stop tracing after this long (e.g. 30s, 5m, 250ms; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Print running totals to standard error this often (e.g. 1s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stats_interval: Option<Duration>,
+}
+
+/// `250ms`, `1.5s`, `10s`, `5m`, `2h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?} (try 30s, 5m or 250ms)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use ms, s, m or h)"
+            ))
+        }
+    };
+    if !(seconds > 0.0 && seconds.is_finite() && seconds < 1e9) {
+        return Err(format!("duration {text:?} must be positive"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "s", "0", "-1s", "10x", "1e3", "nan"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn run_takes_the_program_and_its_flags_verbatim() {
+        let cli = Cli::try_parse_from([
+            "tracer", "run", "--events", "e.json", "--", "prog", "-x", "--y",
+        ])
+        .unwrap();
+        let Command::Run { options, command } = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(options.events, Some(PathBuf::from("e.json")));
+        assert_eq!(command, ["prog", "-x", "--y"]);
+        let cli = Cli::try_parse_from(["tracer", "run", "prog", "--events", "x"]).unwrap();
+        let Command::Run { options, command } = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(options.events, None);
+        assert_eq!(command, ["prog", "--events", "x"]);
+    }
+
+    #[test]
+    fn attach_requires_a_numeric_pid() {
+        assert!(Cli::try_parse_from(["tracer", "attach"]).is_err());
+        assert!(Cli::try_parse_from(["tracer", "attach", "--pid", "abc"]).is_err());
+        assert!(
+            Cli::try_parse_from(["tracer", "attach", "--pid", "42", "--duration", "2s"]).is_ok()
+        );
+    }
+}

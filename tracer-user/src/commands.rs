@@ -1,0 +1,115 @@
+//! The `attach` and `run` commands: analyse → plan → attach → trace → summarise.
+
+use std::{ffi::OsString, path::Path};
+
+use crate::{
+    cli::TraceArgs,
+    error::TracerError,
+    gobin::GoBinary,
+    plan::{plan_map_writes, ProbePlan},
+    privileges, probes,
+    session::{self, Ownership, SessionOptions, SessionResult},
+    target,
+};
+
+impl From<&TraceArgs> for SessionOptions {
+    fn from(args: &TraceArgs) -> Self {
+        Self {
+            events: args.events.clone(),
+            duration: args.duration,
+            stats_interval: args.stats_interval,
+        }
+    }
+}
+
+/// `tracer attach --pid PID`: returns the exit status (0).
+pub fn attach(pid: u32, args: &TraceArgs) -> Result<i32, TracerError> {
+    let executable = target::running_executable(pid)?;
+    privileges::check()?;
+    let binary = GoBinary::open(&executable.open_path, &executable.display_path)?;
+    let plan = plan_for(&binary);
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        let (probes, channels) = probes::attach(&plan, &executable.open_path, pid)?;
+        announce(&binary, pid, probes.attached);
+        session::trace(pid, probes, channels, &args.into(), Ownership::Attached).await
+    })?;
+    report(&result, pid);
+    Ok(0)
+}
+
+/// `tracer run PROGRAM ARGS…`: returns PROGRAM's exit status.
+pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
+    let program = target::resolve_program(&command[0])?;
+    privileges::check()?;
+    let binary = GoBinary::open(&program, &program)?;
+    let plan = plan_for(&binary);
+    // Fork while still single-threaded: the async runtime starts afterwards.
+    let child = target::spawn_paused(&program, command)?;
+    let pid = child.pid;
+    let attached = match probes::attach(&plan, &program, pid) {
+        Ok(attached) => attached,
+        Err(error) => {
+            child.abandon();
+            return Err(error);
+        }
+    };
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        let (probes, channels) = attached;
+        announce(&binary, pid, probes.attached);
+        child.release()?;
+        session::trace(pid, probes, channels, &args.into(), Ownership::Launched).await
+    });
+    let result = match result {
+        Ok(result) => result,
+        Err(error) => {
+            // Tracing failed after the program started: it keeps running, untraced.
+            eprintln!("tracer: {error}; waiting for pid {pid} to exit");
+            target::wait_exit_status(pid)?;
+            return Err(error);
+        }
+    };
+    report(&result, pid);
+    target::wait_exit_status(pid)
+}
+
+fn plan_for(binary: &GoBinary) -> ProbePlan {
+    let plan = plan_map_writes(binary);
+    for site in plan.sites.iter().filter(|site| site.at_entry) {
+        log::warn!(
+            "{}: no frame setup found; probing its first instruction (slower)",
+            site.function
+        );
+    }
+    plan
+}
+
+fn announce(binary: &GoBinary, pid: u32, probes: usize) {
+    eprintln!(
+        "tracer: tracing pid {pid} ({}, {}): {probes} probes on map writes",
+        display_name(&binary.path),
+        binary.build_info.version
+    );
+}
+
+fn report(result: &SessionResult, pid: u32) {
+    let why = match result.stop {
+        session::StopReason::TargetExited => format!("pid {pid} exited"),
+        session::StopReason::Signal => "interrupted".to_owned(),
+        session::StopReason::Duration => "duration reached".to_owned(),
+    };
+    eprintln!("tracer: stopped ({why}); all probes removed");
+    eprint!("{}", result.summary.render(result.elapsed));
+}
+
+fn display_name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, TracerError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| anyhow::anyhow!("starting the async runtime: {error}").into())
+}

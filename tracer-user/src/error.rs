@@ -1,0 +1,54 @@
+//! The errors a user can hit, each with its own documented exit status (see docs/cli.md).
+
+use std::path::PathBuf;
+
+/// Everything that stops tracer before or while tracing. Each variant maps to one exit status so
+/// scripts can tell a bad pid from a missing capability without parsing messages.
+#[derive(Debug, thiserror::Error)]
+pub enum TracerError {
+    #[error("no process with pid {0}")]
+    NoSuchProcess(u32),
+    #[error("{path}: not a Go program ({reason})")]
+    NotGoProgram { path: PathBuf, reason: String },
+    #[error("{path}: built with {version}, but tracer supports Go 1.21 to 1.27")]
+    UnsupportedGoVersion { path: PathBuf, version: String },
+    #[error("{path}: {reason}")]
+    UnsupportedBinary { path: PathBuf, reason: String },
+    #[error("missing privileges: {0}")]
+    NoPrivileges(String),
+    #[error("the kernel refused the probes: {0}")]
+    ProbesRejected(String),
+    #[error("{path}: {source}")]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot run {program}: {reason}")]
+    ProgramNotFound { program: String, reason: String },
+    #[error("cannot run {program}: {reason}")]
+    ProgramNotExecutable { program: String, reason: String },
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl TracerError {
+    /// The process exit status for this error (documented in docs/cli.md; 66 is reserved for
+    /// "a race was reported", as with `go build -race`).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Internal(_) => 70,
+            Self::NoSuchProcess(_) => 80,
+            Self::NotGoProgram { .. } => 81,
+            Self::UnsupportedGoVersion { .. } => 82,
+            Self::UnsupportedBinary { .. } => 83,
+            Self::NoPrivileges(_) => 84,
+            Self::ProbesRejected(_) => 85,
+            Self::Output { .. } => 86,
+            Self::ProgramNotExecutable { .. } => 126,
+            Self::ProgramNotFound { .. } => 127,
+        }
+    }
+}
+
+pub type Result<T, E = TracerError> = std::result::Result<T, E>;

@@ -1,0 +1,200 @@
+//! Go binary analysis: what a Go executable is (version, functions, load segments) and where in
+//! its file each probe goes. Pure functions of the file's bytes: no root, no running process.
+
+pub mod buildinfo;
+pub mod prologue;
+pub mod version;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
+
+use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _};
+
+pub use buildinfo::BuildInfo;
+pub use version::GoVersion;
+
+use crate::error::TracerError;
+
+/// A function from the symbol table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Function {
+    pub address: u64,
+    pub size: u64,
+}
+
+/// A `PT_LOAD` segment: how virtual addresses map to file offsets.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    address: u64,
+    size_in_file: u64,
+    file_offset: u64,
+}
+
+/// An analysed Go executable.
+#[derive(Debug)]
+pub struct GoBinary {
+    /// The name shown to the user (for `attach`, where `/proc/PID/exe` points).
+    pub path: PathBuf,
+    pub build_info: BuildInfo,
+    pub version: GoVersion,
+    functions: HashMap<String, Function>,
+    segments: Vec<Segment>,
+    data: Vec<u8>,
+}
+
+impl GoBinary {
+    /// Reads and analyses the executable at `path`; errors name `display_path`.
+    pub fn open(path: &Path, display_path: &Path) -> Result<Self, TracerError> {
+        let data = std::fs::read(path).map_err(|error| match error.kind() {
+            std::io::ErrorKind::PermissionDenied => TracerError::NoPrivileges(format!(
+                "cannot read {}: {error}",
+                display_path.display()
+            )),
+            _ => TracerError::NotGoProgram {
+                path: display_path.to_owned(),
+                reason: format!("cannot read the executable: {error}"),
+            },
+        })?;
+        Self::parse(display_path, data)
+    }
+
+    /// Analyses an executable's bytes.
+    pub fn parse(path: &Path, data: Vec<u8>) -> Result<Self, TracerError> {
+        let not_go = |reason: &str| TracerError::NotGoProgram {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let unsupported = |reason: String| TracerError::UnsupportedBinary {
+            path: path.to_owned(),
+            reason,
+        };
+        let file = object::File::parse(&*data).map_err(|_| not_go("not an ELF executable"))?;
+        if file.format() != object::BinaryFormat::Elf {
+            return Err(not_go("not an ELF executable"));
+        }
+        if file.architecture() != object::Architecture::X86_64 {
+            return Err(unsupported(format!(
+                "built for {:?}; tracer supports x86-64 only",
+                file.architecture()
+            )));
+        }
+        let segments: Vec<Segment> = file
+            .segments()
+            .map(|segment| {
+                let (file_offset, size_in_file) = segment.file_range();
+                Segment {
+                    address: segment.address(),
+                    size_in_file,
+                    file_offset,
+                }
+            })
+            .collect();
+        let read_memory = |address: u64, len: usize| -> Option<Vec<u8>> {
+            let offset = file_offset_in(&segments, address)?;
+            let start = usize::try_from(offset).ok()?;
+            data.get(start..start.checked_add(len)?).map(<[u8]>::to_vec)
+        };
+        let section = file
+            .section_by_name(".go.buildinfo")
+            .ok_or_else(|| not_go("it has no Go build information (.go.buildinfo)"))?;
+        let section_data = section
+            .data()
+            .map_err(|_| not_go("its .go.buildinfo section is unreadable"))?;
+        let build_info = buildinfo::parse(section_data, read_memory)
+            .map_err(|error| not_go(&error.to_string()))?;
+        let version = GoVersion::parse(&build_info.version)
+            .filter(|version| version.is_supported())
+            .ok_or_else(|| TracerError::UnsupportedGoVersion {
+                path: path.to_owned(),
+                version: build_info.version.clone(),
+            })?;
+        if file.section_by_name(".symtab").is_none() {
+            return Err(unsupported(
+                "stripped binary (no .symtab); stripped Go binaries are not supported yet".into(),
+            ));
+        }
+        let functions = file
+            .symbols()
+            .filter(|symbol| symbol.kind() == object::SymbolKind::Text && symbol.address() != 0)
+            .filter_map(|symbol| {
+                let name = symbol.name().ok()?;
+                let function = Function {
+                    address: symbol.address(),
+                    size: symbol.size(),
+                };
+                Some((name.to_owned(), function))
+            })
+            .collect();
+        Ok(Self {
+            path: path.to_owned(),
+            build_info,
+            version,
+            functions,
+            segments,
+            data,
+        })
+    }
+
+    pub fn function(&self, name: &str) -> Option<Function> {
+        self.functions.get(name).copied()
+    }
+
+    /// The file offset of a virtual address, as uprobes want it (works for static and PIE alike).
+    pub fn file_offset(&self, address: u64) -> Option<u64> {
+        file_offset_in(&self.segments, address)
+    }
+
+    /// The machine code of a function, as stored in the file.
+    pub fn code(&self, function: Function) -> Option<&[u8]> {
+        let start = usize::try_from(self.file_offset(function.address)?).ok()?;
+        let end = start.checked_add(usize::try_from(function.size).ok()?)?;
+        self.data.get(start..end)
+    }
+}
+
+fn file_offset_in(segments: &[Segment], address: u64) -> Option<u64> {
+    segments
+        .iter()
+        .find(|s| address >= s.address && address - s.address < s.size_in_file)
+        .map(|s| address - s.address + s.file_offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect_not_go(data: Vec<u8>) {
+        match GoBinary::parse(Path::new("x"), data) {
+            Err(TracerError::NotGoProgram { .. }) => {}
+            other => panic!("expected NotGoProgram, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_elf_input_is_not_a_go_program() {
+        expect_not_go(Vec::new());
+        expect_not_go(b"#!/bin/sh\necho hi\n".to_vec());
+        expect_not_go(vec![0x7f, b'E', b'L', b'F', 2, 1, 1]);
+    }
+
+    #[test]
+    fn a_c_program_is_not_a_go_program() {
+        // This test binary itself: an x86-64 ELF file without .go.buildinfo.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        expect_not_go(me);
+    }
+
+    #[test]
+    fn segment_translation_respects_bounds() {
+        let segments = [Segment {
+            address: 0x40_0000,
+            size_in_file: 0x1000,
+            file_offset: 0,
+        }];
+        assert_eq!(file_offset_in(&segments, 0x40_0010), Some(0x10));
+        assert_eq!(file_offset_in(&segments, 0x40_1000), None);
+        assert_eq!(file_offset_in(&segments, 0x3f_ffff), None);
+    }
+}

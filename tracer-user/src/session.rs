@@ -1,0 +1,187 @@
+//! One tracing session: drain the ring buffer on a short timer, decode, write `--events`, keep
+//! the summary, and stop on the target's exit, Ctrl-C / SIGTERM or `--duration`. Detaching
+//! happens first when stopping, so the target runs unprobed as soon as possible.
+
+use std::{
+    fs::File,
+    io::{self, BufWriter, Write},
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{signal, SignalKind},
+    time::{interval, sleep, MissedTickBehavior},
+};
+use tracer_common::counter;
+
+use crate::{
+    error::TracerError,
+    events::decode,
+    probes::{AttachedProbes, KernelChannels},
+    summary::Summary,
+    target,
+};
+
+/// How often the ring buffer is drained: the kernel never wakes us per event (that would cost
+/// more than the probe itself), so this bounds the latency of `--events` output.
+const DRAIN_PERIOD: Duration = Duration::from_millis(10);
+
+/// What the user asked of a session.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// `--events FILE` (`-` = standard output): every event as a JSON line.
+    pub events: Option<PathBuf>,
+    /// `--duration`: stop tracing after this long.
+    pub duration: Option<Duration>,
+    /// `--stats-interval`: print a progress line this often.
+    pub stats_interval: Option<Duration>,
+}
+
+/// Whether tracer owns the target (`run`: signals are passed on to it and tracing goes on until
+/// it exits) or joined it (`attach`: a signal ends the session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    Attached,
+    Launched,
+}
+
+/// Why the session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    TargetExited,
+    Signal,
+    Duration,
+}
+
+pub struct SessionResult {
+    pub summary: Summary,
+    pub elapsed: Duration,
+    pub stop: StopReason,
+}
+
+/// Where `--events` go.
+struct EventSink {
+    path: PathBuf,
+    writer: BufWriter<Box<dyn Write>>,
+}
+
+impl EventSink {
+    fn open(path: PathBuf) -> Result<Self, TracerError> {
+        let output: Box<dyn Write> = if path.as_os_str() == "-" {
+            Box::new(io::stdout())
+        } else {
+            Box::new(File::create(&path).map_err(|source| TracerError::Output {
+                path: path.clone(),
+                source,
+            })?)
+        };
+        Ok(Self {
+            path,
+            writer: BufWriter::with_capacity(1 << 16, output),
+        })
+    }
+
+    fn write_line(&mut self, line: &str) -> Result<(), TracerError> {
+        writeln!(self.writer, "{line}").map_err(|source| self.error(source))
+    }
+
+    fn flush(&mut self) -> Result<(), TracerError> {
+        self.writer.flush().map_err(|source| self.error(source))
+    }
+
+    fn error(&self, source: io::Error) -> TracerError {
+        TracerError::Output {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Traces process `pid` through `probes` until it exits, a signal, or the duration ends.
+pub async fn trace(
+    pid: u32,
+    probes: AttachedProbes,
+    mut channels: KernelChannels,
+    options: &SessionOptions,
+    ownership: Ownership,
+) -> Result<SessionResult, TracerError> {
+    let started = Instant::now();
+    let pidfd = target::exit_notifier(pid)?;
+    // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same for its
+    // whole lifetime.
+    let exit = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+        .map_err(|error| anyhow::anyhow!("watching pid {pid}: {error}"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
+    let mut sink = options.events.clone().map(EventSink::open).transpose()?;
+    let mut summary = Summary::default();
+
+    let mut drain = interval(DRAIN_PERIOD);
+    drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let stats_period = options.stats_interval.unwrap_or(Duration::MAX);
+    let mut stats = interval(stats_period.min(Duration::from_secs(86_400 * 365)));
+    stats.tick().await; // the first tick is immediate
+    let deadline = sleep(
+        options
+            .duration
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_secs(86_400 * 365)),
+    );
+    tokio::pin!(deadline);
+
+    let stop = loop {
+        tokio::select! {
+            _ = drain.tick() => drain_ring(&mut channels, &mut summary, sink.as_mut())?,
+            _ = exit.readable() => break StopReason::TargetExited,
+            _ = &mut deadline, if options.duration.is_some() => break StopReason::Duration,
+            _ = interrupt.recv() => {
+                if ownership == Ownership::Attached { break StopReason::Signal }
+                forward_signal(pid, libc::SIGINT);
+            }
+            _ = terminate.recv() => {
+                if ownership == Ownership::Attached { break StopReason::Signal }
+                forward_signal(pid, libc::SIGTERM);
+            }
+            _ = stats.tick(), if options.stats_interval.is_some() => {
+                summary.dropped = channels.counter(counter::DROPPED);
+                eprintln!("{}", summary.progress_line(started.elapsed()));
+            }
+        }
+    };
+    drop(probes);
+    drain_ring(&mut channels, &mut summary, sink.as_mut())?;
+    if let Some(sink) = sink.as_mut() {
+        sink.flush()?;
+    }
+    summary.dropped = channels.counter(counter::DROPPED);
+    Ok(SessionResult {
+        summary,
+        elapsed: started.elapsed(),
+        stop,
+    })
+}
+
+fn drain_ring(
+    channels: &mut KernelChannels,
+    summary: &mut Summary,
+    mut sink: Option<&mut EventSink>,
+) -> Result<(), TracerError> {
+    while let Some(record) = channels.events.next() {
+        let Some(event) = decode(&record) else {
+            summary.undecodable += 1;
+            continue;
+        };
+        summary.record(&event);
+        if let Some(sink) = sink.as_deref_mut() {
+            sink.write_line(&event.to_json())?;
+        }
+    }
+    Ok(())
+}
+
+fn forward_signal(pid: u32, signal: i32) {
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid as i32, signal) };
+}

@@ -1,0 +1,144 @@
+//! What a trace saw, in numbers: the end-of-run summary and the periodic progress line.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    fmt::Write as _,
+    time::Duration,
+};
+
+use tracer_common::EventKind;
+
+use crate::events::{op_name, Event};
+
+/// How many of the busiest maps the summary lists.
+const BUSIEST_MAPS_SHOWN: usize = 5;
+
+#[derive(Default)]
+struct MapActivity {
+    writes: u64,
+    goroutines: HashSet<u64>,
+}
+
+/// Running totals over the decoded events.
+#[derive(Default)]
+pub struct Summary {
+    by_kind: BTreeMap<EventKind, u64>,
+    maps: HashMap<u64, MapActivity>,
+    goroutines: HashSet<u64>,
+    /// Events lost in the kernel (ring buffer full), as counted there.
+    pub dropped: u64,
+    /// Records that could not be decoded (a kernel/userspace layout mismatch; never expected).
+    pub undecodable: u64,
+}
+
+impl Summary {
+    pub fn record(&mut self, event: &Event) {
+        *self.by_kind.entry(event.kind).or_default() += 1;
+        let activity = self.maps.entry(event.map).or_default();
+        activity.writes += 1;
+        activity.goroutines.insert(event.goroutine);
+        self.goroutines.insert(event.goroutine);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_kind.values().sum()
+    }
+
+    pub fn count(&self, kind: EventKind) -> u64 {
+        self.by_kind.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// `1234 events (assign 1000, delete 200, clear 34)`.
+    fn events_line(&self) -> String {
+        let per_kind: Vec<String> = EventKind::ALL
+            .iter()
+            .map(|&kind| format!("{} {}", op_name(kind), self.count(kind)))
+            .collect();
+        format!("{} events ({})", self.total(), per_kind.join(", "))
+    }
+
+    /// One line for `--stats-interval`: totals so far.
+    pub fn progress_line(&self, elapsed: Duration) -> String {
+        format!(
+            "tracer: {:>7.1}s  {}, {} maps, {} goroutines, {} dropped",
+            elapsed.as_secs_f64(),
+            self.events_line(),
+            self.maps.len(),
+            self.goroutines.len(),
+            self.dropped
+        )
+    }
+
+    /// The end-of-run summary: totals, drops, duration and the busiest maps.
+    pub fn render(&self, duration: Duration) -> String {
+        let mut text = format!(
+            "tracer: traced for {:.2}s: {}; {} maps written by {} goroutines; {} dropped\n",
+            duration.as_secs_f64(),
+            self.events_line(),
+            self.maps.len(),
+            self.goroutines.len(),
+            self.dropped
+        );
+        if self.undecodable > 0 {
+            let _ = writeln!(text, "tracer: {} undecodable records", self.undecodable);
+        }
+        let mut busiest: Vec<(&u64, &MapActivity)> = self.maps.iter().collect();
+        busiest.sort_by(|a, b| b.1.writes.cmp(&a.1.writes).then(a.0.cmp(b.0)));
+        for (map, activity) in busiest.into_iter().take(BUSIEST_MAPS_SHOWN) {
+            let _ = writeln!(
+                text,
+                "tracer:   map {map:#x}: {} writes from {} goroutines",
+                activity.writes,
+                activity.goroutines.len()
+            );
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Key;
+
+    fn event(kind: EventKind, map: u64, goroutine: u64) -> Event {
+        Event {
+            kind,
+            ts_ns: 0,
+            pid: 1,
+            tid: 1,
+            goroutine,
+            map,
+            key: Key::Unknown,
+        }
+    }
+
+    #[test]
+    fn counts_per_kind_map_and_goroutine() {
+        let mut summary = Summary::default();
+        summary.record(&event(EventKind::MapAssign, 0x10, 1));
+        summary.record(&event(EventKind::MapAssign, 0x10, 2));
+        summary.record(&event(EventKind::MapDelete, 0x20, 2));
+        summary.record(&event(EventKind::MapClear, 0x20, 3));
+        summary.dropped = 4;
+        assert_eq!(summary.total(), 4);
+        assert_eq!(summary.count(EventKind::MapAssign), 2);
+        let text = summary.render(Duration::from_millis(1500));
+        assert!(
+            text.contains("traced for 1.50s: 4 events (assign 2, delete 1, clear 1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 maps written by 3 goroutines; 4 dropped"),
+            "{text}"
+        );
+        assert!(
+            text.contains("map 0x10: 2 writes from 2 goroutines"),
+            "{text}"
+        );
+        assert!(
+            text.contains("map 0x20: 2 writes from 2 goroutines"),
+            "{text}"
+        );
+    }
+}
