@@ -277,8 +277,9 @@ mod tests {
             resolve_program(OsStr::new("no-such-program-tracer-test")),
             Err(TracerError::ProgramNotFound { .. })
         ));
+        let not_executable = tempfile::NamedTempFile::new().unwrap();
         assert!(matches!(
-            resolve_program(OsStr::new("/etc/hostname")),
+            resolve_program(not_executable.path().as_os_str()),
             Err(TracerError::ProgramNotExecutable { .. })
         ));
     }

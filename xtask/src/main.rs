@@ -1,1 +1,39 @@
-fn main() {}
+//! Project tasks. Every task first runs `setup`, so each works on a fresh machine:
+//!
+//! * `cargo xtask setup`  install what the build and the tests need (idempotent)
+//! * `cargo xtask test`   setup, format check, clippy, unit tests, root integration tests
+//! * `cargo xtask demo`   build tracer and the demo Go service, and trace the service
+
+mod demo;
+mod setup;
+mod shell;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "tracer's project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install the toolchain pieces, Go versions and Debian packages the build and tests need.
+    Setup,
+    /// Setup, then format check, clippy, unit tests and the root integration tests.
+    Test,
+    /// Setup, then build tracer and the demo Go service and run the service under `tracer run`.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let environment = setup::run()?;
+    match cli.task {
+        Task::Setup => Ok(()),
+        Task::Test => test::run(&environment),
+        Task::Demo => demo::run(&environment),
+    }
+}

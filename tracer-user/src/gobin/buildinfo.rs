@@ -112,7 +112,12 @@ mod tests {
         section.extend([8, FLAG_INLINE_STRINGS]);
         section.resize(HEADER_LEN, 0);
         for text in [version, modinfo] {
-            section.push(u8::try_from(text.len()).expect("short test string"));
+            let mut len = text.len();
+            while len >= 0x80 {
+                section.push((len as u8) | 0x80);
+                len >>= 7;
+            }
+            section.push(len as u8);
             section.extend(text.as_bytes());
         }
         section

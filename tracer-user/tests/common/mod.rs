@@ -1,0 +1,163 @@
+//! Helpers shared by the integration tests: Go toolchains installed by `cargo xtask setup`,
+//! fixtures built from source, the `tracer` binary, and waiting on conditions with a timeout.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+/// Every supported Go version, as installed by `cargo xtask setup`.
+pub const GO_VERSIONS: [&str; 7] = [
+    "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3",
+];
+
+/// Debian's Go 1.19 (package golang-1.19-go): older than tracer supports.
+pub const OLD_GO: &str = "/usr/lib/go-1.19/bin/go";
+
+/// Where `cargo xtask setup` put the Go toolchains (same rule as xtask/src/setup.rs).
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TRACER_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("tracer");
+    }
+    PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/tracer")
+}
+
+pub fn go(version: &str) -> PathBuf {
+    let go = cache_dir().join("go").join(version).join("go/bin/go");
+    assert!(
+        go.exists(),
+        "{} is missing: run `cargo xtask setup` (or `cargo xtask test`)",
+        go.display()
+    );
+    go
+}
+
+pub fn require_root() {
+    // SAFETY: no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test loads eBPF programs: run it as root (cargo xtask test)"
+    );
+}
+
+/// Builds `tests/fixtures/<fixture>` with the `go` command into `dir`, with extra build flags.
+pub fn build_fixture(go: &Path, fixture: &str, dir: &Path, flags: &[&str]) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(fixture);
+    let output_path = dir.join(fixture);
+    let output = Command::new(go)
+        .arg("build")
+        .args(flags)
+        .arg("-o")
+        .arg(&output_path)
+        .arg(".")
+        .current_dir(&source)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOCACHE", cache_dir().join("gocache"))
+        .output()
+        .expect("go runs");
+    assert!(
+        output.status.success(),
+        "building {fixture} with {}: {}",
+        go.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output_path
+}
+
+pub fn tracer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tracer"))
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes (then panics with `what`).
+pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits for `child` to exit within `timeout` (killing it and panicking otherwise).
+pub fn wait_with_timeout(mut child: Child, what: &str, timeout: Duration) -> Output {
+    let mut status = None;
+    wait_for(what, timeout, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    child.wait_with_output().expect("collect output")
+}
+
+/// A Go fixture running in `loop` mode: it writes maps until its standard input closes.
+pub struct LoopingTarget {
+    pub child: Child,
+    pub pid: u32,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl LoopingTarget {
+    pub fn start(binary: &Path) -> Self {
+        let mut child = Command::new(binary)
+            .arg("loop")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the fixture");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the ready line");
+        assert!(line.starts_with("ready "), "unexpected first line {line:?}");
+        let pid = child.id();
+        Self { child, pid, stdout }
+    }
+
+    /// Closes standard input and returns (exit code, the rest of standard output).
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        drop(self.child.stdin.take());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut rest).expect("read stdout");
+        let status = self.child.wait().expect("wait for the fixture");
+        (status.code(), rest)
+    }
+}
+
+impl Drop for LoopingTarget {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Number of lines in a file (0 if it does not exist yet).
+pub fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
+/// The number before " dropped" in tracer's summary on standard error.
+pub fn dropped_in_summary(stderr: &str) -> u64 {
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("tracer: traced for"))
+        .unwrap_or_else(|| panic!("no summary in {stderr:?}"));
+    let before = line
+        .strip_suffix(" dropped")
+        .unwrap_or_else(|| panic!("summary does not end in drops: {line:?}"));
+    before
+        .rsplit(' ')
+        .next()
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no drop count in {line:?}"))
+}

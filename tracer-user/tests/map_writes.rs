@@ -1,0 +1,128 @@
+//! `tracer run` on a fixture whose goroutines do known numbers of map writes: for every supported
+//! Go version, the events per map and per goroutine must match what the fixture reports, exactly,
+//! with no drops and no events from any other process.
+
+mod common;
+
+use std::{collections::HashMap, process::Stdio};
+
+use common::*;
+
+/// What the fixture says it did.
+#[derive(Default)]
+struct Truth {
+    pid: u32,
+    /// map address → (name, [assign, delete, clear])
+    maps: HashMap<String, (String, [u64; 3])>,
+    /// goroutine id → writes
+    goroutines: HashMap<u64, u64>,
+}
+
+fn parse_truth(stdout: &str) -> Truth {
+    let mut truth = Truth::default();
+    for line in stdout.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["pid", pid] => truth.pid = pid.parse().unwrap(),
+            ["goroutine", id, "writes", n] => {
+                truth
+                    .goroutines
+                    .insert(id.parse().unwrap(), n.parse().unwrap());
+            }
+            ["map", name, address, "assign", a, "delete", d, "clear", c] => {
+                let counts = [a.parse().unwrap(), d.parse().unwrap(), c.parse().unwrap()];
+                truth
+                    .maps
+                    .insert(address.to_string(), (name.to_string(), counts));
+            }
+            _ => panic!("unexpected fixture line {line:?}"),
+        }
+    }
+    truth
+}
+
+fn counts_match(version: &str) {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = build_fixture(&go(version), "mapwrites", dir.path(), &[]);
+    let events_path = dir.path().join("events.jsonl");
+    let output = tracer()
+        .arg("run")
+        .arg("--events")
+        .arg(&events_path)
+        .arg("--")
+        .arg(&fixture)
+        .arg("counts")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "go{version}: {stderr}");
+    assert_eq!(dropped_in_summary(&stderr), 0, "go{version}: {stderr}");
+    let truth = parse_truth(&stdout);
+    assert_eq!(truth.goroutines.len(), 4, "go{version}: {stdout}");
+    assert_eq!(truth.maps.len(), 4 * 5 + 1, "go{version}: {stdout}");
+
+    let mut per_map: HashMap<String, [u64; 3]> = HashMap::new();
+    let mut per_goroutine: HashMap<u64, u64> = HashMap::new();
+    let events = std::fs::read_to_string(&events_path).unwrap();
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            event["pid"], truth.pid,
+            "go{version}: event of another process: {line}"
+        );
+        for field in ["tid", "ts", "goroutine"] {
+            assert!(
+                event[field].as_u64().is_some(),
+                "go{version}: no {field} in {line}"
+            );
+        }
+        let map = event["map"].as_str().unwrap().to_owned();
+        let slot = match event["op"].as_str().unwrap() {
+            "assign" => 0,
+            "delete" => 1,
+            "clear" => 2,
+            other => panic!("go{version}: unexpected op {other} in {line}"),
+        };
+        per_map.entry(map).or_default()[slot] += 1;
+        *per_goroutine
+            .entry(event["goroutine"].as_u64().unwrap())
+            .or_default() += 1;
+    }
+    for (address, (name, expected)) in &truth.maps {
+        let seen = per_map.get(address).copied().unwrap_or_default();
+        assert_eq!(
+            &seen, expected,
+            "go{version}: map {name} {address}: [assign, delete, clear] seen vs done"
+        );
+    }
+    for (goroutine, expected) in &truth.goroutines {
+        let seen = per_goroutine.get(goroutine).copied().unwrap_or_default();
+        assert_eq!(
+            seen, *expected,
+            "go{version}: writes by goroutine {goroutine}"
+        );
+    }
+}
+
+macro_rules! for_each_go_version {
+    ($($test:ident => $version:literal),* $(,)?) => {
+        $(#[test] fn $test() { counts_match($version) })*
+        #[test]
+        fn every_supported_version_is_tested() {
+            assert_eq!([$($version),*], GO_VERSIONS);
+        }
+    };
+}
+
+for_each_go_version! {
+    exact_write_counts_go1_21 => "1.21.13",
+    exact_write_counts_go1_22 => "1.22.10",
+    exact_write_counts_go1_23 => "1.23.9",
+    exact_write_counts_go1_24 => "1.24.11",
+    exact_write_counts_go1_25 => "1.25.5",
+    exact_write_counts_go1_26 => "1.26.6",
+    exact_write_counts_go1_27 => "1.27.3",
+}

@@ -1,0 +1,37 @@
+//! `cargo xtask test`: format check, clippy (userspace and kernel crates), unit tests, then the
+//! integration tests, which load real eBPF programs into the kernel and so need root.
+
+use std::process::Command;
+
+use anyhow::bail;
+
+use crate::{setup::Environment, shell};
+
+pub fn run(environment: &Environment) -> anyhow::Result<()> {
+    shell::run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+    shell::run(Command::new("cargo").args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    shell::run(Command::new("cargo").args([
+        "+nightly",
+        "clippy",
+        "--package",
+        "tracer-ebpf",
+        "--release",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    shell::run(Command::new("cargo").args(["test", "--lib", "--bins"]))?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the integration tests load eBPF programs and attach uprobes: run `cargo xtask test` as root");
+    }
+    shell::run(
+        Command::new("cargo")
+            .args(["test", "--package", "tracer-user", "--test", "*"])
+            .env("TRACER_CACHE_DIR", &environment.cache_dir),
+    )
+}
