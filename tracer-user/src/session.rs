@@ -28,6 +28,10 @@ use crate::{
 /// more than the probe itself), so this bounds the latency of `--events` output.
 const DRAIN_PERIOD: Duration = Duration::from_millis(10);
 
+/// Most records decoded per drain, so a flood of events cannot starve signal handling, the
+/// deadline or the target's exit; the next drain then follows at once.
+const DRAIN_BUDGET: usize = 1 << 16;
+
 /// What the user asked of a session.
 #[derive(Clone, Debug, Default)]
 pub struct SessionOptions {
@@ -133,7 +137,11 @@ pub async fn trace(
 
     let stop = loop {
         tokio::select! {
-            _ = drain.tick() => drain_ring(&mut channels, &mut summary, sink.as_mut())?,
+            _ = drain.tick() => {
+                if drain_ring(&mut channels, &mut summary, sink.as_mut(), DRAIN_BUDGET)? {
+                    drain.reset_immediately();
+                }
+            }
             _ = exit.readable() => break StopReason::TargetExited,
             _ = &mut deadline, if options.duration.is_some() => break StopReason::Duration,
             _ = interrupt.recv() => {
@@ -151,7 +159,8 @@ pub async fn trace(
         }
     };
     drop(probes);
-    drain_ring(&mut channels, &mut summary, sink.as_mut())?;
+    // Nothing adds events any more: empty the buffer.
+    drain_ring(&mut channels, &mut summary, sink.as_mut(), usize::MAX)?;
     if let Some(sink) = sink.as_mut() {
         sink.flush()?;
     }
@@ -163,12 +172,17 @@ pub async fn trace(
     })
 }
 
+/// Decodes up to `budget` records; returns whether the budget ran out (more may be waiting).
 fn drain_ring(
     channels: &mut KernelChannels,
     summary: &mut Summary,
     mut sink: Option<&mut EventSink>,
-) -> Result<(), TracerError> {
-    while let Some(record) = channels.events.next() {
+    budget: usize,
+) -> Result<bool, TracerError> {
+    for _ in 0..budget {
+        let Some(record) = channels.events.next() else {
+            return Ok(false);
+        };
         let Some(event) = decode(&record) else {
             summary.undecodable += 1;
             continue;
@@ -178,7 +192,7 @@ fn drain_ring(
             sink.write_line(&event.to_json())?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 fn forward_signal(pid: u32, signal: i32) {

@@ -76,7 +76,7 @@ pub fn resolve_program(program: &OsStr) -> Result<PathBuf, TracerError> {
             if !is_executable(candidate) {
                 return Err(TracerError::ProgramNotExecutable {
                     program: name,
-                    reason: "permission denied".into(),
+                    reason: "not executable (permission denied)".into(),
                 });
             }
             return Ok(candidate.clone());

@@ -1,0 +1,125 @@
+//! Bad input gets one clear line on standard error and its own exit status, never a panic
+//! (the statuses are documented in docs/cli.md and `tracer --help`).
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+
+/// Asserts `output` is a failure with `code` and exactly one line, containing `needle`.
+fn assert_one_line_error(output: &Output, code: i32, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr:?}");
+    assert!(stderr.starts_with("tracer: "), "{stderr:?}");
+    assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
+}
+
+#[test]
+fn no_such_pid() {
+    let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Pids are always below pid_max.
+    let output = tracer()
+        .args(["attach", "--pid", &pid_max.to_string()])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, 80, &format!("no process with pid {pid_max}"));
+}
+
+#[test]
+fn a_process_that_is_not_go() {
+    require_root();
+    let mut sleep = Command::new("sleep").arg("600").spawn().unwrap();
+    let output = tracer()
+        .args(["attach", "--pid", &sleep.id().to_string()])
+        .output()
+        .unwrap();
+    sleep.kill().unwrap();
+    sleep.wait().unwrap();
+    assert_one_line_error(&output, 81, "not a Go program");
+}
+
+#[test]
+fn a_file_that_is_not_go() {
+    require_root();
+    let output = tracer().args(["run", "--", "true"]).output().unwrap();
+    assert_one_line_error(&output, 81, "not a Go program");
+}
+
+#[test]
+fn go_older_than_1_21() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let old = build_fixture(std::path::Path::new(OLD_GO), "oldgo", dir.path(), &[]);
+    let output = tracer().arg("run").arg(&old).output().unwrap();
+    assert_one_line_error(&output, 82, "built with go1.19");
+    // It must not have been started.
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn stripped_binary_is_refused_for_now() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let stripped = build_fixture(&go("1.27.3"), "mapwrites", dir.path(), &["-ldflags=-s -w"]);
+    let output = tracer().arg("run").arg(&stripped).output().unwrap();
+    assert_one_line_error(&output, 83, "stripped");
+}
+
+#[test]
+fn missing_privileges() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_fixture(&go("1.22.10"), "mapwrites", dir.path(), &[]);
+    // Root without any capability (empty bounding set): what an unprivileged user has.
+    let without_capabilities = |args: &[&std::ffi::OsStr]| -> Output {
+        Command::new("setpriv")
+            .args(["--bounding-set=-all", "--inh-caps=-all", "--"])
+            .arg(env!("CARGO_BIN_EXE_tracer"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let output = without_capabilities(&["run".as_ref(), binary.as_os_str()]);
+    assert_one_line_error(&output, 84, "CAP_BPF");
+    assert!(
+        output.stdout.is_empty(),
+        "the program must not run untraced"
+    );
+
+    let target = LoopingTarget::start(&binary);
+    let pid = target.pid.to_string();
+    let output = without_capabilities(&["attach".as_ref(), "--pid".as_ref(), pid.as_ref()]);
+    assert_one_line_error(&output, 84, "CAP_PERFMON");
+    let (code, _) = target.finish();
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn program_not_found_or_not_executable() {
+    let output = tracer()
+        .args(["run", "--", "/nonexistent/program"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, 127, "cannot run /nonexistent/program");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let output = tracer().arg("run").arg(file.path()).output().unwrap();
+    assert_one_line_error(&output, 126, "not executable");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let output = tracer()
+        .args(["attach", "--pid", "not-a-number"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let output = tracer().arg("run").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}

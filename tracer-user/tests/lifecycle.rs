@@ -1,0 +1,181 @@
+//! `tracer attach` to a running Go program: it stops on SIGINT, on `--duration` and when the
+//! target exits, removes every probe when it stops, and leaves the target working normally.
+
+mod common;
+
+use std::{
+    fs::File,
+    os::unix::fs::FileExt as _,
+    path::Path,
+    process::{Child, Stdio},
+    time::Duration,
+};
+
+use common::*;
+use tracer::{gobin::GoBinary, plan::plan_map_writes};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The first byte of every probed instruction, as the target's memory holds it now.
+fn probed_bytes(pid: u32, binary: &Path) -> Vec<(u64, u8)> {
+    let go_binary = GoBinary::open(binary, binary).unwrap();
+    let memory = File::open(format!("/proc/{pid}/mem")).unwrap();
+    plan_map_writes(&go_binary)
+        .sites
+        .iter()
+        .map(|site| {
+            let mut byte = [0u8];
+            memory.read_exact_at(&mut byte, site.address).unwrap();
+            (site.address, byte[0])
+        })
+        .collect()
+}
+
+const INT3: u8 = 0xcc;
+const PUSH_RBP: u8 = 0x55;
+
+fn attach(pid: u32, events: &Path, extra: &[&str]) -> Child {
+    tracer()
+        .args(["attach", "--pid", &pid.to_string(), "--events"])
+        .arg(events)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn build_looping_fixture(version: &str, dir: &Path) -> std::path::PathBuf {
+    build_fixture(&go(version), "mapwrites", dir, &[])
+}
+
+fn detach_on_sigint_leaves_target_healthy(version: &str) {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture(version, dir.path());
+    let target = LoopingTarget::start(&binary);
+    let before = probed_bytes(target.pid, &binary);
+    assert!(
+        before.iter().all(|&(_, byte)| byte == PUSH_RBP),
+        "go{version}: {before:x?}"
+    );
+
+    let events = dir.path().join("events.jsonl");
+    let tracer = attach(target.pid, &events, &[]);
+    wait_for("1000 traced events", TIMEOUT, || {
+        line_count(&events) >= 1000
+    });
+    let during = probed_bytes(target.pid, &binary);
+    assert!(
+        during.iter().all(|&(_, byte)| byte == INT3),
+        "go{version}: probes not in place while tracing: {during:x?}"
+    );
+
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let output = wait_with_timeout(tracer, "tracer to stop after SIGINT", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "go{version}: {stderr}");
+    assert!(
+        stderr.contains("stopped (interrupted); all probes removed"),
+        "{stderr}"
+    );
+
+    let after = probed_bytes(target.pid, &binary);
+    assert_eq!(
+        after, before,
+        "go{version}: original instructions not restored"
+    );
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "go{version}: target after detach: {rest}");
+    assert!(
+        rest.starts_with("ok "),
+        "go{version}: target after detach: {rest}"
+    );
+}
+
+#[test]
+fn sigint_detaches_and_target_stays_healthy_go1_21() {
+    detach_on_sigint_leaves_target_healthy("1.21.13");
+}
+
+#[test]
+fn sigint_detaches_and_target_stays_healthy_go1_27() {
+    detach_on_sigint_leaves_target_healthy("1.27.3");
+}
+
+#[test]
+fn duration_ends_the_session() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.26.6", dir.path());
+    let target = LoopingTarget::start(&binary);
+    let events = dir.path().join("events.jsonl");
+    let tracer = attach(target.pid, &events, &["--duration", "500ms"]);
+    let output = wait_with_timeout(tracer, "tracer to stop after --duration", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopped (duration reached)"), "{stderr}");
+    assert!(line_count(&events) > 0, "{stderr}");
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "{rest}");
+}
+
+#[test]
+fn target_exit_ends_the_session() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.24.11", dir.path());
+    let target = LoopingTarget::start(&binary);
+    let events = dir.path().join("events.jsonl");
+    let tracer = attach(target.pid, &events, &[]);
+    wait_for("traced events", TIMEOUT, || line_count(&events) >= 100);
+    let (code, _) = target.finish();
+    assert_eq!(code, Some(0));
+    let output = wait_with_timeout(tracer, "tracer to stop after the target's exit", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("exited); all probes removed"), "{stderr}");
+}
+
+#[test]
+fn run_passes_on_the_exit_status_and_signals() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.25.5", dir.path());
+    // An unknown mode makes the fixture exit 2 straight away.
+    let output = tracer()
+        .arg("run")
+        .arg(&binary)
+        .arg("bogus-mode")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // SIGTERM to tracer reaches the program (the Go runtime dies of it: 128 + 15).
+    let events = dir.path().join("events.jsonl");
+    let run = tracer()
+        .args(["run", "--events"])
+        .arg(&events)
+        .arg("--")
+        .arg(&binary)
+        .arg("loop")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("traced events", TIMEOUT, || line_count(&events) >= 100);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let output = wait_with_timeout(run, "tracer run to end after SIGTERM", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(128 + libc::SIGTERM), "{stderr}");
+    assert!(stderr.contains("exited); all probes removed"), "{stderr}");
+}
