@@ -179,3 +179,34 @@ fn run_passes_on_the_exit_status_and_signals() {
     assert_eq!(output.status.code(), Some(128 + libc::SIGTERM), "{stderr}");
     assert!(stderr.contains("exited); all probes removed"), "{stderr}");
 }
+
+#[test]
+fn only_the_target_process_is_traced() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.23.9", dir.path());
+    // Two processes of the same executable: only the one attached to may produce events.
+    let traced = LoopingTarget::start(&binary);
+    let bystander = LoopingTarget::start(&binary);
+    let events = dir.path().join("events.jsonl");
+    let tracer = attach(traced.pid, &events, &[]);
+    wait_for("traced events", TIMEOUT, || line_count(&events) >= 500);
+    let bystander_bytes = probed_bytes(bystander.pid, &binary);
+    assert!(
+        bystander_bytes.iter().all(|&(_, byte)| byte == PUSH_RBP),
+        "breakpoints placed in a process that is not traced: {bystander_bytes:x?}"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let output = wait_with_timeout(tracer, "tracer to stop after SIGINT", TIMEOUT);
+    assert_eq!(output.status.code(), Some(0));
+    let text = std::fs::read_to_string(&events).unwrap();
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(event["pid"], traced.pid, "event of another process: {line}");
+    }
+    for target in [traced, bystander] {
+        let (code, rest) = target.finish();
+        assert_eq!(code, Some(0), "{rest}");
+    }
+}
