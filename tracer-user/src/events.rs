@@ -118,7 +118,7 @@ mod tests {
         let raw = RawEvent {
             ts_ns: 123,
             goroutine: 7,
-            object: 0xc000_0741_80,
+            object: 0xc0_0007_4180,
             key: 42,
             pid: 100,
             tid: 101,
