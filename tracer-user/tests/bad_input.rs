@@ -115,11 +115,12 @@ fn program_not_found_or_not_executable() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let output = tracer()
-        .args(["attach", "--pid", "not-a-number"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let output = tracer().arg("run").output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    for args in [
+        &["attach", "--pid", "not-a-number"][..],
+        &["run"],
+        &["attach"],
+    ] {
+        let output = tracer().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "tracer {args:?}");
+    }
 }

@@ -46,6 +46,28 @@ fn attach(pid: u32, events: &Path, extra: &[&str]) -> Child {
         .unwrap()
 }
 
+/// Attaches to `pid` and waits until at least `events_wanted` events were written to `events`.
+fn attach_and_see_events(pid: u32, events: &Path, events_wanted: usize) -> Child {
+    let tracer = attach(pid, events, &[]);
+    wait_for("traced events", TIMEOUT, || {
+        line_count(events) >= events_wanted
+    });
+    tracer
+}
+
+/// Sends `signal` to a tracer process and returns its output once it has stopped.
+fn stop(tracer: Child, signal: i32) -> (Option<i32>, String) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id() as i32, signal) };
+    let output = wait_with_timeout(tracer, "tracer to stop after a signal", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+fn all_bytes_are(bytes: &[(u64, u8)], value: u8) -> bool {
+    bytes.iter().all(|&(_, byte)| byte == value)
+}
+
 fn build_looping_fixture(version: &str, dir: &Path) -> std::path::PathBuf {
     build_fixture(&go(version), "mapwrites", dir, &[])
 }
@@ -56,27 +78,18 @@ fn detach_on_sigint_leaves_target_healthy(version: &str) {
     let binary = build_looping_fixture(version, dir.path());
     let target = LoopingTarget::start(&binary);
     let before = probed_bytes(target.pid, &binary);
-    assert!(
-        before.iter().all(|&(_, byte)| byte == PUSH_RBP),
-        "go{version}: {before:x?}"
-    );
+    assert!(all_bytes_are(&before, PUSH_RBP), "go{version}: {before:x?}");
 
     let events = dir.path().join("events.jsonl");
-    let tracer = attach(target.pid, &events, &[]);
-    wait_for("1000 traced events", TIMEOUT, || {
-        line_count(&events) >= 1000
-    });
+    let tracer = attach_and_see_events(target.pid, &events, 1000);
     let during = probed_bytes(target.pid, &binary);
     assert!(
-        during.iter().all(|&(_, byte)| byte == INT3),
+        all_bytes_are(&during, INT3),
         "go{version}: probes not in place while tracing: {during:x?}"
     );
 
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
-    let output = wait_with_timeout(tracer, "tracer to stop after SIGINT", TIMEOUT);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "go{version}: {stderr}");
+    let (code, stderr) = stop(tracer, libc::SIGINT);
+    assert_eq!(code, Some(0), "go{version}: {stderr}");
     assert!(
         stderr.contains("stopped (interrupted); all probes removed"),
         "{stderr}"
@@ -129,8 +142,7 @@ fn target_exit_ends_the_session() {
     let binary = build_looping_fixture("1.24.11", dir.path());
     let target = LoopingTarget::start(&binary);
     let events = dir.path().join("events.jsonl");
-    let tracer = attach(target.pid, &events, &[]);
-    wait_for("traced events", TIMEOUT, || line_count(&events) >= 100);
+    let tracer = attach_and_see_events(target.pid, &events, 100);
     let (code, _) = target.finish();
     assert_eq!(code, Some(0));
     let output = wait_with_timeout(tracer, "tracer to stop after the target's exit", TIMEOUT);
@@ -172,11 +184,8 @@ fn run_passes_on_the_exit_status_and_signals() {
         .spawn()
         .unwrap();
     wait_for("traced events", TIMEOUT, || line_count(&events) >= 100);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
-    let output = wait_with_timeout(run, "tracer run to end after SIGTERM", TIMEOUT);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(128 + libc::SIGTERM), "{stderr}");
+    let (code, stderr) = stop(run, libc::SIGTERM);
+    assert_eq!(code, Some(128 + libc::SIGTERM), "{stderr}");
     assert!(stderr.contains("exited); all probes removed"), "{stderr}");
 }
 
@@ -189,17 +198,14 @@ fn only_the_target_process_is_traced() {
     let traced = LoopingTarget::start(&binary);
     let bystander = LoopingTarget::start(&binary);
     let events = dir.path().join("events.jsonl");
-    let tracer = attach(traced.pid, &events, &[]);
-    wait_for("traced events", TIMEOUT, || line_count(&events) >= 500);
+    let tracer = attach_and_see_events(traced.pid, &events, 500);
     let bystander_bytes = probed_bytes(bystander.pid, &binary);
     assert!(
-        bystander_bytes.iter().all(|&(_, byte)| byte == PUSH_RBP),
+        all_bytes_are(&bystander_bytes, PUSH_RBP),
         "breakpoints placed in a process that is not traced: {bystander_bytes:x?}"
     );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
-    let output = wait_with_timeout(tracer, "tracer to stop after SIGINT", TIMEOUT);
-    assert_eq!(output.status.code(), Some(0));
+    let (code, stderr) = stop(tracer, libc::SIGINT);
+    assert_eq!(code, Some(0), "{stderr}");
     let text = std::fs::read_to_string(&events).unwrap();
     for line in text.lines() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap();
