@@ -2,6 +2,8 @@
 //! its file each probe goes. Pure functions of the file's bytes: no root, no running process.
 
 pub mod buildinfo;
+pub mod dwarf;
+pub mod pclntab;
 pub mod prologue;
 pub mod version;
 

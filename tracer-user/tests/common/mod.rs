@@ -75,6 +75,46 @@ pub fn build_fixture(go: &Path, fixture: &str, dir: &Path, flags: &[&str]) -> Pa
     output_path
 }
 
+/// How a fixture is built: the three shapes of Go executables tracer must handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// `go build`: static, with symbol table and DWARF.
+    Default,
+    /// `go build -ldflags=-s -w`: no symbol table, no DWARF.
+    Stripped,
+    /// `go build -buildmode=pie`: position independent.
+    Pie,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::Default, Variant::Stripped, Variant::Pie];
+
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            Variant::Default => &[],
+            Variant::Stripped => &["-ldflags=-s -w"],
+            Variant::Pie => &["-buildmode=pie"],
+        }
+    }
+}
+
+/// `tests/fixtures/<fixture>` built with Go `version` as `variant`, once per test process
+/// (later calls return the same file).
+pub fn built_fixture(fixture: &str, version: &str, variant: Variant) -> PathBuf {
+    use std::{collections::HashMap, sync::Mutex, sync::OnceLock};
+    static BUILDS: OnceLock<(tempfile::TempDir, Mutex<HashMap<String, PathBuf>>)> = OnceLock::new();
+    let (root, builds) = BUILDS.get_or_init(|| (tempfile::tempdir().unwrap(), Mutex::default()));
+    let key = format!("{fixture}-{version}-{variant:?}");
+    if let Some(path) = builds.lock().unwrap().get(&key) {
+        return path.clone();
+    }
+    let dir = root.path().join(&key);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = build_fixture(&go(version), fixture, &dir, variant.flags());
+    builds.lock().unwrap().insert(key, path.clone());
+    path
+}
+
 pub fn tracer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tracer"))
 }
