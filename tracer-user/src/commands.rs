@@ -6,7 +6,7 @@ use crate::{
     cli::TraceArgs,
     error::TracerError,
     gobin::GoBinary,
-    plan::{plan_map_writes, ProbePlan},
+    plan::{plan_map_writes, Placement, ProbePlan},
     privileges, probes,
     session::{self, Ownership, SessionOptions, SessionResult},
     target,
@@ -30,7 +30,8 @@ pub fn attach(pid: u32, args: &TraceArgs) -> Result<i32, TracerError> {
     let plan = plan_for(&binary);
     let runtime = runtime()?;
     let result = runtime.block_on(async {
-        let (probes, channels) = probes::attach(&plan, &executable.open_path, pid)?;
+        let (probes, channels) =
+            probes::attach(&plan, goid_offset(&binary), &executable.open_path, pid)?;
         announce(&binary, pid, probes.attached);
         session::trace(pid, probes, channels, &args.into(), Ownership::Attached).await
     })?;
@@ -47,7 +48,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     // Fork while still single-threaded: the async runtime starts afterwards.
     let child = target::spawn_paused(&program, command)?;
     let pid = child.pid;
-    let attached = match probes::attach(&plan, &program, pid) {
+    let attached = match probes::attach(&plan, goid_offset(&binary), &program, pid) {
         Ok(attached) => attached,
         Err(error) => {
             child.abandon();
@@ -76,13 +77,24 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
 
 fn plan_for(binary: &GoBinary) -> ProbePlan {
     let plan = plan_map_writes(binary);
-    for site in plan.sites.iter().filter(|site| site.at_entry) {
+    for site in plan
+        .sites
+        .iter()
+        .filter(|site| site.placement == Placement::Entry)
+    {
         log::warn!(
             "{}: no frame setup found; probing its first instruction (slower)",
             site.function
         );
     }
     plan
+}
+
+fn goid_offset(binary: &GoBinary) -> u16 {
+    binary
+        .version
+        .goid_offset()
+        .expect("GoBinary only holds supported versions")
 }
 
 fn announce(binary: &GoBinary, pid: u32, probes: usize) {

@@ -1,106 +1,417 @@
-//! The probe plan: which instructions of a Go binary to probe and what each probe records.
-//! Pure data computed from a [`GoBinary`], so it can be inspected and tested without root.
+//! The probe plan: every instruction of a Go binary tracer probes and what each one observes.
+//! Pure data computed from a [`GoBinary`], so it can be inspected (`tracer inspect`) and tested
+//! without root. Which sites are attached depends on what the kernel programs support.
 
-use tracer_common::{EventKind, KeyClass, ProbeCookie};
+use serde::Serialize;
+use tracer_common::{EventKind, KeyClass};
 
-use crate::gobin::{prologue, GoBinary};
+use crate::gobin::{disasm, GoBinary, MapImplementation};
 
-/// The runtime entry points of every map write the compiler emits (GO_INTERNALS.md §1b), with the
-/// kind of operation and how the key is passed. The names are the same in Go 1.21–1.27.
-pub const MAP_WRITE_FUNCTIONS: [(&str, EventKind, KeyClass); 10] = [
-    ("runtime.mapassign", EventKind::MapAssign, KeyClass::None),
-    (
-        "runtime.mapassign_fast32",
-        EventKind::MapAssign,
-        KeyClass::U32,
-    ),
-    (
-        "runtime.mapassign_fast64",
-        EventKind::MapAssign,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapassign_fast64ptr",
-        EventKind::MapAssign,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapassign_faststr",
-        EventKind::MapAssign,
-        KeyClass::Str,
-    ),
-    ("runtime.mapdelete", EventKind::MapDelete, KeyClass::None),
-    (
-        "runtime.mapdelete_fast32",
-        EventKind::MapDelete,
-        KeyClass::U32,
-    ),
-    (
-        "runtime.mapdelete_fast64",
-        EventKind::MapDelete,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapdelete_faststr",
-        EventKind::MapDelete,
-        KeyClass::Str,
-    ),
-    ("runtime.mapclear", EventKind::MapClear, KeyClass::None),
-];
+/// What a probe site observes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    MapAssign,
+    MapDelete,
+    MapClear,
+    MapRead,
+    /// Start of a `for range` over a map (a read of the whole map).
+    MapIterStart,
+    /// Each step of a `for range` (a read).
+    MapIterNext,
+    /// A map was created (`makemap*` returning it in AX).
+    MapMake,
+    /// A channel was created (`makechan` returning it in AX).
+    ChanMake,
+    ChanSend,
+    ChanReceive,
+    ChanClose,
+    /// `select` with one case and a default.
+    SelectNonBlocking,
+    /// `selectgo` returned the chosen case (AX) and whether a receive got a value (BL).
+    SelectChosen,
+    /// `go f()`: the new g (AX) after `newproc1` returns, parent's g in R14's m.curg.
+    GoroutineCreate,
+    GoroutineExit,
+    /// `runtime.fatal` / `runtime.throw`: the runtime is about to kill the process.
+    Fatal,
+    /// Entry or return of an out-of-line synchronisation function or slow path.
+    Sync,
+}
 
-/// One uprobe to attach.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where in the function the probe sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// On the `PUSHQ BP` after the stack check: runs once per call.
+    AfterStackCheck,
+    /// On the first instruction (no frame setup found): slower, and it fires again when the
+    /// function grows its stack.
+    Entry,
+    /// On a `RET`: the results are in registers.
+    Return,
+    /// On the instruction after a `CALL` of the function, in its caller.
+    AfterCall,
+}
+
+/// One uprobe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProbeSite {
-    pub function: &'static str,
+    pub operation: Operation,
+    /// The function whose behaviour the site observes (for `AfterCall`, the callee).
+    pub function: String,
+    pub placement: Placement,
     /// Virtual address of the probed instruction.
     pub address: u64,
     /// Where that instruction is in the executable file (what the kernel wants).
     pub file_offset: u64,
-    pub cookie: ProbeCookie,
-    /// True when no `PUSHQ BP` was found and the probe sits on the function's first instruction
-    /// (slower, and it fires again when the function grows its stack).
-    pub at_entry: bool,
+    /// How the map key is passed (map entry sites only).
+    #[serde(skip_serializing_if = "is_no_key", serialize_with = "serialize_key")]
+    pub key: KeyClass,
+}
+
+fn is_no_key(key: &KeyClass) -> bool {
+    *key == KeyClass::None
+}
+
+fn serialize_key<S: serde::Serializer>(key: &KeyClass, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(match key {
+        KeyClass::None => "none",
+        KeyClass::U32 => "u32",
+        KeyClass::U64 => "u64",
+        KeyClass::Str => "string",
+    })
+}
+
+impl ProbeSite {
+    /// The event kind the map-write kernel program records for this site, if it is one.
+    pub fn map_write_kind(&self) -> Option<EventKind> {
+        match (self.operation, self.placement) {
+            (Operation::MapAssign, Placement::AfterStackCheck | Placement::Entry) => {
+                Some(EventKind::MapAssign)
+            }
+            (Operation::MapDelete, Placement::AfterStackCheck | Placement::Entry) => {
+                Some(EventKind::MapDelete)
+            }
+            (Operation::MapClear, Placement::AfterStackCheck | Placement::Entry) => {
+                Some(EventKind::MapClear)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Every probe for one binary.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ProbePlan {
     pub sites: Vec<ProbeSite>,
-    /// Map write functions the binary does not contain (the linker drops unused ones).
+    /// Planned functions the binary does not contain (the linker drops unused ones).
     pub absent: Vec<&'static str>,
 }
 
-/// Plans an entry probe after the stack check of every map write function present in `binary`.
+/// Map entry points the compiler emits (GO_INTERNALS.md §1b): the same names in Go 1.21–1.27.
+const MAP_ENTRIES: [(&str, Operation, KeyClass); 19] = [
+    ("runtime.mapassign", Operation::MapAssign, KeyClass::None),
+    (
+        "runtime.mapassign_fast32",
+        Operation::MapAssign,
+        KeyClass::U32,
+    ),
+    (
+        "runtime.mapassign_fast64",
+        Operation::MapAssign,
+        KeyClass::U64,
+    ),
+    (
+        "runtime.mapassign_fast64ptr",
+        Operation::MapAssign,
+        KeyClass::U64,
+    ),
+    (
+        "runtime.mapassign_faststr",
+        Operation::MapAssign,
+        KeyClass::Str,
+    ),
+    ("runtime.mapdelete", Operation::MapDelete, KeyClass::None),
+    (
+        "runtime.mapdelete_fast32",
+        Operation::MapDelete,
+        KeyClass::U32,
+    ),
+    (
+        "runtime.mapdelete_fast64",
+        Operation::MapDelete,
+        KeyClass::U64,
+    ),
+    (
+        "runtime.mapdelete_faststr",
+        Operation::MapDelete,
+        KeyClass::Str,
+    ),
+    ("runtime.mapclear", Operation::MapClear, KeyClass::None),
+    ("runtime.mapaccess1", Operation::MapRead, KeyClass::None),
+    (
+        "runtime.mapaccess1_fast32",
+        Operation::MapRead,
+        KeyClass::U32,
+    ),
+    (
+        "runtime.mapaccess1_fast64",
+        Operation::MapRead,
+        KeyClass::U64,
+    ),
+    (
+        "runtime.mapaccess1_faststr",
+        Operation::MapRead,
+        KeyClass::Str,
+    ),
+    ("runtime.mapaccess1_fat", Operation::MapRead, KeyClass::None),
+    ("runtime.mapaccess2", Operation::MapRead, KeyClass::None),
+    (
+        "runtime.mapaccess2_fast32",
+        Operation::MapRead,
+        KeyClass::U32,
+    ),
+    (
+        "runtime.mapaccess2_fast64",
+        Operation::MapRead,
+        KeyClass::U64,
+    ),
+    (
+        "runtime.mapaccess2_faststr",
+        Operation::MapRead,
+        KeyClass::Str,
+    ),
+];
+
+/// `for range` over a map: the runtime's own names changed with Swiss tables (1.24), which keep
+/// `mapiterinit`/`mapiternext` only as shims for linkname users.
+const CLASSIC_ITERATION: [(&str, Operation); 2] = [
+    ("runtime.mapiterinit", Operation::MapIterStart),
+    ("runtime.mapiternext", Operation::MapIterNext),
+];
+const SWISS_ITERATION: [(&str, Operation); 4] = [
+    ("runtime.mapIterStart", Operation::MapIterStart),
+    ("runtime.mapIterNext", Operation::MapIterNext),
+    ("runtime.mapiterinit", Operation::MapIterStart),
+    ("runtime.mapiternext", Operation::MapIterNext),
+];
+
+/// Functions observed at their entry.
+const ENTRY_PROBES: [(&str, Operation); 9] = [
+    ("runtime.chansend1", Operation::ChanSend),
+    ("runtime.chanrecv1", Operation::ChanReceive),
+    ("runtime.chanrecv2", Operation::ChanReceive),
+    ("runtime.selectnbsend", Operation::SelectNonBlocking),
+    ("runtime.selectnbrecv", Operation::SelectNonBlocking),
+    ("runtime.closechan", Operation::ChanClose),
+    ("runtime.goexit1", Operation::GoroutineExit),
+    ("runtime.fatal", Operation::Fatal),
+    ("runtime.throw", Operation::Fatal),
+];
+
+/// Functions observed where they return (their result is what matters).
+const RETURN_PROBES: [(&str, Operation); 9] = [
+    ("runtime.makemap", Operation::MapMake),
+    ("runtime.makemap64", Operation::MapMake),
+    ("runtime.makemap_small", Operation::MapMake),
+    ("runtime.makechan", Operation::ChanMake),
+    ("runtime.makechan64", Operation::ChanMake),
+    ("runtime.selectgo", Operation::SelectChosen),
+    ("runtime.chanrecv1", Operation::ChanReceive),
+    ("runtime.chanrecv2", Operation::ChanReceive),
+    ("runtime.selectnbrecv", Operation::SelectNonBlocking),
+];
+
+/// Out-of-line synchronisation functions and slow paths (GO_INTERNALS.md §2c), probed at entry
+/// and at every return. Uncontended Lock/Unlock/RLock/RUnlock/Once.Do/WaitGroup.Done are inlined
+/// into their callers and found by the inline-site analysis instead.
+const SYNC_FUNCTIONS: [&str; 30] = [
+    "sync.(*Mutex).Lock",
+    "sync.(*Mutex).Unlock",
+    "sync.(*Mutex).TryLock",
+    "sync.(*Mutex).lockSlow",
+    "sync.(*Mutex).unlockSlow",
+    "internal/sync.(*Mutex).Lock",
+    "internal/sync.(*Mutex).Unlock",
+    "internal/sync.(*Mutex).TryLock",
+    "internal/sync.(*Mutex).lockSlow",
+    "internal/sync.(*Mutex).unlockSlow",
+    "sync.(*RWMutex).Lock",
+    "sync.(*RWMutex).Unlock",
+    "sync.(*RWMutex).RLock",
+    "sync.(*RWMutex).RUnlock",
+    "sync.(*RWMutex).TryLock",
+    "sync.(*RWMutex).TryRLock",
+    "sync.(*RWMutex).rUnlockSlow",
+    "sync.(*WaitGroup).Add",
+    "sync.(*WaitGroup).Done",
+    "sync.(*WaitGroup).Wait",
+    "sync.(*WaitGroup).Go",
+    "sync.(*Once).Do",
+    "sync.(*Once).doSlow",
+    "runtime.semacquire1",
+    "runtime.semrelease1",
+    "sync.runtime_Semacquire",
+    "sync.runtime_SemacquireMutex",
+    "internal/sync.runtime_SemacquireMutex",
+    "sync.runtime_SemacquireRWMutexR",
+    "sync.runtime_SemacquireRWMutex",
+];
+
+/// More semaphore entry points: `sync.runtime_SemacquireWaitGroup` (1.24+) and the releases.
+const SEMAPHORE_FUNCTIONS: [&str; 3] = [
+    "sync.runtime_SemacquireWaitGroup",
+    "sync.runtime_Semrelease",
+    "internal/sync.runtime_Semrelease",
+];
+
+/// The function that creates goroutines: the probe goes after its call, where AX is the new g.
+const NEWPROC1: &str = "runtime.newproc1";
+
+/// Plans every probe for `binary`.
+pub fn plan(binary: &GoBinary) -> ProbePlan {
+    let mut builder = PlanBuilder {
+        binary,
+        plan: ProbePlan::default(),
+    };
+    let map_reads: Vec<&str> = MAP_ENTRIES
+        .iter()
+        .filter(|(_, operation, _)| *operation == Operation::MapRead)
+        .map(|(name, _, _)| *name)
+        .collect();
+    for (name, operation, key) in MAP_ENTRIES {
+        // 1.27's mapaccess1* and every version's mapaccess1_fat call a mapaccess2*: probing
+        // both would report each read twice, so the wrapper is left out.
+        if operation == Operation::MapRead && builder.calls_any(name, &map_reads) {
+            continue;
+        }
+        builder.entry(name, operation, key);
+    }
+    let iteration: &[(&str, Operation)] = match binary.maps {
+        MapImplementation::Classic => &CLASSIC_ITERATION,
+        MapImplementation::Swiss => &SWISS_ITERATION,
+    };
+    for &(name, operation) in iteration {
+        builder.entry(name, operation, KeyClass::None);
+    }
+    for (name, operation) in ENTRY_PROBES {
+        builder.entry(name, operation, KeyClass::None);
+    }
+    for (name, operation) in RETURN_PROBES {
+        builder.returns(name, operation);
+    }
+    for name in SYNC_FUNCTIONS.into_iter().chain(SEMAPHORE_FUNCTIONS) {
+        builder.entry(name, Operation::Sync, KeyClass::None);
+        builder.returns(name, Operation::Sync);
+    }
+    builder.after_calls_to(NEWPROC1, Operation::GoroutineCreate);
+    builder.plan
+}
+
+/// Plans the map-write probes only (what the kernel side records today).
 pub fn plan_map_writes(binary: &GoBinary) -> ProbePlan {
-    let goid_offset = binary
-        .version
-        .goid_offset()
-        .expect("GoBinary only holds supported versions");
-    let mut plan = ProbePlan::default();
-    for (name, kind, key) in MAP_WRITE_FUNCTIONS {
-        let Some(function) = binary.function(name) else {
-            plan.absent.push(name);
-            continue;
+    let mut full = plan(binary);
+    full.sites.retain(|site| site.map_write_kind().is_some());
+    full.absent.retain(|name| {
+        MAP_ENTRIES
+            .iter()
+            .any(|(entry, operation, _)| entry == name && *operation != Operation::MapRead)
+    });
+    full
+}
+
+struct PlanBuilder<'a> {
+    binary: &'a GoBinary,
+    plan: ProbePlan,
+}
+
+impl PlanBuilder<'_> {
+    fn push(
+        &mut self,
+        operation: Operation,
+        function: &str,
+        placement: Placement,
+        address: u64,
+        key: KeyClass,
+    ) {
+        let Some(file_offset) = self.binary.file_offset(address) else {
+            return;
         };
-        let after_stack_check = binary
-            .code(function)
-            .and_then(|code| prologue::frame_push_address(code, function.address));
-        let address = after_stack_check.unwrap_or(function.address);
-        let Some(file_offset) = binary.file_offset(address) else {
-            plan.absent.push(name);
-            continue;
-        };
-        plan.sites.push(ProbeSite {
-            function: name,
+        self.plan.sites.push(ProbeSite {
+            operation,
+            function: function.to_owned(),
+            placement,
             address,
             file_offset,
-            cookie: ProbeCookie {
-                kind,
-                key,
-                goid_offset,
-            },
-            at_entry: after_stack_check.is_none(),
+            key,
         });
     }
-    plan
+
+    fn code(&mut self, name: &'static str) -> Option<(u64, &'_ [u8])> {
+        let binary = self.binary;
+        let Some(function) = binary.function(name) else {
+            if !self.plan.absent.contains(&name) {
+                self.plan.absent.push(name);
+            }
+            return None;
+        };
+        Some((function.address, binary.code(function).unwrap_or_default()))
+    }
+
+    fn entry(&mut self, name: &'static str, operation: Operation, key: KeyClass) {
+        let Some((address, code)) = self.code(name) else {
+            return;
+        };
+        match disasm::frame_push_address(code, address) {
+            Some(push) => self.push(operation, name, Placement::AfterStackCheck, push, key),
+            None => self.push(operation, name, Placement::Entry, address, key),
+        }
+    }
+
+    fn returns(&mut self, name: &'static str, operation: Operation) {
+        let Some((address, code)) = self.code(name) else {
+            return;
+        };
+        for ret in disasm::return_sites(code, address) {
+            self.push(operation, name, Placement::Return, ret, KeyClass::None);
+        }
+    }
+
+    /// Probes the instruction after every direct call of `name`, anywhere in the binary.
+    fn after_calls_to(&mut self, name: &'static str, operation: Operation) {
+        let Some(callee) = self.binary.function(name) else {
+            self.plan.absent.push(name);
+            return;
+        };
+        let binary = self.binary;
+        for (caller, function) in binary.functions() {
+            let Some(code) = binary.code(function) else {
+                continue;
+            };
+            for call in disasm::calls_to(code, function.address, callee.address) {
+                log::debug!("{name} called from {caller} at {:#x}", call.call);
+                self.push(
+                    operation,
+                    name,
+                    Placement::AfterCall,
+                    call.return_to,
+                    KeyClass::None,
+                );
+            }
+        }
+    }
+
+    /// Whether function `name` directly calls any of `callees` (other than itself).
+    fn calls_any(&self, name: &str, callees: &[&str]) -> bool {
+        let Some(function) = self.binary.function(name) else {
+            return false;
+        };
+        let code = self.binary.code(function).unwrap_or_default();
+        callees
+            .iter()
+            .filter(|&&callee| callee != name)
+            .filter_map(|callee| self.binary.function(callee))
+            .any(|callee| !disasm::calls_to(code, function.address, callee.address).is_empty())
+    }
 }

@@ -12,7 +12,7 @@ use aya::{
     },
     Ebpf,
 };
-use tracer_common::names;
+use tracer_common::{names, ProbeCookie};
 
 use crate::{error::TracerError, plan::ProbePlan};
 
@@ -34,10 +34,12 @@ pub struct KernelChannels {
     pub counters: PerCpuArray<MapData, u64>,
 }
 
-/// Loads the programs and attaches every site of `plan` to `target` (the executable as a path
-/// the kernel can open, e.g. `/proc/PID/exe`), for process `pid` only.
+/// Loads the programs and attaches every map-write site of `plan` to `target` (the executable as
+/// a path the kernel can open, e.g. `/proc/PID/exe`), for process `pid` only. `goid_offset` is
+/// where `runtime.g` keeps the goroutine id in the target's Go version.
 pub fn attach(
     plan: &ProbePlan,
+    goid_offset: u16,
     target: &Path,
     pid: u32,
 ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
@@ -69,10 +71,19 @@ pub fn attach(
     let scope = UProbeScope::OneProcess(
         NonZeroU32::new(pid).ok_or_else(|| anyhow::anyhow!("pid 0 cannot be traced"))?,
     );
+    let mut attached = 0;
     for site in &plan.sites {
+        let Some(kind) = site.map_write_kind() else {
+            continue;
+        };
+        let cookie = ProbeCookie {
+            kind,
+            key: site.key,
+            goid_offset,
+        };
         let point = UProbeAttachPoint {
             location: UProbeAttachLocation::AbsoluteOffset(site.file_offset),
-            cookie: Some(site.cookie.pack()),
+            cookie: Some(cookie.pack()),
         };
         program.attach(point, target, scope).map_err(|error| {
             classify(
@@ -80,10 +91,11 @@ pub fn attach(
                 &error,
             )
         })?;
+        attached += 1;
     }
     let probes = AttachedProbes {
         _ebpf: ebpf,
-        attached: plan.sites.len(),
+        attached,
     };
     Ok((probes, channels))
 }

@@ -183,6 +183,7 @@ fn go_toolchains(cache_dir: &Path) -> anyhow::Result<String> {
                     "install",
                     "--quiet",
                     "--disable-pip-version-check",
+                    "--root-user-action=ignore",
                 ])
                 .arg("--target")
                 .arg(&partial)

@@ -2,9 +2,9 @@
 //! its file each probe goes. Pure functions of the file's bytes: no root, no running process.
 
 pub mod buildinfo;
+pub mod disasm;
 pub mod dwarf;
 pub mod pclntab;
-pub mod prologue;
 pub mod version;
 
 use std::{
@@ -34,6 +34,28 @@ struct Segment {
     file_offset: u64,
 }
 
+/// How the runtime implements maps: it decides which functions iterate and how headers look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapImplementation {
+    /// `runtime.hmap` buckets: Go 1.21–1.23, and 1.24–1.25 built with `GOEXPERIMENT=noswissmap`.
+    Classic,
+    /// `internal/runtime/maps` Swiss tables: the default from Go 1.24.
+    Swiss,
+}
+
+/// How the executable is linked (`go version -m` calls it the build mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Linkage {
+    /// `ET_EXEC` without an interpreter: the default `go build`.
+    Static,
+    /// `ET_DYN` (`-buildmode=pie`): loaded at a random base; probes use file offsets anyway.
+    Pie,
+    /// `ET_EXEC` with an ELF interpreter (cgo, `-linkmode=external`).
+    Dynamic,
+}
+
 /// An analysed Go executable.
 #[derive(Debug)]
 pub struct GoBinary {
@@ -41,6 +63,8 @@ pub struct GoBinary {
     pub path: PathBuf,
     pub build_info: BuildInfo,
     pub version: GoVersion,
+    pub maps: MapImplementation,
+    pub linkage: Linkage,
     functions: HashMap<String, Function>,
     segments: Vec<Segment>,
     data: Vec<u8>,
@@ -117,6 +141,13 @@ impl GoBinary {
                 "stripped binary (no .symtab); stripped Go binaries are not supported yet".into(),
             ));
         }
+        let maps = map_implementation(version, &build_info);
+        let has_interpreter = file.section_by_name(".interp").is_some();
+        let linkage = match (file.kind(), has_interpreter) {
+            (object::ObjectKind::Dynamic, _) => Linkage::Pie,
+            (_, true) => Linkage::Dynamic,
+            _ => Linkage::Static,
+        };
         let functions = file
             .symbols()
             .filter(|symbol| symbol.kind() == object::SymbolKind::Text && symbol.address() != 0)
@@ -133,6 +164,8 @@ impl GoBinary {
             path: path.to_owned(),
             build_info,
             version,
+            maps,
+            linkage,
             functions,
             segments,
             data,
@@ -141,6 +174,13 @@ impl GoBinary {
 
     pub fn function(&self, name: &str) -> Option<Function> {
         self.functions.get(name).copied()
+    }
+
+    /// Every function, by name.
+    pub fn functions(&self) -> impl Iterator<Item = (&str, Function)> + '_ {
+        self.functions
+            .iter()
+            .map(|(name, function)| (name.as_str(), *function))
     }
 
     /// The file offset of a virtual address, as uprobes want it (works for static and PIE alike).
@@ -153,6 +193,20 @@ impl GoBinary {
         let start = usize::try_from(self.file_offset(function.address)?).ok()?;
         let end = start.checked_add(usize::try_from(function.size).ok()?)?;
         self.data.get(start..end)
+    }
+}
+
+/// Swiss tables from 1.24 on, unless the binary was built with `GOEXPERIMENT=noswissmap` (which
+/// 1.24 and 1.25 accept and record in the build settings and the version string).
+fn map_implementation(version: GoVersion, build_info: &BuildInfo) -> MapImplementation {
+    let opted_out = build_info.version.contains("noswissmap")
+        || build_info
+            .setting("GOEXPERIMENT")
+            .is_some_and(|experiments| experiments.split(',').any(|e| e == "noswissmap"));
+    if version.minor >= 24 && !opted_out {
+        MapImplementation::Swiss
+    } else {
+        MapImplementation::Classic
     }
 }
 
@@ -186,6 +240,34 @@ mod tests {
         // This test binary itself: an x86-64 ELF file without .go.buildinfo.
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         expect_not_go(me);
+    }
+
+    #[test]
+    fn swiss_maps_from_1_24_unless_opted_out() {
+        let info = |version: &str, experiment: Option<&str>| BuildInfo {
+            version: version.into(),
+            settings: experiment
+                .map(|e| vec![("GOEXPERIMENT".to_owned(), e.to_owned())])
+                .unwrap_or_default(),
+        };
+        let of = |text: &str, experiment| {
+            map_implementation(GoVersion::parse(text).unwrap(), &info(text, experiment))
+        };
+        assert_eq!(of("go1.23.9", None), MapImplementation::Classic);
+        assert_eq!(of("go1.24.11", None), MapImplementation::Swiss);
+        assert_eq!(
+            of("go1.24.11 X:noswissmap", None),
+            MapImplementation::Classic
+        );
+        assert_eq!(
+            of("go1.25.5", Some("noswissmap")),
+            MapImplementation::Classic
+        );
+        assert_eq!(
+            of("go1.25.5", Some("aliastypeparams,noswissmap")),
+            MapImplementation::Classic
+        );
+        assert_eq!(of("go1.27.3", Some("greenteagc")), MapImplementation::Swiss);
     }
 
     #[test]
