@@ -32,6 +32,22 @@ Exit status:
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show what tracer learns from a Go executable and every place it would probe (no root needed).
+    Inspect {
+        /// The executable to analyse.
+        #[arg(
+            value_name = "PATH",
+            required_unless_present = "pid",
+            conflicts_with = "pid"
+        )]
+        path: Option<PathBuf>,
+        /// Analyse the executable of a running process instead.
+        #[arg(long, value_name = "PID")]
+        pid: Option<u32>,
+        /// Output format: a summary (text) or every probe site (json).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Trace a running Go process until Ctrl-C, SIGTERM, --duration or its exit.
     Attach {
         /// Process id of the Go program to trace.
@@ -55,6 +71,12 @@ pub enum Command {
         )]
         command: Vec<OsString>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +158,17 @@ mod tests {
         };
         assert_eq!(options.events, None);
         assert_eq!(command, ["prog", "--events", "x"]);
+    }
+
+    #[test]
+    fn inspect_takes_a_path_or_a_pid_but_not_both() {
+        assert!(Cli::try_parse_from(["tracer", "inspect", "/bin/x"]).is_ok());
+        assert!(
+            Cli::try_parse_from(["tracer", "inspect", "--pid", "7", "--format", "json"]).is_ok()
+        );
+        assert!(Cli::try_parse_from(["tracer", "inspect"]).is_err());
+        assert!(Cli::try_parse_from(["tracer", "inspect", "/bin/x", "--pid", "7"]).is_err());
+        assert!(Cli::try_parse_from(["tracer", "inspect", "/bin/x", "--format", "xml"]).is_err());
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The `attach` and `run` commands: analyse → plan → attach → trace → summarise.
 
-use std::{ffi::OsString, path::Path};
+use std::{ffi::OsString, io::Write as _, path::Path};
 
 use crate::{
-    cli::TraceArgs,
+    cli::{Format, TraceArgs},
     error::TracerError,
     gobin::GoBinary,
-    plan::{plan_map_writes, Placement, ProbePlan},
+    inspect,
+    plan::{self, plan_map_writes, Placement, ProbePlan},
     privileges, probes,
     session::{self, Ownership, SessionOptions, SessionResult},
     target,
@@ -20,6 +21,33 @@ impl From<&TraceArgs> for SessionOptions {
             stats_interval: args.stats_interval,
         }
     }
+}
+
+/// `tracer inspect PATH | --pid PID`: prints the analysis and the probe plan.
+pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<i32, TracerError> {
+    let binary = match (path, pid) {
+        (_, Some(pid)) => {
+            let executable = target::running_executable(pid)?;
+            GoBinary::open(&executable.open_path, &executable.display_path)?
+        }
+        (Some(path), None) => GoBinary::open(path, path)?,
+        (None, None) => unreachable!("clap requires a path or a pid"),
+    };
+    let plan = plan::plan(&binary);
+    let report = inspect::Report::new(&binary, &plan);
+    let text = match format {
+        Format::Text => report.to_text(),
+        Format::Json => report.to_json() + "\n",
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|source| TracerError::Output {
+            path: "standard output".into(),
+            source,
+        })?;
+    Ok(0)
 }
 
 /// `tracer attach --pid PID`: returns the exit status (0).

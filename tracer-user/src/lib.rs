@@ -1,13 +1,15 @@
 //! tracer: find concurrent map access in running, unmodified Go programs with eBPF.
 //!
-//! Data flows one way: [`gobin`] analyses the executable, [`plan`] decides where to probe,
-//! [`probes`] attaches, [`session`] drains and decodes ([`events`]) and [`summary`] reports.
+//! Data flows one way: [`gobin`] analyses the executable, [`plan`] decides where to probe
+//! ([`inspect`] shows it), [`probes`] attaches, [`session`] drains and decodes ([`events`]) and
+//! [`summary`] reports.
 
 pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod events;
 pub mod gobin;
+pub mod inspect;
 pub mod plan;
 pub mod privileges;
 pub mod probes;

@@ -7,6 +7,9 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let outcome = match &cli.command {
+        Command::Inspect { path, pid, format } => {
+            tracer::commands::inspect(path.as_deref(), *pid, *format)
+        }
         Command::Attach { pid, options } => tracer::commands::attach(*pid, options),
         Command::Run { options, command } => tracer::commands::run(command, options),
     };

@@ -1,0 +1,130 @@
+//! `tracer inspect`: what tracer learns from a Go executable and where it would probe it.
+//! Builds a plain report from the analysis; rendering is separate so tests need no binary.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use serde::Serialize;
+
+use crate::{
+    gobin::{GoBinary, Linkage, MapImplementation},
+    plan::{Operation, ProbePlan, ProbeSite},
+};
+
+/// Everything `tracer inspect` shows.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub path: String,
+    pub go_version: &'a str,
+    pub maps: MapImplementation,
+    pub linkage: Linkage,
+    pub goid_offset: u16,
+    /// Number of probe sites per operation.
+    pub counts: BTreeMap<Operation, usize>,
+    /// Planned functions the binary does not contain.
+    pub absent: &'a [&'static str],
+    pub sites: &'a [ProbeSite],
+}
+
+impl<'a> Report<'a> {
+    pub fn new(binary: &'a GoBinary, plan: &'a ProbePlan) -> Self {
+        let mut counts = BTreeMap::new();
+        for site in &plan.sites {
+            *counts.entry(site.operation).or_default() += 1;
+        }
+        Self {
+            path: binary.path.display().to_string(),
+            go_version: &binary.build_info.version,
+            maps: binary.maps,
+            linkage: binary.linkage,
+            goid_offset: binary
+                .version
+                .goid_offset()
+                .expect("GoBinary only holds supported versions"),
+            counts,
+            absent: &plan.absent,
+            sites: &plan.sites,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        let _ = writeln!(text, "{}", self.path);
+        let _ = writeln!(text, "  go version    {}", self.go_version);
+        let _ = writeln!(text, "  maps          {}", json_name(&self.maps));
+        let _ = writeln!(text, "  linkage       {}", json_name(&self.linkage));
+        let _ = writeln!(text, "  goid offset   {} (runtime.g)", self.goid_offset);
+        let _ = writeln!(text, "  probe sites   {}", self.sites.len());
+        for (operation, count) in &self.counts {
+            let _ = writeln!(text, "    {:<22}{count:>6}", json_name(operation));
+        }
+        if !self.absent.is_empty() {
+            let _ = writeln!(
+                text,
+                "  not in this binary (never called): {}",
+                self.absent.join(", ")
+            );
+        }
+        text
+    }
+}
+
+/// The name serde gives a unit variant (the same words in text and JSON output).
+fn json_name(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Placement;
+    use tracer_common::KeyClass;
+
+    fn site(operation: Operation, address: u64) -> ProbeSite {
+        ProbeSite {
+            operation,
+            function: "runtime.mapassign_fast64".into(),
+            placement: Placement::AfterStackCheck,
+            address,
+            file_offset: address - 0x40_0000,
+            key: KeyClass::U64,
+        }
+    }
+
+    #[test]
+    fn text_and_json_agree_on_names_and_counts() {
+        let sites = [
+            site(Operation::MapAssign, 0x40_1000),
+            site(Operation::MapAssign, 0x40_2000),
+            site(Operation::ChanSend, 0x40_3000),
+        ];
+        let report = Report {
+            path: "/srv/app".into(),
+            go_version: "go1.26.6",
+            maps: MapImplementation::Swiss,
+            linkage: Linkage::Pie,
+            goid_offset: 152,
+            counts: BTreeMap::from([(Operation::MapAssign, 2), (Operation::ChanSend, 1)]),
+            absent: &["runtime.makemap64"],
+            sites: &sites,
+        };
+        let text = report.to_text();
+        assert!(text.contains("maps          swiss"), "{text}");
+        assert!(text.contains("linkage       pie"), "{text}");
+        assert!(text.contains("map-assign"), "{text}");
+        assert!(text.contains("runtime.makemap64"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["maps"], "swiss");
+        assert_eq!(json["counts"]["map-assign"], 2);
+        assert_eq!(json["counts"]["chan-send"], 1);
+        assert_eq!(json["sites"][0]["placement"], "after-stack-check");
+        assert_eq!(json["sites"][0]["key"], "u64");
+        assert_eq!(json["sites"][2]["file_offset"], 0x3000);
+    }
+}
