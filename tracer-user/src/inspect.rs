@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use serde::Serialize;
 
 use crate::{
-    gobin::{GoBinary, Linkage, MapImplementation},
+    gobin::{
+        syncsites::{Primitive, SyncSite},
+        GoBinary, Linkage, MapImplementation,
+    },
     plan::{Operation, ProbePlan, ProbeSite},
 };
 
@@ -20,9 +23,14 @@ pub struct Report<'a> {
     pub goid_offset: u16,
     /// Number of probe sites per operation.
     pub counts: BTreeMap<Operation, usize>,
+    /// Number of inlined synchronisation sites per primitive.
+    pub sync_counts: BTreeMap<Primitive, usize>,
+    /// Slow-path calls whose inlined fast path could not be confirmed.
+    pub unconfirmed_sync_calls: &'a [u64],
     /// Planned functions the binary does not contain.
     pub absent: &'a [&'static str],
     pub sites: &'a [ProbeSite],
+    pub sync_sites: &'a [SyncSite],
 }
 
 impl<'a> Report<'a> {
@@ -30,6 +38,10 @@ impl<'a> Report<'a> {
         let mut counts = BTreeMap::new();
         for site in &plan.sites {
             *counts.entry(site.operation).or_default() += 1;
+        }
+        let mut sync_counts = BTreeMap::new();
+        for site in &plan.sync_sites {
+            *sync_counts.entry(site.primitive).or_default() += 1;
         }
         Self {
             path: binary.path.display().to_string(),
@@ -41,8 +53,11 @@ impl<'a> Report<'a> {
                 .goid_offset()
                 .expect("GoBinary only holds supported versions"),
             counts,
+            sync_counts,
+            unconfirmed_sync_calls: &plan.unconfirmed_sync_calls,
             absent: &plan.absent,
             sites: &plan.sites,
+            sync_sites: &plan.sync_sites,
         }
     }
 
@@ -60,6 +75,18 @@ impl<'a> Report<'a> {
         let _ = writeln!(text, "  probe sites   {}", self.sites.len());
         for (operation, count) in &self.counts {
             let _ = writeln!(text, "    {:<22}{count:>6}", json_name(operation));
+        }
+        let inlined: usize = self.sync_counts.values().sum();
+        let _ = writeln!(text, "  inlined sync  {inlined}");
+        for (primitive, count) in &self.sync_counts {
+            let _ = writeln!(text, "    {:<22}{count:>6}", json_name(primitive));
+        }
+        if !self.unconfirmed_sync_calls.is_empty() {
+            let _ = writeln!(
+                text,
+                "  WARNING: {} slow-path calls without a recognisable fast path (not probed)",
+                self.unconfirmed_sync_calls.len()
+            );
         }
         if !self.absent.is_empty() {
             let _ = writeln!(
@@ -111,14 +138,19 @@ mod tests {
             linkage: Linkage::Pie,
             goid_offset: 152,
             counts: BTreeMap::from([(Operation::MapAssign, 2), (Operation::ChanSend, 1)]),
+            sync_counts: BTreeMap::from([(Primitive::MutexLock, 3)]),
+            unconfirmed_sync_calls: &[0x40_5000],
             absent: &["runtime.makemap64"],
             sites: &sites,
+            sync_sites: &[],
         };
         let text = report.to_text();
         assert!(text.contains("maps          swiss"), "{text}");
         assert!(text.contains("linkage       pie"), "{text}");
         assert!(text.contains("map-assign"), "{text}");
         assert!(text.contains("runtime.makemap64"), "{text}");
+        assert!(text.contains("mutex-lock"), "{text}");
+        assert!(text.contains("1 slow-path calls without"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["maps"], "swiss");
         assert_eq!(json["counts"]["map-assign"], 2);

@@ -5,7 +5,11 @@
 use serde::Serialize;
 use tracer_common::{EventKind, KeyClass};
 
-use crate::gobin::{disasm, GoBinary, MapImplementation};
+use crate::gobin::{
+    disasm,
+    syncsites::{self, SyncSite, ANCHORS},
+    GoBinary, MapImplementation,
+};
 
 /// What a probe site observes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -105,6 +109,11 @@ impl ProbeSite {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ProbePlan {
     pub sites: Vec<ProbeSite>,
+    /// Inlined synchronisation operations (uncontended Lock, Unlock, RLock, …).
+    pub sync_sites: Vec<SyncSite>,
+    /// Slow-path calls whose inlined fast path could not be confirmed by decoding: each is an
+    /// operation tracer would miss, so it is reported, never dropped silently.
+    pub unconfirmed_sync_calls: Vec<u64>,
     /// Planned functions the binary does not contain (the linker drops unused ones).
     pub absent: Vec<&'static str>,
 }
@@ -306,6 +315,7 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
         builder.returns(name, Operation::Sync);
     }
     builder.after_calls_to(NEWPROC1, Operation::GoroutineCreate);
+    builder.inlined_sync_sites();
     builder.plan
 }
 
@@ -399,6 +409,37 @@ impl PlanBuilder<'_> {
                     KeyClass::None,
                 );
             }
+        }
+    }
+
+    /// Inlined sync fast paths in every function except the sync functions probed out of line
+    /// (their inner Lock/Unlock act on the same object and are covered by their own probes).
+    fn inlined_sync_sites(&mut self) {
+        let binary = self.binary;
+        let anchors: Vec<(u64, syncsites::Anchor)> = ANCHORS
+            .iter()
+            .filter_map(|&(name, anchor)| Some((binary.function(name)?.address, anchor)))
+            .collect();
+        if anchors.is_empty() {
+            return;
+        }
+        let mut functions: Vec<(&str, crate::gobin::Function)> = binary
+            .functions()
+            .filter(|(name, _)| !SYNC_FUNCTIONS.contains(name))
+            .collect();
+        functions.sort_by_key(|(_, function)| function.address);
+        for (name, function) in functions {
+            let Some(code) = binary.code(function) else {
+                continue;
+            };
+            let sites = syncsites::find_sites(
+                name,
+                code,
+                function.address,
+                &anchors,
+                &mut self.plan.unconfirmed_sync_calls,
+            );
+            self.plan.sync_sites.extend(sites);
         }
     }
 

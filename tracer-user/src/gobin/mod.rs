@@ -5,6 +5,7 @@ pub mod buildinfo;
 pub mod disasm;
 pub mod dwarf;
 pub mod pclntab;
+pub mod syncsites;
 pub mod version;
 
 use std::{

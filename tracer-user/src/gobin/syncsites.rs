@@ -1,0 +1,639 @@
+//! Inlined synchronisation sites: where the compiler inlined `Mutex.Lock`, `Unlock`,
+//! `RWMutex.RLock`, `RUnlock`, `Once.Do` and `WaitGroup.Done` into their callers, which is the
+//! only way uncontended operations can be seen (there is no out-of-line function to probe).
+//!
+//! Each site is anchored on the slow-path `CALL` that follows the fast path (GO_INTERNALS.md §3:
+//! the call is always attributed to the inlined frame, while the atomic instruction sometimes is
+//! not), then confirmed by decoding the atomic instruction before it. A uprobe cannot sit on a
+//! `LOCK`-prefixed instruction, so:
+//! * acquires are probed on the instruction after the atomic (its result is then known);
+//! * releases are probed on the instruction before the atomic, so that the release is recorded
+//!   before any other goroutine can observe it; the object's address is then an expression in
+//!   that instruction's registers (the base register may still have to be loaded).
+
+use std::collections::HashSet;
+
+use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
+use serde::Serialize;
+
+use super::disasm;
+
+/// The synchronisation operation a site performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Primitive {
+    MutexLock,
+    MutexUnlock,
+    RwMutexRLock,
+    RwMutexRUnlock,
+    OnceDo,
+    WaitGroupDone,
+}
+
+/// When the probe fires relative to the atomic instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timing {
+    /// Before it: releases.
+    Before,
+    /// After it: acquires, whose success is known only then.
+    After,
+    /// On the call that performs it (`WaitGroup.Done` is a call to `Add`, probed there).
+    AtCall,
+}
+
+/// A general-purpose register, as saved in the kernel's `pt_regs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reg {
+    Rax,
+    Rbx,
+    Rcx,
+    Rdx,
+    Rsi,
+    Rdi,
+    Rbp,
+    Rsp,
+    R8,
+    R9,
+    R10,
+    R11,
+    R12,
+    R13,
+    R14,
+    R15,
+}
+
+impl Reg {
+    /// The 64-bit register that contains `register` (`EAX` → `RAX`), if it is a general one.
+    fn of(register: Register) -> Option<Self> {
+        Some(match register.full_register() {
+            Register::RAX => Self::Rax,
+            Register::RBX => Self::Rbx,
+            Register::RCX => Self::Rcx,
+            Register::RDX => Self::Rdx,
+            Register::RSI => Self::Rsi,
+            Register::RDI => Self::Rdi,
+            Register::RBP => Self::Rbp,
+            Register::RSP => Self::Rsp,
+            Register::R8 => Self::R8,
+            Register::R9 => Self::R9,
+            Register::R10 => Self::R10,
+            Register::R11 => Self::R11,
+            Register::R12 => Self::R12,
+            Register::R13 => Self::R13,
+            Register::R14 => Self::R14,
+            Register::R15 => Self::R15,
+            _ => return None,
+        })
+    }
+}
+
+/// How to compute an address from the registers at the probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "form", rename_all = "kebab-case")]
+pub enum AddressExpr {
+    /// `base + offset`
+    Register { base: Reg, offset: i64 },
+    /// `*(u64 *)(base + at) + offset`: the base register is loaded from memory (usually a stack
+    /// slot) between the probe and the atomic instruction.
+    Load { base: Reg, at: i64, offset: i64 },
+    /// A global: its link-time address (add the load bias for PIE executables).
+    Static { address: u64 },
+}
+
+impl AddressExpr {
+    fn plus(self, delta: i64) -> Self {
+        match self {
+            Self::Register { base, offset } => Self::Register {
+                base,
+                offset: offset + delta,
+            },
+            Self::Load { base, at, offset } => Self::Load {
+                base,
+                at,
+                offset: offset + delta,
+            },
+            Self::Static { address } => Self::Static {
+                address: address.wrapping_add_signed(delta),
+            },
+        }
+    }
+}
+
+/// What the probe can read to learn the outcome of the operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "register", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Nothing to read: the operation always happens.
+    Always,
+    /// ZF after a compare-and-swap: set when it succeeded.
+    ZeroFlag,
+    /// A register holding the atomic's result (old value of an `XADD`, a loaded flag).
+    Register(Reg),
+}
+
+/// One inlined synchronisation operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyncSite {
+    pub primitive: Primitive,
+    /// The function the operation was inlined into.
+    pub function: String,
+    /// The probed instruction.
+    pub probe: u64,
+    pub timing: Timing,
+    /// The address of the `sync` object (Mutex, RWMutex, Once, WaitGroup) at the probe.
+    pub object: AddressExpr,
+    pub outcome: Outcome,
+    /// The atomic instruction (or call) the site was confirmed on.
+    pub atomic: u64,
+    /// The slow-path call the site was anchored on.
+    pub anchor: u64,
+}
+
+/// Field offsets inside the sync objects (the same in Go 1.21–1.27).
+const MUTEX_STATE: i64 = 0;
+const RWMUTEX_READER_COUNT: i64 = 16;
+const ONCE_DONE: i64 = 0;
+
+/// The slow paths and out-of-line callees that identify an inlined fast path.
+#[derive(Clone, Copy, Debug)]
+pub enum Anchor {
+    LockSlow,
+    UnlockSlow,
+    RUnlockSlow,
+    SemacquireRWMutexR,
+    OnceDoSlow,
+    WaitGroupAdd,
+}
+
+/// Function names of each anchor, across versions (1.24 moved Mutex to `internal/sync`).
+pub const ANCHORS: [(&str, Anchor); 8] = [
+    ("sync.(*Mutex).lockSlow", Anchor::LockSlow),
+    ("internal/sync.(*Mutex).lockSlow", Anchor::LockSlow),
+    ("sync.(*Mutex).unlockSlow", Anchor::UnlockSlow),
+    ("internal/sync.(*Mutex).unlockSlow", Anchor::UnlockSlow),
+    ("sync.(*RWMutex).rUnlockSlow", Anchor::RUnlockSlow),
+    (
+        "sync.runtime_SemacquireRWMutexR",
+        Anchor::SemacquireRWMutexR,
+    ),
+    ("sync.(*Once).doSlow", Anchor::OnceDoSlow),
+    ("sync.(*WaitGroup).Add", Anchor::WaitGroupAdd),
+];
+
+/// How far back from an anchor call the fast path's atomic instruction may be.
+const FAST_PATH_WINDOW: usize = 16;
+
+/// Finds the inlined sync sites of one function. `anchors` maps anchor function addresses to
+/// their kind. Sites that cannot be confirmed are reported through `unconfirmed` (anchor
+/// addresses) so that callers can count them rather than silently miss them.
+pub fn find_sites(
+    function: &str,
+    code: &[u8],
+    address: u64,
+    anchors: &[(u64, Anchor)],
+    unconfirmed: &mut Vec<u64>,
+) -> Vec<SyncSite> {
+    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
+    let branch_targets: HashSet<u64> = instructions
+        .iter()
+        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
+        .map(Instruction::near_branch_target)
+        .collect();
+    let mut sites = Vec::new();
+    for (index, call) in instructions.iter().enumerate() {
+        if call.mnemonic() != Mnemonic::Call {
+            continue;
+        }
+        let Some(&(_, anchor)) = anchors
+            .iter()
+            .find(|(target, _)| *target == call.near_branch_target())
+        else {
+            continue;
+        };
+        let context = SiteContext {
+            function,
+            instructions: &instructions,
+            branch_targets: &branch_targets,
+            anchor_index: index,
+        };
+        match context.site(anchor) {
+            Found::Site(site) => sites.push(site),
+            Found::NotInlined => {}
+            Found::Unconfirmed => unconfirmed.push(call.ip()),
+        }
+    }
+    sites
+}
+
+/// What an anchor call turned out to be.
+enum Found {
+    Site(SyncSite),
+    /// A plain call of an out-of-line function (e.g. `wg.Add(1)`), probed at its entry.
+    NotInlined,
+    /// A slow path whose fast path could not be decoded.
+    Unconfirmed,
+}
+
+impl From<Option<SyncSite>> for Found {
+    fn from(site: Option<SyncSite>) -> Self {
+        site.map_or(Self::Unconfirmed, Self::Site)
+    }
+}
+
+struct SiteContext<'a> {
+    function: &'a str,
+    instructions: &'a [Instruction],
+    branch_targets: &'a HashSet<u64>,
+    anchor_index: usize,
+}
+
+impl SiteContext<'_> {
+    fn site(&self, anchor: Anchor) -> Found {
+        match anchor {
+            Anchor::LockSlow => self
+                .acquire_after(Mnemonic::Cmpxchg, Primitive::MutexLock, MUTEX_STATE)
+                .into(),
+            Anchor::SemacquireRWMutexR => self
+                .acquire_after(
+                    Mnemonic::Xadd,
+                    Primitive::RwMutexRLock,
+                    RWMUTEX_READER_COUNT,
+                )
+                .into(),
+            Anchor::UnlockSlow => self
+                .release_before(Primitive::MutexUnlock, MUTEX_STATE)
+                .into(),
+            Anchor::RUnlockSlow => self
+                .release_before(Primitive::RwMutexRUnlock, RWMUTEX_READER_COUNT)
+                .into(),
+            Anchor::OnceDoSlow => self.once_load().into(),
+            Anchor::WaitGroupAdd => self
+                .wait_group_done()
+                .map_or(Found::NotInlined, Found::Site),
+        }
+    }
+
+    fn anchor(&self) -> &Instruction {
+        &self.instructions[self.anchor_index]
+    }
+
+    /// The nearest `LOCK <mnemonic>` on a 32-bit memory operand before the anchor.
+    fn atomic_before_anchor(&self, mnemonic: Mnemonic) -> Option<usize> {
+        let start = self.anchor_index.saturating_sub(FAST_PATH_WINDOW);
+        (start..self.anchor_index).rev().find(|&i| {
+            let instruction = &self.instructions[i];
+            instruction.has_lock_prefix()
+                && instruction.mnemonic() == mnemonic
+                && instruction.op0_kind() == OpKind::Memory
+                && instruction.memory_size().size() == 4
+        })
+    }
+
+    fn build(
+        &self,
+        primitive: Primitive,
+        probe: u64,
+        timing: Timing,
+        object: AddressExpr,
+        outcome: Outcome,
+        atomic: u64,
+    ) -> SyncSite {
+        SyncSite {
+            primitive,
+            function: self.function.to_owned(),
+            probe,
+            timing,
+            object,
+            outcome,
+            atomic,
+            anchor: self.anchor().ip(),
+        }
+    }
+
+    /// Lock (CAS) and RLock (XADD): probe the next instruction, where the base register still
+    /// holds the address (neither instruction writes it) and the result is known.
+    fn acquire_after(
+        &self,
+        mnemonic: Mnemonic,
+        primitive: Primitive,
+        field: i64,
+    ) -> Option<SyncSite> {
+        let index = self.atomic_before_anchor(mnemonic)?;
+        let atomic = &self.instructions[index];
+        let next = self.instructions.get(index + 1)?;
+        let address = memory_address(atomic)?;
+        let base = match address {
+            AddressExpr::Register { base, .. } => Some(base),
+            _ => None,
+        };
+        let outcome = match mnemonic {
+            // CMPXCHG writes EAX on failure: the base must be another register.
+            Mnemonic::Cmpxchg if base == Some(Reg::Rax) => return None,
+            Mnemonic::Cmpxchg => Outcome::ZeroFlag,
+            _ => Outcome::Register(Reg::of(atomic.op1_register())?),
+        };
+        if base.is_some() && Reg::of(atomic.op1_register()) == base {
+            return None; // XADD would overwrite the base with the old value
+        }
+        let object = address.plus(-field);
+        Some(self.build(
+            primitive,
+            next.ip(),
+            Timing::After,
+            object,
+            outcome,
+            atomic.ip(),
+        ))
+    }
+
+    /// Unlock and RUnlock (XADD): probe the instruction just before the atomic, which must fall
+    /// through into it (no branch lands on the atomic), and express the base register as it
+    /// will be after that instruction.
+    fn release_before(&self, primitive: Primitive, field: i64) -> Option<SyncSite> {
+        let index = self.atomic_before_anchor(Mnemonic::Xadd)?;
+        let atomic = &self.instructions[index];
+        let probe = self.instructions.get(index.checked_sub(1)?)?;
+        if self.branch_targets.contains(&atomic.ip()) || probe.has_lock_prefix() {
+            return None;
+        }
+        let object = match memory_address(atomic)? {
+            AddressExpr::Register { base, offset } => base_after(probe, base)?.plus(offset - field),
+            global => global.plus(-field),
+        };
+        Some(self.build(
+            primitive,
+            probe.ip(),
+            Timing::Before,
+            object,
+            Outcome::Always,
+            atomic.ip(),
+        ))
+    }
+
+    /// Once.Do: the plain load of `done` (no LOCK prefix) whose zero result leads to the
+    /// `doSlow` call; probed after the load, where the loaded value is known.
+    fn once_load(&self) -> Option<SyncSite> {
+        let start = self.anchor_index.saturating_sub(FAST_PATH_WINDOW);
+        let index = (start..self.anchor_index).rev().find(|&i| {
+            let instruction = &self.instructions[i];
+            is_flag_load(instruction)
+                && memory_address(instruction).is_some_and(|address| {
+                    !matches!(address, AddressExpr::Register { base: Reg::Rsp, .. })
+                })
+        })?;
+        let load = &self.instructions[index];
+        let next = self.instructions.get(index + 1)?;
+        let address = memory_address(load)?;
+        let outcome = if load.mnemonic() == Mnemonic::Cmp {
+            Outcome::ZeroFlag
+        } else {
+            let destination = Reg::of(load.op0_register())?;
+            if matches!(address, AddressExpr::Register { base, .. } if base == destination) {
+                return None; // the load overwrote its own base
+            }
+            Outcome::Register(destination)
+        };
+        let object = address.plus(-ONCE_DONE);
+        Some(self.build(
+            Primitive::OnceDo,
+            next.ip(),
+            Timing::After,
+            object,
+            outcome,
+            load.ip(),
+        ))
+    }
+
+    /// WaitGroup.Done is `Add(-1)`: a call to `Add` with BX set to -1 just before it. Add's own
+    /// entry probe sees it; the site is listed so the plan shows every Done.
+    fn wait_group_done(&self) -> Option<SyncSite> {
+        let start = self.anchor_index.saturating_sub(4);
+        let sets_minus_one = self.instructions[start..self.anchor_index].iter().any(|i| {
+            matches!(
+                i.code(),
+                Code::Mov_rm64_imm32 | Code::Mov_r64_imm64 | Code::Mov_r32_imm32
+            ) && i.op0_register().full_register() == Register::RBX
+                && i.immediate64() as i64 as i32 == -1
+        });
+        if !sets_minus_one {
+            return None;
+        }
+        let call = self.anchor();
+        Some(self.build(
+            Primitive::WaitGroupDone,
+            call.ip(),
+            Timing::AtCall,
+            AddressExpr::Register {
+                base: Reg::Rax,
+                offset: 0,
+            },
+            Outcome::Always,
+            call.ip(),
+        ))
+    }
+}
+
+/// A load of a 32- or 8-bit flag from memory into a register, or a compare of it with zero.
+fn is_flag_load(instruction: &Instruction) -> bool {
+    let memory = instruction.op_count() == 2 && instruction.op1_kind() == OpKind::Memory;
+    match instruction.mnemonic() {
+        Mnemonic::Mov | Mnemonic::Movzx => memory && instruction.memory_size().size() <= 4,
+        Mnemonic::Cmp => {
+            instruction.op0_kind() == OpKind::Memory
+                && matches!(
+                    instruction.op1_kind(),
+                    OpKind::Immediate8 | OpKind::Immediate8to32
+                )
+                && instruction.immediate8() == 0
+        }
+        _ => false,
+    }
+}
+
+/// The address of an instruction's memory operand: `base + displacement`, or a global through a
+/// RIP-relative operand. Index registers are not supported (Go does not use them here).
+fn memory_address(instruction: &Instruction) -> Option<AddressExpr> {
+    if instruction.memory_index() != Register::None {
+        return None;
+    }
+    let displacement = instruction.memory_displacement64();
+    if instruction.is_ip_rel_memory_operand() {
+        // iced resolves RIP-relative displacements to the absolute target.
+        return Some(AddressExpr::Static {
+            address: displacement,
+        });
+    }
+    Some(AddressExpr::Register {
+        base: Reg::of(instruction.memory_base())?,
+        offset: displacement as i64,
+    })
+}
+
+/// What `base` holds after `instruction` executes, in terms of the registers before it.
+fn base_after(instruction: &Instruction, base: Reg) -> Option<AddressExpr> {
+    let writes_base = instruction.op_count() > 0
+        && instruction.op0_kind() == OpKind::Register
+        && Reg::of(instruction.op0_register()) == Some(base);
+    if !writes_base {
+        return if instruction.mnemonic() == Mnemonic::Call {
+            None
+        } else {
+            Some(AddressExpr::Register { base, offset: 0 })
+        };
+    }
+    match instruction.code() {
+        // MOVQ src, base
+        Code::Mov_r64_rm64 | Code::Mov_rm64_r64 if instruction.op1_kind() == OpKind::Register => {
+            Some(AddressExpr::Register {
+                base: Reg::of(instruction.op1_register())?,
+                offset: 0,
+            })
+        }
+        // MOVQ disp(src), base
+        Code::Mov_r64_rm64 => match memory_address(instruction)? {
+            AddressExpr::Register { base, offset } => Some(AddressExpr::Load {
+                base,
+                at: offset,
+                offset: 0,
+            }),
+            _ => None,
+        },
+        // LEAQ disp(src), base / LEAQ global(SB), base
+        Code::Lea_r64_m => memory_address(instruction),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: u64 = 0x47_bc00;
+    const LOCK_SLOW: u64 = 0x46_0000;
+    const UNLOCK_SLOW: u64 = 0x46_1000;
+
+    /// `CALL target` at `at` (5 bytes).
+    fn call(at: u64, target: u64) -> Vec<u8> {
+        let rel = (target as i64 - (at as i64 + 5)) as i32;
+        let mut bytes = vec![0xe8];
+        bytes.extend(rel.to_le_bytes());
+        bytes
+    }
+
+    fn sites_of(code: &[u8]) -> (Vec<SyncSite>, Vec<u64>) {
+        let anchors = [
+            (LOCK_SLOW, Anchor::LockSlow),
+            (UNLOCK_SLOW, Anchor::UnlockSlow),
+        ];
+        let mut unconfirmed = Vec::new();
+        let sites = find_sites("main.f", code, BASE, &anchors, &mut unconfirmed);
+        (sites, unconfirmed)
+    }
+
+    /// Go 1.21 `h.g.mu.Lock()` with the mutex at +0x18 behind CX (from `go tool objdump`).
+    #[test]
+    fn embedded_lock_is_probed_after_the_cas() {
+        let mut code = vec![
+            0x48, 0x89, 0xc1, // MOVQ AX, CX
+            0xbe, 0x01, 0x00, 0x00, 0x00, // MOVL $1, SI
+            0xf0, 0x0f, 0xb1, 0x71, 0x18, // LOCK CMPXCHGL SI, 0x18(CX)
+            0x40, 0x0f, 0x94, 0xc6, // SETE SI
+            0x40, 0x84, 0xf6, // TESTL SI, SI
+            0x75, 0x08, // JNE +8
+            0x48, 0x89, 0xd0, // MOVQ DX, AX
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(call(at, LOCK_SLOW));
+        let (sites, unconfirmed) = sites_of(&code);
+        assert!(unconfirmed.is_empty());
+        assert_eq!(sites.len(), 1);
+        let site = &sites[0];
+        assert_eq!(site.primitive, Primitive::MutexLock);
+        assert_eq!(site.atomic, BASE + 8);
+        assert_eq!(site.probe, BASE + 13);
+        assert_eq!(site.timing, Timing::After);
+        assert_eq!(site.outcome, Outcome::ZeroFlag);
+        assert_eq!(
+            site.object,
+            AddressExpr::Register {
+                base: Reg::Rcx,
+                offset: 0x18
+            }
+        );
+        assert_eq!(site.anchor, at);
+    }
+
+    /// Go 1.27 `h.g.mu.Unlock()`: the base is reloaded from the stack right before the XADD.
+    #[test]
+    fn unlock_is_probed_before_the_xadd_with_a_loaded_base() {
+        let mut code = vec![
+            0x90, // NOPL (inline mark)
+            0xbb, 0xff, 0xff, 0xff, 0xff, // MOVL $-1, BX
+            0x48, 0x8b, 0x54, 0x24, 0x20, // MOVQ 0x20(SP), DX
+            0xf0, 0x0f, 0xc1, 0x5a, 0x18, // LOCK XADDL BX, 0x18(DX)
+            0x74, 0x0a, // JE +10
+            0x48, 0x8b, 0x44, 0x24, 0x18, // MOVQ 0x18(SP), AX
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(call(at, UNLOCK_SLOW));
+        let (sites, _) = sites_of(&code);
+        assert_eq!(sites.len(), 1);
+        let site = &sites[0];
+        assert_eq!(site.primitive, Primitive::MutexUnlock);
+        assert_eq!(site.probe, BASE + 6);
+        assert_eq!(site.timing, Timing::Before);
+        assert_eq!(
+            site.object,
+            AddressExpr::Load {
+                base: Reg::Rsp,
+                at: 0x20,
+                offset: 0x18
+            }
+        );
+    }
+
+    /// Go 1.27 `globalMu.Unlock()`: the base is a global put in DX by a RIP-relative LEA.
+    #[test]
+    fn unlock_of_a_global_resolves_to_its_address() {
+        let mut code = vec![
+            0xbb, 0xff, 0xff, 0xff, 0xff, // MOVL $-1, BX
+            0x48, 0x8d, 0x15, 0x00, 0x10, 0x00, 0x00, // LEAQ 0x1000(IP), DX
+            0xf0, 0x0f, 0xc1, 0x1a, // LOCK XADDL BX, 0(DX)
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(call(at, UNLOCK_SLOW));
+        let (sites, _) = sites_of(&code);
+        assert_eq!(sites.len(), 1);
+        assert_eq!(sites[0].probe, BASE + 5);
+        assert_eq!(
+            sites[0].object,
+            AddressExpr::Static {
+                address: BASE + 12 + 0x1000
+            }
+        );
+    }
+
+    #[test]
+    fn release_whose_atomic_is_a_branch_target_is_unconfirmed() {
+        let mut code = vec![
+            0xeb, 0x05, // JMP +5 → lands on the LOCK
+            0xbb, 0xff, 0xff, 0xff, 0xff, // MOVL $-1, BX
+            0xf0, 0x0f, 0xc1, 0x5a, 0x18, // LOCK XADDL BX, 0x18(DX)
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(call(at, UNLOCK_SLOW));
+        let (sites, unconfirmed) = sites_of(&code);
+        assert!(sites.is_empty());
+        assert_eq!(unconfirmed, vec![at]);
+    }
+
+    #[test]
+    fn anchor_without_fast_path_is_unconfirmed() {
+        let code = call(BASE, LOCK_SLOW);
+        let (sites, unconfirmed) = sites_of(&code);
+        assert!(sites.is_empty());
+        assert_eq!(unconfirmed, vec![BASE]);
+    }
+}
