@@ -59,7 +59,7 @@ pub fn attach(pid: u32, args: &TraceArgs) -> Result<i32, TracerError> {
     let runtime = runtime()?;
     let result = runtime.block_on(async {
         let (probes, channels) =
-            probes::attach(&plan, goid_offset(&binary), &executable.open_path, pid)?;
+            probes::attach(&plan, binary.offsets.g_goid, &executable.open_path, pid)?;
         announce(&binary, pid, probes.attached);
         session::trace(pid, probes, channels, &args.into(), Ownership::Attached).await
     })?;
@@ -76,7 +76,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     // Fork while still single-threaded: the async runtime starts afterwards.
     let child = target::spawn_paused(&program, command)?;
     let pid = child.pid;
-    let attached = match probes::attach(&plan, goid_offset(&binary), &program, pid) {
+    let attached = match probes::attach(&plan, binary.offsets.g_goid, &program, pid) {
         Ok(attached) => attached,
         Err(error) => {
             child.abandon();
@@ -116,13 +116,6 @@ fn plan_for(binary: &GoBinary) -> ProbePlan {
         );
     }
     plan
-}
-
-fn goid_offset(binary: &GoBinary) -> u16 {
-    binary
-        .version
-        .goid_offset()
-        .expect("GoBinary only holds supported versions")
 }
 
 fn announce(binary: &GoBinary, pid: u32, probes: usize) {

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::{
     gobin::{
+        dwarf::RuntimeOffsets,
         syncsites::{Primitive, SyncSite},
         GoBinary, Linkage, MapImplementation,
     },
@@ -20,7 +21,8 @@ pub struct Report<'a> {
     pub go_version: &'a str,
     pub maps: MapImplementation,
     pub linkage: Linkage,
-    pub goid_offset: u16,
+    /// Field offsets the kernel programs read, and where they came from.
+    pub offsets: RuntimeOffsets,
     /// Number of probe sites per operation.
     pub counts: BTreeMap<Operation, usize>,
     /// Number of inlined synchronisation sites per primitive.
@@ -48,10 +50,7 @@ impl<'a> Report<'a> {
             go_version: &binary.build_info.version,
             maps: binary.maps,
             linkage: binary.linkage,
-            goid_offset: binary
-                .version
-                .goid_offset()
-                .expect("GoBinary only holds supported versions"),
+            offsets: binary.offsets,
             counts,
             sync_counts,
             unconfirmed_sync_calls: &plan.unconfirmed_sync_calls,
@@ -71,7 +70,17 @@ impl<'a> Report<'a> {
         let _ = writeln!(text, "  go version    {}", self.go_version);
         let _ = writeln!(text, "  maps          {}", json_name(&self.maps));
         let _ = writeln!(text, "  linkage       {}", json_name(&self.linkage));
-        let _ = writeln!(text, "  goid offset   {} (runtime.g)", self.goid_offset);
+        let _ = writeln!(
+            text,
+            "  offsets       from {}: g.goid {}, g.stack {}..{}, g.m {}, m.curg {}, hchan.lock {}",
+            json_name(&self.offsets.source),
+            self.offsets.g_goid,
+            self.offsets.g_stack_lo,
+            self.offsets.g_stack_hi,
+            self.offsets.g_m,
+            self.offsets.m_curg,
+            self.offsets.hchan_lock
+        );
         let _ = writeln!(text, "  probe sites   {}", self.sites.len());
         for (operation, count) in &self.counts {
             let _ = writeln!(text, "    {:<22}{count:>6}", json_name(operation));
@@ -136,7 +145,10 @@ mod tests {
             go_version: "go1.26.6",
             maps: MapImplementation::Swiss,
             linkage: Linkage::Pie,
-            goid_offset: 152,
+            offsets: crate::gobin::dwarf::offsets_for_version(
+                crate::gobin::GoVersion::parse("go1.26.6").unwrap(),
+            )
+            .unwrap(),
             counts: BTreeMap::from([(Operation::MapAssign, 2), (Operation::ChanSend, 1)]),
             sync_counts: BTreeMap::from([(Primitive::MutexLock, 3)]),
             unconfirmed_sync_calls: &[0x40_5000],
@@ -146,6 +158,7 @@ mod tests {
         };
         let text = report.to_text();
         assert!(text.contains("maps          swiss"), "{text}");
+        assert!(text.contains("from version-table: g.goid 152"), "{text}");
         assert!(text.contains("linkage       pie"), "{text}");
         assert!(text.contains("map-assign"), "{text}");
         assert!(text.contains("runtime.makemap64"), "{text}");
@@ -153,6 +166,8 @@ mod tests {
         assert!(text.contains("1 slow-path calls without"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["maps"], "swiss");
+        assert_eq!(json["offsets"]["g_goid"], 152);
+        assert_eq!(json["offsets"]["source"], "version-table");
         assert_eq!(json["counts"]["map-assign"], 2);
         assert_eq!(json["counts"]["chan-send"], 1);
         assert_eq!(json["sites"][0]["placement"], "after-stack-check");

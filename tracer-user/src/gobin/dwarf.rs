@@ -1,1 +1,414 @@
 //! Runtime struct field offsets from DWARF, with a per-version table when DWARF is absent.
+//!
+//! The kernel side reads fields of `runtime.g`, `runtime.m` and `runtime.hchan`, whose layouts
+//! change between Go releases (../shared/GO_INTERNALS.md §4, §5). The binary's own DWARF is the
+//! authority when present; stripped binaries (`-ldflags=-s -w`) fall back to a table read from the
+//! DWARF of binaries built with each supported toolchain. A release missing from the table is
+//! refused rather than guessed.
+
+use std::{borrow::Cow, collections::HashMap};
+
+use gimli::{EndianSlice, RunTimeEndian};
+use object::{Object as _, ObjectSection as _};
+
+use crate::gobin::GoVersion;
+
+/// Where the offsets came from (shown by `tracer inspect`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OffsetSource {
+    Dwarf,
+    VersionTable,
+}
+
+/// Byte offsets of the runtime fields the eBPF programs read, from the start of their struct.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RuntimeOffsets {
+    /// `g.stack.lo` / `g.stack.hi`: bounds of the goroutine stack (stack-local maps are not shared).
+    pub g_stack_lo: u16,
+    pub g_stack_hi: u16,
+    pub g_m: u16,
+    pub g_atomicstatus: u16,
+    pub g_goid: u16,
+    pub g_parent_goid: u16,
+    pub m_curg: u16,
+    pub hchan_qcount: u16,
+    pub hchan_dataqsiz: u16,
+    pub hchan_buf: u16,
+    pub hchan_elemsize: u16,
+    pub hchan_closed: u16,
+    pub hchan_sendx: u16,
+    pub hchan_recvx: u16,
+    pub hchan_lock: u16,
+    pub source: OffsetSource,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsError {
+    #[error("cannot read the {section} section: {source}")]
+    Section {
+        section: &'static str,
+        #[source]
+        source: object::Error,
+    },
+    #[error("malformed DWARF: {0}")]
+    Malformed(#[from] gimli::Error),
+    /// Missing, or not a constant offset that fits in 16 bits.
+    #[error("DWARF has no usable offset for {0}")]
+    Field(String),
+    #[error(
+        "the runtime struct layout of {version} is unknown: tracer has no table for this Go \
+         version and the binary has no usable DWARF"
+    )]
+    UnknownLayout {
+        version: GoVersion,
+        /// Why the DWARF was unusable; `None` when the binary has none.
+        #[source]
+        dwarf: Option<Box<OffsetsError>>,
+    },
+}
+
+/// DWARF if present and complete, else the table for `version`, else Err.
+pub fn runtime_offsets(
+    file: &object::File<'_>,
+    version: GoVersion,
+) -> Result<RuntimeOffsets, OffsetsError> {
+    let dwarf_problem = match offsets_from_dwarf(file) {
+        Ok(Some(offsets)) => return Ok(offsets),
+        Ok(None) => None,
+        Err(error) => Some(Box::new(error)),
+    };
+    match offsets_for_version(version) {
+        Some(offsets) => {
+            if let Some(problem) = &dwarf_problem {
+                log::warn!("ignoring the binary's DWARF ({problem}); using the {version} layout");
+            }
+            Ok(offsets)
+        }
+        None => Err(OffsetsError::UnknownLayout {
+            version,
+            dwarf: dwarf_problem,
+        }),
+    }
+}
+
+/// The offsets described by the binary's DWARF; `None` when it has no `.debug_info`.
+///
+/// The decompressed sections live only for the duration of the call.
+pub fn offsets_from_dwarf(file: &object::File<'_>) -> Result<Option<RuntimeOffsets>, OffsetsError> {
+    let Some(info) = section_data(file, ".debug_info")? else {
+        return Ok(None);
+    };
+    let abbrev = section_data(file, ".debug_abbrev")?.unwrap_or_default();
+    // Go writes names inline (DW_FORM_string) and has neither section; other producers use them.
+    let str = section_data(file, ".debug_str")?.unwrap_or_default();
+    let line_str = section_data(file, ".debug_line_str")?.unwrap_or_default();
+    let endian = if file.is_little_endian() {
+        RunTimeEndian::Little
+    } else {
+        RunTimeEndian::Big
+    };
+    let sections = Sections {
+        info: gimli::DebugInfo::new(&info, endian),
+        abbrev: gimli::DebugAbbrev::new(&abbrev, endian),
+        str: gimli::DebugStr::new(&str, endian),
+        line_str: gimli::DebugLineStr::new(&line_str, endian),
+    };
+    let layouts = sections.find_structs()?;
+    layouts.offsets().map(Some)
+}
+
+/// The layout of a known release, read from the DWARF of binaries built with its toolchain.
+/// Every minor version is listed explicitly, so a new release is refused until it is added.
+pub fn offsets_for_version(version: GoVersion) -> Option<RuntimeOffsets> {
+    match (version.major, version.minor) {
+        (1, 21 | 22) => Some(GO_1_21),
+        (1, 23 | 24) => Some(GO_1_23),
+        (1, 25) => Some(GO_1_25),
+        (1, 26 | 27) => Some(GO_1_26),
+        _ => None,
+    }
+}
+
+/// Go 1.21 and 1.22.
+const GO_1_21: RuntimeOffsets = RuntimeOffsets {
+    g_stack_lo: 0,
+    g_stack_hi: 8,
+    g_m: 48,
+    g_atomicstatus: 144,
+    g_goid: 152,
+    g_parent_goid: 272,
+    m_curg: 192,
+    hchan_qcount: 0,
+    hchan_dataqsiz: 8,
+    hchan_buf: 16,
+    hchan_elemsize: 24,
+    hchan_closed: 28,
+    hchan_sendx: 40,
+    hchan_recvx: 48,
+    hchan_lock: 88,
+    source: OffsetSource::VersionTable,
+};
+
+/// Go 1.23 and 1.24 added `g.syscallbp` before `atomicstatus` and `hchan.timer` before `sendx`.
+const GO_1_23: RuntimeOffsets = RuntimeOffsets {
+    g_atomicstatus: 152,
+    g_goid: 160,
+    g_parent_goid: 280,
+    hchan_sendx: 48,
+    hchan_recvx: 56,
+    hchan_lock: 96,
+    ..GO_1_21
+};
+
+/// Go 1.25 dropped `gobuf.ret` (−8 after `g.sched` and `m.morebuf`) and added `hchan.bubble`.
+const GO_1_25: RuntimeOffsets = RuntimeOffsets {
+    g_atomicstatus: 144,
+    g_goid: 152,
+    g_parent_goid: 272,
+    m_curg: 184,
+    hchan_lock: 104,
+    ..GO_1_23
+};
+
+/// Go 1.26 and 1.27 added `g.fipsOnlyBypass`, `g.ditWanted` and `g.secret` before `parentGoid`.
+const GO_1_26: RuntimeOffsets = RuntimeOffsets {
+    g_parent_goid: 280,
+    ..GO_1_25
+};
+
+/// The structs whose members are read, as Go's linker names them.
+const STRUCTS: [&str; 4] = ["runtime.g", "runtime.m", "runtime.stack", "runtime.hchan"];
+
+type Slice<'a> = EndianSlice<'a, RunTimeEndian>;
+
+/// The DWARF sections needed to find struct members by name, and nothing more.
+struct Sections<'a> {
+    info: gimli::DebugInfo<Slice<'a>>,
+    abbrev: gimli::DebugAbbrev<Slice<'a>>,
+    str: gimli::DebugStr<Slice<'a>>,
+    line_str: gimli::DebugLineStr<Slice<'a>>,
+}
+
+impl Sections<'_> {
+    /// Walks the units until every struct of `STRUCTS` was seen (Go emits the runtime's types in
+    /// one unit, so most units after it are never parsed).
+    fn find_structs(&self) -> Result<Layouts, OffsetsError> {
+        let mut layouts = HashMap::new();
+        let mut units = self.info.units();
+        while layouts.len() < STRUCTS.len() {
+            let Some(unit) = units.next()? else { break };
+            let abbreviations = unit.abbreviations(&self.abbrev)?;
+            let mut tree = unit.entries_tree(&abbreviations, None)?;
+            let mut entries = tree.root()?.children();
+            while let Some(node) = entries.next()? {
+                let entry = node.entry();
+                // Skips declarations, which have no members (Go emits none; other producers do).
+                if entry.tag() != gimli::DW_TAG_structure_type || !entry.has_children() {
+                    continue;
+                }
+                let Some(name) = self.name(entry)? else {
+                    continue;
+                };
+                let Some(wanted) = STRUCTS.into_iter().find(|s| s.as_bytes() == name) else {
+                    continue;
+                };
+                if !layouts.contains_key(wanted) {
+                    layouts.insert(wanted, self.members(node)?);
+                    if layouts.len() == STRUCTS.len() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Layouts(layouts))
+    }
+
+    /// Member name → offset for every member of a struct with a constant location.
+    fn members(
+        &self,
+        node: gimli::EntriesTreeNode<'_, '_, '_, Slice<'_>>,
+    ) -> Result<HashMap<String, u64>, OffsetsError> {
+        let mut members = HashMap::new();
+        let mut children = node.children();
+        while let Some(child) = children.next()? {
+            let entry = child.entry();
+            if entry.tag() != gimli::DW_TAG_member {
+                continue;
+            }
+            let location = entry
+                .attr_value(gimli::DW_AT_data_member_location)?
+                .and_then(|value| value.udata_value());
+            if let (Some(name), Some(location)) = (self.name(entry)?, location) {
+                members.insert(String::from_utf8_lossy(name).into_owned(), location);
+            }
+        }
+        Ok(members)
+    }
+
+    /// `DW_AT_name` in the forms that need no per-unit base (`DW_FORM_strx` does; Go never uses it).
+    fn name<'a>(
+        &'a self,
+        entry: &gimli::DebuggingInformationEntry<'_, '_, Slice<'a>>,
+    ) -> Result<Option<&'a [u8]>, OffsetsError> {
+        let name = match entry.attr_value(gimli::DW_AT_name)? {
+            Some(gimli::AttributeValue::String(name)) => name,
+            Some(gimli::AttributeValue::DebugStrRef(offset)) => self.str.get_str(offset)?,
+            Some(gimli::AttributeValue::DebugLineStrRef(offset)) => {
+                self.line_str.get_str(offset)?
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(name.slice()))
+    }
+}
+
+/// Member offsets of the structs found, by struct name then member name.
+struct Layouts(HashMap<&'static str, HashMap<String, u64>>);
+
+impl Layouts {
+    fn offsets(&self) -> Result<RuntimeOffsets, OffsetsError> {
+        let g = |member| self.offset("runtime.g", member);
+        let hchan = |member| self.offset("runtime.hchan", member);
+        let stack = g("stack")?;
+        // `g.stack` is an embedded `runtime.stack` struct, so its bounds are at a sum of offsets.
+        let in_stack = |member| {
+            stack
+                .checked_add(self.offset("runtime.stack", member)?)
+                .ok_or_else(|| OffsetsError::Field(format!("runtime.g.stack.{member}")))
+        };
+        Ok(RuntimeOffsets {
+            g_stack_lo: in_stack("lo")?,
+            g_stack_hi: in_stack("hi")?,
+            g_m: g("m")?,
+            g_atomicstatus: g("atomicstatus")?,
+            g_goid: g("goid")?,
+            g_parent_goid: g("parentGoid")?,
+            m_curg: self.offset("runtime.m", "curg")?,
+            hchan_qcount: hchan("qcount")?,
+            hchan_dataqsiz: hchan("dataqsiz")?,
+            hchan_buf: hchan("buf")?,
+            hchan_elemsize: hchan("elemsize")?,
+            hchan_closed: hchan("closed")?,
+            hchan_sendx: hchan("sendx")?,
+            hchan_recvx: hchan("recvx")?,
+            hchan_lock: hchan("lock")?,
+            source: OffsetSource::Dwarf,
+        })
+    }
+
+    fn offset(&self, structure: &str, member: &str) -> Result<u16, OffsetsError> {
+        self.0
+            .get(structure)
+            .and_then(|members| members.get(member))
+            .and_then(|&offset| u16::try_from(offset).ok())
+            .ok_or_else(|| OffsetsError::Field(format!("{structure}.{member}")))
+    }
+}
+
+/// A section's contents, decompressed if needed; `None` when the file has no such section.
+fn section_data<'data>(
+    file: &object::File<'data>,
+    name: &'static str,
+) -> Result<Option<Cow<'data, [u8]>>, OffsetsError> {
+    file.section_by_name(name)
+        .map(|section| section.uncompressed_data())
+        .transpose()
+        .map_err(|source| OffsetsError::Section {
+            section: name,
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn go(minor: u32) -> GoVersion {
+        GoVersion {
+            major: 1,
+            minor,
+            patch: 0,
+        }
+    }
+
+    fn table(minor: u32) -> RuntimeOffsets {
+        offsets_for_version(go(minor)).unwrap_or_else(|| panic!("no table for go1.{minor}"))
+    }
+
+    /// The numbers published in GO_INTERNALS.md §4 (runtime.g) and §5 (hchan).
+    #[test]
+    fn table_matches_the_published_layouts() {
+        // (minor, atomicstatus, goid, parentGoid, hchan.lock)
+        let published = [
+            (21, 144, 152, 272, 88),
+            (22, 144, 152, 272, 88),
+            (23, 152, 160, 280, 96),
+            (24, 152, 160, 280, 96),
+            (25, 144, 152, 272, 104),
+            (26, 144, 152, 280, 104),
+            (27, 144, 152, 280, 104),
+        ];
+        for (minor, atomicstatus, goid, parent_goid, lock) in published {
+            let offsets = table(minor);
+            let actual = (
+                offsets.g_atomicstatus,
+                offsets.g_goid,
+                offsets.g_parent_goid,
+                offsets.hchan_lock,
+            );
+            assert_eq!(
+                actual,
+                (atomicstatus, goid, parent_goid, lock),
+                "go1.{minor}"
+            );
+            // Same in every version: stack.lo/hi 0/8, m 48, hchan qcount 0 and closed 28.
+            assert_eq!(
+                (offsets.g_stack_lo, offsets.g_stack_hi, offsets.g_m),
+                (0, 8, 48),
+                "go1.{minor}"
+            );
+            assert_eq!(
+                (offsets.hchan_qcount, offsets.hchan_closed),
+                (0, 28),
+                "go1.{minor}"
+            );
+            assert_eq!(offsets.source, OffsetSource::VersionTable);
+        }
+    }
+
+    #[test]
+    fn patch_releases_share_their_minor_layout() {
+        let patched = GoVersion {
+            patch: 13,
+            ..go(21)
+        };
+        assert_eq!(offsets_for_version(patched), Some(table(21)));
+    }
+
+    #[test]
+    fn unknown_versions_have_no_table() {
+        for version in [go(20), go(28), GoVersion { major: 2, ..go(21) }] {
+            assert_eq!(offsets_for_version(version), None, "{version}");
+        }
+    }
+
+    /// This test executable has DWARF but no Go runtime types: incomplete DWARF is not trusted.
+    #[test]
+    fn dwarf_without_go_types_falls_back_or_fails() {
+        let data = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let file = object::File::parse(&*data).unwrap();
+        assert!(file.section_by_name(".debug_info").is_some());
+        assert_eq!(runtime_offsets(&file, go(22)).unwrap(), table(22));
+        match runtime_offsets(&file, go(28)) {
+            Err(OffsetsError::UnknownLayout {
+                dwarf: Some(problem),
+                ..
+            }) => assert!(
+                matches!(&*problem, OffsetsError::Field(field) if field.starts_with("runtime.")),
+                "{problem:?}"
+            ),
+            other => panic!("expected an unknown layout, got {other:?}"),
+        }
+    }
+}

@@ -66,6 +66,8 @@ pub struct GoBinary {
     pub version: GoVersion,
     pub maps: MapImplementation,
     pub linkage: Linkage,
+    /// Runtime struct offsets the kernel programs read (DWARF, else the version's table).
+    pub offsets: dwarf::RuntimeOffsets,
     functions: HashMap<String, Function>,
     segments: Vec<Segment>,
     data: Vec<u8>,
@@ -142,6 +144,8 @@ impl GoBinary {
                 "stripped binary (no .symtab); stripped Go binaries are not supported yet".into(),
             ));
         }
+        let offsets = dwarf::runtime_offsets(&file, version)
+            .map_err(|error| unsupported(error.to_string()))?;
         let maps = map_implementation(version, &build_info);
         let has_interpreter = file.section_by_name(".interp").is_some();
         let linkage = match (file.kind(), has_interpreter) {
@@ -167,6 +171,7 @@ impl GoBinary {
             version,
             maps,
             linkage,
+            offsets,
             functions,
             segments,
             data,

@@ -34,17 +34,6 @@ impl GoVersion {
     pub fn is_supported(self) -> bool {
         self.major == 1 && (OLDEST_SUPPORTED_MINOR..=NEWEST_SUPPORTED_MINOR).contains(&self.minor)
     }
-
-    /// Offset of `goid` in `runtime.g`: 1.23 added `g.syscallbp` (+8), 1.25 dropped `gobuf.ret` (−8).
-    pub fn goid_offset(self) -> Option<u16> {
-        if !self.is_supported() {
-            return None;
-        }
-        Some(match self.minor {
-            23 | 24 => 160,
-            _ => 152,
-        })
-    }
 }
 
 /// `"21rc2"` → 21: release candidates and betas share their release's layout.
@@ -86,21 +75,11 @@ mod tests {
     }
 
     #[test]
-    fn goid_offsets_follow_the_runtime_g_layout() {
-        let expected = [
-            (21, 152),
-            (22, 152),
-            (23, 160),
-            (24, 160),
-            (25, 152),
-            (26, 152),
-            (27, 152),
-        ];
-        for (minor, offset) in expected {
-            assert_eq!(v(1, minor, 0).goid_offset(), Some(offset), "go1.{minor}");
-        }
-        assert_eq!(v(1, 20, 14).goid_offset(), None);
-        assert_eq!(v(1, 28, 0).goid_offset(), None);
-        assert_eq!(v(2, 21, 0).goid_offset(), None);
+    fn supports_exactly_go_1_21_to_1_27() {
+        assert!(!v(1, 20, 14).is_supported());
+        assert!(v(1, 21, 0).is_supported());
+        assert!(v(1, 27, 3).is_supported());
+        assert!(!v(1, 28, 0).is_supported());
+        assert!(!v(2, 21, 0).is_supported());
     }
 }
