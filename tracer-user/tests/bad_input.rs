@@ -63,12 +63,24 @@ fn go_older_than_1_21() {
 }
 
 #[test]
-fn stripped_binary_is_refused_for_now() {
+fn a_go_program_for_another_architecture() {
     require_root();
     let dir = tempfile::tempdir().unwrap();
-    let stripped = build_fixture(&go("1.27.3"), "mapwrites", dir.path(), &["-ldflags=-s -w"]);
-    let output = tracer().arg("run").arg(&stripped).output().unwrap();
-    assert_one_line_error(&output, 83, "stripped");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oldgo");
+    let arm64 = dir.path().join("arm64");
+    let status = Command::new(go("1.27.3"))
+        .args(["build", "-o"])
+        .arg(&arm64)
+        .arg(".")
+        .current_dir(source)
+        .env("GOARCH", "arm64")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOCACHE", cache_dir().join("gocache"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tracer().arg("inspect").arg(&arm64).output().unwrap();
+    assert_one_line_error(&output, 83, "x86-64 only");
 }
 
 #[test]

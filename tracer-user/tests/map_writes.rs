@@ -41,10 +41,10 @@ fn parse_truth(stdout: &str) -> Truth {
     truth
 }
 
-fn counts_match(version: &str) {
+fn counts_match(version: &str, variant: Variant) {
     require_root();
     let dir = tempfile::tempdir().unwrap();
-    let fixture = build_fixture(&go(version), "mapwrites", dir.path(), &[]);
+    let fixture = built_fixture("mapwrites", version, variant);
     let events_path = dir.path().join("events.jsonl");
     let output = tracer()
         .arg("run")
@@ -58,11 +58,27 @@ fn counts_match(version: &str) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "go{version}: {stderr}");
-    assert_eq!(dropped_in_summary(&stderr), 0, "go{version}: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "go{version} {variant:?}: {stderr}"
+    );
+    assert_eq!(
+        dropped_in_summary(&stderr),
+        0,
+        "go{version} {variant:?}: {stderr}"
+    );
     let truth = parse_truth(&stdout);
-    assert_eq!(truth.goroutines.len(), 4, "go{version}: {stdout}");
-    assert_eq!(truth.maps.len(), 4 * 5 + 1, "go{version}: {stdout}");
+    assert_eq!(
+        truth.goroutines.len(),
+        4,
+        "go{version} {variant:?}: {stdout}"
+    );
+    assert_eq!(
+        truth.maps.len(),
+        4 * 5 + 1,
+        "go{version} {variant:?}: {stdout}"
+    );
 
     let mut per_map: HashMap<String, [u64; 3]> = HashMap::new();
     let mut per_goroutine: HashMap<u64, u64> = HashMap::new();
@@ -71,12 +87,12 @@ fn counts_match(version: &str) {
         let event: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(
             event["pid"], truth.pid,
-            "go{version}: event of another process: {line}"
+            "go{version} {variant:?}: event of another process: {line}"
         );
         for field in ["tid", "ts", "goroutine"] {
             assert!(
                 event[field].as_u64().is_some(),
-                "go{version}: no {field} in {line}"
+                "go{version} {variant:?}: no {field} in {line}"
             );
         }
         let map = event["map"].as_str().unwrap().to_owned();
@@ -84,7 +100,7 @@ fn counts_match(version: &str) {
             "assign" => 0,
             "delete" => 1,
             "clear" => 2,
-            other => panic!("go{version}: unexpected op {other} in {line}"),
+            other => panic!("go{version} {variant:?}: unexpected op {other} in {line}"),
         };
         per_map.entry(map).or_default()[slot] += 1;
         *per_goroutine
@@ -95,21 +111,26 @@ fn counts_match(version: &str) {
         let seen = per_map.get(address).copied().unwrap_or_default();
         assert_eq!(
             &seen, expected,
-            "go{version}: map {name} {address}: [assign, delete, clear] seen vs done"
+            "go{version} {variant:?}: map {name} {address}: [assign, delete, clear] seen vs done"
         );
     }
     for (goroutine, expected) in &truth.goroutines {
         let seen = per_goroutine.get(goroutine).copied().unwrap_or_default();
         assert_eq!(
             seen, *expected,
-            "go{version}: writes by goroutine {goroutine}"
+            "go{version} {variant:?}: writes by goroutine {goroutine}"
         );
     }
 }
 
+/// Every supported version, each as a default, a stripped and a PIE build.
 macro_rules! for_each_go_version {
     ($($test:ident => $version:literal),* $(,)?) => {
-        $(#[test] fn $test() { counts_match($version) })*
+        $(#[test] fn $test() {
+            for variant in Variant::ALL {
+                counts_match($version, variant);
+            }
+        })*
         #[test]
         fn every_supported_version_is_tested() {
             assert_eq!([$($version),*], GO_VERSIONS);

@@ -3,7 +3,9 @@
 //! * `cargo xtask setup`  install what the build and the tests need (idempotent)
 //! * `cargo xtask test`   setup, format check, clippy, unit tests, root integration tests
 //! * `cargo xtask demo`   build tracer and the demo Go service, and trace the service
+//! * `cargo xtask bench`  measurements (see xtask/src/bench.rs)
 
+mod bench;
 mod demo;
 mod setup;
 mod shell;
@@ -26,6 +28,12 @@ enum Task {
     Test,
     /// Setup, then build tracer and the demo Go service and run the service under `tracer run`.
     Demo,
+    /// Setup, then run the benchmarks and print one table.
+    Bench {
+        /// Only these parts (default: all).
+        #[arg(long = "part", value_enum)]
+        parts: Vec<bench::Part>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Task::Setup => Ok(()),
         Task::Test => test::run(&environment),
         Task::Demo => demo::run(&environment),
+        Task::Bench { parts } => bench::run(&environment, &parts),
     }
 }

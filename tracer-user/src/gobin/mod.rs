@@ -57,6 +57,16 @@ pub enum Linkage {
     Dynamic,
 }
 
+/// Where function names and addresses come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SymbolSource {
+    /// The ELF symbol table.
+    Symtab,
+    /// `.gopclntab`, for stripped executables (`-ldflags=-s -w`).
+    Pclntab,
+}
+
 /// An analysed Go executable.
 #[derive(Debug)]
 pub struct GoBinary {
@@ -68,6 +78,10 @@ pub struct GoBinary {
     pub linkage: Linkage,
     /// Runtime struct offsets the kernel programs read (DWARF, else the version's table).
     pub offsets: dwarf::RuntimeOffsets,
+    /// Where the function table came from.
+    pub symbols: SymbolSource,
+    /// Go's own tables: symbolization and inline trees, stripped or not.
+    pclntab: pclntab::Pclntab,
     functions: HashMap<String, Function>,
     segments: Vec<Segment>,
     data: Vec<u8>,
@@ -139,11 +153,8 @@ impl GoBinary {
                 path: path.to_owned(),
                 version: build_info.version.clone(),
             })?;
-        if file.section_by_name(".symtab").is_none() {
-            return Err(unsupported(
-                "stripped binary (no .symtab); stripped Go binaries are not supported yet".into(),
-            ));
-        }
+        let pclntab = pclntab::Pclntab::from_elf(&file, &data)
+            .map_err(|error| unsupported(format!("unreadable Go function table: {error}")))?;
         let offsets = dwarf::runtime_offsets(&file, version)
             .map_err(|error| unsupported(error.to_string()))?;
         let maps = map_implementation(version, &build_info);
@@ -153,18 +164,11 @@ impl GoBinary {
             (_, true) => Linkage::Dynamic,
             _ => Linkage::Static,
         };
-        let functions = file
-            .symbols()
-            .filter(|symbol| symbol.kind() == object::SymbolKind::Text && symbol.address() != 0)
-            .filter_map(|symbol| {
-                let name = symbol.name().ok()?;
-                let function = Function {
-                    address: symbol.address(),
-                    size: symbol.size(),
-                };
-                Some((name.to_owned(), function))
-            })
-            .collect();
+        let (symbols, functions) = if file.section_by_name(".symtab").is_some() {
+            (SymbolSource::Symtab, symtab_functions(&file))
+        } else {
+            (SymbolSource::Pclntab, pclntab_functions(&pclntab))
+        };
         Ok(Self {
             path: path.to_owned(),
             build_info,
@@ -172,6 +176,8 @@ impl GoBinary {
             maps,
             linkage,
             offsets,
+            symbols,
+            pclntab,
             functions,
             segments,
             data,
@@ -180,6 +186,19 @@ impl GoBinary {
 
     pub fn function(&self, name: &str) -> Option<Function> {
         self.functions.get(name).copied()
+    }
+
+    /// Function, file and line of `pc`, innermost inlined frame first (empty if unknown).
+    pub fn symbolize(&self, pc: u64) -> Vec<pclntab::Frame> {
+        self.pclntab.symbolize(pc)
+    }
+
+    /// The inline tree of the function that contains `address`.
+    pub fn inlined_calls(&self, address: u64) -> Vec<pclntab::InlinedCall> {
+        self.pclntab
+            .function_at(address)
+            .map(|function| self.pclntab.inlined_calls(&function))
+            .unwrap_or_default()
     }
 
     /// Every function, by name.
@@ -200,6 +219,41 @@ impl GoBinary {
         let end = start.checked_add(usize::try_from(function.size).ok()?)?;
         self.data.get(start..end)
     }
+}
+
+fn symtab_functions(file: &object::File<'_>) -> HashMap<String, Function> {
+    file.symbols()
+        .filter(|symbol| symbol.kind() == object::SymbolKind::Text && symbol.address() != 0)
+        .filter_map(|symbol| {
+            let name = symbol.name().ok()?;
+            let function = Function {
+                address: symbol.address(),
+                size: symbol.size(),
+            };
+            Some((name.to_owned(), function))
+        })
+        .collect()
+}
+
+/// pclntab names an assembly function and its ABI wrapper alike (`.symtab` adds `.abi0`); the
+/// wrapper is the small one that calls the other, so the larger body keeps the name.
+fn pclntab_functions(pclntab: &pclntab::Pclntab) -> HashMap<String, Function> {
+    let mut functions: HashMap<String, Function> = HashMap::new();
+    for entry in pclntab.functions() {
+        let function = Function {
+            address: entry.entry,
+            size: entry.end.saturating_sub(entry.entry),
+        };
+        functions
+            .entry(entry.name)
+            .and_modify(|kept| {
+                if function.size > kept.size {
+                    *kept = function;
+                }
+            })
+            .or_insert(function);
+    }
+    functions
 }
 
 /// Swiss tables from 1.24 on, unless the binary was built with `GOEXPERIMENT=noswissmap` (which

@@ -1,0 +1,3 @@
+module largebinary
+
+go 1.21

@@ -1,0 +1,237 @@
+//! `cargo xtask bench`: measurements printed as one table. Every number comes from this run;
+//! nothing is compared with a stored value.
+//!
+//! Part `inspect`: time and peak memory of `tracer inspect` on a large Go executable (the
+//! standard-library-heavy program in bench/largebinary plus generated handlers that use maps,
+//! mutexes and RWMutexes, like a big service), built normally and stripped.
+
+use std::{
+    fmt::Write as _,
+    process::{Command, Stdio},
+    time::Instant,
+};
+
+use anyhow::{bail, Context as _};
+
+use crate::{
+    demo::go_environment,
+    setup::Environment,
+    shell::{self, workspace_root},
+};
+
+/// The Go version benchmarks build with.
+const BENCH_GO_VERSION: &str = "1.27.3";
+/// Generated handlers: enough to take the executable past 30 MB.
+const GENERATED_HANDLERS: usize = 12_000;
+/// Runs per measurement; the median is reported.
+const RUNS: usize = 3;
+
+/// A benchmark part that can be run on its own with `--part`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    Inspect,
+}
+
+/// One row of the result table.
+struct Row {
+    part: &'static str,
+    case: String,
+    measurements: Vec<(&'static str, String)>,
+}
+
+pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
+    shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
+    let parts = if parts.is_empty() {
+        &[Part::Inspect][..]
+    } else {
+        parts
+    };
+    let mut rows = Vec::new();
+    for part in parts {
+        match part {
+            Part::Inspect => rows.extend(inspect(environment)?),
+        }
+    }
+    println!("{}", render(&rows));
+    Ok(())
+}
+
+fn inspect(environment: &Environment) -> anyhow::Result<Vec<Row>> {
+    let dir = workspace_root().join("target/bench/largebinary");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let source = workspace_root().join("bench/largebinary");
+    for file in ["go.mod", "main.go"] {
+        std::fs::copy(source.join(file), dir.join(file))?;
+    }
+    std::fs::write(
+        dir.join("generated.go"),
+        generated_handlers(GENERATED_HANDLERS),
+    )?;
+    let mut rows = Vec::new();
+    for (case, flags) in [
+        ("default build", &[][..]),
+        ("stripped (-s -w)", &["-ldflags=-s -w"][..]),
+    ] {
+        let binary = dir.join(if flags.is_empty() {
+            "large"
+        } else {
+            "large-stripped"
+        });
+        eprintln!(
+            "bench: building {} ({case}) with Go {BENCH_GO_VERSION}",
+            binary.display()
+        );
+        shell::run(
+            Command::new(environment.go(BENCH_GO_VERSION))
+                .arg("build")
+                .args(flags)
+                .arg("-o")
+                .arg(&binary)
+                .arg(".")
+                .current_dir(&dir)
+                .envs(go_environment(environment)),
+        )?;
+        let size = std::fs::metadata(&binary)?.len();
+        let tracer = workspace_root().join("target/release/tracer");
+        let mut runs = Vec::new();
+        for _ in 0..RUNS {
+            runs.push(measure(
+                Command::new(&tracer)
+                    .args(["inspect", "--format", "json"])
+                    .arg(&binary),
+            )?);
+        }
+        runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+        let median = &runs[RUNS / 2];
+        let report: serde_json::Value = match &median.stdout {
+            Some(json) => {
+                serde_json::from_str(json).context("tracer inspect printed invalid JSON")?
+            }
+            None => {
+                rows.push(Row {
+                    part: "inspect",
+                    case: format!("{case}, {:.1} MB", mb(size)),
+                    measurements: vec![("result", median.failure.clone())],
+                });
+                continue;
+            }
+        };
+        let sync_sites = report["sync_sites"].as_array().map_or(0, Vec::len);
+        let probe_sites = report["sites"].as_array().map_or(0, Vec::len);
+        rows.push(Row {
+            part: "inspect",
+            case: format!("{case}, {:.1} MB", mb(size)),
+            measurements: vec![
+                ("time", format!("{:.2} s", median.seconds)),
+                ("peak RSS", format!("{:.0} MB", mb(median.max_rss_bytes))),
+                (
+                    "RSS / file size",
+                    format!("{:.2}", median.max_rss_bytes as f64 / size as f64),
+                ),
+                (
+                    "sites",
+                    format!("{probe_sites} entry/return, {sync_sites} inlined sync"),
+                ),
+            ],
+        });
+    }
+    Ok(rows)
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// `count` functions shaped like request handlers: a mutex-guarded map update and an
+/// RWMutex-guarded cache read each, so the analysis has realistic work per function.
+fn generated_handlers(count: usize) -> String {
+    let mut code = String::from(
+        "// Code generated by cargo xtask bench; DO NOT EDIT.\n\npackage main\n\nimport \"sync\"\n\n\
+         type store struct {\n\tmu    sync.Mutex\n\trw    sync.RWMutex\n\tm     map[int]int\n\tcache map[int]string\n}\n",
+    );
+    for i in 0..count {
+        let _ = write!(
+            code,
+            "\nfunc handler{i}(s *store, k int) int {{\n\ts.mu.Lock()\n\ts.m[k+{i}]++\n\tv := s.m[k]\n\ts.mu.Unlock()\n\
+             \ts.rw.RLock()\n\tw := s.cache[k%{}]\n\ts.rw.RUnlock()\n\treturn v + len(w)\n}}\n",
+            i + 7
+        );
+    }
+    code.push_str("\nvar handlers = []func(*store, int) int{\n");
+    for i in 0..count {
+        let _ = writeln!(code, "\thandler{i},");
+    }
+    code.push_str("}\n\nfunc init() {\n\ts := &store{m: map[int]int{}, cache: map[int]string{}}\n\tfor _, h := range handlers[:3] {\n\t\th(s, 1)\n\t}\n}\n");
+    code
+}
+
+struct Measurement {
+    seconds: f64,
+    max_rss_bytes: u64,
+    /// Standard output when the command succeeded.
+    stdout: Option<String>,
+    /// Its last line of standard error otherwise.
+    failure: String,
+}
+
+/// Runs `command` to completion and measures its wall time and peak resident memory (from
+/// `wait4`, so only this process counts, not earlier children such as the Go build).
+fn measure(command: &mut Command) -> anyhow::Result<Measurement> {
+    let started = Instant::now();
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {}", shell::describe(command)))?;
+    let pid = child.id() as libc::pid_t;
+    let output = std::thread::scope(|scope| {
+        let mut child = child;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let out = scope.spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+        let err = scope.spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value to be overwritten by wait4.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waiting for our own child, with valid out-pointers.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        (
+            waited,
+            status,
+            usage,
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+        )
+    });
+    let (waited, status, usage, stdout, stderr) = output;
+    if waited != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    let succeeded = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    Ok(Measurement {
+        seconds: started.elapsed().as_secs_f64(),
+        max_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        stdout: succeeded.then_some(stdout),
+        failure: stderr.lines().last().unwrap_or("failed").to_owned(),
+    })
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut text = String::from("\n| part | case | measurements |\n|---|---|---|\n");
+    for row in rows {
+        let measurements: Vec<String> = row
+            .measurements
+            .iter()
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} |",
+            row.part,
+            row.case,
+            measurements.join("; ")
+        );
+    }
+    text
+}
