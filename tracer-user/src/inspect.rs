@@ -31,8 +31,42 @@ pub struct Report<'a> {
     pub unconfirmed_sync_calls: &'a [u64],
     /// Planned functions the binary does not contain.
     pub absent: &'a [&'static str],
-    pub sites: &'a [ProbeSite],
-    pub sync_sites: &'a [SyncSite],
+    pub sites: Vec<Located<'a, ProbeSite>>,
+    pub sync_sites: Vec<Located<'a, SyncSite>>,
+}
+
+/// A site with the source position it stands for.
+#[derive(Debug, Serialize)]
+pub struct Located<'a, T> {
+    #[serde(flatten)]
+    pub site: &'a T,
+    /// The function the source position is in (for inlined sync sites: the caller).
+    #[serde(rename = "in")]
+    pub in_function: String,
+    pub file: String,
+    pub line: u32,
+}
+
+impl<'a, T> Located<'a, T> {
+    /// `site` at the outermost (`caller`) or innermost frame of `pc`.
+    fn new(binary: &GoBinary, site: &'a T, pc: u64, caller: bool) -> Self {
+        let frames = binary.symbolize(pc);
+        let frame = if caller {
+            frames.last()
+        } else {
+            frames.first()
+        };
+        let (in_function, file, line) = frame.map_or_else(
+            || (String::new(), String::new(), 0),
+            |frame| (frame.function.clone(), frame.file.clone(), frame.line),
+        );
+        Self {
+            site,
+            in_function,
+            file,
+            line,
+        }
+    }
 }
 
 impl<'a> Report<'a> {
@@ -55,8 +89,16 @@ impl<'a> Report<'a> {
             sync_counts,
             unconfirmed_sync_calls: &plan.unconfirmed_sync_calls,
             absent: &plan.absent,
-            sites: &plan.sites,
-            sync_sites: &plan.sync_sites,
+            sites: plan
+                .sites
+                .iter()
+                .map(|site| Located::new(binary, site, site.address, false))
+                .collect(),
+            sync_sites: plan
+                .sync_sites
+                .iter()
+                .map(|site| Located::new(binary, site, site.probe, true))
+                .collect(),
         }
     }
 
@@ -153,8 +195,16 @@ mod tests {
             sync_counts: BTreeMap::from([(Primitive::MutexLock, 3)]),
             unconfirmed_sync_calls: &[0x40_5000],
             absent: &["runtime.makemap64"],
-            sites: &sites,
-            sync_sites: &[],
+            sites: sites
+                .iter()
+                .map(|site| Located {
+                    site,
+                    in_function: "runtime.mapassign_fast64".into(),
+                    file: "runtime/map_fast64.go".into(),
+                    line: 93,
+                })
+                .collect(),
+            sync_sites: Vec::new(),
         };
         let text = report.to_text();
         assert!(text.contains("maps          swiss"), "{text}");
@@ -173,5 +223,7 @@ mod tests {
         assert_eq!(json["sites"][0]["placement"], "after-stack-check");
         assert_eq!(json["sites"][0]["key"], "u64");
         assert_eq!(json["sites"][2]["file_offset"], 0x3000);
+        assert_eq!(json["sites"][2]["file"], "runtime/map_fast64.go");
+        assert_eq!(json["sites"][2]["line"], 93);
     }
 }

@@ -395,7 +395,7 @@ impl PlanBuilder<'_> {
             return;
         };
         let binary = self.binary;
-        for (caller, function) in binary.functions() {
+        for (caller, function) in binary.functions_by_address() {
             let Some(code) = binary.code(function) else {
                 continue;
             };
@@ -423,23 +423,38 @@ impl PlanBuilder<'_> {
         if anchors.is_empty() {
             return;
         }
-        let mut functions: Vec<(&str, crate::gobin::Function)> = binary
-            .functions()
-            .filter(|(name, _)| !SYNC_FUNCTIONS.contains(name))
-            .collect();
-        functions.sort_by_key(|(_, function)| function.address);
+        let functions = binary
+            .functions_by_address()
+            .into_iter()
+            .filter(|(name, _)| !SYNC_FUNCTIONS.contains(name));
         for (name, function) in functions {
             let Some(code) = binary.code(function) else {
                 continue;
             };
-            let sites = syncsites::find_sites(
+            let mut sites = syncsites::find_sites(
                 name,
                 code,
                 function.address,
                 &anchors,
                 &mut self.plan.unconfirmed_sync_calls,
             );
-            self.plan.sync_sites.extend(sites);
+            let calls = binary.inlined_calls(function.address);
+            let gaps = syncsites::reconcile_with_inline_tree(
+                name,
+                code,
+                function.address,
+                &calls,
+                &mut sites,
+            );
+            self.plan.unconfirmed_sync_calls.extend(gaps);
+            for mut site in sites {
+                let Some(file_offset) = binary.file_offset(site.probe) else {
+                    self.plan.unconfirmed_sync_calls.push(site.anchor);
+                    continue;
+                };
+                site.file_offset = file_offset;
+                self.plan.sync_sites.push(site);
+            }
         }
     }
 

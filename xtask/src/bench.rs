@@ -5,11 +5,7 @@
 //! standard-library-heavy program in bench/largebinary plus generated handlers that use maps,
 //! mutexes and RWMutexes, like a big service), built normally and stripped.
 
-use std::{
-    fmt::Write as _,
-    process::{Command, Stdio},
-    time::Instant,
-};
+use std::{fmt::Write as _, process::Command};
 
 use anyhow::{bail, Context as _};
 
@@ -96,11 +92,9 @@ fn inspect(environment: &Environment) -> anyhow::Result<Vec<Row>> {
         let tracer = workspace_root().join("target/release/tracer");
         let mut runs = Vec::new();
         for _ in 0..RUNS {
-            runs.push(measure(
-                Command::new(&tracer)
-                    .args(["inspect", "--format", "json"])
-                    .arg(&binary),
-            )?);
+            let mut inspect = Command::new(&tracer);
+            inspect.args(["inspect", "--format", "json"]).arg(&binary);
+            runs.push(measure(&inspect)?);
         }
         runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
         let median = &runs[RUNS / 2];
@@ -175,44 +169,42 @@ struct Measurement {
     failure: String,
 }
 
-/// Runs `command` to completion and measures its wall time and peak resident memory (from
-/// `wait4`, so only this process counts, not earlier children such as the Go build).
-fn measure(command: &mut Command) -> anyhow::Result<Measurement> {
-    let started = Instant::now();
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", shell::describe(command)))?;
-    let pid = child.id() as libc::pid_t;
-    let output = std::thread::scope(|scope| {
-        let mut child = child;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        let out = scope.spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
-        let err = scope.spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-        let mut status = 0;
-        // SAFETY: an all-zero rusage is a valid value to be overwritten by wait4.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: waiting for our own child, with valid out-pointers.
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        (
-            waited,
-            status,
-            usage,
-            out.join().unwrap_or_default(),
-            err.join().unwrap_or_default(),
-        )
-    });
-    let (waited, status, usage, stdout, stderr) = output;
-    if waited != pid {
-        bail!("wait4 failed: {}", std::io::Error::last_os_error());
-    }
-    let succeeded = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+/// Runs `command` under GNU time, which forks it from its own small process: measuring from
+/// xtask would not work, because Linux carries the exec'ing process's peak RSS (xtask's, through
+/// vfork) into the child's.
+fn measure(command: &Command) -> anyhow::Result<Measurement> {
+    let report = std::env::temp_dir().join(format!("tracer-bench-time-{}", std::process::id()));
+    let output = Command::new("/usr/bin/time")
+        .args(["--format", "%e %M", "--output"])
+        .arg(&report)
+        .arg(command.get_program())
+        .args(command.get_args())
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run {} under /usr/bin/time",
+                shell::describe(command)
+            )
+        })?;
+    let text = std::fs::read_to_string(&report).context("GNU time wrote no report")?;
+    let _ = std::fs::remove_file(&report);
+    let fields: Vec<&str> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let [seconds, kilobytes] = fields[..] else {
+        bail!("unexpected GNU time report {text:?}");
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
     Ok(Measurement {
-        seconds: started.elapsed().as_secs_f64(),
-        max_rss_bytes: usage.ru_maxrss as u64 * 1024,
-        stdout: succeeded.then_some(stdout),
+        seconds: seconds.parse()?,
+        max_rss_bytes: kilobytes.parse::<u64>()? * 1024,
+        stdout: output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned()),
         failure: stderr.lines().last().unwrap_or("failed").to_owned(),
     })
 }

@@ -18,8 +18,9 @@ pub const GO_VERSIONS: [&str; 7] = [
 /// The Go version used to build the demo.
 pub const DEMO_GO_VERSION: &str = "1.26.6";
 
-/// Debian packages the tests use: a Go older than 1.21, to check tracer refuses it.
-const DEBIAN_PACKAGES: [&str; 1] = ["golang-1.19-go"];
+/// Debian packages the tests and benchmarks use: a Go older than 1.21 (tracer must refuse it)
+/// and GNU time (peak memory of a measured command).
+const DEBIAN_PACKAGES: [&str; 2] = ["golang-1.19-go", "time"];
 
 /// What later tasks need to know about the installed pieces.
 pub struct Environment {

@@ -201,7 +201,14 @@ impl GoBinary {
             .unwrap_or_default()
     }
 
-    /// Every function, by name.
+    /// Every function in address order (deterministic, unlike [`GoBinary::functions`]).
+    pub fn functions_by_address(&self) -> Vec<(&str, Function)> {
+        let mut functions: Vec<(&str, Function)> = self.functions().collect();
+        functions.sort_by_key(|&(name, function)| (function.address, name));
+        functions
+    }
+
+    /// Every function, by name, in no particular order.
     pub fn functions(&self) -> impl Iterator<Item = (&str, Function)> + '_ {
         self.functions
             .iter()

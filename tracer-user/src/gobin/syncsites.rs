@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
 use serde::Serialize;
 
-use super::disasm;
+use super::{disasm, pclntab::InlinedCall};
 
 /// The synchronisation operation a site performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -24,6 +24,8 @@ use super::disasm;
 pub enum Primitive {
     MutexLock,
     MutexUnlock,
+    /// A CAS like Lock's, without a slow path: it acquires only when ZF says it succeeded.
+    MutexTryLock,
     RwMutexRLock,
     RwMutexRUnlock,
     OnceDo,
@@ -141,6 +143,9 @@ pub struct SyncSite {
     pub function: String,
     /// The probed instruction.
     pub probe: u64,
+    /// Where the probed instruction is in the file (filled in by the plan, which knows the
+    /// segments; 0 until then).
+    pub file_offset: u64,
     pub timing: Timing,
     /// The address of the `sync` object (Mutex, RWMutex, Once, WaitGroup) at the probe.
     pub object: AddressExpr,
@@ -304,6 +309,7 @@ impl SiteContext<'_> {
             primitive,
             function: self.function.to_owned(),
             probe,
+            file_offset: 0,
             timing,
             object,
             outcome,
@@ -433,6 +439,119 @@ impl SiteContext<'_> {
             call.ip(),
         ))
     }
+}
+
+/// The primitive an inlined sync method performs, from its name in the inline tree.
+fn inlined_primitive(callee: &str) -> Option<Primitive> {
+    let method = callee
+        .strip_prefix("sync.")
+        .or_else(|| callee.strip_prefix("internal/sync."))?;
+    Some(match method {
+        "(*Mutex).Lock" => Primitive::MutexLock,
+        "(*Mutex).Unlock" => Primitive::MutexUnlock,
+        "(*Mutex).TryLock" => Primitive::MutexTryLock,
+        "(*RWMutex).RLock" => Primitive::RwMutexRLock,
+        "(*RWMutex).RUnlock" => Primitive::RwMutexRUnlock,
+        "(*Once).Do" => Primitive::OnceDo,
+        "(*WaitGroup).Done" => Primitive::WaitGroupDone,
+        _ => return None,
+    })
+}
+
+/// Checks the decoded sites of one function against its inline tree, which lists every sync
+/// method the compiler inlined there: `TryLock` (which has no slow path to anchor on) becomes a
+/// site through its CAS, and any other inlined method without a decoded site is returned as
+/// unconfirmed (the call site's PC) so that a gap is reported instead of missed.
+pub fn reconcile_with_inline_tree(
+    function: &str,
+    code: &[u8],
+    address: u64,
+    calls: &[InlinedCall],
+    sites: &mut Vec<SyncSite>,
+) -> Vec<u64> {
+    let mut unconfirmed = Vec::new();
+    for (index, call) in calls.iter().enumerate() {
+        let Some(primitive) = inlined_primitive(&call.callee) else {
+            continue;
+        };
+        // 1.24+ inline sync.(*Mutex).Lock → internal/sync.(*Mutex).Lock: the outer one counts.
+        let nested = call
+            .parent
+            .and_then(|parent| calls.get(parent))
+            .is_some_and(|parent| inlined_primitive(&parent.callee).is_some());
+        if nested {
+            continue;
+        }
+        let ranges = subtree_ranges(calls, index);
+        let inside = |pc: u64| ranges.iter().any(|range| range.contains(&pc));
+        let covered = sites.iter().any(|site| {
+            site.primitive == primitive && (inside(site.anchor) || inside(site.atomic))
+        });
+        if covered {
+            continue;
+        }
+        let try_lock = (primitive == Primitive::MutexTryLock)
+            .then(|| try_lock_site(function, code, address, &ranges))
+            .flatten();
+        match try_lock {
+            Some(site) => sites.push(site),
+            None => unconfirmed.push(call.call_pc),
+        }
+    }
+    unconfirmed
+}
+
+/// The PCs of an inlined call and of everything inlined into it.
+fn subtree_ranges(calls: &[InlinedCall], root: usize) -> Vec<std::ops::Range<u64>> {
+    let descends_from_root = |mut index: usize| {
+        for _ in 0..calls.len() {
+            if index == root {
+                return true;
+            }
+            match calls[index].parent {
+                Some(parent) => index = parent,
+                None => return false,
+            }
+        }
+        false
+    };
+    (0..calls.len())
+        .filter(|&index| descends_from_root(index))
+        .flat_map(|index| calls[index].ranges.iter().cloned())
+        .collect()
+}
+
+/// TryLock's `LOCK CMPXCHGL` inside its inlined ranges, probed after it like Lock's.
+fn try_lock_site(
+    function: &str,
+    code: &[u8],
+    address: u64,
+    ranges: &[std::ops::Range<u64>],
+) -> Option<SyncSite> {
+    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
+    let index = instructions.iter().position(|instruction| {
+        ranges.iter().any(|range| range.contains(&instruction.ip()))
+            && instruction.has_lock_prefix()
+            && instruction.mnemonic() == Mnemonic::Cmpxchg
+            && instruction.memory_size().size() == 4
+    })?;
+    let atomic = &instructions[index];
+    let next = instructions.get(index + 1)?;
+    let object = memory_address(atomic)?;
+    if matches!(object, AddressExpr::Register { base: Reg::Rax, .. }) {
+        return None;
+    }
+    Some(SyncSite {
+        primitive: Primitive::MutexTryLock,
+        function: function.to_owned(),
+        probe: next.ip(),
+        file_offset: 0,
+        timing: Timing::After,
+        object: object.plus(-MUTEX_STATE),
+        outcome: Outcome::ZeroFlag,
+        atomic: atomic.ip(),
+        anchor: atomic.ip(),
+    })
 }
 
 /// A load of a 32- or 8-bit flag from memory into a register, or a compare of it with zero.
