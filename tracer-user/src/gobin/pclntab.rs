@@ -35,7 +35,8 @@ mod moduledata {
     pub const FTAB: usize = 128;
     pub const TEXT: usize = 176;
     /// Go 1.27 inserted `typedesclen`, `itaboffset` and `itabsize` before `rodata` and `gofunc`;
-    /// which slot holds the address of `.rodata` tells the two layouts apart.
+    /// which slot points into `.rodata` tells the two layouts apart (its start when Go linked
+    /// the binary, a little further in when an external linker put C constants first).
     pub const RODATA_GOFUNC: [(usize, usize); 2] = [(312, 320), (336, 344)];
     /// Enough for every field read here.
     pub const LEN: usize = 352;
@@ -56,7 +57,9 @@ pub enum PclntabError {
          and .noptrdata)"
     )]
     NoModuledata,
-    #[error("unknown runtime.moduledata layout: no pointer to .rodata where Go 1.21-1.27 put it")]
+    #[error(
+        "unknown runtime.moduledata layout: no pointer into .rodata where Go 1.21-1.27 put it"
+    )]
     ModuledataLayout,
 }
 
@@ -590,9 +593,11 @@ impl<'d> Module<'d> {
                     .filter(|(word, _)| read_u64(word, 0) == Some(table_address))
                     .map(|(_, address)| address)
             });
-        let rodata = section(".rodata").map(|section| section.address());
+        let rodata =
+            section(".rodata").map(|section| section.address()..section.address() + section.size());
         for address in symbol.into_iter().chain(go_module).chain(scanned) {
-            if let Some(module) = Self::read(image, address, table_address, header, rodata)? {
+            if let Some(module) = Self::read(image, address, table_address, header, rodata.clone())?
+            {
                 return Ok(module);
             }
         }
@@ -605,7 +610,7 @@ impl<'d> Module<'d> {
         address: u64,
         table_address: u64,
         header: &Header,
-        rodata: Option<u64>,
+        rodata: Option<std::ops::Range<u64>>,
     ) -> Result<Option<Self>, PclntabError> {
         let Some(bytes) = image
             .bytes_from(address)
@@ -625,7 +630,11 @@ impl<'d> Module<'d> {
         }
         let gofunc = moduledata::RODATA_GOFUNC
             .into_iter()
-            .find(|&(rodata_offset, _)| Some(field(rodata_offset)) == rodata)
+            .find(|&(rodata_offset, _)| {
+                rodata
+                    .as_ref()
+                    .is_some_and(|rodata| rodata.contains(&field(rodata_offset)))
+            })
             .map(|(_, gofunc_offset)| field(gofunc_offset))
             .ok_or(PclntabError::ModuledataLayout)?;
         let gofunc = image.bytes_from(gofunc).ok_or(PclntabError::Malformed(

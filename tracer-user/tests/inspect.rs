@@ -1,0 +1,175 @@
+//! `tracer inspect` on real executables of every supported Go version and shape (default,
+//! stripped, PIE, cgo): what it reports about the binary, and that every planned file offset
+//! really points at the instruction the plan says (checked on the file's bytes).
+
+mod common;
+
+use std::{path::Path, process::Command};
+
+use common::*;
+
+fn inspect_json(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let output = tracer()
+        .arg("inspect")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Entry probes sit on `PUSHQ BP` (0x55) and return probes on `RET` (0xc3): reading the byte at
+/// each planned file offset checks the address → offset translation independently.
+fn assert_offsets_point_at_their_instructions(path: &Path, report: &serde_json::Value) {
+    let file = std::fs::read(path).unwrap();
+    let sites = report["sites"].as_array().unwrap();
+    assert!(sites.len() > 40, "{path:?}: only {} sites", sites.len());
+    for site in sites {
+        let byte = file[site["file_offset"].as_u64().unwrap() as usize];
+        let expected = match site["placement"].as_str().unwrap() {
+            "after-stack-check" => 0x55,
+            "return" => 0xc3,
+            _ => continue,
+        };
+        assert_eq!(byte, expected, "{path:?}: {site}");
+        assert!(
+            site["line"].as_u64().unwrap() > 0,
+            "{path:?}: no line for {site}"
+        );
+    }
+    let sync_sites = report["sync_sites"].as_array().unwrap();
+    assert!(!sync_sites.is_empty());
+    for site in sync_sites {
+        // The probe is the instruction right before or after a LOCK-prefixed one, never it.
+        let offset = site["file_offset"].as_u64().unwrap() as usize;
+        assert_ne!(
+            file[offset], 0xf0,
+            "{path:?}: probe on a LOCK prefix: {site}"
+        );
+    }
+}
+
+#[test]
+fn reports_version_layout_and_offsets_of_every_build() {
+    for version in GO_VERSIONS {
+        let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
+        for variant in Variant::ALL {
+            let path = built_fixture("syncsites", version, variant);
+            let report = inspect_json(&[path.as_os_str()]);
+            let context = format!("go{version} {variant:?}");
+            assert_eq!(report["go_version"], format!("go{version}"), "{context}");
+            assert_eq!(
+                report["maps"],
+                if minor >= 24 { "swiss" } else { "classic" },
+                "{context}"
+            );
+            let (linkage, source) = match variant {
+                Variant::Default => ("static", "dwarf"),
+                Variant::Stripped => ("static", "version-table"),
+                Variant::Pie => ("pie", "dwarf"),
+            };
+            assert_eq!(report["linkage"], linkage, "{context}");
+            assert_eq!(report["offsets"]["source"], source, "{context}");
+            let goid = if matches!(minor, 23 | 24) { 160 } else { 152 };
+            assert_eq!(report["offsets"]["g_goid"], goid, "{context}");
+            assert_eq!(
+                report["unconfirmed_sync_calls"].as_array().unwrap().len(),
+                0,
+                "{context}"
+            );
+            assert_offsets_point_at_their_instructions(&path, &report);
+        }
+    }
+}
+
+#[test]
+fn text_report_names_what_matters() {
+    let path = built_fixture("syncsites", "1.25.5", Variant::Stripped);
+    let output = tracer().arg("inspect").arg(&path).output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "go version    go1.25.5",
+        "maps          swiss",
+        "offsets       from version-table: g.goid 152",
+        "mutex-lock",
+        "mutex-try-lock",
+        "once-do",
+        "map-assign",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+    }
+}
+
+#[test]
+fn inspects_a_running_process() {
+    let path = built_fixture("mapwrites", "1.26.6", Variant::Default);
+    let target = LoopingTarget::start(&path);
+    let report = inspect_json(&["--pid".as_ref(), target.pid.to_string().as_ref()]);
+    assert_eq!(report["path"], path.to_str().unwrap());
+    assert_eq!(report["counts"]["map-assign"], 5);
+    let (code, _) = target.finish();
+    assert_eq!(code, Some(0));
+}
+
+fn build_cgo(version: &str, dir: &Path) -> std::path::PathBuf {
+    let output = dir.join(format!("cgomaps-{version}"));
+    let status = Command::new(go(version))
+        .args(["build", "-o"])
+        .arg(&output)
+        .arg(".")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgomaps"))
+        .env("CGO_ENABLED", "1")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOCACHE", cache_dir().join("gocache"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    output
+}
+
+#[test]
+fn cgo_executables_are_recognised_and_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    for version in GO_VERSIONS {
+        let path = build_cgo(version, dir.path());
+        let report = inspect_json(&[path.as_os_str()]);
+        assert_eq!(report["linkage"], "dynamic", "go{version}");
+        assert_offsets_point_at_their_instructions(&path, &report);
+    }
+}
+
+#[test]
+fn cgo_executables_are_traced() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let path = build_cgo("1.24.11", dir.path());
+    let events = dir.path().join("events.jsonl");
+    let output = tracer()
+        .args(["run", "--events"])
+        .arg(&events)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    let ["map", map, "assign", count] = words[..] else {
+        panic!("unexpected output {stdout:?}")
+    };
+    let seen = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .filter(|line| line.contains(&format!("\"map\":\"{map}\"")))
+        .count();
+    assert_eq!(seen.to_string(), count);
+}
