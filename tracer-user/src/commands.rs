@@ -35,18 +35,18 @@ pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<
     };
     let plan = plan::plan(&binary);
     let report = inspect::Report::new(&binary, &plan);
-    let text = match format {
-        Format::Text => report.to_text(),
-        Format::Json => report.to_json() + "\n",
-    };
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|source| TracerError::Output {
-            path: "standard output".into(),
-            source,
-        })?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match format {
+        Format::Text => stdout.write_all(report.to_text().as_bytes()),
+        Format::Json => report
+            .write_json(&mut stdout)
+            .and_then(|()| stdout.write_all(b"\n")),
+    }
+    .and_then(|()| stdout.flush())
+    .map_err(|source| TracerError::Output {
+        path: "standard output".into(),
+        source,
+    })?;
     Ok(0)
 }
 

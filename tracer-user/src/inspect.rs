@@ -102,8 +102,9 @@ impl<'a> Report<'a> {
         }
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("a report always serialises")
+    /// Streams the JSON form (a big binary has tens of thousands of sites: no string copy).
+    pub fn write_json(&self, output: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(output, self).map_err(std::io::Error::from)
     }
 
     pub fn to_text(&self) -> String {
@@ -214,7 +215,9 @@ mod tests {
         assert!(text.contains("runtime.makemap64"), "{text}");
         assert!(text.contains("mutex-lock"), "{text}");
         assert!(text.contains("1 slow-path calls without"), "{text}");
-        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        let mut bytes = Vec::new();
+        report.write_json(&mut bytes).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["maps"], "swiss");
         assert_eq!(json["offsets"]["g_goid"], 152);
         assert_eq!(json["offsets"]["source"], "version-table");

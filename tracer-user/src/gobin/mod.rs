@@ -84,13 +84,38 @@ pub struct GoBinary {
     pclntab: pclntab::Pclntab,
     functions: HashMap<String, Function>,
     segments: Vec<Segment>,
-    data: Vec<u8>,
+    data: Bytes,
+}
+
+/// An executable's bytes: mapped from its file (only the pages the analysis touches become
+/// resident), or owned (tests that mutate executables).
+#[derive(Debug)]
+pub enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Owned(bytes)
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Mapped(mapped) => mapped,
+            Self::Owned(owned) => owned,
+        }
+    }
 }
 
 impl GoBinary {
     /// Reads and analyses the executable at `path`; errors name `display_path`.
     pub fn open(path: &Path, display_path: &Path) -> Result<Self, TracerError> {
-        let data = std::fs::read(path).map_err(|error| match error.kind() {
+        let unreadable = |error: std::io::Error| match error.kind() {
             std::io::ErrorKind::PermissionDenied => TracerError::NoPrivileges(format!(
                 "cannot read {}: {error}",
                 display_path.display()
@@ -99,12 +124,17 @@ impl GoBinary {
                 path: display_path.to_owned(),
                 reason: format!("cannot read the executable: {error}"),
             },
-        })?;
-        Self::parse(display_path, data)
+        };
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        // SAFETY: the mapping is read-only and private. A running executable cannot be written
+        // (ETXTBSY) and deployments replace binaries by renaming, which leaves this inode intact.
+        let mapped = unsafe { memmap2::Mmap::map(&file) }.map_err(unreadable)?;
+        Self::parse(display_path, Bytes::Mapped(mapped))
     }
 
     /// Analyses an executable's bytes.
-    pub fn parse(path: &Path, data: Vec<u8>) -> Result<Self, TracerError> {
+    pub fn parse(path: &Path, data: impl Into<Bytes>) -> Result<Self, TracerError> {
+        let data = data.into();
         let not_go = |reason: &str| TracerError::NotGoProgram {
             path: path.to_owned(),
             reason: reason.to_owned(),
