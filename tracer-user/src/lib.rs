@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod detect;
 pub mod error;
 pub mod events;
 pub mod gobin;
