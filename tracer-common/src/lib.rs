@@ -1,11 +1,12 @@
 //! Layouts shared by the kernel programs (`tracer-ebpf`) and userspace (`tracer-user`).
 //!
-//! Everything here is `#[repr(C)]`, fixed-size and `no_std`, because the same bytes are written by
-//! the eBPF programs into the ring buffer and read back by userspace.
+//! Everything here is `#[repr(C)]`, fixed-size and `no_std`, because the same bytes are written
+//! by one side and read by the other: records in the ring buffer, per-site parameters and the
+//! runtime layout in BPF array maps.
 #![cfg_attr(not(test), no_std)]
 
-/// What a traced operation did. The discriminant is stored in [`RawEvent::kind`] and in the
-/// attach cookie, so values are stable: append, never renumber.
+/// What a traced operation did. The discriminant is stored in [`RawEvent::kind`] and
+/// [`SiteParams::kind`], so values are stable: append, never renumber.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {
@@ -15,19 +16,86 @@ pub enum EventKind {
     MapDelete = 2,
     /// `clear(m)` and the range-and-delete idiom (`runtime.mapclear`).
     MapClear = 3,
+    /// `v := m[k]`, `v, ok := m[k]` (`runtime.mapaccess*`).
+    MapRead = 4,
+    /// Start of a `for range` over a map.
+    MapIterStart = 5,
+    /// Each further step of a `for range` over a map.
+    MapIterNext = 6,
+    /// A map was created (`makemap*` returned it).
+    MapMake = 7,
+    ChanMake = 8,
+    ChanSend = 9,
+    /// Entry of a receive (`chanrecv1/2`).
+    ChanReceive = 10,
+    /// A receive returned (it got a value or saw the channel closed).
+    ChanReceiveDone = 11,
+    ChanClose = 12,
+    /// `select` with one case and `default`: entry.
+    SelectNonBlocking = 13,
+    /// `select` with one case and `default`: return (whether the case ran).
+    SelectNonBlockingDone = 14,
+    /// `selectgo` returned: `arg` = chosen case, flags carry whether a receive got a value.
+    SelectChosen = 15,
+    /// `go f()`: `object` = the new goroutine's id, `goroutine` = its parent.
+    GoroutineCreate = 16,
+    GoroutineExit = 17,
+    /// `runtime.fatal`/`throw`: `object` = message pointer, `arg` = its length.
+    Fatal = 18,
+    /// Entry of an out-of-line sync function or slow path (`object` = its first argument).
+    SyncEnter = 19,
+    /// Return of an out-of-line sync function or slow path.
+    SyncExit = 20,
+    /// Inlined `Mutex.Lock` fast path, after the CAS (flags: acquired or not).
+    MutexLock = 21,
+    /// Inlined `Mutex.Unlock`, before the release.
+    MutexUnlock = 22,
+    MutexTryLock = 23,
+    /// Inlined `RWMutex.RLock`, after the XADD (`arg` = old reader count).
+    RwMutexRLock = 24,
+    /// Inlined `RWMutex.RUnlock`, before the release.
+    RwMutexRUnlock = 25,
+    /// Inlined `Once.Do`, after loading `done` (`arg` = its value).
+    OnceDo = 26,
+    /// Inlined `WaitGroup.Done` (a call to Add(-1), also seen by Add's entry probe).
+    WaitGroupDone = 27,
 }
 
 impl EventKind {
-    /// Every kind, in discriminant order.
-    pub const ALL: [EventKind; 3] = [Self::MapAssign, Self::MapDelete, Self::MapClear];
+    /// The largest discriminant.
+    pub const LAST: u8 = 27;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
-        match value {
-            1 => Some(Self::MapAssign),
-            2 => Some(Self::MapDelete),
-            3 => Some(Self::MapClear),
-            _ => None,
-        }
+        Some(match value {
+            1 => Self::MapAssign,
+            2 => Self::MapDelete,
+            3 => Self::MapClear,
+            4 => Self::MapRead,
+            5 => Self::MapIterStart,
+            6 => Self::MapIterNext,
+            7 => Self::MapMake,
+            8 => Self::ChanMake,
+            9 => Self::ChanSend,
+            10 => Self::ChanReceive,
+            11 => Self::ChanReceiveDone,
+            12 => Self::ChanClose,
+            13 => Self::SelectNonBlocking,
+            14 => Self::SelectNonBlockingDone,
+            15 => Self::SelectChosen,
+            16 => Self::GoroutineCreate,
+            17 => Self::GoroutineExit,
+            18 => Self::Fatal,
+            19 => Self::SyncEnter,
+            20 => Self::SyncExit,
+            21 => Self::MutexLock,
+            22 => Self::MutexUnlock,
+            23 => Self::MutexTryLock,
+            24 => Self::RwMutexRLock,
+            25 => Self::RwMutexRUnlock,
+            26 => Self::OnceDo,
+            27 => Self::WaitGroupDone,
+            _ => return None,
+        })
     }
 }
 
@@ -56,34 +124,89 @@ impl KeyClass {
     }
 }
 
-/// Per-attachment parameters handed to the kernel program through the uprobe's attach cookie,
-/// so one program serves every probe site of its class.
-///
-/// Packed into 64 bits: `kind` in bits 0..8, `key` in bits 8..16, `goid_offset` in bits 16..32.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProbeCookie {
-    pub kind: EventKind,
-    pub key: KeyClass,
-    /// Offset of `goid` in `runtime.g` for the target's Go version.
-    pub goid_offset: u16,
+/// Registers by index, in the order userspace and the kernel programs agree on.
+pub mod register {
+    pub const RAX: u8 = 0;
+    pub const RBX: u8 = 1;
+    pub const RCX: u8 = 2;
+    pub const RDX: u8 = 3;
+    pub const RSI: u8 = 4;
+    pub const RDI: u8 = 5;
+    pub const RBP: u8 = 6;
+    pub const RSP: u8 = 7;
+    /// R8 … R15 are 8 … 15.
+    pub const R8: u8 = 8;
+    /// No register: the value is 0.
+    pub const NONE: u8 = 0xff;
 }
 
-impl ProbeCookie {
-    pub const fn pack(self) -> u64 {
-        (self.kind as u64) | ((self.key as u64) << 8) | ((self.goid_offset as u64) << 16)
-    }
+/// Where a site's `object` comes from.
+pub mod object {
+    /// Nothing (0).
+    pub const NONE: u8 = 0;
+    /// `base + offset`.
+    pub const REGISTER: u8 = 1;
+    /// `*(u64 *)(base + at) + offset`.
+    pub const LOAD: u8 = 2;
+    /// `rip + offset`: a global, wherever the executable was loaded.
+    pub const RIP_RELATIVE: u8 = 3;
+    /// The goroutine id of the g in `base` (after `newproc1`); `arg` gets its parent's id.
+    pub const CHILD_GOROUTINE: u8 = 4;
+}
 
-    /// `None` when the cookie does not name a known event kind (never attached by tracer).
-    pub const fn unpack(cookie: u64) -> Option<Self> {
-        let Some(kind) = EventKind::from_u8(cookie as u8) else {
-            return None;
-        };
-        Some(Self {
-            kind,
-            key: KeyClass::from_u8((cookie >> 8) as u8),
-            goid_offset: (cookie >> 16) as u16,
-        })
-    }
+/// [`SiteParams::flags`] bits.
+pub mod site_flags {
+    /// Drop the event when the object lies on the current goroutine's own stack (a map that
+    /// never escaped cannot be shared).
+    pub const SKIP_STACK_OBJECTS: u8 = 1;
+    /// Record ZF of the trapped instruction's flags (a compare-and-swap's success).
+    pub const ZERO_FLAG: u8 = 2;
+    /// Record the return address at `*(RSP)` (entry probes) as the caller.
+    pub const CALLER_AT_SP: u8 = 4;
+}
+
+/// What one probe site records: everything the kernel program of its class needs to know about
+/// that instruction. Stored in the `SITES` array; the attach cookie is the site's index.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiteParams {
+    /// An [`EventKind`] discriminant.
+    pub kind: u8,
+    /// A [`KeyClass`] discriminant (map entry sites).
+    pub key: u8,
+    /// An [`object`] source.
+    pub object: u8,
+    /// The base register of the object ([`register`] index).
+    pub base: u8,
+    /// Register copied into [`RawEvent::arg`] ([`register::NONE`] for none).
+    pub arg: u8,
+    /// [`site_flags`] bits.
+    pub flags: u8,
+    pub _reserved: [u8; 2],
+    /// For [`object::LOAD`]: where the pointer is, relative to the base.
+    pub at: i32,
+    pub _reserved2: u32,
+    /// Added to the base, the loaded pointer, or RIP.
+    pub offset: i64,
+}
+
+/// Field offsets of the target's runtime (from its DWARF or tracer's per-version table).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    pub g_goid: u16,
+    pub g_parent_goid: u16,
+    pub g_stack_lo: u16,
+    pub g_stack_hi: u16,
+    pub g_m: u16,
+    pub m_curg: u16,
+    pub _reserved: [u16; 2],
+}
+
+/// [`RawEvent::flags`] bits.
+pub mod event_flags {
+    /// ZF was set after the probed instruction's predecessor (a successful CAS).
+    pub const ZERO_FLAG: u8 = 1;
 }
 
 /// One traced operation, as written by the kernel into the ring buffer.
@@ -94,10 +217,16 @@ pub struct RawEvent {
     pub ts_ns: u64,
     /// Go goroutine id (`runtime.g.goid`); 0 when it could not be read.
     pub goroutine: u64,
-    /// Address of the object operated on (for maps: the map header, what `%p` prints).
+    /// Address of the object operated on (map header, mutex, channel), or a goroutine id.
     pub object: u64,
+    /// A second value whose meaning depends on the kind (see [`EventKind`]).
+    pub arg: u64,
     /// Map key value (integer keys) or string length, as given by [`RawEvent::key_class`].
     pub key: u64,
+    /// The return address into the caller (entry probes) or the site itself (inline sites).
+    pub caller: u64,
+    /// Index of the probe site (the attach cookie).
+    pub site: u32,
     /// Thread group id (the process id).
     pub pid: u32,
     /// Kernel thread id.
@@ -106,7 +235,42 @@ pub struct RawEvent {
     pub kind: u8,
     /// A [`KeyClass`] discriminant.
     pub key_class: u8,
-    pub _reserved: [u8; 6],
+    /// [`event_flags`] bits.
+    pub flags: u8,
+    pub _reserved: u8,
+}
+
+/// The kernel programs, one per probe class.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeClass {
+    /// Entries of map functions.
+    MapOp = 0,
+    /// Entries of other runtime and sync functions.
+    CallEntry = 1,
+    /// Returns (RET sites, and the instruction after a call).
+    CallReturn = 2,
+    /// Inlined synchronisation fast paths.
+    SyncInline = 3,
+}
+
+impl ProbeClass {
+    pub const ALL: [ProbeClass; 4] = [
+        Self::MapOp,
+        Self::CallEntry,
+        Self::CallReturn,
+        Self::SyncInline,
+    ];
+
+    /// The name of the class's program in the eBPF object.
+    pub const fn program(self) -> &'static str {
+        match self {
+            Self::MapOp => "map_op",
+            Self::CallEntry => "call_entry",
+            Self::CallReturn => "call_return",
+            Self::SyncInline => "sync_inline",
+        }
+    }
 }
 
 /// Indices into the kernel's per-CPU `COUNTERS` array.
@@ -115,48 +279,64 @@ pub mod counter {
     pub const DROPPED: u32 = 0;
     /// Events whose goroutine id could not be read (the event is still recorded, goroutine 0).
     pub const GOID_UNREADABLE: u32 = 1;
-    pub const COUNT: u32 = 2;
+    /// Map operations on maps on the goroutine's own stack (not recorded: never shared).
+    pub const STACK_FILTERED: u32 = 2;
+    /// Hits of each [`super::ProbeClass`] start here.
+    pub const HITS: u32 = 3;
+    pub const COUNT: u32 = HITS + super::ProbeClass::ALL.len() as u32;
 }
 
-/// Names of the maps and programs in the eBPF object, shared so a rename breaks the build.
+/// Names of the maps in the eBPF object, shared so a rename breaks the build.
 pub mod names {
     pub const EVENTS: &str = "EVENTS";
     pub const COUNTERS: &str = "COUNTERS";
-    pub const MAP_WRITE_PROGRAM: &str = "map_write";
+    pub const SITES: &str = "SITES";
+    pub const CONFIG: &str = "CONFIG";
 }
 
 /// Size of the event ring buffer in bytes (a power-of-two multiple of the page size).
 pub const RING_BUFFER_BYTES: u32 = 1 << 24;
 
-#[cfg(feature = "user")]
-// SAFETY: plain old data: integers only, `#[repr(C)]`, no padding holes (48 bytes, 8-aligned).
-unsafe impl aya::Pod for RawEvent {}
+/// Most probe sites one target can have (the `SITES` array's size).
+pub const MAX_SITES: u32 = 1 << 18;
 
-const _: () = assert!(core::mem::size_of::<RawEvent>() == 48);
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY (all three): plain old data: integers only, `#[repr(C)]`, explicit padding fields.
+    unsafe impl aya::Pod for super::RawEvent {}
+    unsafe impl aya::Pod for super::SiteParams {}
+    unsafe impl aya::Pod for super::RuntimeConfig {}
+}
+
+const _: () = assert!(core::mem::size_of::<RawEvent>() == 64);
+const _: () = assert!(core::mem::size_of::<SiteParams>() == 24);
+const _: () = assert!(core::mem::size_of::<RuntimeConfig>() == 16);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cookie_round_trips_every_field() {
-        for kind in EventKind::ALL {
-            for key in [KeyClass::None, KeyClass::U32, KeyClass::U64, KeyClass::Str] {
-                for goid_offset in [0u16, 152, 160, u16::MAX] {
-                    let cookie = ProbeCookie {
-                        kind,
-                        key,
-                        goid_offset,
-                    };
-                    assert_eq!(ProbeCookie::unpack(cookie.pack()), Some(cookie));
-                }
+    fn every_kind_round_trips() {
+        for value in 0..=255u8 {
+            match EventKind::from_u8(value) {
+                Some(kind) => assert_eq!(kind as u8, value),
+                None => assert!(value == 0 || value > EventKind::LAST),
             }
         }
+        assert_eq!(
+            EventKind::from_u8(EventKind::LAST),
+            Some(EventKind::WaitGroupDone)
+        );
     }
 
     #[test]
-    fn cookie_without_known_kind_is_rejected() {
-        assert_eq!(ProbeCookie::unpack(0), None);
-        assert_eq!(ProbeCookie::unpack(0xff), None);
+    fn program_names_are_distinct() {
+        for (i, a) in ProbeClass::ALL.iter().enumerate() {
+            assert_eq!(*a as usize, i);
+            for b in &ProbeClass::ALL[i + 1..] {
+                assert_ne!(a.program(), b.program());
+            }
+        }
     }
 }

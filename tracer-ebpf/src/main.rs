@@ -1,19 +1,26 @@
 //! tracer's kernel side: uprobes on an unmodified Go binary that record what happened, where and
 //! by which goroutine into one ring buffer. Nothing here decides anything; userspace does.
+//!
+//! One program per probe class; each site's parameters (what the object is, which registers to
+//! keep) are in the `SITES` array at the index given by the attach cookie, and the target's
+//! runtime layout is in `CONFIG`.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
-    bindings::BPF_RB_NO_WAKEUP,
+    bindings::{pt_regs, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_attach_cookie, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
     },
     macros::{map, uprobe},
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
     programs::ProbeContext,
     EbpfContext as _,
 };
-use tracer_common::{counter, KeyClass, ProbeCookie, RawEvent, RING_BUFFER_BYTES};
+use tracer_common::{
+    counter, event_flags, object, register, site_flags, KeyClass, ProbeClass, RawEvent,
+    RuntimeConfig, SiteParams, MAX_SITES, RING_BUFFER_BYTES,
+};
 
 /// Every event, in reservation order (one buffer so that order is global across CPUs).
 #[map]
@@ -23,6 +30,18 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BUFFER_BYTES, 0);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
+/// Per-site parameters, indexed by the attach cookie.
+#[map]
+static SITES: Array<SiteParams> = Array::with_max_entries(MAX_SITES, 0);
+
+/// The target's runtime layout (one entry).
+#[map]
+static CONFIG: Array<RuntimeConfig> = Array::with_max_entries(1, 0);
+
+/// ZF in RFLAGS.
+const ZERO_FLAG: u64 = 1 << 6;
+
+#[inline(always)]
 fn bump(index: u32) {
     if let Some(value) = COUNTERS.get_ptr_mut(index) {
         // SAFETY: per-CPU slot, and a uprobe program is not re-entered on the same CPU.
@@ -30,45 +49,138 @@ fn bump(index: u32) {
     }
 }
 
-/// Entry of a map write function (`runtime.mapassign*`, `mapdelete*`, `mapclear`), placed after
-/// the stack check. Go ABIInternal: RBX = map header, RCX = key (or key pointer), RDI = string key
-/// length, R14 = current g.
-#[uprobe]
-pub fn map_write(ctx: ProbeContext) -> u32 {
+#[inline(always)]
+fn read_u64(address: u64) -> Option<u64> {
+    // SAFETY: a user-memory read that fails cleanly on a bad address.
+    unsafe { bpf_probe_read_user(address as *const u64) }.ok()
+}
+
+#[inline(always)]
+fn register(regs: &pt_regs, index: u8) -> u64 {
+    match index {
+        register::RAX => regs.rax,
+        register::RBX => regs.rbx,
+        register::RCX => regs.rcx,
+        register::RDX => regs.rdx,
+        register::RSI => regs.rsi,
+        register::RDI => regs.rdi,
+        register::RBP => regs.rbp,
+        register::RSP => regs.rsp,
+        8 => regs.r8,
+        9 => regs.r9,
+        10 => regs.r10,
+        11 => regs.r11,
+        12 => regs.r12,
+        13 => regs.r13,
+        14 => regs.r14,
+        15 => regs.r15,
+        _ => 0,
+    }
+}
+
+/// The id of the goroutine running Go code here: R14 holds the current g at every Go
+/// (ABIInternal) instruction; on the system stack that is g0 (goid 0), whose m.curg is the user
+/// goroutine that switched to it.
+#[inline(always)]
+fn current_goroutine(regs: &pt_regs, config: &RuntimeConfig) -> Option<u64> {
+    let g = regs.r14;
+    let goid = read_u64(g + u64::from(config.g_goid))?;
+    if goid != 0 {
+        return Some(goid);
+    }
+    let m = read_u64(g + u64::from(config.g_m))?;
+    let curg = read_u64(m + u64::from(config.m_curg))?;
+    if curg == 0 {
+        return Some(0);
+    }
+    read_u64(curg + u64::from(config.g_goid))
+}
+
+/// Whether `address` lies on the stack of the goroutine in R14.
+#[inline(always)]
+fn on_own_stack(regs: &pt_regs, config: &RuntimeConfig, address: u64) -> bool {
+    let g = regs.r14;
+    match (
+        read_u64(g + u64::from(config.g_stack_lo)),
+        read_u64(g + u64::from(config.g_stack_hi)),
+    ) {
+        (Some(lo), Some(hi)) => lo <= address && address < hi,
+        _ => false,
+    }
+}
+
+/// Records the event of the site named by the attach cookie.
+#[inline(always)]
+fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
+    bump(counter::HITS + class as u32);
     // SAFETY: a uprobe context always carries a cookie (0 when none was set).
-    let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
-    let Some(cookie) = ProbeCookie::unpack(cookie) else {
+    let site = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
+    let (Some(params), Some(config)) = (SITES.get(site), CONFIG.get(0)) else {
         return 0;
     };
     // SAFETY: `regs` points to the trapped task's saved user registers.
     let regs = unsafe { &*ctx.regs };
-    let key = match cookie.key {
+    let base = register(regs, params.base);
+    let mut arg = register(regs, params.arg);
+    let mut goroutine = None;
+    let object = match params.object {
+        object::REGISTER => base.wrapping_add(params.offset as u64),
+        object::LOAD => match read_u64(base.wrapping_add(params.at as i64 as u64)) {
+            Some(pointer) => pointer.wrapping_add(params.offset as u64),
+            None => 0,
+        },
+        object::RIP_RELATIVE => regs.rip.wrapping_add(params.offset as u64),
+        object::CHILD_GOROUTINE => {
+            // newproc1 has just set the new g's goid and parentGoid.
+            let parent = read_u64(base + u64::from(config.g_parent_goid)).unwrap_or(0);
+            arg = parent;
+            goroutine = Some(parent);
+            read_u64(base + u64::from(config.g_goid)).unwrap_or(0)
+        }
+        _ => 0,
+    };
+    if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_own_stack(regs, config, object) {
+        bump(counter::STACK_FILTERED);
+        return 0;
+    }
+    let goroutine = match goroutine.or_else(|| current_goroutine(regs, config)) {
+        Some(goid) => goid,
+        None => {
+            bump(counter::GOID_UNREADABLE);
+            0
+        }
+    };
+    let key = match KeyClass::from_u8(params.key) {
         KeyClass::None => 0,
         KeyClass::U32 => regs.rcx & 0xffff_ffff,
         KeyClass::U64 => regs.rcx,
         KeyClass::Str => regs.rdi,
     };
-    let goid_address = regs.r14.wrapping_add(u64::from(cookie.goid_offset));
-    // SAFETY: a user-memory read that fails cleanly on a bad address.
-    let goroutine = match unsafe { bpf_probe_read_user(goid_address as *const u64) } {
-        Ok(goid) => goid,
-        Err(_) => {
-            bump(counter::GOID_UNREADABLE);
-            0
-        }
+    let caller = if params.flags & site_flags::CALLER_AT_SP != 0 {
+        read_u64(regs.rsp).unwrap_or(0)
+    } else {
+        regs.rip
     };
+    let mut flags = 0;
+    if params.flags & site_flags::ZERO_FLAG != 0 && regs.eflags & ZERO_FLAG != 0 {
+        flags |= event_flags::ZERO_FLAG;
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     let event = RawEvent {
         // SAFETY: no preconditions.
         ts_ns: unsafe { bpf_ktime_get_ns() },
         goroutine,
-        object: regs.rbx,
+        object,
+        arg,
         key,
+        caller,
+        site,
         pid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
-        kind: cookie.kind as u8,
-        key_class: cookie.key as u8,
-        _reserved: [0; 6],
+        kind: params.kind,
+        key_class: params.key,
+        flags,
+        _reserved: 0,
     };
     match EVENTS.reserve::<RawEvent>(0) {
         Some(mut entry) => {
@@ -79,6 +191,30 @@ pub fn map_write(ctx: ProbeContext) -> u32 {
         None => bump(counter::DROPPED),
     }
     0
+}
+
+/// Entries of map functions (after the stack check).
+#[uprobe]
+pub fn map_op(ctx: ProbeContext) -> u32 {
+    record(&ctx, ProbeClass::MapOp)
+}
+
+/// Entries of other runtime and sync functions.
+#[uprobe]
+pub fn call_entry(ctx: ProbeContext) -> u32 {
+    record(&ctx, ProbeClass::CallEntry)
+}
+
+/// RET instructions and the instructions after calls: results are in registers.
+#[uprobe]
+pub fn call_return(ctx: ProbeContext) -> u32 {
+    record(&ctx, ProbeClass::CallReturn)
+}
+
+/// Inlined sync fast paths: just before a release, just after an acquire.
+#[uprobe]
+pub fn sync_inline(ctx: ProbeContext) -> u32 {
+    record(&ctx, ProbeClass::SyncInline)
 }
 
 #[cfg(not(test))]

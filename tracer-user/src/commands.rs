@@ -7,9 +7,10 @@ use crate::{
     error::TracerError,
     gobin::GoBinary,
     inspect,
-    plan::{self, plan_map_writes, Placement, ProbePlan},
+    plan::{self, Placement},
     privileges, probes,
     session::{self, Ownership, SessionOptions, SessionResult},
+    sites::{self, KernelSite},
     target,
 };
 
@@ -55,13 +56,25 @@ pub fn attach(pid: u32, args: &TraceArgs) -> Result<i32, TracerError> {
     let executable = target::running_executable(pid)?;
     privileges::check()?;
     let binary = GoBinary::open(&executable.open_path, &executable.display_path)?;
-    let plan = plan_for(&binary);
+    let sites = kernel_sites_for(&binary);
     let runtime = runtime()?;
     let result = runtime.block_on(async {
-        let (probes, channels) =
-            probes::attach(&plan, binary.offsets.g_goid, &executable.open_path, pid)?;
+        let (probes, channels) = probes::attach(
+            &sites,
+            sites::runtime_config(&binary.offsets),
+            &executable.open_path,
+            pid,
+        )?;
         announce(&binary, pid, probes.attached);
-        session::trace(pid, probes, channels, &args.into(), Ownership::Attached).await
+        session::trace(
+            pid,
+            probes,
+            channels,
+            &sites,
+            &args.into(),
+            Ownership::Attached,
+        )
+        .await
     })?;
     report(&result, pid);
     Ok(0)
@@ -72,11 +85,12 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     let program = target::resolve_program(&command[0])?;
     privileges::check()?;
     let binary = GoBinary::open(&program, &program)?;
-    let plan = plan_for(&binary);
+    let sites = kernel_sites_for(&binary);
     // Fork while still single-threaded: the async runtime starts afterwards.
     let child = target::spawn_paused(&program, command)?;
     let pid = child.pid;
-    let attached = match probes::attach(&plan, binary.offsets.g_goid, &program, pid) {
+    let config = sites::runtime_config(&binary.offsets);
+    let attached = match probes::attach(&sites, config, &program, pid) {
         Ok(attached) => attached,
         Err(error) => {
             child.abandon();
@@ -88,7 +102,15 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
         let (probes, channels) = attached;
         announce(&binary, pid, probes.attached);
         child.release()?;
-        session::trace(pid, probes, channels, &args.into(), Ownership::Launched).await
+        session::trace(
+            pid,
+            probes,
+            channels,
+            &sites,
+            &args.into(),
+            Ownership::Launched,
+        )
+        .await
     });
     let result = match result {
         Ok(result) => result,
@@ -103,8 +125,9 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     target::wait_exit_status(pid)
 }
 
-fn plan_for(binary: &GoBinary) -> ProbePlan {
-    let plan = plan_map_writes(binary);
+/// Every site the kernel programs record, with the plan's caveats logged.
+fn kernel_sites_for(binary: &GoBinary) -> Vec<KernelSite> {
+    let plan = plan::plan(binary);
     for site in plan
         .sites
         .iter()
@@ -115,12 +138,19 @@ fn plan_for(binary: &GoBinary) -> ProbePlan {
             site.function
         );
     }
-    plan
+    if !plan.unconfirmed_sync_calls.is_empty() {
+        log::warn!(
+            "{} sync slow-path calls have no recognisable fast path and are not probed \
+             (tracer inspect lists them)",
+            plan.unconfirmed_sync_calls.len()
+        );
+    }
+    sites::kernel_sites(&plan)
 }
 
 fn announce(binary: &GoBinary, pid: u32, probes: usize) {
     eprintln!(
-        "tracer: tracing pid {pid} ({}, {}): {probes} probes on map writes",
+        "tracer: tracing pid {pid} ({}, {}): {probes} probes on maps, synchronisation and goroutines",
         display_name(&binary.path),
         binary.build_info.version
     );

@@ -1,7 +1,7 @@
 //! Decoding the kernel's records into events, and their JSON-lines form (`--events FILE`).
 
 use serde::Serialize;
-use tracer_common::{EventKind, KeyClass, RawEvent};
+use tracer_common::{event_flags, EventKind, KeyClass, RawEvent};
 
 /// The key of a map operation, as far as the probe records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,9 +22,17 @@ pub struct Event {
     pub pid: u32,
     pub tid: u32,
     pub goroutine: u64,
-    /// The map header address.
-    pub map: u64,
+    /// The map header, sync object or channel address; for `GoroutineCreate` the child's id.
+    pub object: u64,
+    /// Kind-specific second value (see `tracer_common::EventKind`).
+    pub arg: u64,
     pub key: Key,
+    /// Return address into the caller (entry probes) or the probed instruction (inline sites).
+    pub caller: u64,
+    /// Index of the probe site (see `sites::kernel_sites`).
+    pub site: u32,
+    /// ZF after a compare-and-swap: the inlined Lock/TryLock acquired the mutex.
+    pub zero_flag: bool,
 }
 
 /// Decodes one ring-buffer record; `None` for a record of the wrong size or an unknown kind.
@@ -46,41 +54,92 @@ pub fn decode(record: &[u8]) -> Option<Event> {
         pid: raw.pid,
         tid: raw.tid,
         goroutine: raw.goroutine,
-        map: raw.object,
+        object: raw.object,
+        arg: raw.arg,
         key,
+        caller: raw.caller,
+        site: raw.site,
+        zero_flag: raw.flags & event_flags::ZERO_FLAG != 0,
     })
 }
 
 /// The name of an operation in every output (`"op"` in JSON, the summary).
 pub fn op_name(kind: EventKind) -> &'static str {
+    use EventKind as K;
     match kind {
-        EventKind::MapAssign => "assign",
-        EventKind::MapDelete => "delete",
-        EventKind::MapClear => "clear",
+        K::MapAssign => "assign",
+        K::MapDelete => "delete",
+        K::MapClear => "clear",
+        K::MapRead => "read",
+        K::MapIterStart => "iterate",
+        K::MapIterNext => "iterate-next",
+        K::MapMake => "make-map",
+        K::ChanMake => "make-chan",
+        K::ChanSend => "send",
+        K::ChanReceive => "receive",
+        K::ChanReceiveDone => "receive-done",
+        K::ChanClose => "close",
+        K::SelectNonBlocking => "select-nb",
+        K::SelectNonBlockingDone => "select-nb-done",
+        K::SelectChosen => "select",
+        K::GoroutineCreate => "go",
+        K::GoroutineExit => "exit",
+        K::Fatal => "fatal",
+        K::SyncEnter => "sync-enter",
+        K::SyncExit => "sync-exit",
+        K::MutexLock => "lock",
+        K::MutexUnlock => "unlock",
+        K::MutexTryLock => "trylock",
+        K::RwMutexRLock => "rlock",
+        K::RwMutexRUnlock => "runlock",
+        K::OnceDo => "once",
+        K::WaitGroupDone => "done",
     }
 }
 
-/// The JSON-lines record of one event. Field names are part of the CLI contract (docs/cli.md).
-#[derive(Serialize)]
-struct EventRecord {
-    op: &'static str,
-    /// Lowercase hex, as Go's `%p` prints the map.
-    map: String,
-    goroutine: u64,
-    pid: u32,
-    tid: u32,
-    ts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_len: Option<u64>,
-}
-
 impl Event {
-    pub fn to_json(&self) -> String {
+    /// An access to a map's contents (what races are about), as opposed to its creation.
+    pub fn is_map_access(&self) -> bool {
+        use EventKind as K;
+        matches!(
+            self.kind,
+            K::MapAssign
+                | K::MapDelete
+                | K::MapClear
+                | K::MapRead
+                | K::MapIterStart
+                | K::MapIterNext
+        )
+    }
+
+    pub fn is_map_write(&self) -> bool {
+        matches!(
+            self.kind,
+            EventKind::MapAssign | EventKind::MapDelete | EventKind::MapClear
+        )
+    }
+
+    /// The JSON line of this event; `function` names the probe site's function.
+    pub fn to_json(&self, function: &str) -> String {
+        let is_map = self.is_map_access() || self.kind == EventKind::MapMake;
+        let hex = |value: u64| (value != 0).then(|| format!("{value:#x}"));
+        let acquired = matches!(self.kind, EventKind::MutexLock | EventKind::MutexTryLock)
+            .then_some(self.zero_flag);
         let record = EventRecord {
             op: op_name(self.kind),
-            map: format!("{:#x}", self.map),
+            map: if is_map {
+                Some(format!("{:#x}", self.object))
+            } else {
+                None
+            },
+            child: (self.kind == EventKind::GoroutineCreate).then_some(self.object),
+            object: if is_map || self.kind == EventKind::GoroutineCreate {
+                None
+            } else {
+                hex(self.object)
+            },
+            arg: (!is_map && self.arg != 0).then_some(self.arg),
+            acquired,
             goroutine: self.goroutine,
             pid: self.pid,
             tid: self.tid,
@@ -93,9 +152,39 @@ impl Event {
                 Key::StringOfLength(len) => Some(len),
                 _ => None,
             },
+            function,
+            caller: hex(self.caller),
         };
         serde_json::to_string(&record).expect("an event always serialises")
     }
+}
+
+/// The JSON-lines record of one event. Field names are part of the CLI contract (docs/cli.md).
+#[derive(Serialize)]
+struct EventRecord<'a> {
+    op: &'static str,
+    /// Lowercase hex, as Go's `%p` prints the map.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    map: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arg: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acquired: Option<bool>,
+    goroutine: u64,
+    pid: u32,
+    tid: u32,
+    ts: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_len: Option<u64>,
+    function: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<String>,
 }
 
 #[cfg(test)]
@@ -113,6 +202,11 @@ mod tests {
         .to_vec()
     }
 
+    fn json(raw: &RawEvent) -> serde_json::Value {
+        let event = decode(&bytes_of(raw)).unwrap();
+        serde_json::from_str(&event.to_json("runtime.f")).unwrap()
+    }
+
     #[test]
     fn decodes_a_fast64_assign_into_json() {
         let raw = RawEvent {
@@ -120,14 +214,14 @@ mod tests {
             goroutine: 7,
             object: 0xc0_0007_4180,
             key: 42,
+            caller: 0x47_1234,
             pid: 100,
             tid: 101,
             kind: EventKind::MapAssign as u8,
             key_class: KeyClass::U64 as u8,
-            _reserved: [0; 6],
+            ..RawEvent::default()
         };
-        let event = decode(&bytes_of(&raw)).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&event.to_json()).unwrap();
+        let json = json(&raw);
         assert_eq!(json["op"], "assign");
         assert_eq!(json["map"], "0xc000074180");
         assert_eq!(json["goroutine"], 7);
@@ -135,7 +229,10 @@ mod tests {
         assert_eq!(json["pid"], 100);
         assert_eq!(json["ts"], 123);
         assert_eq!(json["key"], 42);
+        assert_eq!(json["caller"], "0x471234");
+        assert_eq!(json["function"], "runtime.f");
         assert!(json.get("key_len").is_none());
+        assert!(json.get("object").is_none());
     }
 
     #[test]
@@ -148,10 +245,34 @@ mod tests {
         };
         let event = decode(&bytes_of(&raw)).unwrap();
         assert_eq!(event.key, Key::StringOfLength(5));
-        let json: serde_json::Value = serde_json::from_str(&event.to_json()).unwrap();
+        let json = json(&raw);
         assert_eq!(json["op"], "delete");
         assert_eq!(json["key_len"], 5);
         assert!(json.get("key").is_none());
+    }
+
+    #[test]
+    fn sync_and_goroutine_events_name_their_objects() {
+        let lock = json(&RawEvent {
+            kind: EventKind::MutexLock as u8,
+            object: 0x5a_0010,
+            flags: event_flags::ZERO_FLAG,
+            ..RawEvent::default()
+        });
+        assert_eq!(lock["op"], "lock");
+        assert_eq!(lock["object"], "0x5a0010");
+        assert_eq!(lock["acquired"], true);
+        assert!(lock.get("map").is_none());
+        let go = json(&RawEvent {
+            kind: EventKind::GoroutineCreate as u8,
+            object: 18,
+            arg: 1,
+            goroutine: 1,
+            ..RawEvent::default()
+        });
+        assert_eq!(go["op"], "go");
+        assert_eq!(go["child"], 18);
+        assert_eq!(go["arg"], 1);
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod plan;
 pub mod privileges;
 pub mod probes;
 pub mod session;
+pub mod sites;
 pub mod summary;
 pub mod target;

@@ -3,7 +3,7 @@
 //! without root. Which sites are attached depends on what the kernel programs support.
 
 use serde::Serialize;
-use tracer_common::{EventKind, KeyClass};
+use tracer_common::KeyClass;
 
 use crate::gobin::{
     disasm,
@@ -85,24 +85,6 @@ fn serialize_key<S: serde::Serializer>(key: &KeyClass, serializer: S) -> Result<
         KeyClass::U64 => "u64",
         KeyClass::Str => "string",
     })
-}
-
-impl ProbeSite {
-    /// The event kind the map-write kernel program records for this site, if it is one.
-    pub fn map_write_kind(&self) -> Option<EventKind> {
-        match (self.operation, self.placement) {
-            (Operation::MapAssign, Placement::AfterStackCheck | Placement::Entry) => {
-                Some(EventKind::MapAssign)
-            }
-            (Operation::MapDelete, Placement::AfterStackCheck | Placement::Entry) => {
-                Some(EventKind::MapDelete)
-            }
-            (Operation::MapClear, Placement::AfterStackCheck | Placement::Entry) => {
-                Some(EventKind::MapClear)
-            }
-            _ => None,
-        }
-    }
 }
 
 /// Every probe for one binary.
@@ -317,18 +299,6 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
     builder.after_calls_to(NEWPROC1, Operation::GoroutineCreate);
     builder.inlined_sync_sites();
     builder.plan
-}
-
-/// Plans the map-write probes only (what the kernel side records today).
-pub fn plan_map_writes(binary: &GoBinary) -> ProbePlan {
-    let mut full = plan(binary);
-    full.sites.retain(|site| site.map_write_kind().is_some());
-    full.absent.retain(|name| {
-        MAP_ENTRIES
-            .iter()
-            .any(|(entry, operation, _)| entry == name && *operation != Operation::MapRead)
-    });
-    full
 }
 
 struct PlanBuilder<'a> {

@@ -19,21 +19,23 @@ use std::{
 };
 
 use aya::{
-    maps::{Map, MapData, PerCpuArray, RingBuf},
-    Ebpf,
+    maps::{Array, Map, MapData, PerCpuArray, RingBuf},
+    Ebpf, EbpfLoader,
 };
 use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_prog_type};
-use tracer_common::{names, ProbeCookie};
+use tracer_common::{names, ProbeClass, RuntimeConfig, SiteParams, MAX_SITES};
 
-use crate::{error::TracerError, plan::ProbePlan};
+use crate::{error::TracerError, sites::KernelSite};
 
 /// The kernel programs, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
-/// Attached probes: closing the link detaches every site of the plan at once.
+/// Attached probes: closing the links detaches every site of the plan at once.
 pub struct AttachedProbes {
     _links: Vec<OwnedFd>,
     _programs: Vec<OwnedFd>,
+    /// The per-site parameters and runtime layout the programs read.
+    _tables: (Array<MapData, SiteParams>, Array<MapData, RuntimeConfig>),
     pub attached: usize,
 }
 
@@ -43,43 +45,67 @@ pub struct KernelChannels {
     pub counters: PerCpuArray<MapData, u64>,
 }
 
-/// Loads the programs and attaches every map-write site of `plan` to `target` (the executable as
-/// a path the kernel can open, e.g. `/proc/PID/exe`), for process `pid` only. `goid_offset` is
-/// where `runtime.g` keeps the goroutine id in the target's Go version.
+/// Loads the programs and attaches every site of `sites` to `target` (the executable as a path
+/// the kernel can open, e.g. `/proc/PID/exe`), for process `pid` only: one uprobe_multi link
+/// per probe class.
 pub fn attach(
-    plan: &ProbePlan,
-    goid_offset: u16,
+    sites: &[KernelSite],
+    config: RuntimeConfig,
     target: &Path,
     pid: u32,
 ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
-    let mut ebpf =
-        Ebpf::load(EBPF_OBJECT).map_err(|error| classify("creating the eBPF maps", &error))?;
+    let site_count = u32::try_from(sites.len())
+        .ok()
+        .filter(|&count| count <= MAX_SITES)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} probe sites exceed the limit of {MAX_SITES}",
+                sites.len()
+            )
+        })?;
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries(names::SITES, site_count.max(1))
+        .load(EBPF_OBJECT)
+        .map_err(|error| classify("creating the eBPF maps", &error))?;
     let events = take_map(&mut ebpf, names::EVENTS)?;
     let counters = take_map(&mut ebpf, names::COUNTERS)?;
+    let site_table = take_map(&mut ebpf, names::SITES)?;
+    let config_table = take_map(&mut ebpf, names::CONFIG)?;
     let map_fds = [
         (names::EVENTS, raw_fd(&events)?),
         (names::COUNTERS, raw_fd(&counters)?),
+        (names::SITES, raw_fd(&site_table)?),
+        (names::CONFIG, raw_fd(&config_table)?),
     ];
-    let program = load_program(names::MAP_WRITE_PROGRAM, &map_fds)?;
+    let mut site_array: Array<MapData, SiteParams> =
+        Array::try_from(site_table).map_err(anyhow::Error::from)?;
+    for (index, site) in (0u32..).zip(sites) {
+        site_array
+            .set(index, site.params, 0)
+            .map_err(|error| classify("writing the probe sites", &error))?;
+    }
+    let mut config_array: Array<MapData, RuntimeConfig> =
+        Array::try_from(config_table).map_err(anyhow::Error::from)?;
+    config_array
+        .set(0, config, 0)
+        .map_err(|error| classify("writing the runtime layout", &error))?;
 
-    let (offsets, cookies): (Vec<u64>, Vec<u64>) = plan
-        .sites
-        .iter()
-        .filter_map(|site| {
-            let kind = site.map_write_kind()?;
-            let cookie = ProbeCookie {
-                kind,
-                key: site.key,
-                goid_offset,
-            };
-            Some((site.file_offset, cookie.pack()))
-        })
-        .unzip();
     let mut links = Vec::new();
-    if !offsets.is_empty() {
+    let mut programs = Vec::new();
+    for class in ProbeClass::ALL {
+        let (offsets, cookies): (Vec<u64>, Vec<u64>) = (0u64..)
+            .zip(sites)
+            .filter(|(_, site)| site.class == class)
+            .map(|(index, site)| (site.file_offset, index))
+            .unzip();
+        if offsets.is_empty() {
+            continue;
+        }
+        let program = load_program(class.program(), &map_fds)?;
         links.push(attach_uprobe_multi(
             &program, target, &offsets, &cookies, pid,
         )?);
+        programs.push(program);
     }
     let channels = KernelChannels {
         events: RingBuf::try_from(events).map_err(anyhow::Error::from)?,
@@ -87,8 +113,9 @@ pub fn attach(
     };
     let probes = AttachedProbes {
         _links: links,
-        _programs: vec![program],
-        attached: offsets.len(),
+        _programs: programs,
+        _tables: (site_array, config_array),
+        attached: sites.len(),
     };
     Ok((probes, channels))
 }
@@ -110,7 +137,7 @@ fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<Map, TracerError> {
 
 fn raw_fd(map: &Map) -> Result<RawFd, TracerError> {
     let data = match map {
-        Map::RingBuf(data) | Map::PerCpuArray(data) => data,
+        Map::RingBuf(data) | Map::PerCpuArray(data) | Map::Array(data) => data,
         _ => return Err(anyhow::anyhow!("unexpected map type {map:?}").into()),
     };
     Ok(data.fd().as_fd().as_raw_fd())

@@ -20,6 +20,7 @@ use crate::{
     error::TracerError,
     events::decode,
     probes::{AttachedProbes, KernelChannels},
+    sites::KernelSite,
     summary::Summary,
     target,
 };
@@ -108,6 +109,7 @@ pub async fn trace(
     pid: u32,
     probes: AttachedProbes,
     mut channels: KernelChannels,
+    sites: &[KernelSite],
     options: &SessionOptions,
     ownership: Ownership,
 ) -> Result<SessionResult, TracerError> {
@@ -138,7 +140,7 @@ pub async fn trace(
     let stop = loop {
         tokio::select! {
             _ = drain.tick() => {
-                if drain_ring(&mut channels, &mut summary, sink.as_mut(), DRAIN_BUDGET)? {
+                if drain_ring(&mut channels, sites, &mut summary, sink.as_mut(), DRAIN_BUDGET)? {
                     drain.reset_immediately();
                 }
             }
@@ -160,7 +162,13 @@ pub async fn trace(
     };
     drop(probes);
     // Nothing adds events any more: empty the buffer.
-    drain_ring(&mut channels, &mut summary, sink.as_mut(), usize::MAX)?;
+    drain_ring(
+        &mut channels,
+        sites,
+        &mut summary,
+        sink.as_mut(),
+        usize::MAX,
+    )?;
     if let Some(sink) = sink.as_mut() {
         sink.flush()?;
     }
@@ -175,6 +183,7 @@ pub async fn trace(
 /// Decodes up to `budget` records; returns whether the budget ran out (more may be waiting).
 fn drain_ring(
     channels: &mut KernelChannels,
+    sites: &[KernelSite],
     summary: &mut Summary,
     mut sink: Option<&mut EventSink>,
     budget: usize,
@@ -189,7 +198,10 @@ fn drain_ring(
         };
         summary.record(&event);
         if let Some(sink) = sink.as_deref_mut() {
-            sink.write_line(&event.to_json())?;
+            let function = sites
+                .get(event.site as usize)
+                .map_or("", |site| site.function.as_str());
+            sink.write_line(&event.to_json(function))?;
         }
     }
     Ok(true)

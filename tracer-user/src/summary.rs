@@ -34,10 +34,12 @@ pub struct Summary {
 impl Summary {
     pub fn record(&mut self, event: &Event) {
         *self.by_kind.entry(event.kind).or_default() += 1;
-        let activity = self.maps.entry(event.map).or_default();
-        activity.writes += 1;
-        activity.goroutines.insert(event.goroutine);
-        self.goroutines.insert(event.goroutine);
+        if event.is_map_write() {
+            let activity = self.maps.entry(event.object).or_default();
+            activity.writes += 1;
+            activity.goroutines.insert(event.goroutine);
+            self.goroutines.insert(event.goroutine);
+        }
     }
 
     pub fn total(&self) -> u64 {
@@ -48,11 +50,12 @@ impl Summary {
         self.by_kind.get(&kind).copied().unwrap_or(0)
     }
 
-    /// `1234 events (assign 1000, delete 200, clear 34)`.
+    /// `1234 events (assign 1000, delete 200, lock 34)`: the kinds that occurred.
     fn events_line(&self) -> String {
-        let per_kind: Vec<String> = EventKind::ALL
+        let per_kind: Vec<String> = self
+            .by_kind
             .iter()
-            .map(|&kind| format!("{} {}", op_name(kind), self.count(kind)))
+            .map(|(&kind, count)| format!("{} {count}", op_name(kind)))
             .collect();
         format!("{} events ({})", self.total(), per_kind.join(", "))
     }
@@ -108,8 +111,12 @@ mod tests {
             pid: 1,
             tid: 1,
             goroutine,
-            map,
+            object: map,
+            arg: 0,
             key: Key::Unknown,
+            caller: 0,
+            site: 0,
+            zero_flag: false,
         }
     }
 
@@ -120,12 +127,13 @@ mod tests {
         summary.record(&event(EventKind::MapAssign, 0x10, 2));
         summary.record(&event(EventKind::MapDelete, 0x20, 2));
         summary.record(&event(EventKind::MapClear, 0x20, 3));
+        summary.record(&event(EventKind::MutexLock, 0x30, 4));
         summary.dropped = 4;
-        assert_eq!(summary.total(), 4);
+        assert_eq!(summary.total(), 5);
         assert_eq!(summary.count(EventKind::MapAssign), 2);
         let text = summary.render(Duration::from_millis(1500));
         assert!(
-            text.contains("traced for 1.50s: 4 events (assign 2, delete 1, clear 1)"),
+            text.contains("traced for 1.50s: 5 events (assign 2, delete 1, clear 1, lock 1)"),
             "{text}"
         );
         assert!(

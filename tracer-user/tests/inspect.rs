@@ -169,7 +169,8 @@ fn cgo_executables_are_traced() {
     let seen = std::fs::read_to_string(&events)
         .unwrap()
         .lines()
-        .filter(|line| line.contains(&format!("\"map\":\"{map}\"")))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["op"] == "assign" && event["map"] == map)
         .count();
     assert_eq!(seen.to_string(), count);
 }

@@ -1,0 +1,376 @@
+//! The plan in the kernel's terms: each probe site becomes the [`SiteParams`] its program reads
+//! (what the object is, which registers to keep) and a [`ProbeClass`] (which program). Pure
+//! translation, so it is tested without root; `probes.rs` loads the result.
+
+use tracer_common::{
+    object, register, site_flags, EventKind, ProbeClass, RuntimeConfig, SiteParams,
+};
+
+use crate::{
+    gobin::{
+        dwarf::RuntimeOffsets,
+        syncsites::{AddressExpr, Outcome, Primitive, Reg, SyncSite},
+    },
+    plan::{Operation, Placement, ProbePlan, ProbeSite},
+};
+
+/// Where `runtime.hiter.h` / `maps.Iter.m` keeps the iterated map (every supported version).
+const ITERATOR_MAP: i32 = 24;
+
+/// One site ready for the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelSite {
+    pub class: ProbeClass,
+    pub file_offset: u64,
+    pub params: SiteParams,
+    /// The function the site observes (runtime/sync functions) or was inlined into.
+    pub function: String,
+}
+
+/// Every site of `plan` the kernel programs can record, in a stable order (the index of a site
+/// here is its attach cookie and the `site` of its events).
+pub fn kernel_sites(plan: &ProbePlan) -> Vec<KernelSite> {
+    let runtime = plan.sites.iter().filter_map(|site| {
+        let (class, params) = runtime_site(site)?;
+        Some(KernelSite {
+            class,
+            file_offset: site.file_offset,
+            params,
+            function: site.function.clone(),
+        })
+    });
+    let inline = plan.sync_sites.iter().map(|site| KernelSite {
+        class: ProbeClass::SyncInline,
+        file_offset: site.file_offset,
+        params: inline_site(site),
+        function: site.function.clone(),
+    });
+    runtime.chain(inline).collect()
+}
+
+/// The runtime layout the programs need, from the binary's offsets.
+pub fn runtime_config(offsets: &RuntimeOffsets) -> RuntimeConfig {
+    RuntimeConfig {
+        g_goid: offsets.g_goid,
+        g_parent_goid: offsets.g_parent_goid,
+        g_stack_lo: offsets.g_stack_lo,
+        g_stack_hi: offsets.g_stack_hi,
+        g_m: offsets.g_m,
+        m_curg: offsets.m_curg,
+        _reserved: [0; 2],
+    }
+}
+
+fn params(kind: EventKind, object: u8, base: u8, arg: u8, flags: u8) -> SiteParams {
+    SiteParams {
+        kind: kind as u8,
+        object,
+        base,
+        arg,
+        flags,
+        ..SiteParams::default()
+    }
+}
+
+fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
+    use Operation as Op;
+    let entry = matches!(
+        site.placement,
+        Placement::AfterStackCheck | Placement::Entry
+    );
+    let map_entry = |kind| {
+        let mut params = params(
+            kind,
+            object::REGISTER,
+            register::RBX,
+            register::NONE,
+            site_flags::SKIP_STACK_OBJECTS | site_flags::CALLER_AT_SP,
+        );
+        params.key = site.key as u8;
+        (ProbeClass::MapOp, params)
+    };
+    let call = |kind, base, arg| {
+        let flags = if entry { site_flags::CALLER_AT_SP } else { 0 };
+        let object = if base == register::NONE {
+            object::NONE
+        } else {
+            object::REGISTER
+        };
+        let class = if entry {
+            ProbeClass::CallEntry
+        } else {
+            ProbeClass::CallReturn
+        };
+        (class, params(kind, object, base, arg, flags))
+    };
+    Some(match (site.operation, entry) {
+        (Op::MapAssign, true) => map_entry(EventKind::MapAssign),
+        (Op::MapDelete, true) => map_entry(EventKind::MapDelete),
+        (Op::MapClear, true) => map_entry(EventKind::MapClear),
+        (Op::MapRead, true) => map_entry(EventKind::MapRead),
+        (Op::MapIterStart, true) => map_entry(EventKind::MapIterStart),
+        (Op::MapIterNext, true) => {
+            let (class, mut params) = map_entry(EventKind::MapIterNext);
+            params.object = object::LOAD;
+            params.base = register::RAX;
+            params.at = ITERATOR_MAP;
+            (class, params)
+        }
+        (Op::MapMake, false) => call(EventKind::MapMake, register::RAX, register::NONE),
+        (Op::ChanMake, false) => call(EventKind::ChanMake, register::RAX, register::RBX),
+        (Op::ChanSend, true) => call(EventKind::ChanSend, register::RAX, register::NONE),
+        (Op::ChanReceive, true) => call(EventKind::ChanReceive, register::RAX, register::NONE),
+        // chanrecv1 returns nothing, chanrecv2 whether a value arrived (AL).
+        (Op::ChanReceive, false) => call(EventKind::ChanReceiveDone, register::NONE, register::RAX),
+        (Op::ChanClose, true) => call(EventKind::ChanClose, register::RAX, register::NONE),
+        // selectnbsend(c, elem) but selectnbrecv(elem, c): the channel is in AX or BX.
+        (Op::SelectNonBlocking, true) => {
+            let channel = if site.function.ends_with("selectnbrecv") {
+                register::RBX
+            } else {
+                register::RAX
+            };
+            call(EventKind::SelectNonBlocking, channel, register::NONE)
+        }
+        (Op::SelectNonBlocking, false) => call(
+            EventKind::SelectNonBlockingDone,
+            register::NONE,
+            register::RAX,
+        ),
+        // selectgo returns (chosen case, received ok) in AX and BL.
+        (Op::SelectChosen, false) => call(EventKind::SelectChosen, register::RAX, register::RBX),
+        (Op::GoroutineCreate, false) => (
+            ProbeClass::CallReturn,
+            params(
+                EventKind::GoroutineCreate,
+                object::CHILD_GOROUTINE,
+                register::RAX,
+                register::NONE,
+                0,
+            ),
+        ),
+        (Op::GoroutineExit, true) => call(EventKind::GoroutineExit, register::NONE, register::NONE),
+        (Op::Fatal, true) => call(EventKind::Fatal, register::RAX, register::RBX),
+        (Op::Sync, true) => call(EventKind::SyncEnter, register::RAX, register::RBX),
+        (Op::Sync, false) => call(EventKind::SyncExit, register::NONE, register::RAX),
+        _ => return None,
+    })
+}
+
+fn register_index(reg: Reg) -> u8 {
+    match reg {
+        Reg::Rax => register::RAX,
+        Reg::Rbx => register::RBX,
+        Reg::Rcx => register::RCX,
+        Reg::Rdx => register::RDX,
+        Reg::Rsi => register::RSI,
+        Reg::Rdi => register::RDI,
+        Reg::Rbp => register::RBP,
+        Reg::Rsp => register::RSP,
+        Reg::R8 => register::R8,
+        Reg::R9 => register::R8 + 1,
+        Reg::R10 => register::R8 + 2,
+        Reg::R11 => register::R8 + 3,
+        Reg::R12 => register::R8 + 4,
+        Reg::R13 => register::R8 + 5,
+        Reg::R14 => register::R8 + 6,
+        Reg::R15 => register::R8 + 7,
+    }
+}
+
+fn inline_site(site: &SyncSite) -> SiteParams {
+    let kind = match site.primitive {
+        Primitive::MutexLock => EventKind::MutexLock,
+        Primitive::MutexUnlock => EventKind::MutexUnlock,
+        Primitive::MutexTryLock => EventKind::MutexTryLock,
+        Primitive::RwMutexRLock => EventKind::RwMutexRLock,
+        Primitive::RwMutexRUnlock => EventKind::RwMutexRUnlock,
+        Primitive::OnceDo => EventKind::OnceDo,
+        Primitive::WaitGroupDone => EventKind::WaitGroupDone,
+    };
+    let mut params = SiteParams {
+        kind: kind as u8,
+        arg: register::NONE,
+        ..SiteParams::default()
+    };
+    match site.object {
+        AddressExpr::Register { base, offset } => {
+            params.object = object::REGISTER;
+            params.base = register_index(base);
+            params.offset = offset;
+        }
+        AddressExpr::Load { base, at, offset } => {
+            params.object = object::LOAD;
+            params.base = register_index(base);
+            params.at = at as i32;
+            params.offset = offset;
+        }
+        // The kernel sees the probed instruction's runtime address in RIP: the global is at
+        // the same distance from it as in the file, wherever a PIE was loaded.
+        AddressExpr::Static { address } => {
+            params.object = object::RIP_RELATIVE;
+            params.offset = address.wrapping_sub(site.probe) as i64;
+        }
+    }
+    match site.outcome {
+        Outcome::Always => {}
+        Outcome::ZeroFlag => params.flags |= site_flags::ZERO_FLAG,
+        Outcome::Register(reg) => params.arg = register_index(reg),
+    }
+    params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gobin::syncsites::Timing;
+    use tracer_common::KeyClass;
+
+    fn sync_site(object: AddressExpr, outcome: Outcome) -> SyncSite {
+        SyncSite {
+            primitive: Primitive::MutexUnlock,
+            function: "main.f".into(),
+            probe: 0x47_1000,
+            file_offset: 0x7_1000,
+            timing: Timing::Before,
+            object,
+            outcome,
+            atomic: 0x47_1005,
+            anchor: 0x47_1010,
+        }
+    }
+
+    #[test]
+    fn address_expressions_become_object_sources() {
+        let loaded = inline_site(&sync_site(
+            AddressExpr::Load {
+                base: Reg::Rsp,
+                at: 0x20,
+                offset: 0x18,
+            },
+            Outcome::Always,
+        ));
+        assert_eq!(
+            (loaded.object, loaded.base, loaded.at, loaded.offset),
+            (object::LOAD, register::RSP, 0x20, 0x18)
+        );
+        assert_eq!(loaded.arg, register::NONE);
+        let global = inline_site(&sync_site(
+            AddressExpr::Static { address: 0x59_0010 },
+            Outcome::Always,
+        ));
+        assert_eq!(global.object, object::RIP_RELATIVE);
+        assert_eq!(global.offset, 0x59_0010 - 0x47_1000);
+        let cas = inline_site(&sync_site(
+            AddressExpr::Register {
+                base: Reg::R12,
+                offset: 8,
+            },
+            Outcome::ZeroFlag,
+        ));
+        assert_eq!((cas.base, cas.offset), (12, 8));
+        assert_ne!(cas.flags & site_flags::ZERO_FLAG, 0);
+        let xadd = inline_site(&sync_site(
+            AddressExpr::Register {
+                base: Reg::Rsi,
+                offset: -16,
+            },
+            Outcome::Register(Reg::Rdx),
+        ));
+        assert_eq!(xadd.arg, register::RDX);
+    }
+
+    fn runtime(
+        operation: Operation,
+        function: &str,
+        placement: Placement,
+        key: KeyClass,
+    ) -> ProbeSite {
+        ProbeSite {
+            operation,
+            function: function.into(),
+            placement,
+            address: 0x40_1000,
+            file_offset: 0x1000,
+            key,
+        }
+    }
+
+    #[test]
+    fn map_entries_read_the_map_from_rbx_and_skip_stack_maps() {
+        let (class, params) = runtime_site(&runtime(
+            Operation::MapAssign,
+            "runtime.mapassign_fast64",
+            Placement::AfterStackCheck,
+            KeyClass::U64,
+        ))
+        .unwrap();
+        assert_eq!(class, ProbeClass::MapOp);
+        assert_eq!(
+            (params.kind, params.object, params.base, params.key),
+            (
+                EventKind::MapAssign as u8,
+                object::REGISTER,
+                register::RBX,
+                KeyClass::U64 as u8
+            )
+        );
+        assert_ne!(params.flags & site_flags::SKIP_STACK_OBJECTS, 0);
+        let (_, next) = runtime_site(&runtime(
+            Operation::MapIterNext,
+            "runtime.mapiternext",
+            Placement::AfterStackCheck,
+            KeyClass::None,
+        ))
+        .unwrap();
+        assert_eq!(
+            (next.object, next.base, next.at),
+            (object::LOAD, register::RAX, 24)
+        );
+    }
+
+    #[test]
+    fn returns_and_calls_use_their_result_registers() {
+        let (class, created) = runtime_site(&runtime(
+            Operation::GoroutineCreate,
+            "runtime.newproc1",
+            Placement::AfterCall,
+            KeyClass::None,
+        ))
+        .unwrap();
+        assert_eq!(
+            (class, created.object, created.base),
+            (
+                ProbeClass::CallReturn,
+                object::CHILD_GOROUTINE,
+                register::RAX
+            )
+        );
+        let (_, recv) = runtime_site(&runtime(
+            Operation::SelectNonBlocking,
+            "runtime.selectnbrecv",
+            Placement::AfterStackCheck,
+            KeyClass::None,
+        ))
+        .unwrap();
+        assert_eq!(recv.base, register::RBX);
+        let (class, made) = runtime_site(&runtime(
+            Operation::MapMake,
+            "runtime.makemap",
+            Placement::Return,
+            KeyClass::None,
+        ))
+        .unwrap();
+        assert_eq!(
+            (class, made.base, made.flags),
+            (ProbeClass::CallReturn, register::RAX, 0)
+        );
+        assert!(runtime_site(&runtime(
+            Operation::MapAssign,
+            "runtime.mapassign",
+            Placement::Return,
+            KeyClass::None
+        ))
+        .is_none());
+    }
+}
