@@ -122,6 +122,7 @@ impl Event {
     /// The JSON line of this event; `function` names the probe site's function.
     pub fn to_json(&self, function: &str) -> String {
         let is_map = self.is_map_access() || self.kind == EventKind::MapMake;
+        let chosen = self.kind == EventKind::SelectChosen;
         let hex = |value: u64| (value != 0).then(|| format!("{value:#x}"));
         let acquired = matches!(self.kind, EventKind::MutexLock | EventKind::MutexTryLock)
             .then_some(self.zero_flag);
@@ -133,11 +134,12 @@ impl Event {
                 None
             },
             child: (self.kind == EventKind::GoroutineCreate).then_some(self.object),
-            object: if is_map || self.kind == EventKind::GoroutineCreate {
+            object: if is_map || chosen || self.kind == EventKind::GoroutineCreate {
                 None
             } else {
                 hex(self.object)
             },
+            case: chosen.then_some(self.object),
             arg: (!is_map && self.arg != 0).then_some(self.arg),
             acquired,
             goroutine: self.goroutine,
@@ -170,6 +172,9 @@ struct EventRecord<'a> {
     child: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     object: Option<String>,
+    /// `select`: the index of the case that ran (sends first, then receives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arg: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]

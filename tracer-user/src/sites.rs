@@ -120,8 +120,15 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         (Op::ChanMake, false) => call(EventKind::ChanMake, register::RAX, register::RBX),
         (Op::ChanSend, true) => call(EventKind::ChanSend, register::RAX, register::NONE),
         (Op::ChanReceive, true) => call(EventKind::ChanReceive, register::RAX, register::NONE),
-        // chanrecv1 returns nothing, chanrecv2 whether a value arrived (AL).
-        (Op::ChanReceive, false) => call(EventKind::ChanReceiveDone, register::NONE, register::RAX),
+        // chanrecv2 returns whether a value arrived (AL); chanrecv1 returns nothing.
+        (Op::ChanReceive, false) => {
+            let received = if site.function.ends_with("chanrecv2") {
+                register::RAX
+            } else {
+                register::NONE
+            };
+            call(EventKind::ChanReceiveDone, register::NONE, received)
+        }
         (Op::ChanClose, true) => call(EventKind::ChanClose, register::RAX, register::NONE),
         // selectnbsend(c, elem) but selectnbrecv(elem, c): the channel is in AX or BX.
         (Op::SelectNonBlocking, true) => {

@@ -1,0 +1,325 @@
+//! What the kernel programs record for each synchronisation primitive, on every supported Go
+//! version: the syncseq fixture performs known sequences (mutex hand-off, a contended mutex that
+//! takes the slow path, WaitGroup, Once, RWMutex, channels, goroutine creation and exit,
+//! select) and prints the goroutines and objects involved; each goroutine's events on those
+//! objects must be exactly the sequence the fixture performed, in order.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+
+use common::*;
+use serde_json::Value;
+
+/// `NAME key=value …` lines of the fixture, by scenario name.
+fn scenarios(stdout: &str) -> HashMap<String, HashMap<String, String>> {
+    stdout
+        .lines()
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next().unwrap().to_owned();
+            let fields = words
+                .map(|word| {
+                    let (key, value) = word.split_once('=').unwrap();
+                    (key.to_owned(), value.to_owned())
+                })
+                .collect();
+            (name, fields)
+        })
+        .collect()
+}
+
+/// An event reduced to what the sequences compare: its op, the name (in the scenario line) of
+/// the object it acts on, and a detail (acquired, argument, child, case) where it matters.
+type Step = (String, String, String);
+
+/// Each goroutine's steps on the objects of one scenario. `sync-exit` and `receive-done` carry
+/// no object: they are given the object of the call they return from (per goroutine, calls
+/// nest like a stack), which is what the detector does too.
+fn steps(events: &[Value], objects: &HashMap<String, String>) -> BTreeMap<u64, Vec<Step>> {
+    let name_of = |address: &str| {
+        objects
+            .iter()
+            .find(|(_, value)| value.as_str() == address)
+            .map(|(key, _)| key.clone())
+    };
+    let mut open_calls: HashMap<u64, Vec<(String, String)>> = HashMap::new();
+    let mut steps: BTreeMap<u64, Vec<Step>> = BTreeMap::new();
+    for event in events {
+        let goroutine = event["goroutine"].as_u64().unwrap();
+        let op = event["op"].as_str().unwrap();
+        let function = event["function"].as_str().unwrap_or_default().to_owned();
+        let address = event["map"]
+            .as_str()
+            .or_else(|| event["object"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let calls = open_calls.entry(goroutine).or_default();
+        let object = match op {
+            "sync-enter" | "receive" | "select-nb" => {
+                calls.push((function.clone(), address.clone()));
+                address
+            }
+            "sync-exit" | "receive-done" | "select-nb-done" => {
+                match calls.iter().rposition(|(called, _)| *called == function) {
+                    Some(index) => calls.drain(index..).next().unwrap().1,
+                    None => String::new(),
+                }
+            }
+            _ => address,
+        };
+        let detail = match op {
+            "lock" | "trylock" => event["acquired"].to_string(),
+            "select" => event["case"].to_string(),
+            "once" | "receive-done" | "select-nb-done" => {
+                event["arg"].as_u64().unwrap_or(0).to_string()
+            }
+            "sync-enter" | "sync-exit" => short(&function),
+            _ => String::new(),
+        };
+        // Creation and exit are checked on their own (an exit may come after the scenario).
+        let object = match op {
+            "exit" | "go" => None,
+            _ => name_of(&object),
+        };
+        if let Some(object) = object {
+            steps
+                .entry(goroutine)
+                .or_default()
+                .push((op.to_owned(), object, detail));
+        }
+    }
+    steps
+}
+
+/// `internal/sync.(*Mutex).lockSlow` → `Mutex.lockSlow`: the same name in every version.
+fn short(function: &str) -> String {
+    function
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .trim_start_matches("sync.")
+        .replace("(*", "")
+        .replace(')', "")
+}
+
+fn step(op: &str, object: &str, detail: &str) -> Step {
+    (op.to_owned(), object.to_owned(), detail.to_owned())
+}
+
+fn check(version: &str) {
+    require_root();
+    let fixture = built_fixture("syncseq", version, Variant::Default);
+    let dir = tempfile::tempdir().unwrap();
+    let events_path = dir.path().join("events.jsonl");
+    let output = tracer()
+        .arg("run")
+        .arg("--events")
+        .arg(&events_path)
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "go{version}: {stderr}");
+    assert_eq!(dropped_in_summary(&stderr), 0, "go{version}: {stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let scenarios = scenarios(&stdout);
+    let events: Vec<Value> = std::fs::read_to_string(&events_path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let goroutine =
+        |scenario: &str, key: &str| -> u64 { scenarios[scenario][key].parse().unwrap() };
+    let expect = |scenario: &str, key: &str, expected: Vec<Step>| {
+        let objects: HashMap<String, String> = scenarios[scenario]
+            .iter()
+            .filter(|(_, value)| value.starts_with("0x") || value.parse::<u64>().is_ok())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let all = steps(&events, &objects);
+        let seen = all
+            .get(&goroutine(scenario, key))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(seen, expected, "go{version} {scenario}: goroutine {key}");
+    };
+
+    expect(
+        "mutex",
+        "a",
+        vec![
+            step("lock", "mu", "true"),
+            step("assign", "map", ""),
+            step("unlock", "mu", ""),
+        ],
+    );
+    expect(
+        "mutex",
+        "b",
+        vec![
+            step("lock", "mu", "true"),
+            step("read", "map", ""),
+            step("unlock", "mu", ""),
+        ],
+    );
+    expect(
+        "contended",
+        "main",
+        vec![
+            step("make-map", "map", ""),
+            step("lock", "mu", "true"),
+            step("assign", "map", ""),
+            step("unlock", "mu", ""),
+            step("sync-enter", "mu", "Mutex.unlockSlow"),
+            step("sync-exit", "mu", "Mutex.unlockSlow"),
+        ],
+    );
+    expect(
+        "contended",
+        "w",
+        vec![
+            step("lock", "mu", "false"),
+            step("sync-enter", "mu", "Mutex.lockSlow"),
+            step("sync-exit", "mu", "Mutex.lockSlow"),
+            step("assign", "map", ""),
+            step("unlock", "mu", ""),
+        ],
+    );
+    for worker in ["w1", "w2"] {
+        expect(
+            "waitgroup",
+            worker,
+            vec![
+                step("assign", "map", ""),
+                step("done", "wg", ""),
+                step("sync-enter", "wg", "WaitGroup.Add"),
+                step("sync-exit", "wg", "WaitGroup.Add"),
+            ],
+        );
+    }
+    expect(
+        "waitgroup",
+        "main",
+        vec![
+            step("make-map", "map", ""),
+            step("sync-enter", "wg", "WaitGroup.Add"),
+            step("sync-exit", "wg", "WaitGroup.Add"),
+            step("sync-enter", "wg", "WaitGroup.Wait"),
+            step("sync-exit", "wg", "WaitGroup.Wait"),
+            step("read", "map", ""),
+        ],
+    );
+    expect(
+        "once",
+        "main",
+        vec![
+            step("make-map", "map", ""),
+            step("once", "once", "0"),
+            step("sync-enter", "once", "Once.doSlow"),
+            step("assign", "map", ""),
+            step("sync-exit", "once", "Once.doSlow"),
+            step("once", "once", "1"),
+        ],
+    );
+    expect(
+        "rwmutex",
+        "r",
+        vec![
+            step("rlock", "rw", ""),
+            step("read", "map", ""),
+            step("runlock", "rw", ""),
+        ],
+    );
+    expect(
+        "rwmutex",
+        "main",
+        vec![
+            step("make-map", "map", ""),
+            step("assign", "map", ""),
+            step("sync-enter", "rw", "RWMutex.Lock"),
+            step("sync-exit", "rw", "RWMutex.Lock"),
+            step("assign", "map", ""),
+            step("sync-enter", "rw", "RWMutex.Unlock"),
+            step("sync-exit", "rw", "RWMutex.Unlock"),
+        ],
+    );
+    expect(
+        "channel",
+        "sender",
+        vec![
+            step("send", "unbuffered", ""),
+            step("send", "buffered", ""),
+            step("close", "unbuffered", ""),
+        ],
+    );
+    expect(
+        "channel",
+        "main",
+        vec![
+            step("make-chan", "unbuffered", ""),
+            step("make-chan", "buffered", ""),
+            step("receive", "unbuffered", ""),
+            step("receive-done", "unbuffered", "0"),
+            step("receive", "buffered", ""),
+            step("receive-done", "buffered", "0"),
+            step("receive", "unbuffered", ""),
+            step("receive-done", "unbuffered", "0"),
+        ],
+    );
+    let spawn = &scenarios["spawn"];
+    let child: u64 = spawn["child"].parse().unwrap();
+    let creations: Vec<&Value> = events
+        .iter()
+        .filter(|event| event["op"] == "go" && event["child"] == child)
+        .collect();
+    assert_eq!(creations.len(), 1, "go{version}: creation of {child}");
+    assert_eq!(
+        creations[0]["goroutine"].to_string(),
+        spawn["main"],
+        "go{version}: parent"
+    );
+    let exits = events
+        .iter()
+        .filter(|e| e["op"] == "exit" && e["goroutine"] == child)
+        .count();
+    assert_eq!(exits, 1, "go{version}: exit of {child}");
+    expect(
+        "select",
+        "main",
+        vec![
+            step("make-chan", "a", ""),
+            step("make-chan", "b", ""),
+            step("send", "b", ""),
+            step("select-nb", "a", ""),
+            step("select-nb-done", "a", "0"),
+        ],
+    );
+    let chosen: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["op"] == "select" && e["goroutine"].to_string() == scenarios["select"]["main"]
+        })
+        .collect();
+    assert_eq!(chosen.len(), 1, "go{version}: selectgo returns");
+    // The compiler lays out scases with sends first and receives from the end backwards, so the
+    // second receive case (from b) is index 0; it received a value (arg = recvOK).
+    assert_eq!(chosen[0]["case"], 0, "go{version}: the receive from b ran");
+    assert_eq!(chosen[0]["arg"], 1, "go{version}: it received a value");
+}
+
+macro_rules! for_each_go_version {
+    ($($test:ident => $version:literal),* $(,)?) => {
+        $(#[test] fn $test() { check($version) })*
+    };
+}
+
+for_each_go_version! {
+    go1_21 => "1.21.13",
+    go1_22 => "1.22.10",
+    go1_23 => "1.23.9",
+    go1_24 => "1.24.11",
+    go1_25 => "1.25.5",
+    go1_26 => "1.26.6",
+    go1_27 => "1.27.3",
+}
