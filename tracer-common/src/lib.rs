@@ -163,6 +163,8 @@ pub mod site_flags {
     pub const ZERO_FLAG: u8 = 2;
     /// Record the return address at `*(RSP)` (entry probes) as the caller.
     pub const CALLER_AT_SP: u8 = 4;
+    /// Record a user stack (walked once per distinct caller, see `CALLER_STACKS`).
+    pub const CAPTURE_STACK: u8 = 8;
 }
 
 /// What one probe site records: everything the kernel program of its class needs to know about
@@ -238,6 +240,9 @@ pub struct RawEvent {
     /// [`event_flags`] bits.
     pub flags: u8,
     pub _reserved: u8,
+    /// Id of the user stack in the `STACKS` map, or -1 (none requested or the walk failed).
+    pub stack_id: i32,
+    pub _reserved2: u32,
 }
 
 /// The kernel programs, one per probe class.
@@ -281,8 +286,10 @@ pub mod counter {
     pub const GOID_UNREADABLE: u32 = 1;
     /// Map operations on maps on the goroutine's own stack (not recorded: never shared).
     pub const STACK_FILTERED: u32 = 2;
+    /// User stacks that could not be walked or stored.
+    pub const STACK_FAILED: u32 = 3;
     /// Hits of each [`super::ProbeClass`] start here.
-    pub const HITS: u32 = 3;
+    pub const HITS: u32 = 4;
     pub const COUNT: u32 = HITS + super::ProbeClass::ALL.len() as u32;
 }
 
@@ -292,6 +299,8 @@ pub mod names {
     pub const COUNTERS: &str = "COUNTERS";
     pub const SITES: &str = "SITES";
     pub const CONFIG: &str = "CONFIG";
+    pub const STACKS: &str = "STACKS";
+    pub const CALLER_STACKS: &str = "CALLER_STACKS";
 }
 
 /// Size of the event ring buffer in bytes (a power-of-two multiple of the page size).
@@ -308,7 +317,12 @@ mod pod {
     unsafe impl aya::Pod for super::RuntimeConfig {}
 }
 
-const _: () = assert!(core::mem::size_of::<RawEvent>() == 64);
+const _: () = assert!(core::mem::size_of::<RawEvent>() == 72);
+
+/// Distinct user stacks kept (`STACKS` map size).
+pub const MAX_STACKS: u32 = 1 << 14;
+/// Deepest user stack recorded (the kernel's `PERF_MAX_STACK_DEPTH`).
+pub const MAX_STACK_DEPTH: usize = 127;
 const _: () = assert!(core::mem::size_of::<SiteParams>() == 24);
 const _: () = assert!(core::mem::size_of::<RuntimeConfig>() == 16);
 

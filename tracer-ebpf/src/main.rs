@@ -13,13 +13,13 @@ use aya_ebpf::{
         bpf_get_attach_cookie, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
     },
     macros::{map, uprobe},
-    maps::{Array, PerCpuArray, RingBuf},
-    programs::ProbeContext,
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf, StackTrace},
+    programs::{tracing::StackIdContext as _, ProbeContext},
     EbpfContext as _,
 };
 use tracer_common::{
     counter, event_flags, object, register, site_flags, KeyClass, ProbeClass, RawEvent,
-    RuntimeConfig, SiteParams, MAX_SITES, RING_BUFFER_BYTES,
+    RuntimeConfig, SiteParams, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES,
 };
 
 /// Every event, in reservation order (one buffer so that order is global across CPUs).
@@ -37,6 +37,19 @@ static SITES: Array<SiteParams> = Array::with_max_entries(MAX_SITES, 0);
 /// The target's runtime layout (one entry).
 #[map]
 static CONFIG: Array<RuntimeConfig> = Array::with_max_entries(1, 0);
+
+/// User stacks of map and fatal events.
+#[map]
+static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
+
+/// The stack id first recorded for each caller address: a frame-pointer walk costs as much as
+/// the probe itself, so each call site's stack is walked once (its innermost frames are exact;
+/// the outer ones are those of its first occurrence).
+#[map]
+static CALLER_STACKS: LruHashMap<u64, i32> = LruHashMap::with_max_entries(1 << 16, 0);
+
+/// `BPF_F_USER_STACK`: walk the user stack, not the kernel's.
+const USER_STACK: u64 = 1 << 8;
 
 /// ZF in RFLAGS.
 const ZERO_FLAG: u64 = 1 << 6;
@@ -161,6 +174,11 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     } else {
         regs.rip
     };
+    let stack_id = if params.flags & site_flags::CAPTURE_STACK != 0 {
+        stack_of(ctx, caller)
+    } else {
+        -1
+    };
     let mut flags = 0;
     if params.flags & site_flags::ZERO_FLAG != 0 && regs.eflags & ZERO_FLAG != 0 {
         flags |= event_flags::ZERO_FLAG;
@@ -181,6 +199,8 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         key_class: params.key,
         flags,
         _reserved: 0,
+        stack_id,
+        _reserved2: 0,
     };
     match EVENTS.reserve::<RawEvent>(0) {
         Some(mut entry) => {
@@ -191,6 +211,26 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         None => bump(counter::DROPPED),
     }
     0
+}
+
+/// The user stack for an event at `caller`: the cached one, or a new walk.
+#[inline(always)]
+fn stack_of(ctx: &ProbeContext, caller: u64) -> i32 {
+    // SAFETY: values are plain integers written only by this program.
+    if let Some(id) = unsafe { CALLER_STACKS.get(caller) } {
+        return *id;
+    }
+    match ctx.get_stackid(&STACKS, USER_STACK) {
+        Ok(id) => {
+            let id = id as i32;
+            let _ = CALLER_STACKS.insert(caller, id, 0);
+            id
+        }
+        Err(_) => {
+            bump(counter::STACK_FAILED);
+            -1
+        }
+    }
 }
 
 /// Entries of map functions (after the stack check).

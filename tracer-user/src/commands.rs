@@ -71,6 +71,7 @@ pub fn attach(pid: u32, args: &TraceArgs) -> Result<i32, TracerError> {
             probes,
             channels,
             &sites,
+            &binary,
             &args.into(),
             Ownership::Attached,
         )
@@ -107,6 +108,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
             probes,
             channels,
             &sites,
+            &binary,
             &args.into(),
             Ownership::Launched,
         )

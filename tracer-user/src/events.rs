@@ -33,6 +33,8 @@ pub struct Event {
     pub site: u32,
     /// ZF after a compare-and-swap: the inlined Lock/TryLock acquired the mutex.
     pub zero_flag: bool,
+    /// The kernel's id of the walked user stack (map and fatal events).
+    pub stack: Option<u32>,
 }
 
 /// Decodes one ring-buffer record; `None` for a record of the wrong size or an unknown kind.
@@ -60,6 +62,7 @@ pub fn decode(record: &[u8]) -> Option<Event> {
         caller: raw.caller,
         site: raw.site,
         zero_flag: raw.flags & event_flags::ZERO_FLAG != 0,
+        stack: u32::try_from(raw.stack_id).ok(),
     })
 }
 
@@ -119,8 +122,9 @@ impl Event {
         )
     }
 
-    /// The JSON line of this event; `function` names the probe site's function.
-    pub fn to_json(&self, function: &str) -> String {
+    /// The JSON line of this event; `function` names the probe site's function and `stack` is
+    /// the id of its `{"type":"stack"}` line, if it has one.
+    pub fn to_json(&self, function: &str, stack: Option<u32>) -> String {
         let is_map = self.is_map_access() || self.kind == EventKind::MapMake;
         let chosen = self.kind == EventKind::SelectChosen;
         let hex = |value: u64| (value != 0).then(|| format!("{value:#x}"));
@@ -156,6 +160,7 @@ impl Event {
             },
             function,
             caller: hex(self.caller),
+            stack,
         };
         serde_json::to_string(&record).expect("an event always serialises")
     }
@@ -190,6 +195,9 @@ struct EventRecord<'a> {
     function: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     caller: Option<String>,
+    /// The id of the event's `{"type":"stack"}` line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack: Option<u32>,
 }
 
 #[cfg(test)]
@@ -209,7 +217,7 @@ mod tests {
 
     fn json(raw: &RawEvent) -> serde_json::Value {
         let event = decode(&bytes_of(raw)).unwrap();
-        serde_json::from_str(&event.to_json("runtime.f")).unwrap()
+        serde_json::from_str(&event.to_json("runtime.f", Some(3))).unwrap()
     }
 
     #[test]
@@ -236,6 +244,7 @@ mod tests {
         assert_eq!(json["key"], 42);
         assert_eq!(json["caller"], "0x471234");
         assert_eq!(json["function"], "runtime.f");
+        assert_eq!(json["stack"], 3);
         assert!(json.get("key_len").is_none());
         assert!(json.get("object").is_none());
     }

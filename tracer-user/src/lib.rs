@@ -16,5 +16,6 @@ pub mod privileges;
 pub mod probes;
 pub mod session;
 pub mod sites;
+pub mod stacks;
 pub mod summary;
 pub mod target;

@@ -19,7 +19,7 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, Map, MapData, PerCpuArray, RingBuf},
+    maps::{Array, Map, MapData, PerCpuArray, RingBuf, StackTraceMap},
     Ebpf, EbpfLoader,
 };
 use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_prog_type};
@@ -35,7 +35,11 @@ pub struct AttachedProbes {
     _links: Vec<OwnedFd>,
     _programs: Vec<OwnedFd>,
     /// The per-site parameters and runtime layout the programs read.
-    _tables: (Array<MapData, SiteParams>, Array<MapData, RuntimeConfig>),
+    _tables: (
+        Array<MapData, SiteParams>,
+        Array<MapData, RuntimeConfig>,
+        Map,
+    ),
     pub attached: usize,
 }
 
@@ -43,6 +47,8 @@ pub struct AttachedProbes {
 pub struct KernelChannels {
     pub events: RingBuf<MapData>,
     pub counters: PerCpuArray<MapData, u64>,
+    /// User stacks, by the ids events carry.
+    pub stacks: StackTraceMap<MapData>,
 }
 
 /// Loads the programs and attaches every site of `sites` to `target` (the executable as a path
@@ -71,11 +77,15 @@ pub fn attach(
     let counters = take_map(&mut ebpf, names::COUNTERS)?;
     let site_table = take_map(&mut ebpf, names::SITES)?;
     let config_table = take_map(&mut ebpf, names::CONFIG)?;
+    let stacks = take_map(&mut ebpf, names::STACKS)?;
+    let caller_stacks = take_map(&mut ebpf, names::CALLER_STACKS)?;
     let map_fds = [
         (names::EVENTS, raw_fd(&events)?),
         (names::COUNTERS, raw_fd(&counters)?),
         (names::SITES, raw_fd(&site_table)?),
         (names::CONFIG, raw_fd(&config_table)?),
+        (names::STACKS, raw_fd(&stacks)?),
+        (names::CALLER_STACKS, raw_fd(&caller_stacks)?),
     ];
     let mut site_array: Array<MapData, SiteParams> =
         Array::try_from(site_table).map_err(anyhow::Error::from)?;
@@ -110,17 +120,26 @@ pub fn attach(
     let channels = KernelChannels {
         events: RingBuf::try_from(events).map_err(anyhow::Error::from)?,
         counters: PerCpuArray::try_from(counters).map_err(anyhow::Error::from)?,
+        stacks: StackTraceMap::try_from(stacks).map_err(anyhow::Error::from)?,
     };
     let probes = AttachedProbes {
         _links: links,
         _programs: programs,
-        _tables: (site_array, config_array),
+        _tables: (site_array, config_array, caller_stacks),
         attached: sites.len(),
     };
     Ok((probes, channels))
 }
 
 impl KernelChannels {
+    /// The program counters of walked stack `id`, innermost first (empty if it is gone).
+    pub fn stack(&self, id: u32) -> Vec<u64> {
+        self.stacks
+            .get(&id, 0)
+            .map(|trace| trace.frames().iter().map(|frame| frame.ip).collect())
+            .unwrap_or_default()
+    }
+
     /// Sum over CPUs of one of the kernel's counters (`tracer_common::counter`).
     pub fn counter(&self, index: u32) -> u64 {
         self.counters
@@ -137,7 +156,11 @@ fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<Map, TracerError> {
 
 fn raw_fd(map: &Map) -> Result<RawFd, TracerError> {
     let data = match map {
-        Map::RingBuf(data) | Map::PerCpuArray(data) | Map::Array(data) => data,
+        Map::RingBuf(data)
+        | Map::PerCpuArray(data)
+        | Map::Array(data)
+        | Map::StackTraceMap(data)
+        | Map::LruHashMap(data) => data,
         _ => return Err(anyhow::anyhow!("unexpected map type {map:?}").into()),
     };
     Ok(data.fd().as_fd().as_raw_fd())

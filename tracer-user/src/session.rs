@@ -3,6 +3,7 @@
 //! happens first when stopping, so the target runs unprobed as soon as possible.
 
 use std::{
+    collections::HashMap,
     fs::File,
     io::{self, BufWriter, Write},
     path::PathBuf,
@@ -18,9 +19,11 @@ use tracer_common::counter;
 
 use crate::{
     error::TracerError,
-    events::decode,
+    events::{decode, Event},
+    gobin::GoBinary,
     probes::{AttachedProbes, KernelChannels},
     sites::KernelSite,
+    stacks,
     summary::Summary,
     target,
 };
@@ -110,6 +113,7 @@ pub async fn trace(
     probes: AttachedProbes,
     mut channels: KernelChannels,
     sites: &[KernelSite],
+    binary: &GoBinary,
     options: &SessionOptions,
     ownership: Ownership,
 ) -> Result<SessionResult, TracerError> {
@@ -121,8 +125,13 @@ pub async fn trace(
         .map_err(|error| anyhow::anyhow!("watching pid {pid}: {error}"))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
-    let mut sink = options.events.clone().map(EventSink::open).transpose()?;
-    let mut summary = Summary::default();
+    let mut output = Output {
+        sites,
+        binary,
+        summary: Summary::default(),
+        sink: options.events.clone().map(EventSink::open).transpose()?,
+        stack_lines: HashMap::new(),
+    };
 
     let mut drain = interval(DRAIN_PERIOD);
     drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -140,7 +149,7 @@ pub async fn trace(
     let stop = loop {
         tokio::select! {
             _ = drain.tick() => {
-                if drain_ring(&mut channels, sites, &mut summary, sink.as_mut(), DRAIN_BUDGET)? {
+                if drain_ring(&mut channels, &mut output, DRAIN_BUDGET)? {
                     drain.reset_immediately();
                 }
             }
@@ -155,23 +164,18 @@ pub async fn trace(
                 forward_signal(pid, libc::SIGTERM);
             }
             _ = stats.tick(), if options.stats_interval.is_some() => {
-                summary.dropped = channels.counter(counter::DROPPED);
-                eprintln!("{}", summary.progress_line(started.elapsed()));
+                output.summary.dropped = channels.counter(counter::DROPPED);
+                eprintln!("{}", output.summary.progress_line(started.elapsed()));
             }
         }
     };
     drop(probes);
     // Nothing adds events any more: empty the buffer.
-    drain_ring(
-        &mut channels,
-        sites,
-        &mut summary,
-        sink.as_mut(),
-        usize::MAX,
-    )?;
-    if let Some(sink) = sink.as_mut() {
+    drain_ring(&mut channels, &mut output, usize::MAX)?;
+    if let Some(sink) = output.sink.as_mut() {
         sink.flush()?;
     }
+    let mut summary = output.summary;
     summary.dropped = channels.counter(counter::DROPPED);
     Ok(SessionResult {
         summary,
@@ -180,28 +184,74 @@ pub async fn trace(
     })
 }
 
+/// Where decoded events go: the summary always, `--events` when asked, with the `stack` lines
+/// each event refers to written before it.
+struct Output<'a> {
+    sites: &'a [KernelSite],
+    binary: &'a GoBinary,
+    summary: Summary,
+    sink: Option<EventSink>,
+    /// (kernel stack id, caller) → id of the stack line already written.
+    stack_lines: HashMap<(u32, u64), u32>,
+}
+
+impl Output<'_> {
+    fn write(&mut self, event: &Event, channels: &KernelChannels) -> Result<(), TracerError> {
+        self.summary.record(event);
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(());
+        };
+        let stack = match event.stack {
+            Some(kernel_id) => {
+                let next_id = self.stack_lines.len() as u32;
+                let key = (kernel_id, event.caller);
+                match self.stack_lines.get(&key) {
+                    Some(&id) => Some(id),
+                    None => {
+                        let pcs = stacks::with_caller(&channels.stack(kernel_id), event.caller);
+                        // The walk starts at the probed instruction, whose link-time address is
+                        // known: the difference is where a PIE was loaded.
+                        let load_bias = match (pcs.first(), self.sites.get(event.site as usize)) {
+                            (Some(&pc), Some(site)) => pc.wrapping_sub(site.address),
+                            _ => 0,
+                        };
+                        let frames = stacks::symbolize(&pcs, |pc| {
+                            self.binary.symbolize(pc.wrapping_sub(load_bias))
+                        });
+                        let line =
+                            serde_json::json!({"type": "stack", "id": next_id, "frames": frames});
+                        sink.write_line(&line.to_string())?;
+                        self.stack_lines.insert(key, next_id);
+                        Some(next_id)
+                    }
+                }
+            }
+            None => None,
+        };
+        let function = self
+            .sites
+            .get(event.site as usize)
+            .map_or("", |site| site.function.as_str());
+        sink.write_line(&event.to_json(function, stack))
+    }
+}
+
 /// Decodes up to `budget` records; returns whether the budget ran out (more may be waiting).
 fn drain_ring(
     channels: &mut KernelChannels,
-    sites: &[KernelSite],
-    summary: &mut Summary,
-    mut sink: Option<&mut EventSink>,
+    output: &mut Output<'_>,
     budget: usize,
 ) -> Result<bool, TracerError> {
     for _ in 0..budget {
-        let Some(record) = channels.events.next() else {
-            return Ok(false);
+        let decoded = {
+            let Some(record) = channels.events.next() else {
+                return Ok(false);
+            };
+            decode(&record)
         };
-        let Some(event) = decode(&record) else {
-            summary.undecodable += 1;
-            continue;
-        };
-        summary.record(&event);
-        if let Some(sink) = sink.as_deref_mut() {
-            let function = sites
-                .get(event.site as usize)
-                .map_or("", |site| site.function.as_str());
-            sink.write_line(&event.to_json(function))?;
+        match decoded {
+            Some(event) => output.write(&event, channels)?,
+            None => output.summary.undecodable += 1,
         }
     }
     Ok(true)

@@ -21,6 +21,8 @@ const ITERATOR_MAP: i32 = 24;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelSite {
     pub class: ProbeClass,
+    /// The probed instruction's link-time address.
+    pub address: u64,
     pub file_offset: u64,
     pub params: SiteParams,
     /// The function the site observes (runtime/sync functions) or was inlined into.
@@ -34,6 +36,7 @@ pub fn kernel_sites(plan: &ProbePlan) -> Vec<KernelSite> {
         let (class, params) = runtime_site(site)?;
         Some(KernelSite {
             class,
+            address: site.address,
             file_offset: site.file_offset,
             params,
             function: site.function.clone(),
@@ -41,6 +44,7 @@ pub fn kernel_sites(plan: &ProbePlan) -> Vec<KernelSite> {
     });
     let inline = plan.sync_sites.iter().map(|site| KernelSite {
         class: ProbeClass::SyncInline,
+        address: site.probe,
         file_offset: site.file_offset,
         params: inline_site(site),
         function: site.function.clone(),
@@ -84,7 +88,7 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             object::REGISTER,
             register::RBX,
             register::NONE,
-            site_flags::SKIP_STACK_OBJECTS | site_flags::CALLER_AT_SP,
+            site_flags::SKIP_STACK_OBJECTS | site_flags::CALLER_AT_SP | site_flags::CAPTURE_STACK,
         );
         params.key = site.key as u8;
         (ProbeClass::MapOp, params)
@@ -157,7 +161,11 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             ),
         ),
         (Op::GoroutineExit, true) => call(EventKind::GoroutineExit, register::NONE, register::NONE),
-        (Op::Fatal, true) => call(EventKind::Fatal, register::RAX, register::RBX),
+        (Op::Fatal, true) => {
+            let (class, mut params) = call(EventKind::Fatal, register::RAX, register::RBX);
+            params.flags |= site_flags::CAPTURE_STACK;
+            (class, params)
+        }
         (Op::Sync, true) => call(EventKind::SyncEnter, register::RAX, register::RBX),
         (Op::Sync, false) => call(EventKind::SyncExit, register::NONE, register::RAX),
         _ => return None,

@@ -117,6 +117,7 @@ mod tests {
             caller: 0,
             site: 0,
             zero_flag: false,
+            stack: None,
         }
     }
 

@@ -295,11 +295,10 @@ fn check(version: &str) {
             step("select-nb-done", "a", "0"),
         ],
     );
+    let select_goroutine = goroutine("select", "main");
     let chosen: Vec<&Value> = events
         .iter()
-        .filter(|e| {
-            e["op"] == "select" && e["goroutine"].to_string() == scenarios["select"]["main"]
-        })
+        .filter(|e| e["op"] == "select" && e["goroutine"] == select_goroutine)
         .collect();
     assert_eq!(chosen.len(), 1, "go{version}: selectgo returns");
     // The compiler lays out scases with sends first and receives from the end backwards, so the

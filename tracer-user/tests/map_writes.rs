@@ -83,8 +83,62 @@ fn counts_match(version: &str, variant: Variant) {
     let mut per_map: HashMap<String, [u64; 3]> = HashMap::new();
     let mut per_goroutine: HashMap<u64, u64> = HashMap::new();
     let events = std::fs::read_to_string(&events_path).unwrap();
+    // Stacks: every write to a worker's `ints` map must be attributed to its line in the source.
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mapwrites/main.go"),
+    )
+    .unwrap();
+    let line_of = |code: &str| -> u64 {
+        source
+            .lines()
+            .position(|line| line.trim() == code)
+            .expect("line in fixture") as u64
+            + 1
+    };
+    let expected_lines = HashMap::from([
+        ("assign", line_of("ints[k] = k")),
+        ("delete", line_of("delete(ints, k)")),
+        ("clear", line_of("clear(ints)")),
+    ]);
+    let mut stacks: HashMap<u64, serde_json::Value> = HashMap::new();
+    let mut ints_writes_checked = 0;
     for line in events.lines() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["type"] == "stack" {
+            stacks.insert(event["id"].as_u64().unwrap(), event["frames"].clone());
+            continue;
+        }
+        let on_ints = event["map"]
+            .as_str()
+            .and_then(|map| truth.maps.get(map))
+            .is_some_and(|(name, _)| name == "ints");
+        if let (true, Some(expected)) = (on_ints, expected_lines.get(event["op"].as_str().unwrap()))
+        {
+            let frames = &stacks[&event["stack"].as_u64().expect("map events carry a stack")];
+            let frame = frames
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|frame| !frame["function"].as_str().unwrap().starts_with("runtime."))
+                .unwrap_or_else(|| panic!("go{version} {variant:?}: no caller in {frames}"));
+            assert_eq!(
+                frame["function"], "main.worker",
+                "go{version} {variant:?}: {frames}"
+            );
+            assert!(
+                frame["file"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("mapwrites/main.go"),
+                "{frame}"
+            );
+            assert_eq!(
+                frame["line"], *expected,
+                "go{version} {variant:?}: {} at {frame}",
+                event["op"]
+            );
+            ints_writes_checked += 1;
+        }
         assert_eq!(
             event["pid"], truth.pid,
             "go{version} {variant:?}: event of another process: {line}"
@@ -107,6 +161,10 @@ fn counts_match(version: &str, variant: Variant) {
             .entry(event["goroutine"].as_u64().unwrap())
             .or_default() += 1;
     }
+    assert!(
+        ints_writes_checked > 100,
+        "go{version} {variant:?}: {ints_writes_checked} checked"
+    );
     for (address, (name, expected)) in &truth.maps {
         let seen = per_map.get(address).copied().unwrap_or_default();
         assert_eq!(
