@@ -15,7 +15,7 @@ use tokio::{
     signal::unix::{signal, SignalKind},
     time::{interval, sleep, MissedTickBehavior},
 };
-use tracer_common::counter;
+use tracer_common::{counter, ProbeClass};
 
 use crate::{
     error::TracerError,
@@ -24,7 +24,7 @@ use crate::{
     probes::{AttachedProbes, KernelChannels},
     sites::KernelSite,
     stacks,
-    summary::Summary,
+    summary::{KernelCounters, Summary},
     target,
 };
 
@@ -177,6 +177,12 @@ pub async fn trace(
     }
     let mut summary = output.summary;
     summary.dropped = channels.counter(counter::DROPPED);
+    summary.kernel = KernelCounters {
+        hits: ProbeClass::ALL.map(|class| channels.counter(counter::HITS + class as u32)),
+        stack_filtered: channels.counter(counter::STACK_FILTERED),
+        goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
+        stack_failed: channels.counter(counter::STACK_FAILED),
+    };
     Ok(SessionResult {
         summary,
         elapsed: started.elapsed(),

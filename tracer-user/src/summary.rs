@@ -19,6 +19,17 @@ struct MapActivity {
     goroutines: HashSet<u64>,
 }
 
+/// What the kernel programs counted (per-CPU counters, summed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Hits of the map-entry, call-entry, call-return and inline-sync programs.
+    pub hits: [u64; 4],
+    /// Map operations on maps on the goroutine's own stack (dropped: never shared).
+    pub stack_filtered: u64,
+    pub goid_unreadable: u64,
+    pub stack_failed: u64,
+}
+
 /// Running totals over the decoded events.
 #[derive(Default)]
 pub struct Summary {
@@ -29,6 +40,8 @@ pub struct Summary {
     pub dropped: u64,
     /// Records that could not be decoded (a kernel/userspace layout mismatch; never expected).
     pub undecodable: u64,
+    /// The kernel's own counters: hits per probe class and what it filtered.
+    pub kernel: KernelCounters,
 }
 
 impl Summary {
@@ -82,6 +95,20 @@ impl Summary {
             self.goroutines.len(),
             self.dropped
         );
+        let [map_op, call_entry, call_return, sync_inline] = self.kernel.hits;
+        let _ = writeln!(
+            text,
+            "tracer: probe hits: map {map_op}, call {call_entry}, return {call_return}, inline sync \
+             {sync_inline}; {} map operations on goroutine stacks skipped",
+            self.kernel.stack_filtered
+        );
+        if self.kernel.goid_unreadable + self.kernel.stack_failed > 0 {
+            let _ = writeln!(
+                text,
+                "tracer: {} events without a goroutine id, {} without a stack",
+                self.kernel.goid_unreadable, self.kernel.stack_failed
+            );
+        }
         if self.undecodable > 0 {
             let _ = writeln!(text, "tracer: {} undecodable records", self.undecodable);
         }
@@ -143,6 +170,13 @@ mod tests {
         );
         assert!(
             text.contains("map 0x10: 2 writes from 2 goroutines"),
+            "{text}"
+        );
+        summary.kernel.hits = [10, 20, 30, 40];
+        summary.kernel.stack_filtered = 5;
+        let text = summary.render(Duration::from_millis(1500));
+        assert!(
+            text.contains("probe hits: map 10, call 20, return 30, inline sync 40; 5 map"),
             "{text}"
         );
         assert!(
