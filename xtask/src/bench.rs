@@ -4,6 +4,9 @@
 //! Part `inspect`: time and peak memory of `tracer inspect` on a large Go executable (the
 //! standard-library-heavy program in bench/largebinary plus generated handlers that use maps,
 //! mutexes and RWMutexes, like a big service), built normally and stripped.
+//!
+//! Part `probes`: the cost per hit of each probe class, from tight Go loops of one operation
+//! (bench/probecost) timed untraced and under `tracer run` in the same run.
 
 use std::{fmt::Write as _, process::Command};
 
@@ -26,6 +29,7 @@ const RUNS: usize = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Part {
     Inspect,
+    Probes,
 }
 
 /// One row of the result table.
@@ -38,7 +42,7 @@ struct Row {
 pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
     let parts = if parts.is_empty() {
-        &[Part::Inspect][..]
+        &[Part::Inspect, Part::Probes][..]
     } else {
         parts
     };
@@ -46,6 +50,7 @@ pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
     for part in parts {
         match part {
             Part::Inspect => rows.extend(inspect(environment)?),
+            Part::Probes => rows.extend(probes(environment)?),
         }
     }
     println!("{}", render(&rows));
@@ -131,6 +136,93 @@ fn inspect(environment: &Environment) -> anyhow::Result<Vec<Row>> {
         });
     }
     Ok(rows)
+}
+
+/// Loops of bench/probecost: (name, what one iteration hits, iterations untraced, traced).
+const PROBE_LOOPS: [(&str, &str, u64, u64); 4] = [
+    ("map", "1 map-entry probe (m[k] = v)", 5_000_000, 200_000),
+    (
+        "local",
+        "1 map-entry probe, map on the stack (dropped in the kernel)",
+        5_000_000,
+        200_000,
+    ),
+    (
+        "lock",
+        "2 inline sync probes (Lock + Unlock)",
+        5_000_000,
+        100_000,
+    ),
+    (
+        "call",
+        "WaitGroup.Add+Done: entry and return probes",
+        5_000_000,
+        50_000,
+    ),
+];
+
+fn probes(environment: &Environment) -> anyhow::Result<Vec<Row>> {
+    let dir = workspace_root().join("target/bench/probecost");
+    std::fs::create_dir_all(&dir)?;
+    let binary = dir.join("probecost");
+    shell::run(
+        Command::new(environment.go(BENCH_GO_VERSION))
+            .args(["build", "-o"])
+            .arg(&binary)
+            .arg(".")
+            .current_dir(workspace_root().join("bench/probecost"))
+            .envs(go_environment(environment)),
+    )?;
+    let tracer = workspace_root().join("target/release/tracer");
+    let mut rows = Vec::new();
+    for (name, hits, untraced_iterations, traced_iterations) in PROBE_LOOPS {
+        let untraced = median_ns_per_op(
+            Command::new(&binary)
+                .arg(name)
+                .arg(untraced_iterations.to_string()),
+        )?;
+        let traced = median_ns_per_op(
+            Command::new(&tracer)
+                .arg("run")
+                .arg(&binary)
+                .arg(name)
+                .arg(traced_iterations.to_string()),
+        )?;
+        rows.push(Row {
+            part: "probes",
+            case: format!("{name}: {hits}"),
+            measurements: vec![
+                ("untraced", format!("{untraced:.1} ns/op")),
+                ("traced", format!("{traced:.1} ns/op")),
+                ("cost per iteration", format!("{:.0} ns", traced - untraced)),
+                ("ratio", format!("{:.0}x", traced / untraced)),
+            ],
+        });
+    }
+    Ok(rows)
+}
+
+/// The median of RUNS runs of a probecost command's "ns/op X" line.
+fn median_ns_per_op(command: &mut Command) -> anyhow::Result<f64> {
+    let mut values = Vec::new();
+    for _ in 0..RUNS {
+        let output = command.output().with_context(|| shell::describe(command))?;
+        if !output.status.success() {
+            bail!(
+                "`{}` failed: {}",
+                shell::describe(command),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let value = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("ns/op "))
+            .with_context(|| format!("no ns/op in {stdout:?}"))?;
+        values.push(value.trim().parse::<f64>()?);
+    }
+    values.sort_by(f64::total_cmp);
+    Ok(values[RUNS / 2])
 }
 
 fn mb(bytes: u64) -> f64 {

@@ -1,0 +1,281 @@
+//! The engine: applies each operation to the clocks of goroutines and synchronisation objects
+//! (vector clocks indexed by slot), checks each map access against the map's history, and keeps
+//! the distinct races.
+
+use super::clock::{Epoch, Slot, VectorClock};
+use super::clock_table::{ClockTable, Clocked};
+use super::maps::Maps;
+use super::model::{
+    Access, Address, Event, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
+};
+use super::reports::Reports;
+use super::shadow::Record;
+use super::slots::Slots;
+use super::sync_objects::SyncObjects;
+
+const ADMITTED: &str = "the goroutine was admitted";
+const ATTACHED: &str = "the goroutine holds a slot";
+
+/// A goroutine as the engine knows it.
+struct Goroutine {
+    clock: VectorClock,
+    /// Attached on first need: a goroutine that only acquires never takes one.
+    slot: Option<Slot>,
+    created_at: Option<SiteId>,
+}
+
+impl Clocked for Goroutine {
+    fn clock(&self) -> &VectorClock {
+        &self.clock
+    }
+}
+
+impl Goroutine {
+    /// Starts the next epoch: what the goroutine does from now on is not ordered before what it
+    /// just released or spawned.
+    fn tick(&mut self, slots: &mut Slots, now: u64) {
+        let slot = self.slot.expect(ATTACHED);
+        self.clock.set(slot, slots.tick(slot, now));
+    }
+}
+
+/// How a release hands the goroutine's knowledge to an object.
+enum Release {
+    Store,
+    Merge,
+    Exchange,
+}
+
+/// The happens-before engine. Pure: events in, race reports out, no I/O.
+pub struct Engine {
+    /// Counts events: the recency order for choosing slots to reclaim.
+    now: u64,
+    goroutines: ClockTable<Goroutine>,
+    sync_objects: SyncObjects,
+    maps: Maps,
+    slots: Slots,
+    /// The fewest slots a reclaim frees, to amortise its scan of every map's history.
+    reclaim_batch: usize,
+    reports: Reports,
+    gaps: u64,
+    forgotten_by_gap: u64,
+    forgotten_by_preemption: u64,
+}
+
+impl Engine {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            now: 0,
+            // At least two: a spawn admits the child while the parent's entry is in use.
+            goroutines: ClockTable::new(limits.max_goroutines.max(2)),
+            sync_objects: SyncObjects::new(limits.max_sync_objects),
+            maps: Maps::new(limits.max_maps),
+            slots: Slots::new(limits.max_slots),
+            reclaim_batch: (limits.max_slots / 8).max(1),
+            reports: Reports::default(),
+            gaps: 0,
+            forgotten_by_gap: 0,
+            forgotten_by_preemption: 0,
+        }
+    }
+
+    /// Applies one event; returns the races it revealed that are new (a pair of code sites not
+    /// reported before). Events must come in stream order.
+    pub fn process(&mut self, event: Event) -> Vec<RaceReport> {
+        self.now += 1;
+        match event.operation {
+            Operation::Spawn {
+                parent,
+                child,
+                site,
+            } => self.spawn(parent, child, site),
+            Operation::Exit { goroutine } => self.exit(goroutine),
+            Operation::Acquire { goroutine, object } => {
+                let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
+                self.sync_objects.acquire(object, &mut goroutine.clock);
+            }
+            Operation::Release { goroutine, object } => {
+                self.release(goroutine, object, Release::Store)
+            }
+            Operation::ReleaseMerge { goroutine, object } => {
+                self.release(goroutine, object, Release::Merge)
+            }
+            Operation::ReleaseAcquire { goroutine, object } => {
+                self.release(goroutine, object, Release::Exchange)
+            }
+            Operation::MapCreated { map } => self.maps.created(map),
+            Operation::MapAccess {
+                goroutine,
+                map,
+                write,
+                site,
+            } => return self.access(goroutine, map, write, site, event.seq),
+            Operation::Gap { goroutines } => self.gap(goroutines.as_deref()),
+        }
+        Vec::new()
+    }
+
+    /// Every distinct race so far, in order of detection, with its count.
+    pub fn reports(&self) -> &[RaceReport] {
+        self.reports.all()
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            goroutines: self.goroutines.len(),
+            slots: self.slots.len(),
+            maps: self.maps.len(),
+            sync_objects: self.sync_objects.len(),
+            map_evictions: self.maps.evictions(),
+            sync_object_evictions: self.sync_objects.evictions(),
+            goroutine_evictions: self.goroutines.evictions(),
+            slot_reuses: self.slots.reuses(),
+            slot_preemptions: self.slots.preemptions(),
+            forgotten_by_preemption: self.forgotten_by_preemption,
+            gaps: self.gaps,
+            forgotten_by_gap: self.forgotten_by_gap,
+            races: self.reports.all().len(),
+            race_instances: self.reports.instances(),
+        }
+    }
+
+    fn spawn(&mut self, parent: GoroutineId, child: GoroutineId, site: SiteId) {
+        self.attach(parent);
+        let inherited = present(&mut self.goroutines, parent).clock.clone();
+        let child = admit(&mut self.goroutines, &mut self.slots, child);
+        child.clock.join(&inherited);
+        child.created_at = Some(site);
+        present(&mut self.goroutines, parent).tick(&mut self.slots, self.now);
+    }
+
+    fn exit(&mut self, goroutine: GoroutineId) {
+        if let Some(slot) = self.goroutines.remove(goroutine).and_then(|g| g.slot) {
+            self.slots.retire(slot);
+        }
+    }
+
+    fn release(&mut self, goroutine: GoroutineId, object: Address, how: Release) {
+        self.attach(goroutine);
+        let goroutine = present(&mut self.goroutines, goroutine);
+        match how {
+            Release::Store => self.sync_objects.release(object, &goroutine.clock),
+            Release::Merge => self.sync_objects.release_merge(object, &goroutine.clock),
+            Release::Exchange => self
+                .sync_objects
+                .release_acquire(object, &mut goroutine.clock),
+        }
+        goroutine.tick(&mut self.slots, self.now);
+    }
+
+    fn access(
+        &mut self,
+        id: GoroutineId,
+        map: Address,
+        write: bool,
+        site: SiteId,
+        seq: u64,
+    ) -> Vec<RaceReport> {
+        self.attach(id);
+        let goroutine = present(&mut self.goroutines, id);
+        let slot = goroutine.slot.expect(ATTACHED);
+        let access = Access {
+            goroutine: id,
+            write,
+            site,
+            seq,
+            created_at: goroutine.created_at,
+        };
+        let record = Record {
+            epoch: Epoch {
+                slot,
+                time: goroutine.clock.get(slot),
+            },
+            access,
+        };
+        let previous = self.maps.history(map).access(record, &goroutine.clock);
+        previous
+            .into_iter()
+            .filter_map(|previous| self.reports.add(map, access, previous))
+            .collect()
+    }
+
+    /// Forgets every recorded access that a lost event could have ordered before a later one.
+    /// Without a list, any event may be lost: all of them. With one, a lost event of those
+    /// goroutines could only order what they knew, or could have learned by acquiring an object.
+    fn gap(&mut self, goroutines: Option<&[GoroutineId]>) {
+        self.gaps += 1;
+        self.forgotten_by_gap += match goroutines {
+            None => self.maps.forget_all(),
+            Some(goroutines) => {
+                let mut reachable = VectorClock::default();
+                for &goroutine in goroutines {
+                    if let Some(clock) = self.goroutines.clock(goroutine) {
+                        reachable.join(clock);
+                    }
+                }
+                self.sync_objects.join_all_into(&mut reachable);
+                self.maps
+                    .retain(|record| !record.epoch.happens_before(&reachable))
+            }
+        };
+    }
+
+    /// Admits the goroutine and gives it a slot if it has none.
+    fn attach(&mut self, id: GoroutineId) {
+        let now = self.now;
+        match admit(&mut self.goroutines, &mut self.slots, id).slot {
+            Some(slot) => self.slots.touch(slot, now),
+            None => {
+                let (slot, time) = self.take_slot(id);
+                let goroutine = present(&mut self.goroutines, id);
+                goroutine.slot = Some(slot);
+                goroutine.clock.set(slot, time);
+            }
+        }
+    }
+
+    fn take_slot(&mut self, id: GoroutineId) -> (Slot, u64) {
+        if let Some(taken) = self.slots.take(id, self.now) {
+            return taken;
+        }
+        let referenced = self.maps.referenced_slots(self.slots.len());
+        let reclaimed = self
+            .slots
+            .reclaim(&referenced, self.reclaim_batch, self.now);
+        for detached in reclaimed.detached {
+            if let Some(goroutine) = self.goroutines.peek_mut(detached) {
+                goroutine.slot = None;
+            }
+        }
+        if reclaimed.forget.contains(&true) {
+            self.forgotten_by_preemption += self
+                .maps
+                .retain(|record| !reclaimed.forget[record.epoch.slot as usize]);
+        }
+        self.slots
+            .take(id, self.now)
+            .expect("reclaiming frees a slot: only the current event's are exempt")
+    }
+}
+
+/// The goroutine's entry, created on first sight from what it inherits (see `ClockTable`).
+fn admit<'a>(
+    goroutines: &'a mut ClockTable<Goroutine>,
+    slots: &mut Slots,
+    id: GoroutineId,
+) -> &'a mut Goroutine {
+    let (goroutine, evicted) = goroutines.entry(id, |clock| Goroutine {
+        clock,
+        slot: None,
+        created_at: None,
+    });
+    if let Some(slot) = evicted.and_then(|evicted| evicted.slot) {
+        slots.retire(slot);
+    }
+    goroutine
+}
+
+/// The entry of a goroutine admitted earlier in the same event.
+fn present(goroutines: &mut ClockTable<Goroutine>, id: GoroutineId) -> &mut Goroutine {
+    goroutines.peek_mut(id).expect(ADMITTED)
+}

@@ -1,0 +1,188 @@
+//! Goroutine slots: the indices of vector clocks, reused so that clocks stay `max_slots` wide
+//! however many goroutines a program creates.
+//!
+//! A slot's time keeps counting across owners: a new owner starts after every time the slot ever
+//! issued, so the knowledge others still hold of a previous owner's times never orders the new
+//! owner's accesses (restarting at 1 would: that is how slot reuse invents ordering). The other
+//! way round, the new owner's times would order a previous owner's *recorded accesses*, so a slot
+//! is only handed out once no record names it. When none is free and the cap is reached,
+//! reclaiming detaches the least recently used slots from their goroutines (which keep their
+//! clocks and get another slot when they next need one) and has their records forgotten: that can
+//! hide a race, never invent one.
+
+use super::clock::Slot;
+use super::model::GoroutineId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    Goroutine(GoroutineId),
+    /// The owner exited or was evicted; records may still name the slot.
+    Retired,
+    /// In the free list: no owner, no record.
+    Free,
+}
+
+struct SlotState {
+    /// The last time issued.
+    time: u64,
+    owner: Owner,
+    /// The engine's event counter when the slot was last used, for least-recently-used choice.
+    last_used: u64,
+}
+
+/// What reclaiming took away.
+pub(crate) struct Reclaimed {
+    /// Live goroutines that lost their slot.
+    pub detached: Vec<GoroutineId>,
+    /// Indexed by slot: whether its records must be forgotten before the slot is reused.
+    pub forget: Vec<bool>,
+}
+
+pub(crate) struct Slots {
+    slots: Vec<SlotState>,
+    free: Vec<Slot>,
+    max: usize,
+    reuses: u64,
+    preemptions: u64,
+}
+
+impl Slots {
+    /// `max` is raised to 1; one event needs at most one newly attached slot.
+    pub fn new(max: usize) -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            max: max.max(1),
+            reuses: 0,
+            preemptions: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn reuses(&self) -> u64 {
+        self.reuses
+    }
+
+    pub fn preemptions(&self) -> u64 {
+        self.preemptions
+    }
+
+    /// A slot for `owner` without forgetting anything (a free one, else a new one below the cap)
+    /// and the owner's first time in it.
+    pub fn take(&mut self, owner: GoroutineId, now: u64) -> Option<(Slot, u64)> {
+        let slot = if let Some(slot) = self.free.pop() {
+            self.reuses += 1;
+            slot
+        } else if self.slots.len() < self.max {
+            self.slots.push(SlotState {
+                time: 0,
+                owner: Owner::Free,
+                last_used: now,
+            });
+            Slot::try_from(self.slots.len() - 1).expect("max_slots fits a slot index")
+        } else {
+            return None;
+        };
+        let state = &mut self.slots[slot as usize];
+        state.owner = Owner::Goroutine(owner);
+        Some((slot, self.tick(slot, now)))
+    }
+
+    /// Starts the owner's next epoch in `slot` and returns its time.
+    pub fn tick(&mut self, slot: Slot, now: u64) -> u64 {
+        let state = &mut self.slots[slot as usize];
+        state.time += 1;
+        state.last_used = now;
+        state.time
+    }
+
+    pub fn touch(&mut self, slot: Slot, now: u64) {
+        self.slots[slot as usize].last_used = now;
+    }
+
+    /// The owner is gone; its records may still name the slot.
+    pub fn retire(&mut self, slot: Slot) {
+        self.slots[slot as usize].owner = Owner::Retired;
+    }
+
+    /// Fills the free list: retired slots no record names (`referenced`, indexed by slot), then,
+    /// up to `batch` free slots, the least recently used slots not used at `now`, those without
+    /// records first. Batching amortises the caller's scan of all records.
+    pub fn reclaim(&mut self, referenced: &[bool], batch: usize, now: u64) -> Reclaimed {
+        for (slot, state) in self.slots.iter_mut().enumerate() {
+            if state.owner == Owner::Retired && !referenced[slot] {
+                state.owner = Owner::Free;
+                self.free.push(slot as Slot);
+            }
+        }
+        let mut reclaimed = Reclaimed {
+            detached: Vec::new(),
+            forget: vec![false; self.slots.len()],
+        };
+        let wanted = batch.saturating_sub(self.free.len());
+        if wanted == 0 {
+            return reclaimed;
+        }
+        let mut victims: Vec<usize> = (0..self.slots.len())
+            .filter(|&slot| {
+                let state = &self.slots[slot];
+                state.owner != Owner::Free && state.last_used < now
+            })
+            .collect();
+        victims.sort_by_key(|&slot| (referenced[slot], self.slots[slot].last_used));
+        for slot in victims.into_iter().take(wanted) {
+            let state = &mut self.slots[slot];
+            if let Owner::Goroutine(goroutine) = state.owner {
+                reclaimed.detached.push(goroutine);
+                self.preemptions += 1;
+            }
+            reclaimed.forget[slot] = referenced[slot];
+            state.owner = Owner::Free;
+            self.free.push(slot as Slot);
+        }
+        reclaimed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_slot_continues_its_time() {
+        let mut slots = Slots::new(1);
+        assert_eq!(slots.take(7, 1), Some((0, 1)));
+        assert_eq!(slots.tick(0, 2), 2);
+        slots.retire(0);
+        assert_eq!(
+            slots.take(8, 3),
+            None,
+            "the cap is reached and nothing was reclaimed"
+        );
+        let reclaimed = slots.reclaim(&[false], 1, 3);
+        assert!(reclaimed.detached.is_empty());
+        assert_eq!(reclaimed.forget, [false]);
+        assert_eq!(slots.take(8, 3), Some((0, 3)));
+        assert_eq!(slots.reuses(), 1);
+    }
+
+    #[test]
+    fn reclaiming_prefers_slots_without_records_then_the_least_recently_used() {
+        let mut slots = Slots::new(3);
+        for goroutine in 0..3 {
+            slots.take(goroutine, goroutine + 1);
+        }
+        // Slot 0 is the oldest but has records; slot 2 has none; slot 1 was used now.
+        slots.touch(1, 9);
+        let reclaimed = slots.reclaim(&[true, false, false], 1, 9);
+        assert_eq!(reclaimed.detached, [2]);
+        assert_eq!(reclaimed.forget, [false, false, false]);
+        let reclaimed = slots.reclaim(&[true, false, false], 2, 9);
+        assert_eq!(reclaimed.detached, [0], "slot 1 was used at `now`");
+        assert_eq!(reclaimed.forget, [true, false, false]);
+        assert_eq!(slots.preemptions(), 2);
+    }
+}
