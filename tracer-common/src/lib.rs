@@ -59,11 +59,16 @@ pub enum EventKind {
     OnceDo = 26,
     /// Inlined `WaitGroup.Done` (a call to Add(-1), also seen by Add's entry probe).
     WaitGroupDone = 27,
+    /// A send (`chansend1`) returned: the value was handed over or buffered.
+    ChanSendDone = 28,
+    /// `atomic.Value.Store/Swap/CompareAndSwap`: `object` = the data word of the stored value
+    /// (for a map, the map itself), `arg` = the Value.
+    AtomicPublish = 29,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 27;
+    pub const LAST: u8 = 29;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -94,6 +99,8 @@ impl EventKind {
             25 => Self::RwMutexRUnlock,
             26 => Self::OnceDo,
             27 => Self::WaitGroupDone,
+            28 => Self::ChanSendDone,
+            29 => Self::AtomicPublish,
             _ => return None,
         })
     }
@@ -242,7 +249,9 @@ pub struct RawEvent {
     pub _reserved: u8,
     /// Id of the user stack in the `STACKS` map, or -1 (none requested or the walk failed).
     pub stack_id: i32,
-    pub _reserved2: u32,
+    /// How many events the kernel had dropped (all CPUs) when this one was recorded: a change
+    /// between consecutive events marks where the stream has a hole.
+    pub lost: u32,
 }
 
 /// The kernel programs, one per probe class.
@@ -301,6 +310,7 @@ pub mod names {
     pub const CONFIG: &str = "CONFIG";
     pub const STACKS: &str = "STACKS";
     pub const CALLER_STACKS: &str = "CALLER_STACKS";
+    pub const LOST: &str = "LOST";
 }
 
 /// Size of the event ring buffer in bytes (a power-of-two multiple of the page size).
@@ -340,7 +350,7 @@ mod tests {
         }
         assert_eq!(
             EventKind::from_u8(EventKind::LAST),
-            Some(EventKind::WaitGroupDone)
+            Some(EventKind::AtomicPublish)
         );
     }
 

@@ -6,6 +6,10 @@
 //! runtime layout is in `CONFIG`.
 #![no_std]
 #![no_main]
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
+
+use core::intrinsics::{atomic_xadd, AtomicOrdering};
 
 use aya_ebpf::{
     bindings::{pt_regs, BPF_RB_NO_WAKEUP},
@@ -47,6 +51,11 @@ static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
 /// the outer ones are those of its first occurrence).
 #[map]
 static CALLER_STACKS: LruHashMap<u64, i32> = LruHashMap::with_max_entries(1 << 16, 0);
+
+/// Events dropped so far, all CPUs together (one entry), stamped on every event so userspace
+/// knows where the stream has holes.
+#[map]
+static LOST: Array<u64> = Array::with_max_entries(1, 0);
 
 /// `BPF_F_USER_STACK`: walk the user stack, not the kernel's.
 const USER_STACK: u64 = 1 << 8;
@@ -200,15 +209,29 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         flags,
         _reserved: 0,
         stack_id,
-        _reserved2: 0,
+        lost: 0,
     };
+    let lost = LOST.get_ptr_mut(0);
     match EVENTS.reserve::<RawEvent>(0) {
         Some(mut entry) => {
+            let mut event = event;
+            if let Some(lost) = lost {
+                // SAFETY: a valid map value; a racy read only delays the hole's mark.
+                event.lost = unsafe { core::ptr::read_volatile(lost) } as u32;
+            }
             entry.write(event);
             // Userspace drains on a timer: a wakeup per event would cost more than the probe.
             entry.submit(BPF_RB_NO_WAKEUP as u64);
         }
-        None => bump(counter::DROPPED),
+        None => {
+            bump(counter::DROPPED);
+            if let Some(lost) = lost {
+                // SAFETY: a valid, aligned map value shared by all CPUs, only accessed atomically
+                // or read as a hint.
+                // (core's atomics have no read-modify-write for the BPF target: use BPF's XADD.)
+                unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(lost, 1) };
+            }
+        }
     }
     0
 }

@@ -17,8 +17,9 @@ pub struct Cli {
 
 pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0    success (attach); for run, the program's own exit status (128+N if killed by signal N)
+  0    success, no race (attach); for run, the program's own exit status (128+N if killed by N)
   2    invalid command line
+  66   a data race was reported (as with go build -race)
   70   internal error
   80   no such process
   81   not a Go program
@@ -90,6 +91,12 @@ pub struct TraceArgs {
     /// Print running totals to standard error this often (e.g. 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stats_interval: Option<Duration>,
+    /// Race report format: the `WARNING: DATA RACE` text of `go build -race`, or JSON lines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write race reports to FILE instead of standard error.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `250ms`, `1.5s`, `10s`, `5m`, `2h`, or a bare number of seconds.

@@ -8,7 +8,7 @@ use crate::{
     gobin::GoBinary,
     inspect,
     plan::{self, Placement},
-    privileges, probes,
+    privileges, probes, report,
     session::{self, Ownership, SessionOptions, SessionResult},
     sites::{self, KernelSite},
     target,
@@ -77,8 +77,8 @@ pub fn attach(pid: u32, args: &TraceArgs) -> Result<i32, TracerError> {
         )
         .await
     })?;
-    report(&result, pid);
-    Ok(0)
+    let raced = report(&result, pid, args)?;
+    Ok(if raced { RACE_EXIT_STATUS } else { 0 })
 }
 
 /// `tracer run PROGRAM ARGS…`: returns PROGRAM's exit status.
@@ -123,8 +123,9 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
             return Err(error);
         }
     };
-    report(&result, pid);
-    target::wait_exit_status(pid)
+    let raced = report(&result, pid, args)?;
+    let status = target::wait_exit_status(pid)?;
+    Ok(if raced { RACE_EXIT_STATUS } else { status })
 }
 
 /// Every site the kernel programs record, with the plan's caveats logged.
@@ -158,14 +159,37 @@ fn announce(binary: &GoBinary, pid: u32, probes: usize) {
     );
 }
 
-fn report(result: &SessionResult, pid: u32) {
+/// Exit status when at least one race was reported, as with `go build -race`.
+pub const RACE_EXIT_STATUS: i32 = 66;
+
+/// Writes the race reports and the summary; returns whether any race was reported.
+fn report(result: &SessionResult, pid: u32, args: &TraceArgs) -> Result<bool, TracerError> {
     let why = match result.stop {
         session::StopReason::TargetExited => format!("pid {pid} exited"),
         session::StopReason::Signal => "interrupted".to_owned(),
         session::StopReason::Duration => "duration reached".to_owned(),
     };
+    let races: String = result
+        .races
+        .iter()
+        .map(|race| match args.format {
+            Format::Text => report::text(race),
+            Format::Json => report::json(race) + "\n",
+        })
+        .collect();
+    match &args.output {
+        Some(path) => std::fs::write(path, &races).map_err(|source| TracerError::Output {
+            path: path.clone(),
+            source,
+        })?,
+        None => eprint!("{races}"),
+    }
     eprintln!("tracer: stopped ({why}); all probes removed");
     eprint!("{}", result.summary.render(result.elapsed));
+    if !result.races.is_empty() {
+        eprintln!("tracer: found {} data race(s) on maps", result.races.len());
+    }
+    Ok(!result.races.is_empty())
 }
 
 fn display_name(path: &Path) -> String {

@@ -35,6 +35,8 @@ pub struct Event {
     pub zero_flag: bool,
     /// The kernel's id of the walked user stack (map and fatal events).
     pub stack: Option<u32>,
+    /// The kernel's count of dropped events when this one was recorded (low 32 bits).
+    pub lost: u32,
 }
 
 /// Decodes one ring-buffer record; `None` for a record of the wrong size or an unknown kind.
@@ -63,6 +65,7 @@ pub fn decode(record: &[u8]) -> Option<Event> {
         site: raw.site,
         zero_flag: raw.flags & event_flags::ZERO_FLAG != 0,
         stack: u32::try_from(raw.stack_id).ok(),
+        lost: raw.lost,
     })
 }
 
@@ -79,6 +82,8 @@ pub fn op_name(kind: EventKind) -> &'static str {
         K::MapMake => "make-map",
         K::ChanMake => "make-chan",
         K::ChanSend => "send",
+        K::ChanSendDone => "send-done",
+        K::AtomicPublish => "atomic-publish",
         K::ChanReceive => "receive",
         K::ChanReceiveDone => "receive-done",
         K::ChanClose => "close",
@@ -124,7 +129,7 @@ impl Event {
 
     /// The JSON line of this event; `function` names the probe site's function and `stack` is
     /// the id of its `{"type":"stack"}` line, if it has one.
-    pub fn to_json(&self, function: &str, stack: Option<u32>) -> String {
+    pub fn to_json(&self, function: &str, stack: Option<u64>) -> String {
         let is_map = self.is_map_access() || self.kind == EventKind::MapMake;
         let chosen = self.kind == EventKind::SelectChosen;
         let hex = |value: u64| (value != 0).then(|| format!("{value:#x}"));
@@ -197,7 +202,7 @@ struct EventRecord<'a> {
     caller: Option<String>,
     /// The id of the event's `{"type":"stack"}` line.
     #[serde(skip_serializing_if = "Option::is_none")]
-    stack: Option<u32>,
+    stack: Option<u64>,
 }
 
 #[cfg(test)]

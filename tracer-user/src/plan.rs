@@ -41,6 +41,8 @@ pub enum Operation {
     Fatal,
     /// Entry or return of an out-of-line synchronisation function or slow path.
     Sync,
+    /// A value published through `atomic.Value` (Store, Swap, CompareAndSwap).
+    AtomicPublish,
 }
 
 /// Where in the function the probe sits.
@@ -202,13 +204,14 @@ const ENTRY_PROBES: [(&str, Operation); 9] = [
 ];
 
 /// Functions observed where they return (their result is what matters).
-const RETURN_PROBES: [(&str, Operation); 9] = [
+const RETURN_PROBES: [(&str, Operation); 10] = [
     ("runtime.makemap", Operation::MapMake),
     ("runtime.makemap64", Operation::MapMake),
     ("runtime.makemap_small", Operation::MapMake),
     ("runtime.makechan", Operation::ChanMake),
     ("runtime.makechan64", Operation::ChanMake),
     ("runtime.selectgo", Operation::SelectChosen),
+    ("runtime.chansend1", Operation::ChanSend),
     ("runtime.chanrecv1", Operation::ChanReceive),
     ("runtime.chanrecv2", Operation::ChanReceive),
     ("runtime.selectnbrecv", Operation::SelectNonBlocking),
@@ -257,6 +260,14 @@ const SEMAPHORE_FUNCTIONS: [&str; 3] = [
     "internal/sync.runtime_Semrelease",
 ];
 
+/// `atomic.Value` methods that publish a value (maps are often published copy-on-write this
+/// way, and read without a lock).
+const ATOMIC_PUBLISH: [&str; 3] = [
+    "sync/atomic.(*Value).Store",
+    "sync/atomic.(*Value).Swap",
+    "sync/atomic.(*Value).CompareAndSwap",
+];
+
 /// The function that creates goroutines: the probe goes after its call, where AX is the new g.
 const NEWPROC1: &str = "runtime.newproc1";
 
@@ -295,6 +306,9 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
     for name in SYNC_FUNCTIONS.into_iter().chain(SEMAPHORE_FUNCTIONS) {
         builder.entry(name, Operation::Sync, KeyClass::None);
         builder.returns(name, Operation::Sync);
+    }
+    for name in ATOMIC_PUBLISH {
+        builder.entry(name, Operation::AtomicPublish, KeyClass::None);
     }
     builder.after_calls_to(NEWPROC1, Operation::GoroutineCreate);
     builder.inlined_sync_sites();

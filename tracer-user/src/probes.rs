@@ -38,7 +38,7 @@ pub struct AttachedProbes {
     _tables: (
         Array<MapData, SiteParams>,
         Array<MapData, RuntimeConfig>,
-        Map,
+        [Map; 2],
     ),
     pub attached: usize,
 }
@@ -79,6 +79,7 @@ pub fn attach(
     let config_table = take_map(&mut ebpf, names::CONFIG)?;
     let stacks = take_map(&mut ebpf, names::STACKS)?;
     let caller_stacks = take_map(&mut ebpf, names::CALLER_STACKS)?;
+    let lost = take_map(&mut ebpf, names::LOST)?;
     let map_fds = [
         (names::EVENTS, raw_fd(&events)?),
         (names::COUNTERS, raw_fd(&counters)?),
@@ -86,6 +87,7 @@ pub fn attach(
         (names::CONFIG, raw_fd(&config_table)?),
         (names::STACKS, raw_fd(&stacks)?),
         (names::CALLER_STACKS, raw_fd(&caller_stacks)?),
+        (names::LOST, raw_fd(&lost)?),
     ];
     let mut site_array: Array<MapData, SiteParams> =
         Array::try_from(site_table).map_err(anyhow::Error::from)?;
@@ -125,7 +127,7 @@ pub fn attach(
     let probes = AttachedProbes {
         _links: links,
         _programs: programs,
-        _tables: (site_array, config_array, caller_stacks),
+        _tables: (site_array, config_array, [caller_stacks, lost]),
         attached: sites.len(),
     };
     Ok((probes, channels))

@@ -18,14 +18,17 @@ use tokio::{
 use tracer_common::{counter, ProbeClass};
 
 use crate::{
+    detect::{self, Engine, Limits, Operation},
     error::TracerError,
     events::{decode, Event},
     gobin::GoBinary,
     probes::{AttachedProbes, KernelChannels},
+    report::ResolvedRace,
     sites::KernelSite,
-    stacks,
+    stacks::{self, SourceFrame},
     summary::{KernelCounters, Summary},
     target,
+    translate::Translator,
 };
 
 /// How often the ring buffer is drained: the kernel never wakes us per event (that would cost
@@ -64,6 +67,8 @@ pub enum StopReason {
 }
 
 pub struct SessionResult {
+    /// Every distinct race found, in the order they were found.
+    pub races: Vec<ResolvedRace>,
     pub summary: Summary,
     pub elapsed: Duration,
     pub stop: StopReason,
@@ -130,7 +135,12 @@ pub async fn trace(
         binary,
         summary: Summary::default(),
         sink: options.events.clone().map(EventSink::open).transpose()?,
-        stack_lines: HashMap::new(),
+        site_ids: HashMap::new(),
+        site_frames: Vec::new(),
+        translator: Translator::default(),
+        engine: Engine::new(Limits::default()),
+        seq: 0,
+        lost: 0,
     };
 
     let mut drain = interval(DRAIN_PERIOD);
@@ -175,6 +185,7 @@ pub async fn trace(
     if let Some(sink) = output.sink.as_mut() {
         sink.flush()?;
     }
+    let races = output.races();
     let mut summary = output.summary;
     summary.dropped = channels.counter(counter::DROPPED);
     summary.kernel = KernelCounters {
@@ -184,6 +195,7 @@ pub async fn trace(
         stack_failed: channels.counter(counter::STACK_FAILED),
     };
     Ok(SessionResult {
+        races,
         summary,
         elapsed: started.elapsed(),
         stop,
@@ -197,48 +209,104 @@ struct Output<'a> {
     binary: &'a GoBinary,
     summary: Summary,
     sink: Option<EventSink>,
-    /// (kernel stack id, caller) → id of the stack line already written.
-    stack_lines: HashMap<(u32, u64), u32>,
+    /// (kernel stack id, caller) → code-site id (1-based; 0 = no stack).
+    site_ids: HashMap<(u32, u64), u64>,
+    /// The source frames of each code site, by id − 1.
+    site_frames: Vec<Vec<SourceFrame>>,
+    translator: Translator,
+    engine: Engine,
+    /// Arrival number of the next detector operation.
+    seq: u64,
+    /// The kernel's drop count stamped on the last event.
+    lost: u32,
 }
 
 impl Output<'_> {
     fn write(&mut self, event: &Event, channels: &KernelChannels) -> Result<(), TracerError> {
         self.summary.record(event);
-        let Some(sink) = self.sink.as_mut() else {
-            return Ok(());
-        };
-        let stack = match event.stack {
-            Some(kernel_id) => {
-                let next_id = self.stack_lines.len() as u32;
-                let key = (kernel_id, event.caller);
-                match self.stack_lines.get(&key) {
-                    Some(&id) => Some(id),
-                    None => {
-                        let pcs = stacks::with_caller(&channels.stack(kernel_id), event.caller);
-                        // The walk starts at the probed instruction, whose link-time address is
-                        // known: the difference is where a PIE was loaded.
-                        let load_bias = match (pcs.first(), self.sites.get(event.site as usize)) {
-                            (Some(&pc), Some(site)) => pc.wrapping_sub(site.address),
-                            _ => 0,
-                        };
-                        let frames = stacks::symbolize(&pcs, |pc| {
-                            self.binary.symbolize(pc.wrapping_sub(load_bias))
-                        });
-                        let line =
-                            serde_json::json!({"type": "stack", "id": next_id, "frames": frames});
-                        sink.write_line(&line.to_string())?;
-                        self.stack_lines.insert(key, next_id);
-                        Some(next_id)
-                    }
-                }
-            }
-            None => None,
+        self.note_hole(event);
+        let site = match event.stack {
+            Some(kernel_id) => self.site_of(kernel_id, event, channels)?,
+            None => 0,
         };
         let function = self
             .sites
             .get(event.site as usize)
             .map_or("", |site| site.function.as_str());
-        sink.write_line(&event.to_json(function, stack))
+        for operation in self.translator.translate(event, function, site) {
+            self.seq += 1;
+            self.engine.process(detect::Event {
+                seq: self.seq,
+                operation,
+            });
+        }
+        match self.sink.as_mut() {
+            Some(sink) => sink.write_line(&event.to_json(function, (site != 0).then_some(site))),
+            None => Ok(()),
+        }
+    }
+
+    /// The code-site id of a stack, resolving (and writing out) its frames the first time.
+    fn site_of(
+        &mut self,
+        kernel_id: u32,
+        event: &Event,
+        channels: &KernelChannels,
+    ) -> Result<u64, TracerError> {
+        let key = (kernel_id, event.caller);
+        if let Some(&id) = self.site_ids.get(&key) {
+            return Ok(id);
+        }
+        let pcs = stacks::with_caller(&channels.stack(kernel_id), event.caller);
+        // The walk starts at the probed instruction, whose link-time address is known: the
+        // difference is where a PIE was loaded.
+        let load_bias = match (pcs.first(), self.sites.get(event.site as usize)) {
+            (Some(&pc), Some(site)) => pc.wrapping_sub(site.address),
+            _ => 0,
+        };
+        let frames =
+            stacks::symbolize(&pcs, |pc| self.binary.symbolize(pc.wrapping_sub(load_bias)));
+        let id = self.site_frames.len() as u64 + 1;
+        if let Some(sink) = self.sink.as_mut() {
+            let line = serde_json::json!({"type": "stack", "id": id, "frames": frames});
+            sink.write_line(&line.to_string())?;
+        }
+        self.site_frames.push(frames);
+        self.site_ids.insert(key, id);
+        Ok(id)
+    }
+
+    /// Events were lost just before `event` (the kernel's drop count changed): the detector must
+    /// not order anything across the hole.
+    fn note_hole(&mut self, event: &Event) {
+        if event.lost != self.lost {
+            self.lost = event.lost;
+            self.seq += 1;
+            self.engine.process(detect::Event {
+                seq: self.seq,
+                operation: Operation::Gap { goroutines: None },
+            });
+        }
+    }
+
+    fn frames(&self, site: u64) -> Vec<SourceFrame> {
+        site.checked_sub(1)
+            .and_then(|index| self.site_frames.get(index as usize))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every distinct race, with both stacks.
+    fn races(&self) -> Vec<ResolvedRace> {
+        self.engine
+            .reports()
+            .iter()
+            .map(|race| ResolvedRace {
+                race: race.clone(),
+                current_stack: self.frames(race.current.site),
+                previous_stack: self.frames(race.previous.site),
+            })
+            .collect()
     }
 }
 

@@ -123,6 +123,7 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         (Op::MapMake, false) => call(EventKind::MapMake, register::RAX, register::NONE),
         (Op::ChanMake, false) => call(EventKind::ChanMake, register::RAX, register::RBX),
         (Op::ChanSend, true) => call(EventKind::ChanSend, register::RAX, register::NONE),
+        (Op::ChanSend, false) => call(EventKind::ChanSendDone, register::NONE, register::NONE),
         (Op::ChanReceive, true) => call(EventKind::ChanReceive, register::RAX, register::NONE),
         // chanrecv2 returns whether a value arrived (AL); chanrecv1 returns nothing.
         (Op::ChanReceive, false) => {
@@ -167,6 +168,16 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             (class, params)
         }
         (Op::Sync, true) => call(EventKind::SyncEnter, register::RAX, register::RBX),
+        // Store(val any) and Swap(new any) get the value's data word in CX; CompareAndSwap(old,
+        // new any) gets the new one's in SI.
+        (Op::AtomicPublish, true) => {
+            let data = if site.function.ends_with("CompareAndSwap") {
+                register::RSI
+            } else {
+                register::RCX
+            };
+            call(EventKind::AtomicPublish, data, register::RAX)
+        }
         (Op::Sync, false) => call(EventKind::SyncExit, register::NONE, register::RAX),
         _ => return None,
     })

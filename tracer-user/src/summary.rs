@@ -145,6 +145,7 @@ mod tests {
             site: 0,
             zero_flag: false,
             stack: None,
+            lost: 0,
         }
     }
 

@@ -56,11 +56,11 @@ fn steps(events: &[Value], objects: &HashMap<String, String>) -> BTreeMap<u64, V
             .to_owned();
         let calls = open_calls.entry(goroutine).or_default();
         let object = match op {
-            "sync-enter" | "receive" | "select-nb" => {
+            "sync-enter" | "receive" | "send" | "select-nb" => {
                 calls.push((function.clone(), address.clone()));
                 address
             }
-            "sync-exit" | "receive-done" | "select-nb-done" => {
+            "sync-exit" | "receive-done" | "send-done" | "select-nb-done" => {
                 match calls.iter().rposition(|(called, _)| *called == function) {
                     Some(index) => calls.drain(index..).next().unwrap().1,
                     None => String::new(),
@@ -250,7 +250,9 @@ fn check(version: &str) {
         "sender",
         vec![
             step("send", "unbuffered", ""),
+            step("send-done", "unbuffered", ""),
             step("send", "buffered", ""),
+            step("send-done", "buffered", ""),
             step("close", "unbuffered", ""),
         ],
     );
@@ -292,6 +294,7 @@ fn check(version: &str) {
             step("make-chan", "a", ""),
             step("make-chan", "b", ""),
             step("send", "b", ""),
+            step("send-done", "b", ""),
             step("select-nb", "a", ""),
             step("select-nb-done", "a", "0"),
         ],

@@ -1,0 +1,181 @@
+//! Race reports for people (the `WARNING: DATA RACE` shape Go developers know from `-race`) and
+//! for programs (one JSON object per race, as docs/cli.md specifies).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::{
+    detect::{Access, RaceReport},
+    stacks::SourceFrame,
+};
+
+/// A race with its accesses' stacks resolved.
+#[derive(Clone, Debug)]
+pub struct ResolvedRace {
+    pub race: RaceReport,
+    pub current_stack: Vec<SourceFrame>,
+    pub previous_stack: Vec<SourceFrame>,
+}
+
+fn capitalised(op: &str) -> String {
+    let mut chars = op.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn write_stack(text: &mut String, frames: &[SourceFrame]) {
+    let user_frames = frames
+        .iter()
+        .skip_while(|frame| frame.function.starts_with("runtime.") && frames.len() > 1);
+    for frame in user_frames {
+        let _ = writeln!(text, "  {}()", frame.function);
+        let _ = writeln!(text, "      {}:{}", frame.file, frame.line);
+    }
+}
+
+/// The text report of one race.
+pub fn text(race: &ResolvedRace) -> String {
+    let mut text = String::from("==================\nWARNING: DATA RACE\n");
+    let describe = |access: &Access, previous: bool| {
+        let op = if previous {
+            format!("Previous {}", access.op())
+        } else {
+            capitalised(access.op())
+        };
+        format!(
+            "{op} at {:#x} (map) by goroutine {}:\n",
+            race.race.map, access.goroutine
+        )
+    };
+    text.push_str(&describe(&race.race.current, false));
+    write_stack(&mut text, &race.current_stack);
+    text.push('\n');
+    text.push_str(&describe(&race.race.previous, true));
+    write_stack(&mut text, &race.previous_stack);
+    if race.race.count > 1 {
+        let _ = writeln!(
+            text,
+            "\n(seen {} times at these two sites)",
+            race.race.count
+        );
+    }
+    text.push_str("==================\n");
+    text
+}
+
+#[derive(Serialize)]
+struct JsonAccess<'a> {
+    goroutine: u64,
+    op: &'static str,
+    stack: &'a [SourceFrame],
+}
+
+#[derive(Serialize)]
+struct JsonRace<'a> {
+    #[serde(rename = "type")]
+    kind_of_record: &'static str,
+    map: String,
+    kind: &'static str,
+    current: JsonAccess<'a>,
+    previous: JsonAccess<'a>,
+    count: u64,
+}
+
+/// The JSON line of one race.
+pub fn json(race: &ResolvedRace) -> String {
+    fn access<'s>(access: &Access, stack: &'s [SourceFrame]) -> JsonAccess<'s> {
+        JsonAccess {
+            goroutine: access.goroutine,
+            op: access.op(),
+            stack,
+        }
+    }
+    let record = JsonRace {
+        kind_of_record: "race",
+        map: format!("{:#x}", race.race.map),
+        kind: race.race.kind(),
+        current: access(&race.race.current, &race.current_stack),
+        previous: access(&race.race.previous, &race.previous_stack),
+        count: race.race.count,
+    };
+    serde_json::to_string(&record).expect("a race always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, line: u32) -> SourceFrame {
+        SourceFrame {
+            function: function.into(),
+            file: "/src/app/main.go".into(),
+            line,
+        }
+    }
+
+    fn race() -> RaceReport {
+        let access = |goroutine, write, seq| Access {
+            goroutine,
+            write,
+            site: 1,
+            seq,
+            created_at: None,
+        };
+        RaceReport {
+            map: 0xc000_0100,
+            current: access(8, true, 20),
+            previous: access(7, false, 10),
+            count: 3,
+        }
+    }
+
+    #[test]
+    fn text_report_has_the_race_detector_shape() {
+        let race = race();
+        let resolved = ResolvedRace {
+            race: race.clone(),
+            current_stack: vec![
+                frame("runtime.mapassign_fast64", 1),
+                frame("main.writer", 42),
+            ],
+            previous_stack: vec![frame("main.reader", 17)],
+        };
+        let text = text(&resolved);
+        assert!(
+            text.starts_with("==================\nWARNING: DATA RACE\n"),
+            "{text}"
+        );
+        assert!(text.contains("Write at 0xc0000100 (map) by goroutine 8:\n  main.writer()\n      /src/app/main.go:42\n"), "{text}");
+        assert!(
+            text.contains("Previous read at 0xc0000100 (map) by goroutine 7:\n  main.reader()"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("mapassign"),
+            "runtime frames are left out: {text}"
+        );
+        assert!(text.contains("seen 3 times"), "{text}");
+    }
+
+    #[test]
+    fn json_report_follows_the_contract() {
+        let race = race();
+        let resolved = ResolvedRace {
+            race: race.clone(),
+            current_stack: vec![frame("main.writer", 42)],
+            previous_stack: vec![frame("main.reader", 17)],
+        };
+        let json: serde_json::Value = serde_json::from_str(&json(&resolved)).unwrap();
+        assert_eq!(json["type"], "race");
+        assert_eq!(json["map"], "0xc0000100");
+        assert_eq!(json["kind"], "write/read");
+        assert_eq!(json["current"]["goroutine"], 8);
+        assert_eq!(json["current"]["op"], "write");
+        assert_eq!(json["current"]["stack"][0]["function"], "main.writer");
+        assert_eq!(json["previous"]["stack"][0]["line"], 17);
+        assert_eq!(json["count"], 3);
+    }
+}

@@ -1,0 +1,475 @@
+//! From decoded events to the detector's happens-before operations, following Go's `-race`
+//! annotations (runtime/chan.go, sync/*.go). Per goroutine, calls of out-of-line sync functions
+//! nest like a stack, so each `sync-exit` is paired with its `sync-enter` (object included).
+//!
+//! Where the events cannot say which channel a goroutine synchronised on (`selectgo` returns
+//! only the case index), every channel operation also publishes to one shared object that each
+//! `select` acquires: more ordering than the program has, which can hide a race but never invent
+//! one.
+
+use std::collections::HashMap;
+
+use tracer_common::EventKind;
+
+use crate::{
+    detect::{Address, GoroutineId, Operation, SiteId},
+    events::Event,
+};
+
+/// The reverse direction of a channel (receives release, sends acquire) and the writer side of
+/// an RWMutex are modelled as separate objects one byte after the real one (objects are
+/// aligned, so this never collides with another object).
+fn companion(object: Address) -> Address {
+    object + 1
+}
+
+/// What an out-of-line sync function means at its return, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnReturn {
+    Nothing,
+    /// Lock slow paths, semaphore acquires, WaitGroup.Wait, RLock's reader wait: acquire.
+    Acquire,
+    /// RWMutex.Lock: acquire both the reader and the writer side.
+    AcquireBoth,
+    /// Once.doSlow: whoever ran f publishes it, whoever waited learns it.
+    AcquireAndPublish,
+    /// Out-of-line TryLock / RWMutex TryLock: acquire if it returned true.
+    AcquireIfTrue,
+}
+
+/// What an out-of-line sync function means at its entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnEntry {
+    Nothing,
+    /// Mutex.Unlock (out of line), RWMutex.Unlock: release.
+    Release,
+    /// RUnlock (out of line), semaphore releases: release-merge.
+    ReleaseMerge,
+    /// RWMutex.RUnlock out of line: release-merge on the writer side.
+    ReleaseMergeWriterSide,
+    /// WaitGroup.Add: a negative delta (Done) release-merges.
+    AddDelta,
+}
+
+fn meaning(function: &str) -> (OnEntry, OnReturn) {
+    let method = function
+        .strip_prefix("internal/sync.")
+        .or_else(|| function.strip_prefix("sync."))
+        .or_else(|| function.strip_prefix("runtime."))
+        .unwrap_or(function);
+    match method {
+        "(*Mutex).Lock" | "(*Mutex).lockSlow" => (OnEntry::Nothing, OnReturn::Acquire),
+        "(*Mutex).TryLock" | "(*RWMutex).TryRLock" => (OnEntry::Nothing, OnReturn::AcquireIfTrue),
+        "(*Mutex).Unlock" => (OnEntry::Release, OnReturn::Nothing),
+        "(*RWMutex).Lock" => (OnEntry::Nothing, OnReturn::AcquireBoth),
+        "(*RWMutex).Unlock" => (OnEntry::Release, OnReturn::Nothing),
+        "(*RWMutex).RLock" => (OnEntry::Nothing, OnReturn::Acquire),
+        "(*RWMutex).RUnlock" => (OnEntry::ReleaseMergeWriterSide, OnReturn::Nothing),
+        "(*WaitGroup).Add" => (OnEntry::AddDelta, OnReturn::Nothing),
+        "(*WaitGroup).Wait" => (OnEntry::Nothing, OnReturn::Acquire),
+        "(*Once).doSlow" => (OnEntry::Nothing, OnReturn::AcquireAndPublish),
+        "semacquire1"
+        | "runtime_Semacquire"
+        | "runtime_SemacquireMutex"
+        | "runtime_SemacquireWaitGroup"
+        | "runtime_SemacquireRWMutex" => (OnEntry::Nothing, OnReturn::Acquire),
+        "semrelease1" | "runtime_Semrelease" => (OnEntry::ReleaseMerge, OnReturn::Nothing),
+        _ => (OnEntry::Nothing, OnReturn::Nothing),
+    }
+}
+
+/// The object every channel operation publishes to and every `select` acquires.
+const ANY_CHANNEL: Address = 1;
+
+/// Where values published through `atomic.Value` keep their release clock: two bytes after
+/// the published pointer (disjoint from [`companion`]).
+fn publication(pointer: Address) -> Address {
+    pointer + 2
+}
+
+/// Per-goroutine state between events.
+#[derive(Default)]
+struct GoroutineState {
+    /// Open out-of-line calls: (function, first argument).
+    calls: Vec<(String, Address)>,
+    /// Channels of receives and non-blocking selects in progress, innermost last.
+    receives: Vec<Address>,
+    sends: Vec<Address>,
+}
+
+/// Translates events in stream order; keeps what it needs to pair returns with calls.
+#[derive(Default)]
+pub struct Translator {
+    goroutines: HashMap<GoroutineId, GoroutineState>,
+    /// Maps published through `atomic.Value`: whoever accesses one has loaded it atomically (or
+    /// racily, a race this cannot see), so the access acquires its publication first, as the
+    /// race detector's atomic Load would.
+    published: std::collections::HashSet<Address>,
+}
+
+impl Translator {
+    /// The operations `event` stands for. `function` is its site's function; `site` identifies
+    /// its code location for reports (map accesses only).
+    pub fn translate(&mut self, event: &Event, function: &str, site: SiteId) -> Vec<Operation> {
+        use EventKind as K;
+        let goroutine = event.goroutine;
+        let object = event.object;
+        let acquire = |object| Operation::Acquire { goroutine, object };
+        let release = |object| Operation::Release { goroutine, object };
+        let release_merge = |object| Operation::ReleaseMerge { goroutine, object };
+        let access = |write| Operation::MapAccess {
+            goroutine,
+            map: object,
+            write,
+            site,
+        };
+        let published = |write| {
+            let mut operations = Vec::with_capacity(2);
+            if self.published.contains(&object) {
+                operations.push(acquire(publication(object)));
+            }
+            operations.push(access(write));
+            operations
+        };
+        match event.kind {
+            K::MapAssign | K::MapDelete | K::MapClear => published(true),
+            K::MapRead | K::MapIterStart | K::MapIterNext => published(false),
+            K::MapMake => {
+                self.published.remove(&object);
+                vec![Operation::MapCreated { map: object }]
+            }
+            K::AtomicPublish => {
+                self.published.insert(object);
+                vec![release_merge(publication(object))]
+            }
+            K::GoroutineCreate => vec![Operation::Spawn {
+                parent: event.arg,
+                child: object,
+                site: 0,
+            }],
+            K::GoroutineExit => {
+                self.goroutines.remove(&goroutine);
+                vec![Operation::Exit { goroutine }]
+            }
+            // Inlined fast paths. A failed Lock CAS continues in lockSlow, whose return acquires.
+            K::MutexLock | K::MutexTryLock if event.zero_flag => vec![acquire(object)],
+            K::MutexLock | K::MutexTryLock => Vec::new(),
+            K::MutexUnlock => vec![release(object)],
+            // RLock's XADD result is the reader count before: negative means a writer holds the
+            // lock and the reader waits in runtime_SemacquireRWMutexR, whose return acquires.
+            K::RwMutexRLock if (event.arg as u32 as i32) >= 0 => vec![acquire(object)],
+            K::RwMutexRLock => {
+                self.state(goroutine)
+                    .calls
+                    .push(("rlock-wait".into(), object));
+                Vec::new()
+            }
+            K::RwMutexRUnlock => vec![release_merge(companion(object))],
+            K::OnceDo if event.arg != 0 => vec![acquire(object)],
+            K::OnceDo | K::WaitGroupDone => Vec::new(),
+            // Channels: sends publish to the channel and learn from its receives; receives the
+            // other way round (coarser than -race's per-slot pairing: it can hide a race, never
+            // invent one).
+            K::ChanSend => {
+                self.state(goroutine).sends.push(object);
+                vec![release_merge(object), release_merge(ANY_CHANNEL)]
+            }
+            K::ChanSendDone => match self.state(goroutine).sends.pop() {
+                Some(channel) => vec![acquire(companion(channel))],
+                None => Vec::new(),
+            },
+            K::ChanReceive => {
+                self.state(goroutine).receives.push(object);
+                vec![release_merge(companion(object)), release_merge(ANY_CHANNEL)]
+            }
+            K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
+                Some(channel) => vec![acquire(channel)],
+                None => Vec::new(),
+            },
+            K::ChanClose => vec![release_merge(object), release_merge(ANY_CHANNEL)],
+            K::SelectNonBlocking => {
+                self.state(goroutine).receives.push(object);
+                vec![release_merge(object), release_merge(companion(object))]
+            }
+            K::SelectNonBlockingDone => match self.state(goroutine).receives.pop() {
+                Some(channel) if event.arg & 1 != 0 => {
+                    vec![acquire(channel), acquire(companion(channel))]
+                }
+                _ => Vec::new(),
+            },
+            K::SelectChosen => vec![acquire(ANY_CHANNEL), release_merge(ANY_CHANNEL)],
+            K::SyncEnter => self.enter(goroutine, function, object, event.arg),
+            K::SyncExit => self.exit(goroutine, function, event.arg),
+            K::ChanMake | K::Fatal => Vec::new(),
+        }
+    }
+
+    fn state(&mut self, goroutine: GoroutineId) -> &mut GoroutineState {
+        self.goroutines.entry(goroutine).or_default()
+    }
+
+    fn enter(
+        &mut self,
+        goroutine: GoroutineId,
+        function: &str,
+        object: Address,
+        arg: u64,
+    ) -> Vec<Operation> {
+        self.state(goroutine)
+            .calls
+            .push((function.to_owned(), object));
+        match meaning(function).0 {
+            OnEntry::Nothing => Vec::new(),
+            OnEntry::Release => vec![Operation::Release { goroutine, object }],
+            OnEntry::ReleaseMerge => vec![Operation::ReleaseMerge { goroutine, object }],
+            OnEntry::ReleaseMergeWriterSide => vec![Operation::ReleaseMerge {
+                goroutine,
+                object: companion(object),
+            }],
+            OnEntry::AddDelta if (arg as i64) < 0 => {
+                vec![Operation::ReleaseMerge { goroutine, object }]
+            }
+            OnEntry::AddDelta => Vec::new(),
+        }
+    }
+
+    fn exit(&mut self, goroutine: GoroutineId, function: &str, result: u64) -> Vec<Operation> {
+        let calls = &mut self.state(goroutine).calls;
+        let Some(index) = calls.iter().rposition(|(called, _)| called == function) else {
+            return Vec::new();
+        };
+        let object = calls[index].1;
+        calls.truncate(index);
+        // A reader that waited for a writer acquires when its semaphore wait returns.
+        let waited_reader = function
+            .ends_with("runtime_SemacquireRWMutexR")
+            .then(|| calls.iter().rposition(|(called, _)| called == "rlock-wait"))
+            .flatten()
+            .map(|index| {
+                let rw = calls[index].1;
+                calls.truncate(index);
+                rw
+            });
+        let mut operations = Vec::new();
+        if let Some(rw) = waited_reader {
+            operations.push(Operation::Acquire {
+                goroutine,
+                object: rw,
+            });
+        }
+        let acquire = |object| Operation::Acquire { goroutine, object };
+        match meaning(function).1 {
+            OnReturn::Nothing => {}
+            OnReturn::Acquire => operations.push(acquire(object)),
+            OnReturn::AcquireBoth => {
+                operations.push(acquire(object));
+                operations.push(acquire(companion(object)));
+            }
+            OnReturn::AcquireAndPublish => {
+                operations.push(acquire(object));
+                operations.push(Operation::ReleaseMerge { goroutine, object });
+            }
+            OnReturn::AcquireIfTrue if result & 1 != 0 => operations.push(acquire(object)),
+            OnReturn::AcquireIfTrue => {}
+        }
+        operations
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Key;
+
+    fn event(kind: EventKind, goroutine: u64, object: u64, arg: u64) -> Event {
+        Event {
+            kind,
+            ts_ns: 0,
+            pid: 1,
+            tid: 1,
+            goroutine,
+            object,
+            arg,
+            key: Key::Unknown,
+            caller: 0,
+            site: 0,
+            zero_flag: false,
+            stack: None,
+            lost: 0,
+        }
+    }
+
+    #[test]
+    fn contended_lock_acquires_when_the_slow_path_returns() {
+        let mut translator = Translator::default();
+        let mut failed_cas = event(EventKind::MutexLock, 7, 0x100, 0);
+        failed_cas.zero_flag = false;
+        assert!(translator.translate(&failed_cas, "main.f", 0).is_empty());
+        let slow = "internal/sync.(*Mutex).lockSlow";
+        assert!(translator
+            .translate(&event(EventKind::SyncEnter, 7, 0x100, 0), slow, 0)
+            .is_empty());
+        let nested = "internal/sync.runtime_SemacquireMutex";
+        translator.translate(&event(EventKind::SyncEnter, 7, 0x104, 0), nested, 0);
+        translator.translate(&event(EventKind::SyncExit, 7, 0, 0), nested, 0);
+        assert_eq!(
+            translator.translate(&event(EventKind::SyncExit, 7, 0, 0), slow, 0),
+            vec![Operation::Acquire {
+                goroutine: 7,
+                object: 0x100
+            }]
+        );
+    }
+
+    #[test]
+    fn waitgroup_done_releases_and_wait_acquires() {
+        let mut translator = Translator::default();
+        let add = "sync.(*WaitGroup).Add";
+        assert!(translator
+            .translate(&event(EventKind::SyncEnter, 1, 0x200, 2), add, 0)
+            .is_empty());
+        assert_eq!(
+            translator.translate(&event(EventKind::SyncEnter, 2, 0x200, u64::MAX), add, 0),
+            vec![Operation::ReleaseMerge {
+                goroutine: 2,
+                object: 0x200
+            }]
+        );
+        let wait = "sync.(*WaitGroup).Wait";
+        translator.translate(&event(EventKind::SyncEnter, 1, 0x200, 0), wait, 0);
+        assert_eq!(
+            translator.translate(&event(EventKind::SyncExit, 1, 0, 0), wait, 0),
+            vec![Operation::Acquire {
+                goroutine: 1,
+                object: 0x200
+            }]
+        );
+    }
+
+    #[test]
+    fn channel_receive_acquires_what_sends_released() {
+        let mut translator = Translator::default();
+        assert_eq!(
+            translator.translate(
+                &event(EventKind::ChanSend, 1, 0x300, 0),
+                "runtime.chansend1",
+                0
+            ),
+            vec![
+                Operation::ReleaseMerge {
+                    goroutine: 1,
+                    object: 0x300
+                },
+                Operation::ReleaseMerge {
+                    goroutine: 1,
+                    object: ANY_CHANNEL
+                }
+            ]
+        );
+        translator.translate(
+            &event(EventKind::ChanReceive, 2, 0x300, 0),
+            "runtime.chanrecv1",
+            0,
+        );
+        assert_eq!(
+            translator.translate(
+                &event(EventKind::ChanReceiveDone, 2, 0, 0),
+                "runtime.chanrecv1",
+                0
+            ),
+            vec![Operation::Acquire {
+                goroutine: 2,
+                object: 0x300
+            }]
+        );
+        assert_eq!(
+            translator.translate(
+                &event(EventKind::ChanSendDone, 1, 0, 0),
+                "runtime.chansend1",
+                0
+            ),
+            vec![Operation::Acquire {
+                goroutine: 1,
+                object: 0x301
+            }]
+        );
+    }
+
+    #[test]
+    fn maps_published_through_atomic_value_are_acquired_by_their_readers() {
+        let mut translator = Translator::default();
+        let store = "sync/atomic.(*Value).Store";
+        assert_eq!(
+            translator.translate(&event(EventKind::AtomicPublish, 1, 0x500, 0x600), store, 0),
+            vec![Operation::ReleaseMerge {
+                goroutine: 1,
+                object: 0x502
+            }]
+        );
+        assert_eq!(
+            translator.translate(
+                &event(EventKind::MapRead, 2, 0x500, 0),
+                "runtime.mapaccess1",
+                9
+            ),
+            vec![
+                Operation::Acquire {
+                    goroutine: 2,
+                    object: 0x502
+                },
+                Operation::MapAccess {
+                    goroutine: 2,
+                    map: 0x500,
+                    write: false,
+                    site: 9
+                }
+            ]
+        );
+        // A new map at that address was never published.
+        translator.translate(
+            &event(EventKind::MapMake, 3, 0x500, 0),
+            "runtime.makemap",
+            0,
+        );
+        assert_eq!(
+            translator.translate(
+                &event(EventKind::MapRead, 2, 0x500, 0),
+                "runtime.mapaccess1",
+                9
+            ),
+            vec![Operation::MapAccess {
+                goroutine: 2,
+                map: 0x500,
+                write: false,
+                site: 9
+            }]
+        );
+    }
+
+    #[test]
+    fn waiting_reader_acquires_after_its_semaphore() {
+        let mut translator = Translator::default();
+        let negative = u64::from((-5i32) as u32);
+        assert!(translator
+            .translate(
+                &event(EventKind::RwMutexRLock, 3, 0x400, negative),
+                "main.f",
+                0
+            )
+            .is_empty());
+        let wait = "sync.runtime_SemacquireRWMutexR";
+        translator.translate(&event(EventKind::SyncEnter, 3, 0x40c, 0), wait, 0);
+        let operations = translator.translate(&event(EventKind::SyncExit, 3, 0, 0), wait, 0);
+        assert!(operations.contains(&Operation::Acquire {
+            goroutine: 3,
+            object: 0x400
+        }));
+        assert_eq!(
+            translator.translate(&event(EventKind::RwMutexRLock, 3, 0x400, 0), "main.f", 0),
+            vec![Operation::Acquire {
+                goroutine: 3,
+                object: 0x400
+            }]
+        );
+    }
+}
