@@ -396,8 +396,9 @@ impl PlanBuilder<'_> {
         }
     }
 
-    /// Inlined sync fast paths in every function except the sync functions probed out of line
-    /// (their inner Lock/Unlock act on the same object and are covered by their own probes).
+    /// Inlined sync fast paths in every function, the sync package's own included: Once.doSlow
+    /// and RWMutex.Lock/Unlock synchronise through their inner Mutex, and a goroutine that finds
+    /// that Mutex free takes it on the inlined fast path.
     fn inlined_sync_sites(&mut self) {
         let binary = self.binary;
         let anchors: Vec<(u64, syncsites::Anchor)> = ANCHORS
@@ -407,11 +408,7 @@ impl PlanBuilder<'_> {
         if anchors.is_empty() {
             return;
         }
-        let functions = binary
-            .functions_by_address()
-            .into_iter()
-            .filter(|(name, _)| !SYNC_FUNCTIONS.contains(name));
-        for (name, function) in functions {
+        for (name, function) in binary.functions_by_address() {
             let Some(code) = binary.code(function) else {
                 continue;
             };

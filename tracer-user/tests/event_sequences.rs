@@ -239,9 +239,12 @@ fn check(version: &str) {
             step("make-map", "map", ""),
             step("assign", "map", ""),
             step("sync-enter", "rw", "RWMutex.Lock"),
+            // RWMutex.Lock takes its inner writer Mutex (at offset 0) on the inlined fast path.
+            step("lock", "rw", "true"),
             step("sync-exit", "rw", "RWMutex.Lock"),
             step("assign", "map", ""),
             step("sync-enter", "rw", "RWMutex.Unlock"),
+            step("unlock", "rw", ""),
             step("sync-exit", "rw", "RWMutex.Unlock"),
         ],
     );

@@ -29,9 +29,18 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("the integration tests load eBPF programs and attach uprobes: run `cargo xtask test` as root");
     }
+    // Optimised: a debug build of tracer cannot keep up with a busy traced program, and the race
+    // tests assert that no event was dropped.
     shell::run(
         Command::new("cargo")
-            .args(["test", "--package", "tracer-user", "--test", "*"])
+            .args([
+                "test",
+                "--release",
+                "--package",
+                "tracer-user",
+                "--test",
+                "*",
+            ])
             .env("TRACER_CACHE_DIR", &environment.cache_dir),
     )
 }

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Code, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use serde::Serialize;
 
 use super::{disasm, pclntab::InlinedCall};
@@ -285,15 +285,56 @@ impl SiteContext<'_> {
     }
 
     /// The nearest `LOCK <mnemonic>` on a 32-bit memory operand before the anchor.
+    /// The `LOCK <mnemonic>` on a 32-bit memory operand that leads to the anchor: searched
+    /// backwards through the anchor's straight-line block and, when the compiler moved the slow
+    /// path out of line (a cold block entered by a jump from the fast path), before each jump
+    /// into that block.
     fn atomic_before_anchor(&self, mnemonic: Mnemonic) -> Option<usize> {
-        let start = self.anchor_index.saturating_sub(FAST_PATH_WINDOW);
-        (start..self.anchor_index).rev().find(|&i| {
-            let instruction = &self.instructions[i];
+        let is_atomic = |index: usize| {
+            let instruction = &self.instructions[index];
             instruction.has_lock_prefix()
                 && instruction.mnemonic() == mnemonic
                 && instruction.op0_kind() == OpKind::Memory
                 && instruction.memory_size().size() == 4
-        })
+        };
+        let mut index = self.anchor_index;
+        for _ in 0..FAST_PATH_WINDOW {
+            let block_start = self.instructions[index].ip();
+            if self.branch_targets.contains(&block_start) {
+                let jumped_from =
+                    self.instructions
+                        .iter()
+                        .enumerate()
+                        .find_map(|(source, jump)| {
+                            let jumps_here = (jump.is_jcc_short_or_near()
+                                || jump.is_jmp_short_or_near())
+                                && jump.near_branch_target() == block_start;
+                            jumps_here
+                                .then(|| {
+                                    (source.saturating_sub(FAST_PATH_WINDOW)..source)
+                                        .rev()
+                                        .find(|&i| is_atomic(i))
+                                })
+                                .flatten()
+                        });
+                if jumped_from.is_some() {
+                    return jumped_from;
+                }
+            }
+            let previous = index.checked_sub(1)?;
+            let falls_through = matches!(
+                self.instructions[previous].flow_control(),
+                FlowControl::Next | FlowControl::ConditionalBranch | FlowControl::Call
+            );
+            if !falls_through {
+                return None;
+            }
+            if is_atomic(previous) {
+                return Some(previous);
+            }
+            index = previous;
+        }
+        None
     }
 
     fn build(
@@ -730,6 +771,38 @@ mod tests {
             sites[0].object,
             AddressExpr::Static {
                 address: BASE + 12 + 0x1000
+            }
+        );
+    }
+
+    /// Go 1.22 `net/http.(*connReader).Read`: the unlockSlow call sits in a cold block after
+    /// unrelated code, entered by a `JNE` right after the XADD.
+    #[test]
+    fn slow_path_moved_out_of_line_is_found_through_its_jump() {
+        let mut code = vec![
+            0xbb, 0xff, 0xff, 0xff, 0xff, // MOVL $-1, BX
+            0xf0, 0x0f, 0xc1, 0x58, 0x08, // LOCK XADDL BX, 0x8(AX)
+            0xff, 0xcb, // DECL BX
+            0x85, 0xdb, // TESTL BX, BX
+            0x75, 0x03, // JNE +3 → the cold block
+            0xc3, // RET
+            0x90, 0x90, // NOPs in between
+            0x48, 0x8d, 0x48, 0x08, // cold block: LEAQ 0x8(AX), CX
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(call(at, UNLOCK_SLOW));
+        // Fix the JNE to land on the LEAQ (offset 19).
+        code[15] = 19 - 16;
+        let (sites, unconfirmed) = sites_of(&code);
+        assert!(unconfirmed.is_empty(), "{unconfirmed:x?}");
+        assert_eq!(sites.len(), 1);
+        assert_eq!(sites[0].atomic, BASE + 5);
+        assert_eq!(sites[0].probe, BASE);
+        assert_eq!(
+            sites[0].object,
+            AddressExpr::Register {
+                base: Reg::Rax,
+                offset: 8
             }
         );
     }
