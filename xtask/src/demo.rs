@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use anyhow::bail;
+
 use crate::{
     setup::{Environment, DEMO_GO_VERSION},
     shell::{self, workspace_root},
@@ -24,16 +26,30 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
     )?;
     let events = build_dir.join("events.jsonl");
     eprintln!(
-        "xtask: tracing the demo service; every map write is also written to {}",
+        "xtask: tracing the demo service; every event is also written to {}",
         events.display()
     );
-    shell::run(
-        Command::new(root.join("target/release/tracer"))
-            .args(["run", "--stats-interval", "1s", "--events"])
-            .arg(&events)
-            .arg("--")
-            .arg(&demo),
-    )
+    let mut tracer = Command::new(root.join("target/release/tracer"));
+    tracer
+        .args(["run", "--stats-interval", "1s", "--events"])
+        .arg(&events)
+        .arg("--")
+        .arg(&demo);
+    eprintln!("xtask: $ {}", shell::describe(&tracer));
+    let status = tracer.status()?;
+    match status.code() {
+        Some(66) => {
+            eprintln!(
+                "xtask: tracer reported the demo's data race (exit status 66, as with -race)"
+            );
+            Ok(())
+        }
+        Some(0) => {
+            eprintln!("xtask: the demo ran without tracer seeing its race this time");
+            Ok(())
+        }
+        _ => bail!("tracer failed: {status}"),
+    }
 }
 
 /// Offline, reproducible Go builds: standard library only, toolchain as installed.
