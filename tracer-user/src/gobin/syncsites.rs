@@ -190,6 +190,9 @@ pub const ANCHORS: [(&str, Anchor); 8] = [
 /// How far back from an anchor call the fast path's atomic instruction may be.
 const FAST_PATH_WINDOW: usize = 16;
 
+/// How far before a release's atomic instruction its probe may be moved (to the inline mark).
+const RELEASE_PROBE_WINDOW: usize = 4;
+
 /// Finds the inlined sync sites of one function. `anchors` maps anchor function addresses to
 /// their kind. Sites that cannot be confirmed are reported through `unconfirmed` (anchor
 /// addresses) so that callers can count them rather than silently miss them.
@@ -401,17 +404,35 @@ impl SiteContext<'_> {
     fn release_before(&self, primitive: Primitive, field: i64) -> Option<SyncSite> {
         let index = self.atomic_before_anchor(Mnemonic::Xadd)?;
         let atomic = &self.instructions[index];
-        let probe = self.instructions.get(index.checked_sub(1)?)?;
-        if self.branch_targets.contains(&atomic.ip()) || probe.has_lock_prefix() {
+        if self.branch_targets.contains(&atomic.ip()) {
             return None;
         }
-        let object = match memory_address(atomic)? {
-            AddressExpr::Register { base, offset } => base_after(probe, base)?.plus(offset - field),
-            global => global.plus(-field),
-        };
+        let mut object = memory_address(atomic)?.plus(-field);
+        // Walk back through the straight-line instructions before the atomic, keeping the
+        // object's address as an expression in the registers before each one. The first
+        // instruction is the fallback probe; a NOP (the inline mark) further back is better:
+        // the kernel emulates NOPs, while most other instructions must be single-stepped.
+        let mut chosen = None;
+        for probe_index in (index.saturating_sub(RELEASE_PROBE_WINDOW)..index).rev() {
+            let probe = &self.instructions[probe_index];
+            if probe.has_lock_prefix() || probe.flow_control() != FlowControl::Next {
+                break;
+            }
+            let Some(before) = before(probe, object) else {
+                break;
+            };
+            object = before;
+            if chosen.is_none() || probe.mnemonic() == Mnemonic::Nop {
+                chosen = Some((probe.ip(), object));
+            }
+            if probe.mnemonic() == Mnemonic::Nop || self.branch_targets.contains(&probe.ip()) {
+                break;
+            }
+        }
+        let (probe, object) = chosen?;
         Some(self.build(
             primitive,
-            probe.ip(),
+            probe,
             Timing::Before,
             object,
             Outcome::Always,
@@ -631,6 +652,29 @@ fn memory_address(instruction: &Instruction) -> Option<AddressExpr> {
     })
 }
 
+/// `expression` (an address computed from the registers after `instruction`) in terms of the
+/// registers before it, if that can be expressed.
+fn before(instruction: &Instruction, expression: AddressExpr) -> Option<AddressExpr> {
+    let writes_memory = instruction.op_count() > 0 && instruction.op0_kind() == OpKind::Memory;
+    match expression {
+        AddressExpr::Register { base, offset } => Some(base_after(instruction, base)?.plus(offset)),
+        // The pointer is loaded from memory: a store in between could change it.
+        AddressExpr::Load { .. } if writes_memory => None,
+        AddressExpr::Load { base, at, offset } => match base_after(instruction, base)? {
+            AddressExpr::Register {
+                base,
+                offset: moved,
+            } => Some(AddressExpr::Load {
+                base,
+                at: at + moved,
+                offset,
+            }),
+            _ => None,
+        },
+        AddressExpr::Static { .. } => Some(expression),
+    }
+}
+
 /// What `base` holds after `instruction` executes, in terms of the registers before it.
 fn base_after(instruction: &Instruction, base: Reg) -> Option<AddressExpr> {
     let writes_base = instruction.op_count() > 0
@@ -742,7 +786,8 @@ mod tests {
         assert_eq!(sites.len(), 1);
         let site = &sites[0];
         assert_eq!(site.primitive, Primitive::MutexUnlock);
-        assert_eq!(site.probe, BASE + 6);
+        // On the inline mark (a NOP, emulated by the kernel), two instructions before the XADD.
+        assert_eq!(site.probe, BASE);
         assert_eq!(site.timing, Timing::Before);
         assert_eq!(
             site.object,
