@@ -27,7 +27,8 @@ Exit status:
   83   unsupported binary (e.g. stripped, not x86-64)
   84   missing privileges (root, or CAP_BPF and CAP_PERFMON)
   85   the kernel refused the probes
-  86   cannot write an output file
+  86   cannot read or write a file
+  87   replay: the file is not a tracer recording
   126  run: the program is not executable
   127  run: the program was not found";
 
@@ -56,6 +57,14 @@ pub enum Command {
         pid: u32,
         #[command(flatten)]
         options: TraceArgs,
+    },
+    /// Re-run race detection over a recording made with --events (deterministic).
+    Replay {
+        /// The recording (JSON lines written by --events).
+        #[arg(value_name = "FILE")]
+        recording: PathBuf,
+        #[command(flatten)]
+        reports: ReportArgs,
     },
     /// Start PROGRAM with every probe in place before its first instruction; exit with its status.
     ///
@@ -91,6 +100,13 @@ pub struct TraceArgs {
     /// Print running totals to standard error this often (e.g. 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stats_interval: Option<Duration>,
+    #[command(flatten)]
+    pub reports: ReportArgs,
+}
+
+/// Where and how race reports are written.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
     /// Race report format: the `WARNING: DATA RACE` text of `go build -race`, or JSON lines.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -3,12 +3,13 @@
 use std::{ffi::OsString, io::Write as _, path::Path};
 
 use crate::{
-    cli::{Format, TraceArgs},
+    cli::{Format, ReportArgs, TraceArgs},
     error::TracerError,
     gobin::GoBinary,
     inspect,
     plan::{self, Placement},
     privileges, probes, report,
+    report::ResolvedRace,
     session::{self, Ownership, SessionOptions, SessionResult},
     sites::{self, KernelSite},
     target,
@@ -169,27 +170,49 @@ fn report(result: &SessionResult, pid: u32, args: &TraceArgs) -> Result<bool, Tr
         session::StopReason::Signal => "interrupted".to_owned(),
         session::StopReason::Duration => "duration reached".to_owned(),
     };
-    let races: String = result
-        .races
+    write_races(&result.races, &args.reports)?;
+    eprintln!("tracer: stopped ({why}); all probes removed");
+    eprint!("{}", result.summary.render(result.elapsed));
+    announce_races(&result.races);
+    Ok(!result.races.is_empty())
+}
+
+/// `tracer replay FILE`: the races of a recording; exit status 66 if there are any.
+pub fn replay(recording: &Path, reports: &ReportArgs) -> Result<i32, TracerError> {
+    let races = crate::replay::replay(recording)?;
+    write_races(&races, reports)?;
+    announce_races(&races);
+    Ok(if races.is_empty() {
+        0
+    } else {
+        RACE_EXIT_STATUS
+    })
+}
+
+fn write_races(races: &[ResolvedRace], reports: &ReportArgs) -> Result<(), TracerError> {
+    let text: String = races
         .iter()
-        .map(|race| match args.format {
+        .map(|race| match reports.format {
             Format::Text => report::text(race),
             Format::Json => report::json(race) + "\n",
         })
         .collect();
-    match &args.output {
-        Some(path) => std::fs::write(path, &races).map_err(|source| TracerError::Output {
+    match &reports.output {
+        Some(path) => std::fs::write(path, &text).map_err(|source| TracerError::Output {
             path: path.clone(),
             source,
-        })?,
-        None => eprint!("{races}"),
+        }),
+        None => {
+            eprint!("{text}");
+            Ok(())
+        }
     }
-    eprintln!("tracer: stopped ({why}); all probes removed");
-    eprint!("{}", result.summary.render(result.elapsed));
-    if !result.races.is_empty() {
-        eprintln!("tracer: found {} data race(s) on maps", result.races.len());
+}
+
+fn announce_races(races: &[ResolvedRace]) {
+    if !races.is_empty() {
+        eprintln!("tracer: found {} data race(s) on maps", races.len());
     }
-    Ok(!result.races.is_empty())
 }
 
 fn display_name(path: &Path) -> String {

@@ -24,6 +24,12 @@ pub enum TracerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}:{line}: not a tracer recording: {reason}")]
+    InvalidRecording {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
     #[error("cannot run {program}: {reason}")]
     ProgramNotFound { program: String, reason: String },
     #[error("cannot run {program}: {reason}")]
@@ -45,6 +51,7 @@ impl TracerError {
             Self::NoPrivileges(_) => 84,
             Self::ProbesRejected(_) => 85,
             Self::Output { .. } => 86,
+            Self::InvalidRecording { .. } => 87,
             Self::ProgramNotExecutable { .. } => 126,
             Self::ProgramNotFound { .. } => 127,
         }

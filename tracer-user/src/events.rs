@@ -105,6 +105,13 @@ pub fn op_name(kind: EventKind) -> &'static str {
     }
 }
 
+/// The kind named `op` in the JSON form (the inverse of [`op_name`]).
+pub fn kind_of_op(op: &str) -> Option<EventKind> {
+    (1..=EventKind::LAST)
+        .filter_map(EventKind::from_u8)
+        .find(|&kind| op_name(kind) == op)
+}
+
 impl Event {
     /// An access to a map's contents (what races are about), as opposed to its creation.
     pub fn is_map_access(&self) -> bool {
@@ -166,6 +173,7 @@ impl Event {
             function,
             caller: hex(self.caller),
             stack,
+            lost: (self.lost != 0).then_some(self.lost),
         };
         serde_json::to_string(&record).expect("an event always serialises")
     }
@@ -203,6 +211,9 @@ struct EventRecord<'a> {
     /// The id of the event's `{"type":"stack"}` line.
     #[serde(skip_serializing_if = "Option::is_none")]
     stack: Option<u64>,
+    /// Events the kernel had dropped so far (a change marks a hole in the stream).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost: Option<u32>,
 }
 
 #[cfg(test)]
@@ -292,6 +303,14 @@ mod tests {
         assert_eq!(go["op"], "go");
         assert_eq!(go["child"], 18);
         assert_eq!(go["arg"], 1);
+    }
+
+    #[test]
+    fn every_op_name_maps_back_to_its_kind() {
+        for kind in (1..=EventKind::LAST).filter_map(EventKind::from_u8) {
+            assert_eq!(kind_of_op(op_name(kind)), Some(kind));
+        }
+        assert_eq!(kind_of_op("frobnicate"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod detect;
+pub mod detection;
 pub mod error;
 pub mod events;
 pub mod gobin;
@@ -14,6 +15,7 @@ pub mod inspect;
 pub mod plan;
 pub mod privileges;
 pub mod probes;
+pub mod replay;
 pub mod report;
 pub mod session;
 pub mod sites;

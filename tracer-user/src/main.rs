@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         Command::Inspect { path, pid, format } => {
             tracer::commands::inspect(path.as_deref(), *pid, *format)
         }
+        Command::Replay { recording, reports } => tracer::commands::replay(recording, reports),
         Command::Attach { pid, options } => tracer::commands::attach(*pid, options),
         Command::Run { options, command } => tracer::commands::run(command, options),
     };

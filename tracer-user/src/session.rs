@@ -18,17 +18,16 @@ use tokio::{
 use tracer_common::{counter, ProbeClass};
 
 use crate::{
-    detect::{self, Engine, Limits, Operation},
+    detection::Detection,
     error::TracerError,
     events::{decode, Event},
     gobin::GoBinary,
     probes::{AttachedProbes, KernelChannels},
     report::ResolvedRace,
     sites::KernelSite,
-    stacks::{self, SourceFrame},
+    stacks,
     summary::{KernelCounters, Summary},
     target,
-    translate::Translator,
 };
 
 /// How often the ring buffer is drained: the kernel never wakes us per event (that would cost
@@ -136,11 +135,7 @@ pub async fn trace(
         summary: Summary::default(),
         sink: options.events.clone().map(EventSink::open).transpose()?,
         site_ids: HashMap::new(),
-        site_frames: Vec::new(),
-        translator: Translator::default(),
-        engine: Engine::new(Limits::default()),
-        seq: 0,
-        lost: 0,
+        detection: Detection::default(),
     };
 
     let mut drain = interval(DRAIN_PERIOD);
@@ -185,7 +180,7 @@ pub async fn trace(
     if let Some(sink) = output.sink.as_mut() {
         sink.flush()?;
     }
-    let races = output.races();
+    let races = output.detection.races();
     let mut summary = output.summary;
     summary.dropped = channels.counter(counter::DROPPED);
     summary.kernel = KernelCounters {
@@ -209,22 +204,14 @@ struct Output<'a> {
     binary: &'a GoBinary,
     summary: Summary,
     sink: Option<EventSink>,
-    /// (kernel stack id, caller) → code-site id (1-based; 0 = no stack).
+    /// (kernel stack id, caller) → code-site id.
     site_ids: HashMap<(u32, u64), u64>,
-    /// The source frames of each code site, by id − 1.
-    site_frames: Vec<Vec<SourceFrame>>,
-    translator: Translator,
-    engine: Engine,
-    /// Arrival number of the next detector operation.
-    seq: u64,
-    /// The kernel's drop count stamped on the last event.
-    lost: u32,
+    detection: Detection,
 }
 
 impl Output<'_> {
     fn write(&mut self, event: &Event, channels: &KernelChannels) -> Result<(), TracerError> {
         self.summary.record(event);
-        self.note_hole(event);
         let site = match event.stack {
             Some(kernel_id) => self.site_of(kernel_id, event, channels)?,
             None => 0,
@@ -233,13 +220,7 @@ impl Output<'_> {
             .sites
             .get(event.site as usize)
             .map_or("", |site| site.function.as_str());
-        for operation in self.translator.translate(event, function, site) {
-            self.seq += 1;
-            self.engine.process(detect::Event {
-                seq: self.seq,
-                operation,
-            });
-        }
+        self.detection.observe(event, function, site);
         match self.sink.as_mut() {
             Some(sink) => sink.write_line(&event.to_json(function, (site != 0).then_some(site))),
             None => Ok(()),
@@ -266,47 +247,14 @@ impl Output<'_> {
         };
         let frames =
             stacks::symbolize(&pcs, |pc| self.binary.symbolize(pc.wrapping_sub(load_bias)));
-        let id = self.site_frames.len() as u64 + 1;
         if let Some(sink) = self.sink.as_mut() {
+            let id = self.site_ids.len() as u64 + 1;
             let line = serde_json::json!({"type": "stack", "id": id, "frames": frames});
             sink.write_line(&line.to_string())?;
         }
-        self.site_frames.push(frames);
+        let id = self.detection.add_site(frames);
         self.site_ids.insert(key, id);
         Ok(id)
-    }
-
-    /// Events were lost just before `event` (the kernel's drop count changed): the detector must
-    /// not order anything across the hole.
-    fn note_hole(&mut self, event: &Event) {
-        if event.lost != self.lost {
-            self.lost = event.lost;
-            self.seq += 1;
-            self.engine.process(detect::Event {
-                seq: self.seq,
-                operation: Operation::Gap { goroutines: None },
-            });
-        }
-    }
-
-    fn frames(&self, site: u64) -> Vec<SourceFrame> {
-        site.checked_sub(1)
-            .and_then(|index| self.site_frames.get(index as usize))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Every distinct race, with both stacks.
-    fn races(&self) -> Vec<ResolvedRace> {
-        self.engine
-            .reports()
-            .iter()
-            .map(|race| ResolvedRace {
-                race: race.clone(),
-                current_stack: self.frames(race.current.site),
-                previous_stack: self.frames(race.previous.site),
-            })
-            .collect()
     }
 }
 

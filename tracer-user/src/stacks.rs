@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::gobin::pclntab::Frame;
 
 /// One source frame of a stack.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SourceFrame {
     pub function: String,
     pub file: String,

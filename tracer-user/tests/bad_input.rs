@@ -136,3 +136,16 @@ fn usage_errors_exit_2() {
         assert_eq!(output.status.code(), Some(2), "tracer {args:?}");
     }
 }
+
+#[test]
+fn replay_of_something_that_is_not_a_recording() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "{\"op\":\"assign\"}\nnot json\n").unwrap();
+    let output = tracer().arg("replay").arg(file.path()).output().unwrap();
+    assert_one_line_error(&output, 87, ":1: not a tracer recording");
+    let output = tracer()
+        .args(["replay", "/nonexistent/recording"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, 86, "/nonexistent/recording");
+}

@@ -1,7 +1,8 @@
 //! Race reports end to end: the demo service (examples/demo) has exactly one unsynchronised map,
 //! `lastReset`, written by its janitor goroutine and by the /admin/reset handler; every other map
 //! it uses — and net/http's own — is properly synchronised. On every supported Go version tracer
-//! must report that race, with both stacks, and nothing else, and exit with status 66.
+//! must report that race, with both stacks, and nothing else, and exit with status 66; and
+//! `tracer replay` of the run's recording must report exactly the same.
 
 mod common;
 
@@ -50,9 +51,12 @@ fn demo_race_is_reported(version: &str) {
     let _alone = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let recording = dir.path().join("events.jsonl");
     let output = tracer()
         .args(["run", "--format", "json", "--output"])
         .arg(&reports)
+        .arg("--events")
+        .arg(&recording)
         .arg(&demo)
         .args(["-duration", "1500ms"])
         .output()
@@ -86,6 +90,26 @@ fn demo_race_is_reported(version: &str) {
         "go{version}: {race}"
     );
     assert_ne!(race["current"]["goroutine"], race["previous"]["goroutine"]);
+
+    // Replaying the recording finds the same race, byte for byte.
+    let replayed = dir.path().join("replayed.jsonl");
+    let output = tracer()
+        .args(["replay", "--format", "json", "--output"])
+        .arg(&replayed)
+        .arg(&recording)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(66),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&replayed).unwrap(),
+        std::fs::read_to_string(&reports).unwrap(),
+        "go{version}: replay differs from the live run"
+    );
 }
 
 macro_rules! for_each_go_version {

@@ -1,0 +1,83 @@
+//! The detection pipeline shared by live tracing and `tracer replay`: decoded events in stream
+//! order → happens-before operations → the engine → races with their stacks.
+
+use crate::{
+    detect::{self, Engine, Limits, Operation},
+    events::Event,
+    report::ResolvedRace,
+    stacks::SourceFrame,
+    translate::Translator,
+};
+
+/// Feeds events to the engine and remembers each code site's frames for the reports.
+pub struct Detection {
+    translator: Translator,
+    engine: Engine,
+    /// Arrival number of the next detector operation.
+    seq: u64,
+    /// The kernel's drop count stamped on the last event.
+    lost: u32,
+    /// The source frames of each code site, by site id − 1 (ids are 1-based; 0 = no stack).
+    site_frames: Vec<Vec<SourceFrame>>,
+}
+
+impl Default for Detection {
+    fn default() -> Self {
+        Self {
+            translator: Translator::default(),
+            engine: Engine::new(Limits::default()),
+            seq: 0,
+            lost: 0,
+            site_frames: Vec::new(),
+        }
+    }
+}
+
+impl Detection {
+    /// Registers the frames of the next code site and returns its id.
+    pub fn add_site(&mut self, frames: Vec<SourceFrame>) -> u64 {
+        self.site_frames.push(frames);
+        self.site_frames.len() as u64
+    }
+
+    /// Processes one event; `function` is its probe site's function, `site` its code-site id.
+    pub fn observe(&mut self, event: &Event, function: &str, site: u64) {
+        // The kernel's drop count changed: the stream has a hole right here, and nothing may be
+        // ordered across it.
+        if event.lost != self.lost {
+            self.lost = event.lost;
+            self.process(Operation::Gap { goroutines: None });
+        }
+        for operation in self.translator.translate(event, function, site) {
+            self.process(operation);
+        }
+    }
+
+    fn process(&mut self, operation: Operation) {
+        self.seq += 1;
+        self.engine.process(detect::Event {
+            seq: self.seq,
+            operation,
+        });
+    }
+
+    fn frames(&self, site: u64) -> Vec<SourceFrame> {
+        site.checked_sub(1)
+            .and_then(|index| self.site_frames.get(index as usize))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every distinct race so far, with both stacks.
+    pub fn races(&self) -> Vec<ResolvedRace> {
+        self.engine
+            .reports()
+            .iter()
+            .map(|race| ResolvedRace {
+                race: race.clone(),
+                current_stack: self.frames(race.current.site),
+                previous_stack: self.frames(race.previous.site),
+            })
+            .collect()
+    }
+}

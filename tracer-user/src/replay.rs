@@ -1,0 +1,85 @@
+//! `tracer replay FILE`: the detection of a `--events` recording, again. The recording holds
+//! every event in stream order with the code-site stacks, so replaying it gives the same races
+//! as the live run, deterministically.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{
+    detection::Detection,
+    error::TracerError,
+    events::{kind_of_op, Event, Key},
+    report::ResolvedRace,
+    stacks::SourceFrame,
+};
+
+/// Reads a recording and runs the detection over it.
+pub fn replay(path: &Path) -> Result<Vec<ResolvedRace>, TracerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TracerError::Output {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut detection = Detection::default();
+    for (number, line) in text.lines().enumerate() {
+        let invalid = |what: &str| TracerError::InvalidRecording {
+            path: path.to_owned(),
+            line: number + 1,
+            reason: what.to_owned(),
+        };
+        let record: Value =
+            serde_json::from_str(line).map_err(|error| invalid(&error.to_string()))?;
+        if record["type"] == "stack" {
+            let frames: Vec<SourceFrame> = serde_json::from_value(record["frames"].clone())
+                .map_err(|error| invalid(&format!("bad stack frames: {error}")))?;
+            let id = detection.add_site(frames);
+            if record["id"].as_u64() != Some(id) {
+                return Err(invalid(&format!(
+                    "stack {} out of order (expected {id})",
+                    record["id"]
+                )));
+            }
+            continue;
+        }
+        let event = event_of(&record).ok_or_else(|| invalid("not an event record"))?;
+        let function = record["function"].as_str().unwrap_or_default();
+        let site = record["stack"].as_u64().unwrap_or(0);
+        detection.observe(&event, function, site);
+    }
+    Ok(detection.races())
+}
+
+/// The event of one JSON record (the fields `Event::to_json` writes).
+fn event_of(record: &Value) -> Option<Event> {
+    let kind = kind_of_op(record["op"].as_str()?)?;
+    let hex = |field: &str| {
+        record[field]
+            .as_str()
+            .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
+    };
+    let object = hex("map")
+        .or_else(|| hex("object"))
+        .or_else(|| record["child"].as_u64())
+        .or_else(|| record["case"].as_u64())
+        .unwrap_or(0);
+    let key = match (record["key"].as_u64(), record["key_len"].as_u64()) {
+        (Some(value), _) => Key::Integer(value),
+        (None, Some(len)) => Key::StringOfLength(len),
+        _ => Key::Unknown,
+    };
+    Some(Event {
+        kind,
+        ts_ns: record["ts"].as_u64()?,
+        pid: u32::try_from(record["pid"].as_u64()?).ok()?,
+        tid: u32::try_from(record["tid"].as_u64()?).ok()?,
+        goroutine: record["goroutine"].as_u64()?,
+        object,
+        arg: record["arg"].as_u64().unwrap_or(0),
+        key,
+        caller: hex("caller").unwrap_or(0),
+        site: 0,
+        zero_flag: record["acquired"].as_bool().unwrap_or(false),
+        stack: None,
+        lost: u32::try_from(record["lost"].as_u64().unwrap_or(0)).ok()?,
+    })
+}
