@@ -105,6 +105,28 @@ pub fn op_name(kind: EventKind) -> &'static str {
     }
 }
 
+#[cfg(test)]
+impl Event {
+    /// An event with only what unit tests care about set.
+    pub(crate) fn example(kind: EventKind, goroutine: u64, object: u64, arg: u64) -> Self {
+        Self {
+            kind,
+            ts_ns: 0,
+            pid: 1,
+            tid: 1,
+            goroutine,
+            object,
+            arg,
+            key: Key::Unknown,
+            caller: 0,
+            site: 0,
+            zero_flag: false,
+            stack: None,
+            lost: 0,
+        }
+    }
+}
+
 /// The kind named `op` in the JSON form (the inverse of [`op_name`]).
 pub fn kind_of_op(op: &str) -> Option<EventKind> {
     (1..=EventKind::LAST)

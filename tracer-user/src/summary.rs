@@ -129,24 +129,9 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Key;
 
     fn event(kind: EventKind, map: u64, goroutine: u64) -> Event {
-        Event {
-            kind,
-            ts_ns: 0,
-            pid: 1,
-            tid: 1,
-            goroutine,
-            object: map,
-            arg: 0,
-            key: Key::Unknown,
-            caller: 0,
-            site: 0,
-            zero_flag: false,
-            stack: None,
-            lost: 0,
-        }
+        Event::example(kind, goroutine, map, 0)
     }
 
     #[test]

@@ -279,24 +279,9 @@ impl Translator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Key;
 
     fn event(kind: EventKind, goroutine: u64, object: u64, arg: u64) -> Event {
-        Event {
-            kind,
-            ts_ns: 0,
-            pid: 1,
-            tid: 1,
-            goroutine,
-            object,
-            arg,
-            key: Key::Unknown,
-            caller: 0,
-            site: 0,
-            zero_flag: false,
-            stack: None,
-            lost: 0,
-        }
+        Event::example(kind, goroutine, object, arg)
     }
 
     #[test]

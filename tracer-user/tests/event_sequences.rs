@@ -314,18 +314,6 @@ fn check(version: &str) {
     assert_eq!(chosen[0]["arg"], 1, "go{version}: it received a value");
 }
 
-macro_rules! for_each_go_version {
-    ($($test:ident => $version:literal),* $(,)?) => {
-        $(#[test] fn $test() { check($version) })*
-    };
-}
-
-for_each_go_version! {
-    go1_21 => "1.21.13",
-    go1_22 => "1.22.10",
-    go1_23 => "1.23.9",
-    go1_24 => "1.24.11",
-    go1_25 => "1.25.5",
-    go1_26 => "1.26.6",
-    go1_27 => "1.27.3",
+mod event_sequences_are_exact {
+    crate::test_each_go_version!(super::check);
 }

@@ -112,18 +112,6 @@ fn demo_race_is_reported(version: &str) {
     );
 }
 
-macro_rules! for_each_go_version {
-    ($($test:ident => $version:literal),* $(,)?) => {
-        $(#[test] fn $test() { demo_race_is_reported($version) })*
-    };
-}
-
-for_each_go_version! {
-    demo_race_go1_21 => "1.21.13",
-    demo_race_go1_22 => "1.22.10",
-    demo_race_go1_23 => "1.23.9",
-    demo_race_go1_24 => "1.24.11",
-    demo_race_go1_25 => "1.25.5",
-    demo_race_go1_26 => "1.26.6",
-    demo_race_go1_27 => "1.27.3",
+mod demo_race_is_reported {
+    crate::test_each_go_version!(super::demo_race_is_reported);
 }

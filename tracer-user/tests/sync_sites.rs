@@ -288,27 +288,12 @@ fn stripped_plan_matches(version: &str) {
     assert_eq!(default, stripped, "go{version}: stripped plan differs");
 }
 
-macro_rules! for_each_go_version {
-    ($($test:ident => $version:literal),* $(,)?) => {
-        mod written_sites_are_found {
-            use super::*;
-            $(#[test] fn $test() { every_written_site_is_found($version) })*
-        }
-        mod stripped_plan_equals_default_plan {
-            use super::*;
-            $(#[test] fn $test() { stripped_plan_matches($version) })*
-        }
-    };
+mod written_sites_are_found {
+    crate::test_each_go_version!(super::every_written_site_is_found);
 }
 
-for_each_go_version! {
-    go1_21 => "1.21.13",
-    go1_22 => "1.22.10",
-    go1_23 => "1.23.9",
-    go1_24 => "1.24.11",
-    go1_25 => "1.25.5",
-    go1_26 => "1.26.6",
-    go1_27 => "1.27.3",
+mod stripped_plan_equals_default_plan {
+    crate::test_each_go_version!(super::stripped_plan_matches);
 }
 
 /// Mutated executables (headers, build info, function tables, code) give an error or a plan,

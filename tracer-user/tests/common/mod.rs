@@ -14,6 +14,49 @@ pub const GO_VERSIONS: [&str; 7] = [
     "1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3",
 ];
 
+/// Defines one `#[test]` per supported Go version, `go1_21` … `go1_27`, each calling
+/// `$check(version)`; use it inside a module named after what is checked.
+#[macro_export]
+macro_rules! test_each_go_version {
+    ($check:path) => {
+        #[test]
+        fn go1_21() {
+            $check("1.21.13")
+        }
+        #[test]
+        fn go1_22() {
+            $check("1.22.10")
+        }
+        #[test]
+        fn go1_23() {
+            $check("1.23.9")
+        }
+        #[test]
+        fn go1_24() {
+            $check("1.24.11")
+        }
+        #[test]
+        fn go1_25() {
+            $check("1.25.5")
+        }
+        #[test]
+        fn go1_26() {
+            $check("1.26.6")
+        }
+        #[test]
+        fn go1_27() {
+            $check("1.27.3")
+        }
+        #[test]
+        fn every_supported_version_is_tested() {
+            assert_eq!(
+                ["1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3"],
+                $crate::common::GO_VERSIONS
+            );
+        }
+    };
+}
+
 /// Debian's Go 1.19 (package golang-1.19-go): older than tracer supports.
 pub const OLD_GO: &str = "/usr/lib/go-1.19/bin/go";
 
