@@ -64,11 +64,14 @@ pub enum EventKind {
     /// `atomic.Value.Store/Swap/CompareAndSwap`: `object` = the data word of the stored value
     /// (for a map, the map itself), `arg` = the Value.
     AtomicPublish = 29,
+    /// Entry of `runtime.newproc`: a `go` statement runs, with the user stack that created the
+    /// goroutine (the `GoroutineCreate` that follows, on the system stack, has none).
+    GoStatement = 30,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 29;
+    pub const LAST: u8 = 30;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -101,6 +104,7 @@ impl EventKind {
             27 => Self::WaitGroupDone,
             28 => Self::ChanSendDone,
             29 => Self::AtomicPublish,
+            30 => Self::GoStatement,
             _ => return None,
         })
     }
@@ -350,7 +354,7 @@ mod tests {
         }
         assert_eq!(
             EventKind::from_u8(EventKind::LAST),
-            Some(EventKind::AtomicPublish)
+            Some(EventKind::GoStatement)
         );
     }
 

@@ -73,10 +73,20 @@ impl Detection {
         self.engine
             .reports()
             .iter()
-            .map(|race| ResolvedRace {
-                race: race.clone(),
-                current_stack: self.frames(race.current.site),
-                previous_stack: self.frames(race.previous.site),
+            .map(|race| {
+                let created = |access: &detect::Access| {
+                    access
+                        .created_at
+                        .map(|site| self.frames(site))
+                        .unwrap_or_default()
+                };
+                ResolvedRace {
+                    race: race.clone(),
+                    current_stack: self.frames(race.current.site),
+                    previous_stack: self.frames(race.previous.site),
+                    current_created_at: created(&race.current),
+                    previous_created_at: created(&race.previous),
+                }
             })
             .collect()
     }

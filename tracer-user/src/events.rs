@@ -84,6 +84,7 @@ pub fn op_name(kind: EventKind) -> &'static str {
         K::ChanSend => "send",
         K::ChanSendDone => "send-done",
         K::AtomicPublish => "atomic-publish",
+        K::GoStatement => "go-statement",
         K::ChanReceive => "receive",
         K::ChanReceiveDone => "receive-done",
         K::ChanClose => "close",

@@ -43,6 +43,8 @@ pub enum Operation {
     Sync,
     /// A value published through `atomic.Value` (Store, Swap, CompareAndSwap).
     AtomicPublish,
+    /// A `go` statement (`runtime.newproc`), where the creating stack is still visible.
+    GoStatement,
 }
 
 /// Where in the function the probe sits.
@@ -191,7 +193,8 @@ const SWISS_ITERATION: [(&str, Operation); 4] = [
 ];
 
 /// Functions observed at their entry.
-const ENTRY_PROBES: [(&str, Operation); 9] = [
+const ENTRY_PROBES: [(&str, Operation); 10] = [
+    ("runtime.newproc", Operation::GoStatement),
     ("runtime.chansend1", Operation::ChanSend),
     ("runtime.chanrecv1", Operation::ChanReceive),
     ("runtime.chanrecv2", Operation::ChanReceive),

@@ -16,6 +16,9 @@ pub struct ResolvedRace {
     pub race: RaceReport,
     pub current_stack: Vec<SourceFrame>,
     pub previous_stack: Vec<SourceFrame>,
+    /// Where each goroutine was started (the `go` statement's stack), when that was seen.
+    pub current_created_at: Vec<SourceFrame>,
+    pub previous_created_at: Vec<SourceFrame>,
 }
 
 fn capitalised(op: &str) -> String {
@@ -55,6 +58,15 @@ pub fn text(race: &ResolvedRace) -> String {
     text.push('\n');
     text.push_str(&describe(&race.race.previous, true));
     write_stack(&mut text, &race.previous_stack);
+    for (access, created_at) in [
+        (&race.race.current, &race.current_created_at),
+        (&race.race.previous, &race.previous_created_at),
+    ] {
+        if !created_at.is_empty() {
+            let _ = write!(text, "\nGoroutine {} created at:\n", access.goroutine);
+            write_stack(&mut text, created_at);
+        }
+    }
     if race.race.count > 1 {
         let _ = writeln!(
             text,
@@ -71,6 +83,9 @@ struct JsonAccess<'a> {
     goroutine: u64,
     op: &'static str,
     stack: &'a [SourceFrame],
+    /// The stack of the `go` statement that started the goroutine, if seen.
+    #[serde(skip_serializing_if = "<[SourceFrame]>::is_empty")]
+    created_at: &'a [SourceFrame],
 }
 
 #[derive(Serialize)]
@@ -86,19 +101,32 @@ struct JsonRace<'a> {
 
 /// The JSON line of one race.
 pub fn json(race: &ResolvedRace) -> String {
-    fn access<'s>(access: &Access, stack: &'s [SourceFrame]) -> JsonAccess<'s> {
+    fn access<'s>(
+        access: &Access,
+        stack: &'s [SourceFrame],
+        created_at: &'s [SourceFrame],
+    ) -> JsonAccess<'s> {
         JsonAccess {
             goroutine: access.goroutine,
             op: access.op(),
             stack,
+            created_at,
         }
     }
     let record = JsonRace {
         kind_of_record: "race",
         map: format!("{:#x}", race.race.map),
         kind: race.race.kind(),
-        current: access(&race.race.current, &race.current_stack),
-        previous: access(&race.race.previous, &race.previous_stack),
+        current: access(
+            &race.race.current,
+            &race.current_stack,
+            &race.current_created_at,
+        ),
+        previous: access(
+            &race.race.previous,
+            &race.previous_stack,
+            &race.previous_created_at,
+        ),
         count: race.race.count,
     };
     serde_json::to_string(&record).expect("a race always serialises")
@@ -142,6 +170,8 @@ mod tests {
                 frame("main.writer", 42),
             ],
             previous_stack: vec![frame("main.reader", 17)],
+            current_created_at: vec![frame("main.main", 9)],
+            previous_created_at: Vec::new(),
         };
         let text = text(&resolved);
         assert!(
@@ -158,6 +188,11 @@ mod tests {
             "runtime frames are left out: {text}"
         );
         assert!(text.contains("seen 3 times"), "{text}");
+        assert!(
+            text.contains("Goroutine 8 created at:\n  main.main()\n      /src/app/main.go:9\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Goroutine 7 created at"), "{text}");
     }
 
     #[test]
@@ -167,6 +202,8 @@ mod tests {
             race: race.clone(),
             current_stack: vec![frame("main.writer", 42)],
             previous_stack: vec![frame("main.reader", 17)],
+            current_created_at: vec![frame("main.main", 9)],
+            previous_created_at: Vec::new(),
         };
         let json: serde_json::Value = serde_json::from_str(&json(&resolved)).unwrap();
         assert_eq!(json["type"], "race");
@@ -177,5 +214,7 @@ mod tests {
         assert_eq!(json["current"]["stack"][0]["function"], "main.writer");
         assert_eq!(json["previous"]["stack"][0]["line"], 17);
         assert_eq!(json["count"], 3);
+        assert_eq!(json["current"]["created_at"][0]["line"], 9);
+        assert!(json["previous"].get("created_at").is_none());
     }
 }

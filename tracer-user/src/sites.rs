@@ -162,6 +162,11 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             ),
         ),
         (Op::GoroutineExit, true) => call(EventKind::GoroutineExit, register::NONE, register::NONE),
+        (Op::GoStatement, true) => {
+            let (class, mut params) = call(EventKind::GoStatement, register::RAX, register::NONE);
+            params.flags |= site_flags::CAPTURE_STACK;
+            (class, params)
+        }
         (Op::Fatal, true) => {
             let (class, mut params) = call(EventKind::Fatal, register::RAX, register::RBX);
             params.flags |= site_flags::CAPTURE_STACK;

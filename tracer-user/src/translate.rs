@@ -90,6 +90,8 @@ fn publication(pointer: Address) -> Address {
 /// Per-goroutine state between events.
 #[derive(Default)]
 struct GoroutineState {
+    /// The code site of the `go` statement being executed (its goroutine is created next).
+    go_statement: SiteId,
     /// Open out-of-line calls: (function, first argument).
     calls: Vec<(String, Address)>,
     /// Channels of receives and non-blocking selects in progress, innermost last.
@@ -142,11 +144,18 @@ impl Translator {
                 self.published.insert(object);
                 vec![release_merge(publication(object))]
             }
-            K::GoroutineCreate => vec![Operation::Spawn {
-                parent: event.arg,
-                child: object,
-                site: 0,
-            }],
+            K::GoStatement => {
+                self.state(goroutine).go_statement = site;
+                Vec::new()
+            }
+            K::GoroutineCreate => {
+                let site = std::mem::take(&mut self.state(event.arg).go_statement);
+                vec![Operation::Spawn {
+                    parent: event.arg,
+                    child: object,
+                    site,
+                }]
+            }
             K::GoroutineExit => {
                 self.goroutines.remove(&goroutine);
                 vec![Operation::Exit { goroutine }]

@@ -90,6 +90,24 @@ fn demo_race_is_reported(version: &str) {
         "go{version}: {race}"
     );
     assert_ne!(race["current"]["goroutine"], race["previous"]["goroutine"]);
+    // The janitor was started by `go s.janitor(stop)` in main.main.
+    let janitor = [&race["current"], &race["previous"]]
+        .into_iter()
+        .find(|access| first_user_function(access) == "main.(*service).janitor")
+        .unwrap();
+    let creator = janitor["created_at"]
+        .as_array()
+        .unwrap_or_else(|| panic!("go{version}: no creation stack: {race}"))
+        .iter()
+        .find(|frame| frame["function"] == "main.main")
+        .unwrap_or_else(|| panic!("go{version}: not created in main.main: {race}"));
+    assert!(
+        creator["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("examples/demo/main.go"),
+        "{creator}"
+    );
 
     // Replaying the recording finds the same race, byte for byte.
     let replayed = dir.path().join("replayed.jsonl");
