@@ -67,11 +67,13 @@ pub enum EventKind {
     /// Entry of `runtime.newproc`: a `go` statement runs, with the user stack that created the
     /// goroutine (the `GoroutineCreate` that follows, on the system stack, has none).
     GoStatement = 30,
+    /// `Once.doSlow` is about to store `done = 1` (`object` = the Once).
+    OnceDone = 31,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 30;
+    pub const LAST: u8 = 31;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -105,6 +107,7 @@ impl EventKind {
             28 => Self::ChanSendDone,
             29 => Self::AtomicPublish,
             30 => Self::GoStatement,
+            31 => Self::OnceDone,
             _ => return None,
         })
     }
@@ -354,7 +357,7 @@ mod tests {
         }
         assert_eq!(
             EventKind::from_u8(EventKind::LAST),
-            Some(EventKind::GoStatement)
+            Some(EventKind::OnceDone)
         );
     }
 

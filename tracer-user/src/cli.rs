@@ -4,10 +4,12 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-/// Find concurrent map access in running, unmodified Go programs with eBPF.
+/// Find data races on maps in running, unmodified Go programs, with eBPF.
 ///
-/// tracer places uprobes on a Go program's map operations and streams what it sees from the
-/// kernel. It needs root, or CAP_BPF and CAP_PERFMON.
+/// tracer places uprobes on a Go program's map operations and synchronisation, rebuilds the
+/// happens-before order of its goroutines and reports every pair of unordered map accesses with
+/// both stacks, like `go build -race`, without rebuilding or restarting the program. Tracing
+/// needs root, or CAP_BPF and CAP_PERFMON.
 #[derive(Debug, Parser)]
 #[command(name = "tracer", version, after_help = EXIT_STATUS_HELP)]
 pub struct Cli {
@@ -24,7 +26,7 @@ Exit status:
   80   no such process
   81   not a Go program
   82   unsupported Go version (Go 1.21 to 1.27 are supported)
-  83   unsupported binary (e.g. stripped, not x86-64)
+  83   unsupported binary (e.g. not x86-64)
   84   missing privileges (root, or CAP_BPF and CAP_PERFMON)
   85   the kernel refused the probes
   86   cannot read or write a file

@@ -85,6 +85,7 @@ pub fn op_name(kind: EventKind) -> &'static str {
         K::ChanSendDone => "send-done",
         K::AtomicPublish => "atomic-publish",
         K::GoStatement => "go-statement",
+        K::OnceDone => "once-done",
         K::ChanReceive => "receive",
         K::ChanReceiveDone => "receive-done",
         K::ChanClose => "close",

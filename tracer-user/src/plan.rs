@@ -422,6 +422,7 @@ impl PlanBuilder<'_> {
                 &anchors,
                 &mut self.plan.unconfirmed_sync_calls,
             );
+            sites.extend(syncsites::once_done_stores(name, code, function.address));
             let calls = binary.inlined_calls(function.address);
             let gaps = syncsites::reconcile_with_inline_tree(
                 name,

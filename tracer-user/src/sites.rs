@@ -211,6 +211,7 @@ fn register_index(reg: Reg) -> u8 {
 
 fn inline_site(site: &SyncSite) -> SiteParams {
     let kind = match site.primitive {
+        Primitive::OnceDone => EventKind::OnceDone,
         Primitive::MutexLock => EventKind::MutexLock,
         Primitive::MutexUnlock => EventKind::MutexUnlock,
         Primitive::MutexTryLock => EventKind::MutexTryLock,

@@ -176,6 +176,7 @@ impl Translator {
             K::RwMutexRUnlock => vec![release_merge(companion(object))],
             K::OnceDo if event.arg != 0 => vec![acquire(object)],
             K::OnceDo | K::WaitGroupDone => Vec::new(),
+            K::OnceDone => vec![release_merge(object)],
             // Channels: sends publish to the channel and learn from its receives; receives the
             // other way round (coarser than -race's per-slot pairing: it can hide a race, never
             // invent one).

@@ -219,6 +219,7 @@ fn check(version: &str) {
             step("once", "once", "0"),
             step("sync-enter", "once", "Once.doSlow"),
             step("assign", "map", ""),
+            step("once-done", "once", ""),
             step("sync-exit", "once", "Once.doSlow"),
             step("once", "once", "1"),
         ],

@@ -29,6 +29,7 @@ type Site = (u32, &'static str);
 
 fn kind(primitive: Primitive) -> &'static str {
     match primitive {
+        Primitive::OnceDone => "once-done",
         Primitive::MutexLock => "lock",
         Primitive::MutexUnlock => "unlock",
         Primitive::MutexTryLock => "trylock",

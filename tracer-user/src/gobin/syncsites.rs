@@ -22,6 +22,9 @@ use super::{disasm, pclntab::InlinedCall};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Primitive {
+    /// `Once.doSlow` storing `done = 1`: the release every later `Do` acquires (recorded before
+    /// the store, since a goroutine that sees `done` set takes the fast path at once).
+    OnceDone,
     MutexLock,
     MutexUnlock,
     /// A CAS like Lock's, without a slow path: it acquires only when ZF says it succeeded.
@@ -403,6 +406,11 @@ impl SiteContext<'_> {
     /// will be after that instruction.
     fn release_before(&self, primitive: Primitive, field: i64) -> Option<SyncSite> {
         let index = self.atomic_before_anchor(Mnemonic::Xadd)?;
+        self.release_at(index, primitive, field)
+    }
+
+    /// A release probed before the atomic instruction at `index`.
+    fn release_at(&self, index: usize, primitive: Primitive, field: i64) -> Option<SyncSite> {
         let atomic = &self.instructions[index];
         if self.branch_targets.contains(&atomic.ip()) {
             return None;
@@ -501,6 +509,37 @@ impl SiteContext<'_> {
             call.ip(),
         ))
     }
+}
+
+/// The stores of `done = 1` in `sync.(*Once).doSlow` and the deferred calls it makes: an
+/// `XCHG` to memory (Go's atomic store), probed before it like a release.
+pub fn once_done_stores(function: &str, code: &[u8], address: u64) -> Vec<SyncSite> {
+    if !function.starts_with("sync.(*Once).doSlow") {
+        return Vec::new();
+    }
+    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
+    let branch_targets: HashSet<u64> = instructions
+        .iter()
+        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
+        .map(Instruction::near_branch_target)
+        .collect();
+    (0..instructions.len())
+        .filter(|&index| {
+            let instruction = &instructions[index];
+            instruction.mnemonic() == Mnemonic::Xchg
+                && instruction.op0_kind() == OpKind::Memory
+                && matches!(instruction.memory_size().size(), 1 | 4)
+        })
+        .filter_map(|index| {
+            let context = SiteContext {
+                function,
+                instructions: &instructions,
+                branch_targets: &branch_targets,
+                anchor_index: index,
+            };
+            context.release_at(index, Primitive::OnceDone, ONCE_DONE)
+        })
+        .collect()
 }
 
 /// The primitive an inlined sync method performs, from its name in the inline tree.
