@@ -132,18 +132,22 @@ fn check(version: &str) {
         .collect();
     let goroutine =
         |scenario: &str, key: &str| -> u64 { scenarios[scenario][key].parse().unwrap() };
-    let expect = |scenario: &str, key: &str, expected: Vec<Step>| {
+    let seen = |scenario: &str, key: &str| -> Vec<Step> {
         let objects: HashMap<String, String> = scenarios[scenario]
             .iter()
             .filter(|(_, value)| value.starts_with("0x") || value.parse::<u64>().is_ok())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let all = steps(&events, &objects);
-        let seen = all
-            .get(&goroutine(scenario, key))
-            .cloned()
-            .unwrap_or_default();
-        assert_eq!(seen, expected, "go{version} {scenario}: goroutine {key}");
+        steps(&events, &objects)
+            .remove(&goroutine(scenario, key))
+            .unwrap_or_default()
+    };
+    let expect = |scenario: &str, key: &str, expected: Vec<Step>| {
+        assert_eq!(
+            seen(scenario, key),
+            expected,
+            "go{version} {scenario}: goroutine {key}"
+        );
     };
 
     expect(
@@ -188,16 +192,19 @@ fn check(version: &str) {
         ],
     );
     for worker in ["w1", "w2"] {
-        expect(
-            "waitgroup",
-            worker,
-            vec![
-                step("assign", "map", ""),
-                step("done", "wg", ""),
-                step("sync-enter", "wg", "WaitGroup.Add"),
-                step("sync-exit", "wg", "WaitGroup.Add"),
-            ],
-        );
+        let mut expected = vec![
+            step("assign", "map", ""),
+            step("done", "wg", ""),
+            step("sync-enter", "wg", "WaitGroup.Add"),
+            step("sync-exit", "wg", "WaitGroup.Add"),
+        ];
+        // The last Done wakes main, and the program may end before that worker runs again to
+        // return from Add.
+        let seen = seen("waitgroup", worker);
+        if seen.len() == expected.len() - 1 {
+            expected.pop();
+        }
+        assert_eq!(seen, expected, "go{version} waitgroup: goroutine {worker}");
     }
     expect(
         "waitgroup",
