@@ -207,11 +207,7 @@ pub fn find_sites(
     unconfirmed: &mut Vec<u64>,
 ) -> Vec<SyncSite> {
     let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
-    let branch_targets: HashSet<u64> = instructions
-        .iter()
-        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
-        .map(Instruction::near_branch_target)
-        .collect();
+    let branch_targets = branch_targets(&instructions);
     let mut sites = Vec::new();
     for (index, call) in instructions.iter().enumerate() {
         if call.mnemonic() != Mnemonic::Call {
@@ -518,11 +514,7 @@ pub fn once_done_stores(function: &str, code: &[u8], address: u64) -> Vec<SyncSi
         return Vec::new();
     }
     let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
-    let branch_targets: HashSet<u64> = instructions
-        .iter()
-        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
-        .map(Instruction::near_branch_target)
-        .collect();
+    let branch_targets = branch_targets(&instructions);
     (0..instructions.len())
         .filter(|&index| {
             let instruction = &instructions[index];
@@ -539,6 +531,15 @@ pub fn once_done_stores(function: &str, code: &[u8], address: u64) -> Vec<SyncSi
             };
             context.release_at(index, Primitive::OnceDone, ONCE_DONE)
         })
+        .collect()
+}
+
+/// Every address a jump or conditional jump of the function lands on.
+fn branch_targets(instructions: &[Instruction]) -> HashSet<u64> {
+    instructions
+        .iter()
+        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
+        .map(Instruction::near_branch_target)
         .collect()
 }
 
