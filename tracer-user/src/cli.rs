@@ -31,6 +31,7 @@ Exit status:
   85   the kernel refused the probes
   86   cannot read or write a file
   87   replay: the file is not a tracer recording
+  88   cannot serve metrics on the --metrics-addr address
   126  run: the program is not executable
   127  run: the program was not found";
 
@@ -52,11 +53,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Trace a running Go process until Ctrl-C, SIGTERM, --duration or its exit.
+    /// Trace running Go processes until Ctrl-C, SIGTERM, --duration or their exit.
     Attach {
-        /// Process id of the Go program to trace.
-        #[arg(long, value_name = "PID")]
-        pid: u32,
+        /// Process id of a Go program to trace; repeat to trace several at once (their metrics
+        /// are told apart by the executable label).
+        #[arg(long = "pid", value_name = "PID", required = true)]
+        pids: Vec<u32>,
         #[command(flatten)]
         options: TraceArgs,
     },
@@ -102,6 +104,10 @@ pub struct TraceArgs {
     /// Print running totals to standard error this often (e.g. 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stats_interval: Option<Duration>,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics while tracing: HOST:PORT, or a bare
+    /// PORT for 127.0.0.1:PORT (port 0 picks a free port; the URL is printed).
+    #[arg(long, value_name = "ADDRESS", value_parser = crate::metrics::server::parse_address)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub reports: ReportArgs,
 }
@@ -202,6 +208,28 @@ mod tests {
         assert!(Cli::try_parse_from(["tracer", "attach", "--pid", "abc"]).is_err());
         assert!(
             Cli::try_parse_from(["tracer", "attach", "--pid", "42", "--duration", "2s"]).is_ok()
+        );
+        let cli = Cli::try_parse_from(["tracer", "attach", "--pid", "4", "--pid", "2"]).unwrap();
+        let Command::Attach { pids, .. } = cli.command else {
+            panic!("not attach")
+        };
+        assert_eq!(pids, [4, 2]);
+    }
+
+    #[test]
+    fn metrics_address_defaults_to_loopback() {
+        let cli = Cli::try_parse_from(["tracer", "attach", "--pid", "4", "--metrics-addr", "9464"])
+            .unwrap();
+        let Command::Attach { options, .. } = cli.command else {
+            panic!("not attach")
+        };
+        assert_eq!(
+            options.metrics_addr,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert!(
+            Cli::try_parse_from(["tracer", "attach", "--pid", "4", "--metrics-addr", "x:y"])
+                .is_err()
         );
     }
 }

@@ -1,16 +1,26 @@
 //! The `attach` and `run` commands: analyse → plan → attach → trace → summarise.
 
-use std::{ffi::OsString, io::Write as _, path::Path};
+use std::{
+    ffi::OsString,
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use tracer_common::ProbeClass;
 
 use crate::{
     cli::{Format, ReportArgs, TraceArgs},
     error::TracerError,
     gobin::GoBinary,
     inspect,
+    metrics::{server::MetricsListener, Metrics, ProbeCounts},
     plan::{self, Placement},
-    privileges, probes, report,
+    privileges,
+    probes::{self, AttachedProbes, KernelChannels},
+    report,
     report::ResolvedRace,
-    session::{self, Ownership, SessionOptions, SessionResult},
+    session::{self, Ownership, SessionOptions, SessionResult, TracedProcess},
     sites::{self, KernelSite},
     target,
 };
@@ -52,71 +62,173 @@ pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<
     Ok(0)
 }
 
-/// `tracer attach --pid PID`: returns the exit status (0).
-pub fn attach(pid: u32, args: &TraceArgs) -> Result<i32, TracerError> {
-    let executable = target::running_executable(pid)?;
-    privileges::check()?;
-    let binary = GoBinary::open(&executable.open_path, &executable.display_path)?;
-    let sites = kernel_sites_for(&binary);
-    let runtime = runtime()?;
-    let result = runtime.block_on(async {
-        let (probes, channels) = probes::attach(
-            &sites,
-            sites::runtime_config(&binary.offsets),
-            &executable.open_path,
+/// A process ready to be probed: its executable analysed and its probe sites computed.
+struct Prepared {
+    pid: u32,
+    /// The executable as the kernel can open it.
+    open_path: PathBuf,
+    binary: GoBinary,
+    sites: Vec<KernelSite>,
+    probe_counts: ProbeCounts,
+}
+
+impl Prepared {
+    fn new(pid: u32, open_path: PathBuf, display_path: &Path) -> Result<Self, TracerError> {
+        let binary = GoBinary::open(&open_path, display_path)?;
+        let (sites, probe_counts) = kernel_sites_for(&binary);
+        Ok(Self {
             pid,
-        )?;
-        announce(&binary, pid, probes.attached);
-        session::trace(
-            pid,
+            open_path,
+            binary,
+            sites,
+            probe_counts,
+        })
+    }
+
+    /// Loads and attaches the probes: the process is traced from here on. Its metrics carry
+    /// `label` as the executable.
+    fn attach(
+        &self,
+        label: &str,
+        metrics: Option<&Metrics>,
+    ) -> Result<TracedProcess<'_>, TracerError> {
+        let config = sites::runtime_config(&self.binary.offsets);
+        let (probes, channels) = probes::attach(&self.sites, config, &self.open_path, self.pid)?;
+        announce(&self.binary, self.pid, probes.attached);
+        Ok(self.traced(probes, channels, label, metrics))
+    }
+
+    fn traced(
+        &self,
+        probes: AttachedProbes,
+        channels: KernelChannels,
+        label: &str,
+        metrics: Option<&Metrics>,
+    ) -> TracedProcess<'_> {
+        TracedProcess {
+            pid: self.pid,
             probes,
             channels,
-            &sites,
-            &binary,
-            &args.into(),
-            Ownership::Attached,
-        )
-        .await
+            sites: &self.sites,
+            binary: &self.binary,
+            metrics: metrics.map(|metrics| {
+                metrics.target(label, &self.binary.build_info.version, self.probe_counts)
+            }),
+        }
+    }
+}
+
+/// `--metrics-addr`: the registry and its bound listener.
+struct MetricsEndpoint {
+    metrics: Arc<Metrics>,
+    listener: MetricsListener,
+}
+
+impl MetricsEndpoint {
+    /// Binds the address now, so a bad one fails before anything is attached.
+    fn bind(args: &TraceArgs) -> Result<Option<Self>, TracerError> {
+        let Some(address) = args.metrics_addr else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            metrics: Arc::new(Metrics::new()),
+            listener: MetricsListener::bind(address)?,
+        }))
+    }
+
+    /// Starts serving; call inside the session's runtime.
+    fn serve(endpoint: Option<Self>) -> Result<Option<Arc<Metrics>>, TracerError> {
+        let Some(Self { metrics, listener }) = endpoint else {
+            return Ok(None);
+        };
+        eprintln!(
+            "tracer: serving Prometheus metrics at http://{}/metrics",
+            listener.address
+        );
+        listener.serve(Arc::clone(&metrics))?;
+        Ok(Some(metrics))
+    }
+}
+
+/// `tracer attach --pid PID…`: returns the exit status (0, or 66 if a race was reported).
+pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
+    if let Some(&pid) = pids
+        .iter()
+        .enumerate()
+        .find_map(|(index, pid)| pids[..index].contains(pid).then_some(pid))
+    {
+        return Err(TracerError::Usage(format!("pid {pid} is given twice")));
+    }
+    if pids.len() > 1 && args.events.is_some() {
+        return Err(TracerError::Usage(
+            "--events records one process; give a single --pid".into(),
+        ));
+    }
+    let executables = pids
+        .iter()
+        .map(|&pid| target::running_executable(pid))
+        .collect::<Result<Vec<_>, _>>()?;
+    let endpoint = MetricsEndpoint::bind(args)?;
+    privileges::check()?;
+    let prepared = pids
+        .iter()
+        .zip(executables)
+        .map(|(&pid, executable)| {
+            Prepared::new(pid, executable.open_path, &executable.display_path)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let labels = distinct_labels(
+        prepared
+            .iter()
+            .map(|target| executable_name(&target.binary.path)),
+    );
+    let results = runtime()?.block_on(async {
+        let metrics = MetricsEndpoint::serve(endpoint)?;
+        let processes = prepared
+            .iter()
+            .zip(&labels)
+            .map(|(target, label)| target.attach(label, metrics.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        session::trace(processes, &args.into(), Ownership::Attached).await
     })?;
-    let raced = report(&result, pid, args)?;
+    let several = results.len() > 1;
+    let mut raced = false;
+    for (result, target) in results.iter().zip(&prepared) {
+        raced |= report(result, several.then_some(&target.binary), args)?;
+    }
     Ok(if raced { RACE_EXIT_STATUS } else { 0 })
 }
 
-/// `tracer run PROGRAM ARGS…`: returns PROGRAM's exit status.
+/// `tracer run PROGRAM ARGS…`: returns PROGRAM's exit status (66 if a race was reported).
 pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     let program = target::resolve_program(&command[0])?;
+    let endpoint = MetricsEndpoint::bind(args)?;
     privileges::check()?;
-    let binary = GoBinary::open(&program, &program)?;
-    let sites = kernel_sites_for(&binary);
+    // The pid is not known before the fork; the analysis must come first, single-threaded.
+    let mut prepared = Prepared::new(0, program.clone(), &program)?;
     // Fork while still single-threaded: the async runtime starts afterwards.
     let child = target::spawn_paused(&program, command)?;
+    prepared.pid = child.pid;
     let pid = child.pid;
-    let config = sites::runtime_config(&binary.offsets);
-    let attached = match probes::attach(&sites, config, &program, pid) {
+    let config = sites::runtime_config(&prepared.binary.offsets);
+    let attached = match probes::attach(&prepared.sites, config, &program, pid) {
         Ok(attached) => attached,
         Err(error) => {
             child.abandon();
             return Err(error);
         }
     };
-    let runtime = runtime()?;
-    let result = runtime.block_on(async {
+    let result = runtime()?.block_on(async {
+        let metrics = MetricsEndpoint::serve(endpoint)?;
         let (probes, channels) = attached;
-        announce(&binary, pid, probes.attached);
+        announce(&prepared.binary, pid, probes.attached);
+        let label = executable_name(&prepared.binary.path);
+        let process = prepared.traced(probes, channels, &label, metrics.as_deref());
         child.release()?;
-        session::trace(
-            pid,
-            probes,
-            channels,
-            &sites,
-            &binary,
-            &args.into(),
-            Ownership::Launched,
-        )
-        .await
+        session::trace(vec![process], &args.into(), Ownership::Launched).await
     });
     let result = match result {
-        Ok(result) => result,
+        Ok(mut results) => results.remove(0),
         Err(error) => {
             // Tracing failed after the program started: it keeps running, untraced.
             eprintln!("tracer: {error}; waiting for pid {pid} to exit");
@@ -124,13 +236,14 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
             return Err(error);
         }
     };
-    let raced = report(&result, pid, args)?;
+    let raced = report(&result, None, args)?;
     let status = target::wait_exit_status(pid)?;
     Ok(if raced { RACE_EXIT_STATUS } else { status })
 }
 
-/// Every site the kernel programs record, with the plan's caveats logged.
-fn kernel_sites_for(binary: &GoBinary) -> Vec<KernelSite> {
+/// Every site the kernel programs record, with the plan's caveats logged, and the count of
+/// sites per probe class (attached, and planned but not probed).
+fn kernel_sites_for(binary: &GoBinary) -> (Vec<KernelSite>, ProbeCounts) {
     let plan = plan::plan(binary);
     for site in plan
         .sites
@@ -149,7 +262,13 @@ fn kernel_sites_for(binary: &GoBinary) -> Vec<KernelSite> {
             plan.unconfirmed_sync_calls.len()
         );
     }
-    sites::kernel_sites(&plan)
+    let sites = sites::kernel_sites(&plan);
+    let mut counts = ProbeCounts::default();
+    for site in &sites {
+        counts.attached[site.class as usize] += 1;
+    }
+    counts.failed[ProbeClass::SyncInline as usize] = plan.unconfirmed_sync_calls.len();
+    (sites, counts)
 }
 
 fn announce(binary: &GoBinary, pid: u32, probes: usize) {
@@ -163,14 +282,31 @@ fn announce(binary: &GoBinary, pid: u32, probes: usize) {
 /// Exit status when at least one race was reported, as with `go build -race`.
 pub const RACE_EXIT_STATUS: i32 = 66;
 
-/// Writes the race reports and the summary; returns whether any race was reported.
-fn report(result: &SessionResult, pid: u32, args: &TraceArgs) -> Result<bool, TracerError> {
+/// Writes one target's race reports, fatal errors and summary (headed by the target when
+/// `several` targets were traced); returns whether any race was reported.
+fn report(
+    result: &SessionResult,
+    several: Option<&GoBinary>,
+    args: &TraceArgs,
+) -> Result<bool, TracerError> {
+    let pid = result.pid;
     let why = match result.stop {
         session::StopReason::TargetExited => format!("pid {pid} exited"),
         session::StopReason::Signal => "interrupted".to_owned(),
         session::StopReason::Duration => "duration reached".to_owned(),
     };
+    if let Some(binary) = several {
+        eprintln!("tracer: --- pid {pid} ({}) ---", display_name(&binary.path));
+    }
     write_races(&result.races, &args.reports)?;
+    for (message, count) in &result.fatal_errors {
+        let times = if *count > 1 {
+            format!(" ({count} times)")
+        } else {
+            String::new()
+        };
+        eprintln!("tracer: pid {pid} raised fatal error: {message}{times}");
+    }
     eprintln!("tracer: stopped ({why}); all probes removed");
     eprint!("{}", result.summary.render(result.elapsed));
     announce_races(&result.races);
@@ -219,9 +355,48 @@ fn display_name(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// The executable labels of several targets: their names, with `#2`, `#3`… added to repeats so
+/// two processes of one program keep separate series.
+fn distinct_labels(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut labels: Vec<String> = Vec::new();
+    for name in names {
+        let repeats = labels
+            .iter()
+            .filter(|label| label.split('#').next() == Some(name.as_str()))
+            .count();
+        labels.push(match repeats {
+            0 => name,
+            _ => format!("{name}#{}", repeats + 1),
+        });
+    }
+    labels
+}
+
+/// The executable's file name: the bounded label that tells targets apart in metrics.
+fn executable_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || display_name(path),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, TracerError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|error| anyhow::anyhow!("starting the async runtime: {error}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_executables_get_distinct_labels() {
+        let names = ["api", "worker", "api", "api"].map(str::to_owned);
+        assert_eq!(
+            distinct_labels(names.into_iter()),
+            ["api", "worker", "api#2", "api#3"]
+        );
+    }
 }

@@ -4,7 +4,8 @@
 use crate::{
     detect::{self, Engine, Limits, Operation},
     events::Event,
-    report::ResolvedRace,
+    metrics::RaceTally,
+    report::{self, ResolvedRace},
     stacks::SourceFrame,
     translate::Translator,
 };
@@ -61,11 +62,29 @@ impl Detection {
         });
     }
 
-    fn frames(&self, site: u64) -> Vec<SourceFrame> {
+    fn frames(&self, site: u64) -> &[SourceFrame] {
         site.checked_sub(1)
             .and_then(|index| self.site_frames.get(index as usize))
-            .cloned()
-            .unwrap_or_default()
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn stats(&self) -> detect::Stats {
+        self.engine.stats()
+    }
+
+    /// Every distinct race so far, as the metrics count them.
+    pub fn race_tallies(&self) -> Vec<RaceTally> {
+        let function = |site: u64| report::access_function(self.frames(site)).to_owned();
+        self.engine
+            .reports()
+            .iter()
+            .map(|race| RaceTally {
+                kind: race.kind(),
+                function: function(race.current.site),
+                previous_function: function(race.previous.site),
+                count: race.count,
+            })
+            .collect()
     }
 
     /// Every distinct race so far, with both stacks.
@@ -77,13 +96,13 @@ impl Detection {
                 let created = |access: &detect::Access| {
                     access
                         .created_at
-                        .map(|site| self.frames(site))
+                        .map(|site| self.frames(site).to_vec())
                         .unwrap_or_default()
                 };
                 ResolvedRace {
                     race: race.clone(),
-                    current_stack: self.frames(race.current.site),
-                    previous_stack: self.frames(race.previous.site),
+                    current_stack: self.frames(race.current.site).to_vec(),
+                    previous_stack: self.frames(race.previous.site).to_vec(),
                     current_created_at: created(&race.current),
                     previous_created_at: created(&race.previous),
                 }

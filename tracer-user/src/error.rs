@@ -6,6 +6,8 @@ use std::path::PathBuf;
 /// scripts can tell a bad pid from a missing capability without parsing messages.
 #[derive(Debug, thiserror::Error)]
 pub enum TracerError {
+    #[error("{0}")]
+    Usage(String),
     #[error("no process with pid {0}")]
     NoSuchProcess(u32),
     #[error("{path}: not a Go program ({reason})")]
@@ -34,6 +36,12 @@ pub enum TracerError {
     ProgramNotFound { program: String, reason: String },
     #[error("cannot run {program}: {reason}")]
     ProgramNotExecutable { program: String, reason: String },
+    #[error("cannot serve metrics on {address}: {source}")]
+    MetricsAddress {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -43,6 +51,7 @@ impl TracerError {
     /// "a race was reported", as with `go build -race`).
     pub fn exit_code(&self) -> i32 {
         match self {
+            Self::Usage(_) => 2,
             Self::Internal(_) => 70,
             Self::NoSuchProcess(_) => 80,
             Self::NotGoProgram { .. } => 81,
@@ -52,6 +61,7 @@ impl TracerError {
             Self::ProbesRejected(_) => 85,
             Self::Output { .. } => 86,
             Self::InvalidRecording { .. } => 87,
+            Self::MetricsAddress { .. } => 88,
             Self::ProgramNotExecutable { .. } => 126,
             Self::ProgramNotFound { .. } => 127,
         }

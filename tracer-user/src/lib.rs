@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: [`gobin`] analyses the executable, [`plan`] decides where to probe
 //! ([`inspect`] shows it), [`probes`] attaches, [`session`] drains and decodes ([`events`]) and
-//! [`summary`] reports.
+//! [`summary`], [`report`] and [`metrics`] report.
 
 pub mod cli;
 pub mod commands;
@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod gobin;
 pub mod inspect;
+pub mod metrics;
 pub mod plan;
 pub mod privileges;
 pub mod probes;

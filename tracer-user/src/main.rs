@@ -11,7 +11,7 @@ fn main() -> ExitCode {
             tracer::commands::inspect(path.as_deref(), *pid, *format)
         }
         Command::Replay { recording, reports } => tracer::commands::replay(recording, reports),
-        Command::Attach { pid, options } => tracer::commands::attach(*pid, options),
+        Command::Attach { pids, options } => tracer::commands::attach(pids, options),
         Command::Run { options, command } => tracer::commands::run(command, options),
     };
     match outcome {

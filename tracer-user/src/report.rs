@@ -29,11 +29,23 @@ fn capitalised(op: &str) -> String {
         .unwrap_or_default()
 }
 
-fn write_stack(text: &mut String, frames: &[SourceFrame]) {
-    let user_frames = frames
+/// The frames from the first one outside the runtime on: the map function the probe sits in
+/// is noise to the reader.
+fn user_frames(frames: &[SourceFrame]) -> impl Iterator<Item = &SourceFrame> {
+    frames
         .iter()
-        .skip_while(|frame| frame.function.starts_with("runtime.") && frames.len() > 1);
-    for frame in user_frames {
+        .skip_while(move |frame| frame.function.starts_with("runtime.") && frames.len() > 1)
+}
+
+/// The function a stack's access happened in, as reports show it first.
+pub fn access_function(frames: &[SourceFrame]) -> &str {
+    user_frames(frames)
+        .next()
+        .map_or("unknown", |frame| frame.function.as_str())
+}
+
+fn write_stack(text: &mut String, frames: &[SourceFrame]) {
+    for frame in user_frames(frames) {
         let _ = writeln!(text, "  {}()", frame.function);
         let _ = writeln!(text, "      {}:{}", frame.file, frame.line);
     }

@@ -6,22 +6,23 @@ use std::{
     collections::HashMap,
     fs::File,
     io::{self, BufWriter, Write},
+    os::fd::OwnedFd,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
 use tokio::{
-    io::unix::AsyncFd,
     signal::unix::{signal, SignalKind},
     time::{interval, sleep, MissedTickBehavior},
 };
-use tracer_common::{counter, ProbeClass};
+use tracer_common::{counter, EventKind, ProbeClass};
 
 use crate::{
     detection::Detection,
     error::TracerError,
     events::{decode, Event},
     gobin::GoBinary,
+    metrics::{TargetMetrics, TargetTotals},
     probes::{AttachedProbes, KernelChannels},
     report::ResolvedRace,
     sites::KernelSite,
@@ -66,8 +67,11 @@ pub enum StopReason {
 }
 
 pub struct SessionResult {
+    pub pid: u32,
     /// Every distinct race found, in the order they were found.
     pub races: Vec<ResolvedRace>,
+    /// The target's fatal errors (`concurrent map writes`…): message and count.
+    pub fatal_errors: Vec<(String, u64)>,
     pub summary: Summary,
     pub elapsed: Duration,
     pub stop: StopReason,
@@ -111,90 +115,183 @@ impl EventSink {
     }
 }
 
-/// Traces process `pid` through `probes` until it exits, a signal, or the duration ends.
-pub async fn trace(
+/// One process to trace: its probes, the kernel channels they feed, and what tracer knows of
+/// its executable.
+pub struct TracedProcess<'a> {
+    pub pid: u32,
+    pub probes: AttachedProbes,
+    pub channels: KernelChannels,
+    pub sites: &'a [KernelSite],
+    pub binary: &'a GoBinary,
+    /// Its series, when `--metrics-addr` serves them.
+    pub metrics: Option<TargetMetrics>,
+}
+
+/// A process while it is traced.
+struct Target<'a> {
     pid: u32,
-    probes: AttachedProbes,
-    mut channels: KernelChannels,
-    sites: &[KernelSite],
-    binary: &GoBinary,
+    /// `None` once detached.
+    probes: Option<AttachedProbes>,
+    channels: KernelChannels,
+    output: Output<'a>,
+    /// Readable once the process has exited.
+    exit: OwnedFd,
+    metrics: Option<TargetMetrics>,
+    /// When and why tracing it ended.
+    ended: Option<(Duration, StopReason)>,
+}
+
+impl Target<'_> {
+    /// Detaches, empties the ring buffer and publishes the final totals.
+    fn finish(&mut self, elapsed: Duration, stop: StopReason) -> Result<(), TracerError> {
+        self.probes = None;
+        // Nothing adds events any more: empty the buffer.
+        drain_ring(&mut self.channels, &mut self.output, usize::MAX)?;
+        if let Some(sink) = self.output.sink.as_mut() {
+            sink.flush()?;
+        }
+        self.refresh_counters();
+        self.publish_metrics();
+        self.ended = Some((elapsed, stop));
+        Ok(())
+    }
+
+    fn refresh_counters(&mut self) {
+        let channels = &self.channels;
+        let summary = &mut self.output.summary;
+        summary.dropped = channels.counter(counter::DROPPED);
+        summary.kernel = KernelCounters {
+            hits: ProbeClass::ALL.map(|class| channels.counter(counter::HITS + class as u32)),
+            stack_filtered: channels.counter(counter::STACK_FILTERED),
+            goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
+            stack_failed: channels.counter(counter::STACK_FAILED),
+        };
+    }
+
+    fn publish_metrics(&mut self) {
+        if let Some(metrics) = self.metrics.as_mut() {
+            metrics.update(&self.output.totals());
+        }
+    }
+
+    fn result(self) -> SessionResult {
+        let (elapsed, stop) = self.ended.expect("every target is finished before results");
+        SessionResult {
+            pid: self.pid,
+            races: self.output.detection.races(),
+            fatal_errors: self.output.fatal_errors,
+            summary: self.output.summary,
+            elapsed,
+            stop,
+        }
+    }
+}
+
+/// How often `--metrics-addr` series are brought up to date.
+const METRICS_PERIOD: Duration = Duration::from_millis(500);
+
+/// Traces `processes` until they all exit, a signal, or the duration ends; returns one result
+/// per process, in the same order.
+pub async fn trace(
+    processes: Vec<TracedProcess<'_>>,
     options: &SessionOptions,
     ownership: Ownership,
-) -> Result<SessionResult, TracerError> {
+) -> Result<Vec<SessionResult>, TracerError> {
     let started = Instant::now();
-    let pidfd = target::exit_notifier(pid)?;
-    // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same for its
-    // whole lifetime.
-    let exit = unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
-        .map_err(|error| anyhow::anyhow!("watching pid {pid}: {error}"))?;
+    let mut targets = Vec::with_capacity(processes.len());
+    for process in processes {
+        targets.push(Target {
+            pid: process.pid,
+            exit: target::exit_notifier(process.pid)?,
+            probes: Some(process.probes),
+            channels: process.channels,
+            output: Output {
+                sites: process.sites,
+                binary: process.binary,
+                summary: Summary::default(),
+                sink: options.events.clone().map(EventSink::open).transpose()?,
+                site_ids: HashMap::new(),
+                detection: Detection::default(),
+                load_bias: None,
+                newest_event_ns: None,
+                fatal_errors: Vec::new(),
+            },
+            metrics: process.metrics,
+            ended: None,
+        });
+    }
     let mut interrupt = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
-    let mut output = Output {
-        sites,
-        binary,
-        summary: Summary::default(),
-        sink: options.events.clone().map(EventSink::open).transpose()?,
-        site_ids: HashMap::new(),
-        detection: Detection::default(),
-    };
 
     let mut drain = interval(DRAIN_PERIOD);
     drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let stats_period = options.stats_interval.unwrap_or(Duration::MAX);
-    let mut stats = interval(stats_period.min(Duration::from_secs(86_400 * 365)));
+    let mut stats = interval(never_beyond_a_year(options.stats_interval));
     stats.tick().await; // the first tick is immediate
-    let deadline = sleep(
-        options
-            .duration
-            .unwrap_or(Duration::MAX)
-            .min(Duration::from_secs(86_400 * 365)),
-    );
+    let mut metrics_refresh = interval(METRICS_PERIOD);
+    let publishes_metrics = targets.iter().any(|target| target.metrics.is_some());
+    let deadline = sleep(never_beyond_a_year(options.duration));
     tokio::pin!(deadline);
 
     let stop = loop {
         tokio::select! {
             _ = drain.tick() => {
-                if drain_ring(&mut channels, &mut output, DRAIN_BUDGET)? {
+                let mut more = false;
+                for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
+                    more |= drain_ring(&mut target.channels, &mut target.output, DRAIN_BUDGET)?;
+                    if target::has_exited(&target.exit) {
+                        target.finish(started.elapsed(), StopReason::TargetExited)?;
+                    }
+                }
+                if targets.iter().all(|target| target.ended.is_some()) {
+                    break StopReason::TargetExited;
+                }
+                if more {
                     drain.reset_immediately();
                 }
             }
-            _ = exit.readable() => break StopReason::TargetExited,
             _ = &mut deadline, if options.duration.is_some() => break StopReason::Duration,
             _ = interrupt.recv() => {
                 if ownership == Ownership::Attached { break StopReason::Signal }
-                forward_signal(pid, libc::SIGINT);
+                forward_signal(&targets, libc::SIGINT);
             }
             _ = terminate.recv() => {
                 if ownership == Ownership::Attached { break StopReason::Signal }
-                forward_signal(pid, libc::SIGTERM);
+                forward_signal(&targets, libc::SIGTERM);
             }
             _ = stats.tick(), if options.stats_interval.is_some() => {
-                output.summary.dropped = channels.counter(counter::DROPPED);
-                eprintln!("{}", output.summary.progress_line(started.elapsed()));
+                let several = targets.len() > 1;
+                for target in &mut targets {
+                    target.refresh_counters();
+                    let line = target.output.summary.progress_line(started.elapsed());
+                    match several {
+                        true => eprintln!("{line} [pid {}]", target.pid),
+                        false => eprintln!("{line}"),
+                    }
+                }
+            }
+            _ = metrics_refresh.tick(), if publishes_metrics => {
+                for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
+                    target.refresh_counters();
+                    target.publish_metrics();
+                }
             }
         }
     };
-    drop(probes);
-    // Nothing adds events any more: empty the buffer.
-    drain_ring(&mut channels, &mut output, usize::MAX)?;
-    if let Some(sink) = output.sink.as_mut() {
-        sink.flush()?;
+    // Detach everything first, so every target runs unprobed as soon as possible.
+    for target in &mut targets {
+        target.probes = None;
     }
-    let races = output.detection.races();
-    let mut summary = output.summary;
-    summary.dropped = channels.counter(counter::DROPPED);
-    summary.kernel = KernelCounters {
-        hits: ProbeClass::ALL.map(|class| channels.counter(counter::HITS + class as u32)),
-        stack_filtered: channels.counter(counter::STACK_FILTERED),
-        goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
-        stack_failed: channels.counter(counter::STACK_FAILED),
-    };
-    Ok(SessionResult {
-        races,
-        summary,
-        elapsed: started.elapsed(),
-        stop,
-    })
+    for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
+        target.finish(started.elapsed(), stop)?;
+    }
+    Ok(targets.into_iter().map(Target::result).collect())
+}
+
+/// A period or deadline that may be absent, as a `Duration` tokio accepts.
+fn never_beyond_a_year(duration: Option<Duration>) -> Duration {
+    duration
+        .unwrap_or(Duration::MAX)
+        .min(Duration::from_secs(86_400 * 365))
 }
 
 /// Where decoded events go: the summary always, `--events` when asked, with the `stack` lines
@@ -207,15 +304,25 @@ struct Output<'a> {
     /// (kernel stack id, caller) → code-site id.
     site_ids: HashMap<(u32, u64), u64>,
     detection: Detection,
+    /// Where a PIE was loaded (run-time − link-time address), learnt from the first stack.
+    load_bias: Option<u64>,
+    /// `ts_ns` of the newest event decoded.
+    newest_event_ns: Option<u64>,
+    /// Fatal errors by message.
+    fatal_errors: Vec<(String, u64)>,
 }
 
 impl Output<'_> {
     fn write(&mut self, event: &Event, channels: &KernelChannels) -> Result<(), TracerError> {
         self.summary.record(event);
+        self.newest_event_ns = Some(event.ts_ns);
         let site = match event.stack {
             Some(kernel_id) => self.site_of(kernel_id, event, channels)?,
             None => 0,
         };
+        if event.kind == EventKind::Fatal {
+            self.count_fatal_error(event);
+        }
         let function = self
             .sites
             .get(event.site as usize)
@@ -242,7 +349,7 @@ impl Output<'_> {
         // The walk starts at the probed instruction, whose link-time address is known: the
         // difference is where a PIE was loaded.
         let load_bias = match (pcs.first(), self.sites.get(event.site as usize)) {
-            (Some(&pc), Some(site)) => pc.wrapping_sub(site.address),
+            (Some(&pc), Some(site)) => *self.load_bias.insert(pc.wrapping_sub(site.address)),
             _ => 0,
         };
         let frames =
@@ -256,6 +363,71 @@ impl Output<'_> {
         self.site_ids.insert(key, id);
         Ok(id)
     }
+}
+
+impl Output<'_> {
+    /// Counts a fatal error under its message: `runtime.fatal`/`throw` take a string, whose
+    /// bytes are almost always a literal in the executable's read-only data; otherwise they are
+    /// read from the process, if it still exists.
+    fn count_fatal_error(&mut self, event: &Event) {
+        let message = fatal_message(
+            self.binary,
+            event.pid,
+            event.object,
+            event.arg,
+            self.load_bias.unwrap_or(0),
+        );
+        match self
+            .fatal_errors
+            .iter_mut()
+            .find(|(known, _)| *known == message)
+        {
+            Some((_, count)) => *count += 1,
+            None => self.fatal_errors.push((message, 1)),
+        }
+    }
+
+    /// Totals for the metrics.
+    fn totals(&self) -> TargetTotals {
+        TargetTotals {
+            events_by_kind: self.summary.by_kind().collect(),
+            dropped: self.summary.dropped,
+            kernel: self.summary.kernel,
+            detector: self.detection.stats(),
+            lag: self
+                .newest_event_ns
+                .map(|ts| Duration::from_nanos(monotonic_now_ns().saturating_sub(ts))),
+            races: self.detection.race_tallies(),
+            fatal_errors: self.fatal_errors.clone(),
+        }
+    }
+}
+
+/// The longest fatal message read; the runtime's own are under 64 bytes.
+const MAX_FATAL_MESSAGE: u64 = 256;
+
+/// The text of the string (`address`, `len`) a fatal error was raised with.
+fn fatal_message(binary: &GoBinary, pid: u32, address: u64, len: u64, load_bias: u64) -> String {
+    let len = len.min(MAX_FATAL_MESSAGE);
+    let bytes = binary
+        .bytes_at(address.wrapping_sub(load_bias), len)
+        .map(<[u8]>::to_vec)
+        .or_else(|| target::read_memory(pid, address, len as usize).ok());
+    match bytes {
+        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        None => "(message unreadable)".to_owned(),
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns`.
+fn monotonic_now_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// Decodes up to `budget` records; returns whether the budget ran out (more may be waiting).
@@ -279,7 +451,10 @@ fn drain_ring(
     Ok(true)
 }
 
-fn forward_signal(pid: u32, signal: i32) {
-    // SAFETY: sending a signal to our own child.
-    unsafe { libc::kill(pid as i32, signal) };
+/// Passes a signal on to the programs tracer started.
+fn forward_signal(targets: &[Target<'_>], signal: i32) {
+    for target in targets.iter().filter(|target| target.ended.is_none()) {
+        // SAFETY: sending a signal to our own child.
+        unsafe { libc::kill(target.pid as i32, signal) };
+    }
 }

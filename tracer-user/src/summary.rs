@@ -55,6 +55,13 @@ impl Summary {
         }
     }
 
+    /// Events per operation name.
+    pub fn by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.by_kind
+            .iter()
+            .map(|(&kind, &count)| (op_name(kind), count))
+    }
+
     pub fn total(&self) -> u64 {
         self.by_kind.values().sum()
     }
@@ -66,9 +73,8 @@ impl Summary {
     /// `1234 events (assign 1000, delete 200, lock 34)`: the kinds that occurred.
     fn events_line(&self) -> String {
         let per_kind: Vec<String> = self
-            .by_kind
-            .iter()
-            .map(|(&kind, count)| format!("{} {count}", op_name(kind)))
+            .by_kind()
+            .map(|(kind, count)| format!("{kind} {count}"))
             .collect();
         format!("{} events ({})", self.total(), per_kind.join(", "))
     }

@@ -241,6 +241,27 @@ pub fn exit_notifier(pid: u32) -> Result<OwnedFd, TracerError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Whether the process behind a descriptor from [`exit_notifier`] has exited (never blocks).
+pub fn has_exited(exit_notifier: &OwnedFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: exit_notifier.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & libc::POLLIN != 0
+}
+
+/// Reads `len` bytes of process `pid`'s memory at `address` (`/proc/PID/mem`).
+pub fn read_memory(pid: u32, address: u64, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let memory = std::fs::File::open(format!("/proc/{pid}/mem"))?;
+    let mut bytes = vec![0; len];
+    memory.read_exact_at(&mut bytes, address)?;
+    Ok(bytes)
+}
+
 /// Waits for our child `pid` (after it has exited) and returns its status the way a shell
 /// reports it: the exit code, or 128 + the signal that killed it.
 pub fn wait_exit_status(pid: u32) -> Result<i32, TracerError> {

@@ -66,19 +66,13 @@ fn go_older_than_1_21() {
 fn a_go_program_for_another_architecture() {
     require_root();
     let dir = tempfile::tempdir().unwrap();
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oldgo");
-    let arm64 = dir.path().join("arm64");
-    let status = Command::new(go("1.27.3"))
-        .args(["build", "-o"])
-        .arg(&arm64)
-        .arg(".")
-        .current_dir(source)
-        .env("GOARCH", "arm64")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOCACHE", cache_dir().join("gocache"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let arm64 = go_build(
+        &go("1.27.3"),
+        &repository().join("tracer-user/tests/fixtures/oldgo"),
+        &dir.path().join("arm64"),
+        &[],
+        &[("GOARCH", "arm64")],
+    );
     let output = tracer().arg("inspect").arg(&arm64).output().unwrap();
     assert_one_line_error(&output, 83, "x86-64 only");
 }
@@ -148,4 +142,37 @@ fn replay_of_something_that_is_not_a_recording() {
         .output()
         .unwrap();
     assert_one_line_error(&output, 86, "/nonexistent/recording");
+}
+
+#[test]
+fn the_same_pid_twice_or_events_from_several() {
+    let own = std::process::id().to_string();
+    let twice = tracer()
+        .args(["attach", "--pid", &own, "--pid", &own])
+        .output()
+        .unwrap();
+    assert_one_line_error(&twice, 2, &format!("pid {own} is given twice"));
+    let parent = std::os::unix::process::parent_id().to_string();
+    let events = tracer()
+        .args(["attach", "--pid", &own, "--pid", &parent, "--events", "x"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&events, 2, "--events records one process");
+}
+
+#[test]
+fn a_metrics_address_in_use() {
+    require_root();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_fixture(&go("1.27.3"), "mapwrites", dir.path(), &[]);
+    // Refused before the program starts: it never runs.
+    let output = tracer()
+        .args(["run", "--metrics-addr", &address, "--"])
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, 88, &format!("cannot serve metrics on {address}"));
+    assert!(output.stdout.is_empty());
 }

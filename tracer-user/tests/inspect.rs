@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use common::*;
 
@@ -118,19 +118,13 @@ fn inspects_a_running_process() {
 }
 
 fn build_cgo(version: &str, dir: &Path) -> std::path::PathBuf {
-    let output = dir.join(format!("cgomaps-{version}"));
-    let status = Command::new(go(version))
-        .args(["build", "-o"])
-        .arg(&output)
-        .arg(".")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgomaps"))
-        .env("CGO_ENABLED", "1")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOCACHE", cache_dir().join("gocache"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    output
+    go_build(
+        &go(version),
+        &repository().join("tracer-user/tests/fixtures/cgomaps"),
+        &dir.join(format!("cgomaps-{version}")),
+        &[],
+        &[("CGO_ENABLED", "1")],
+    )
 }
 
 #[test]

@@ -6,26 +6,8 @@
 
 mod common;
 
-use std::{path::Path, process::Command};
-
 use common::*;
 use serde_json::Value;
-
-fn build_demo(version: &str, dir: &Path) -> std::path::PathBuf {
-    let output = dir.join(format!("demo-{version}"));
-    let status = Command::new(go(version))
-        .args(["build", "-o"])
-        .arg(&output)
-        .arg(".")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOCACHE", cache_dir().join("gocache"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    output
-}
 
 /// The first non-runtime function of an access's stack.
 fn first_user_function(access: &Value) -> String {

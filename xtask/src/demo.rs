@@ -1,7 +1,13 @@
 //! `cargo xtask demo`: build tracer (release) and the bundled demo Go service, then run the
-//! service under `tracer run` so its map writes stream by.
+//! service under `tracer run` so its map writes stream by, with Prometheus metrics served (the
+//! URL and a curl command are printed, and the race counter is scraped once it appears).
 
-use std::process::Command;
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::TcpStream,
+    process::{Command, Stdio},
+    time::Duration,
+};
 
 use anyhow::bail;
 
@@ -31,12 +37,35 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
     );
     let mut tracer = Command::new(root.join("target/release/tracer"));
     tracer
-        .args(["run", "--stats-interval", "1s", "--events"])
+        .args([
+            "run",
+            "--stats-interval",
+            "1s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--events")
         .arg(&events)
         .arg("--")
-        .arg(&demo);
+        .arg(&demo)
+        .args(["-duration", "10s"])
+        .stderr(Stdio::piped());
     eprintln!("xtask: $ {}", shell::describe(&tracer));
-    let status = tracer.status()?;
+    let mut child = tracer.spawn()?;
+    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    // Pass tracer's messages through, and show its metrics once the race has been counted.
+    for line in stderr.lines() {
+        let line = line?;
+        eprintln!("{line}");
+        if let Some(url) = line.strip_prefix("tracer: serving Prometheus metrics at ") {
+            eprintln!(
+                "xtask: while the demo runs (10 s), see the metrics with:\n\
+                 xtask:   curl -s {url} | grep '^tracer_'"
+            );
+            show_races_metric(url.to_owned());
+        }
+    }
+    let status = child.wait()?;
     match status.code() {
         Some(66) => {
             eprintln!(
@@ -50,6 +79,42 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
         }
         _ => bail!("tracer failed: {status}"),
     }
+}
+
+/// In the background: polls the metrics until the race counter appears and prints it.
+fn show_races_metric(url: String) {
+    std::thread::spawn(move || {
+        let Some(address) = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .map(str::to_owned)
+        else {
+            return;
+        };
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(100));
+            let Ok(exposition) = scrape(&address) else {
+                return; // tracer has stopped
+            };
+            let races: Vec<&str> = exposition
+                .lines()
+                .filter(|line| line.starts_with("tracer_races_total{"))
+                .collect();
+            if !races.is_empty() {
+                eprintln!("xtask: scraped {url}:\n{}", races.join("\n"));
+                return;
+            }
+        }
+    });
+}
+
+/// One GET of /metrics.
+fn scrape(address: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(address)?;
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
 }
 
 /// Offline, reproducible Go builds: standard library only, toolchain as installed.

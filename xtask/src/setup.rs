@@ -18,9 +18,10 @@ pub const GO_VERSIONS: [&str; 7] = [
 /// The Go version used to build the demo.
 pub const DEMO_GO_VERSION: &str = "1.26.6";
 
-/// Debian packages the tests and benchmarks use: a Go older than 1.21 (tracer must refuse it)
-/// and GNU time (peak memory of a measured command).
-const DEBIAN_PACKAGES: [&str; 2] = ["golang-1.19-go", "time"];
+/// Debian packages the tests and benchmarks use: a Go older than 1.21 (tracer must refuse it),
+/// GNU time (peak memory of a measured command), a real Prometheus server and promtool (scrape
+/// tests) and graphviz (`dot` renders the race graphs).
+const DEBIAN_PACKAGES: [&str; 4] = ["golang-1.19-go", "time", "prometheus", "graphviz"];
 
 /// What later tasks need to know about the installed pieces.
 pub struct Environment {

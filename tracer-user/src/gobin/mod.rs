@@ -252,8 +252,13 @@ impl GoBinary {
 
     /// The machine code of a function, as stored in the file.
     pub fn code(&self, function: Function) -> Option<&[u8]> {
-        let start = usize::try_from(self.file_offset(function.address)?).ok()?;
-        let end = start.checked_add(usize::try_from(function.size).ok()?)?;
+        self.bytes_at(function.address, function.size)
+    }
+
+    /// `len` bytes at a link-time virtual address, as stored in the file (code, read-only data).
+    pub fn bytes_at(&self, address: u64, len: u64) -> Option<&[u8]> {
+        let start = usize::try_from(self.file_offset(address)?).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
         self.data.get(start..end)
     }
 }

@@ -2,6 +2,8 @@
 //! fixtures built from source, the `tracer` binary, and waiting on conditions with a timeout.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod dashboard;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -90,32 +92,62 @@ pub fn require_root() {
     );
 }
 
-/// Builds `tests/fixtures/<fixture>` with the `go` command into `dir`, with extra build flags.
-pub fn build_fixture(go: &Path, fixture: &str, dir: &Path, flags: &[&str]) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(fixture);
-    let output_path = dir.join(fixture);
-    let output = Command::new(go)
+/// The repository's root (fixtures, the demo and the corpus live below it).
+pub fn repository() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Builds the Go package in `source` with the `go` command into `output`, with extra build
+/// flags and environment (e.g. `GOARCH`, `CGO_ENABLED`); offline and with a shared cache.
+pub fn go_build(
+    go: &Path,
+    source: &Path,
+    output: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> PathBuf {
+    let result = Command::new(go)
         .arg("build")
         .args(flags)
         .arg("-o")
-        .arg(&output_path)
+        .arg(output)
         .arg(".")
-        .current_dir(&source)
+        .current_dir(source)
         .env("GOTOOLCHAIN", "local")
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod")
         .env("GOCACHE", cache_dir().join("gocache"))
+        .envs(env.iter().copied())
         .output()
         .expect("go runs");
     assert!(
-        output.status.success(),
-        "building {fixture} with {}: {}",
+        result.status.success(),
+        "building {} with {}: {}",
+        source.display(),
         go.display(),
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&result.stderr)
     );
-    output_path
+    output.to_owned()
+}
+
+/// Builds `tests/fixtures/<fixture>` with the `go` command into `dir`, with extra build flags.
+pub fn build_fixture(go: &Path, fixture: &str, dir: &Path, flags: &[&str]) -> PathBuf {
+    let source = repository()
+        .join("tracer-user/tests/fixtures")
+        .join(fixture);
+    go_build(go, &source, &dir.join(fixture), flags, &[])
+}
+
+/// Builds the demo service (examples/demo) with Go `version` into `dir`.
+pub fn build_demo(version: &str, dir: &Path) -> PathBuf {
+    let source = repository().join("examples/demo");
+    go_build(
+        &go(version),
+        &source,
+        &dir.join(format!("demo-{version}")),
+        &[],
+        &[],
+    )
 }
 
 /// How a fixture is built: the three shapes of Go executables tracer must handle.

@@ -1,0 +1,591 @@
+//! Prometheus metrics (`--metrics-addr`): what each traced target's session has counted, as
+//! counters and gauges labelled by executable name (bounded; never a pid, address or key).
+//!
+//! Sessions keep exact totals; [`TargetMetrics::update`] publishes them by raising each counter
+//! to the total, so a counter can never go backwards. The catalogue is in docs/metrics.md.
+
+pub mod server;
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use prometheus::{
+    core::{Collector, GenericCounter, GenericGauge},
+    Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use tracer_common::ProbeClass;
+
+use crate::{detect::Stats, summary::KernelCounters};
+
+/// Distinct (function, previous function) pairs labelled per executable; later pairs are
+/// counted under `other` so a program with many racy sites cannot blow up the series count.
+pub const MAX_RACE_SITES: usize = 50;
+
+/// The bucket for pairs beyond [`MAX_RACE_SITES`] and for unknown fatal messages.
+pub const OTHER: &str = "other";
+
+/// Fatal errors the Go runtime raises on unsynchronised map use. They are exported from the
+/// start (at 0) so dashboards and alerts see the series before the first crash.
+pub const MAP_FATAL_ERRORS: [&str; 3] = [
+    "concurrent map writes",
+    "concurrent map read and map write",
+    "concurrent map iteration and map write",
+];
+
+/// The label of each probe class.
+fn class_label(class: ProbeClass) -> &'static str {
+    match class {
+        ProbeClass::MapOp => "map",
+        ProbeClass::CallEntry => "call",
+        ProbeClass::CallReturn => "return",
+        ProbeClass::SyncInline => "inline_sync",
+    }
+}
+
+/// One distinct race as the metrics see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaceTally {
+    /// `write/write`, `write/read`, `read/write`.
+    pub kind: &'static str,
+    /// The function of the later access and of the earlier one.
+    pub function: String,
+    pub previous_function: String,
+    /// Racing pairs of accesses at these two code sites.
+    pub count: u64,
+}
+
+/// A target session's totals since it attached.
+#[derive(Clone, Debug, Default)]
+pub struct TargetTotals {
+    /// Decoded events per operation name.
+    pub events_by_kind: Vec<(&'static str, u64)>,
+    pub dropped: u64,
+    pub kernel: KernelCounters,
+    pub detector: Stats,
+    /// How old the newest event was when the detector processed it.
+    pub lag: Option<Duration>,
+    /// Every distinct race, in order of detection.
+    pub races: Vec<RaceTally>,
+    /// Fatal errors of the target, by runtime message.
+    pub fatal_errors: Vec<(String, u64)>,
+}
+
+/// Probe sites per class: attached, and planned but not probed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeCounts {
+    pub attached: [usize; 4],
+    pub failed: [usize; 4],
+}
+
+/// Every metric tracer exports, registered in its own registry.
+pub struct Metrics {
+    registry: Registry,
+    targets: IntGauge,
+    target_info: IntGaugeVec,
+    events: IntCounterVec,
+    dropped: IntCounterVec,
+    probe_hits: IntCounterVec,
+    probes_attached: IntGaugeVec,
+    probes_failed: IntGaugeVec,
+    races: IntCounterVec,
+    distinct_races: IntCounterVec,
+    goroutines: IntGaugeVec,
+    maps: IntGaugeVec,
+    sync_objects: IntGaugeVec,
+    evictions: IntCounterVec,
+    forgotten: IntCounterVec,
+    lag: GaugeVec,
+    fatal_errors: IntCounterVec,
+    kernel_skipped: IntCounterVec,
+}
+
+fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric names are unique and valid");
+    collector
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(
+        registry,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let build_info = gauge_vec(
+            &registry,
+            "tracer_build_info",
+            "tracer's version; always 1.",
+            &["version"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("the process collector registers once");
+        let exe = &["executable"];
+        Self {
+            targets: register(
+                &registry,
+                IntGauge::new("tracer_targets", "Processes being traced now.")
+                    .expect("valid metric"),
+            ),
+            target_info: gauge_vec(
+                &registry,
+                "tracer_target_info",
+                "A traced program: its executable's name and Go version; always 1.",
+                &["executable", "go_version"],
+            ),
+            events: counter_vec(
+                &registry,
+                "tracer_events_total",
+                "Events decoded from the kernel, by operation.",
+                &["executable", "kind"],
+            ),
+            dropped: counter_vec(
+                &registry,
+                "tracer_events_dropped_total",
+                "Events lost in the kernel because the ring buffer was full.",
+                exe,
+            ),
+            probe_hits: counter_vec(
+                &registry,
+                "tracer_probe_hits_total",
+                "Probe hits counted by the kernel programs, by probe class.",
+                &["executable", "class"],
+            ),
+            probes_attached: gauge_vec(
+                &registry,
+                "tracer_probes_attached",
+                "Probe sites attached, by probe class.",
+                &["executable", "class"],
+            ),
+            probes_failed: gauge_vec(
+                &registry,
+                "tracer_probes_failed",
+                "Probe sites planned but not attached, by probe class.",
+                &["executable", "class"],
+            ),
+            races: counter_vec(
+                &registry,
+                "tracer_races_total",
+                "Racing pairs of map accesses (repetitions included), by kind and by the two \
+                 accesses' functions (at most 50 pairs per executable, then \"other\").",
+                &["executable", "kind", "function", "previous_function"],
+            ),
+            distinct_races: counter_vec(
+                &registry,
+                "tracer_distinct_races_total",
+                "Distinct races reported: pairs of code sites.",
+                exe,
+            ),
+            goroutines: gauge_vec(
+                &registry,
+                "tracer_goroutines_tracked",
+                "Goroutines whose vector clock the detector holds.",
+                exe,
+            ),
+            maps: gauge_vec(
+                &registry,
+                "tracer_maps_tracked",
+                "Maps whose access history the detector holds.",
+                exe,
+            ),
+            sync_objects: gauge_vec(
+                &registry,
+                "tracer_sync_objects_tracked",
+                "Synchronisation objects whose clock the detector holds.",
+                exe,
+            ),
+            evictions: counter_vec(
+                &registry,
+                "tracer_detector_evictions_total",
+                "Detector entries evicted to bound memory, by table (can hide races, never \
+                 invents one).",
+                &["executable", "table"],
+            ),
+            forgotten: counter_vec(
+                &registry,
+                "tracer_detector_forgotten_accesses_total",
+                "Recorded map accesses the detector forgot rather than risk a false report: \
+                 after lost events (gap) or to reuse a goroutine slot.",
+                &["executable", "reason"],
+            ),
+            lag: register(
+                &registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "tracer_detector_lag_seconds",
+                        "Age of the newest event when the detector processed it.",
+                    ),
+                    exe,
+                )
+                .expect("valid metric"),
+            ),
+            fatal_errors: counter_vec(
+                &registry,
+                "tracer_target_fatal_errors_total",
+                "Fatal errors of the traced program (runtime.fatal/throw), by message.",
+                &["executable", "reason"],
+            ),
+            kernel_skipped: counter_vec(
+                &registry,
+                "tracer_kernel_skipped_total",
+                "Probe hits the kernel recorded no event or no stack for: maps on the \
+                 goroutine's own stack (never shared), unreadable goroutine ids, failed stack \
+                 walks.",
+                &["executable", "reason"],
+            ),
+            registry,
+        }
+    }
+
+    /// Starts the series of one traced program.
+    pub fn target(&self, executable: &str, go_version: &str, probes: ProbeCounts) -> TargetMetrics {
+        self.targets.inc();
+        self.target_info
+            .with_label_values(&[executable, go_version])
+            .set(1);
+        for class in ProbeClass::ALL {
+            let labels = [executable, class_label(class)];
+            self.probes_attached
+                .with_label_values(&labels)
+                .set(probes.attached[class as usize] as i64);
+            self.probes_failed
+                .with_label_values(&labels)
+                .set(probes.failed[class as usize] as i64);
+        }
+        let mut target = TargetMetrics {
+            metrics: self.handles(executable),
+            executable: executable.to_owned(),
+            race_sites: HashSet::new(),
+        };
+        target.update(&TargetTotals::default());
+        target
+    }
+
+    fn handles(&self, executable: &str) -> TargetHandles {
+        let with = |vec: &IntCounterVec, label: &str| vec.with_label_values(&[executable, label]);
+        TargetHandles {
+            targets: self.targets.clone(),
+            events: self.events.clone(),
+            races: self.races.clone(),
+            fatal_errors: self.fatal_errors.clone(),
+            dropped: self.dropped.with_label_values(&[executable]),
+            probe_hits: ProbeClass::ALL.map(|class| with(&self.probe_hits, class_label(class))),
+            distinct_races: self.distinct_races.with_label_values(&[executable]),
+            goroutines: self.goroutines.with_label_values(&[executable]),
+            maps: self.maps.with_label_values(&[executable]),
+            sync_objects: self.sync_objects.with_label_values(&[executable]),
+            evictions: ["map", "sync_object", "goroutine"]
+                .map(|table| with(&self.evictions, table)),
+            forgotten: ["gap", "slot_reuse"].map(|reason| with(&self.forgotten, reason)),
+            lag: self.lag.with_label_values(&[executable]),
+            kernel_skipped: ["stack_local_map", "goid_unreadable", "stack_failed"]
+                .map(|reason| with(&self.kernel_skipped, reason)),
+        }
+    }
+
+    /// The exposition in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        TextEncoder::new()
+            .encode_utf8(&self.registry.gather(), &mut text)
+            .expect("encoding into a string cannot fail");
+        text
+    }
+
+    /// The content type of [`Metrics::render`]'s output.
+    pub fn content_type() -> &'static str {
+        prometheus::TEXT_FORMAT
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+type Counter = GenericCounter<prometheus::core::AtomicU64>;
+type IntGaugeHandle = GenericGauge<prometheus::core::AtomicI64>;
+
+/// The series of one target, with the label values bound once.
+struct TargetHandles {
+    targets: IntGauge,
+    events: IntCounterVec,
+    races: IntCounterVec,
+    fatal_errors: IntCounterVec,
+    dropped: Counter,
+    probe_hits: [Counter; 4],
+    distinct_races: Counter,
+    goroutines: IntGaugeHandle,
+    maps: IntGaugeHandle,
+    sync_objects: IntGaugeHandle,
+    evictions: [Counter; 3],
+    forgotten: [Counter; 2],
+    lag: Gauge,
+    kernel_skipped: [Counter; 3],
+}
+
+/// One traced program's metrics.
+pub struct TargetMetrics {
+    metrics: TargetHandles,
+    executable: String,
+    /// The function pairs labelled so far (at most [`MAX_RACE_SITES`]).
+    race_sites: HashSet<(String, String)>,
+}
+
+/// Raises `counter` to `total` (totals only grow; a smaller one changes nothing).
+fn raise(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
+impl TargetMetrics {
+    /// Publishes the session's totals.
+    pub fn update(&mut self, totals: &TargetTotals) {
+        let mut per_series: HashMap<(&str, &str, &str), u64> = HashMap::new();
+        for race in &totals.races {
+            let (function, previous) = self.race_labels(race);
+            *per_series
+                .entry((race.kind, function, previous))
+                .or_default() += race.count;
+        }
+        let m = &self.metrics;
+        let exe = self.executable.as_str();
+        for &(kind, count) in &totals.events_by_kind {
+            raise(&m.events.with_label_values(&[exe, kind]), count);
+        }
+        raise(&m.dropped, totals.dropped);
+        for (counter, &hits) in m.probe_hits.iter().zip(&totals.kernel.hits) {
+            raise(counter, hits);
+        }
+        let kernel = &totals.kernel;
+        for (counter, total) in m.kernel_skipped.iter().zip([
+            kernel.stack_filtered,
+            kernel.goid_unreadable,
+            kernel.stack_failed,
+        ]) {
+            raise(counter, total);
+        }
+        let detector = &totals.detector;
+        m.goroutines.set(detector.goroutines as i64);
+        m.maps.set(detector.maps as i64);
+        m.sync_objects.set(detector.sync_objects as i64);
+        for (counter, total) in m.evictions.iter().zip([
+            detector.map_evictions,
+            detector.sync_object_evictions,
+            detector.goroutine_evictions,
+        ]) {
+            raise(counter, total);
+        }
+        for (counter, total) in m
+            .forgotten
+            .iter()
+            .zip([detector.forgotten_by_gap, detector.forgotten_by_preemption])
+        {
+            raise(counter, total);
+        }
+        if let Some(lag) = totals.lag {
+            m.lag.set(lag.as_secs_f64());
+        }
+        raise(&m.distinct_races, totals.races.len() as u64);
+        for ((kind, function, previous), count) in per_series {
+            raise(
+                &m.races.with_label_values(&[exe, kind, function, previous]),
+                count,
+            );
+        }
+        for reason in MAP_FATAL_ERRORS {
+            m.fatal_errors.with_label_values(&[exe, reason]);
+        }
+        let mut fatal: HashMap<&str, u64> = HashMap::new();
+        for (message, count) in &totals.fatal_errors {
+            let reason = MAP_FATAL_ERRORS
+                .into_iter()
+                .find(|known| known == message)
+                .unwrap_or(OTHER);
+            *fatal.entry(reason).or_default() += count;
+        }
+        for (reason, count) in fatal {
+            raise(&m.fatal_errors.with_label_values(&[exe, reason]), count);
+        }
+    }
+
+    /// The labels of a race's function pair: its own if it is labelled already or fewer than
+    /// [`MAX_RACE_SITES`] pairs are, `other` otherwise.
+    fn race_labels<'r>(&mut self, race: &'r RaceTally) -> (&'r str, &'r str) {
+        let key = (race.function.clone(), race.previous_function.clone());
+        if self.race_sites.contains(&key)
+            || (self.race_sites.len() < MAX_RACE_SITES && self.race_sites.insert(key))
+        {
+            (&race.function, &race.previous_function)
+        } else {
+            (OTHER, OTHER)
+        }
+    }
+}
+
+impl Drop for TargetMetrics {
+    /// The target is no longer traced; its counters keep their final values.
+    fn drop(&mut self) {
+        self.metrics.targets.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the one series of `name` whose labels include all of `labels`.
+    fn value(exposition: &str, name: &str, labels: &[&str]) -> Option<f64> {
+        let matching: Vec<f64> = exposition
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter(|(series, _)| {
+                series.split('{').next() == Some(name)
+                    && labels.iter().all(|label| series.contains(label))
+            })
+            .map(|(_, value)| value.parse().unwrap())
+            .collect();
+        assert!(matching.len() <= 1, "{name} {labels:?} is ambiguous");
+        matching.first().copied()
+    }
+
+    fn race(function: &str, count: u64) -> RaceTally {
+        RaceTally {
+            kind: "write/write",
+            function: function.to_owned(),
+            previous_function: "main.other".to_owned(),
+            count,
+        }
+    }
+
+    #[test]
+    fn publishes_a_targets_totals() {
+        let metrics = Metrics::new();
+        let probes = ProbeCounts {
+            attached: [19, 7, 5, 300],
+            failed: [0, 0, 0, 2],
+        };
+        let mut target = metrics.target("server", "go1.24.11", probes);
+        let text = metrics.render();
+        assert_eq!(value(&text, "tracer_targets", &[]), Some(1.0));
+        let info = [r#"executable="server""#, r#"go_version="go1.24.11""#];
+        assert_eq!(value(&text, "tracer_target_info", &info), Some(1.0));
+        let attached = value(&text, "tracer_probes_attached", &[r#"class="inline_sync""#]);
+        assert_eq!(attached, Some(300.0));
+        let failed = value(&text, "tracer_probes_failed", &[r#"class="inline_sync""#]);
+        assert_eq!(failed, Some(2.0));
+        for reason in MAP_FATAL_ERRORS {
+            let label = format!(r#"reason="{reason}""#);
+            let fatal = value(&text, "tracer_target_fatal_errors_total", &[&label]);
+            assert_eq!(fatal, Some(0.0), "{reason}");
+        }
+        assert!(value(&text, "process_resident_memory_bytes", &[]).unwrap() > 0.0);
+
+        let mut totals = TargetTotals {
+            events_by_kind: vec![("assign", 10), ("lock", 4)],
+            dropped: 3,
+            races: vec![race("main.a", 2), race("main.b", 1)],
+            fatal_errors: vec![("concurrent map writes".into(), 1), ("boom".into(), 2)],
+            lag: Some(Duration::from_millis(15)),
+            ..TargetTotals::default()
+        };
+        totals.kernel.hits = [100, 0, 0, 7];
+        totals.detector.goroutines = 12;
+        totals.detector.forgotten_by_gap = 5;
+        target.update(&totals);
+        // Totals are published as they are, and never go backwards.
+        totals.events_by_kind[0].1 = 9;
+        target.update(&totals);
+        let text = metrics.render();
+        let kind = |kind: &str| {
+            let label = format!(r#"kind="{kind}""#);
+            value(&text, "tracer_events_total", &[&label])
+        };
+        assert_eq!(kind("assign"), Some(10.0));
+        assert_eq!(kind("lock"), Some(4.0));
+        assert_eq!(value(&text, "tracer_events_dropped_total", &[]), Some(3.0));
+        let map_hits = value(&text, "tracer_probe_hits_total", &[r#"class="map""#]);
+        assert_eq!(map_hits, Some(100.0));
+        assert_eq!(value(&text, "tracer_goroutines_tracked", &[]), Some(12.0));
+        let gap = value(
+            &text,
+            "tracer_detector_forgotten_accesses_total",
+            &[r#"reason="gap""#],
+        );
+        assert_eq!(gap, Some(5.0));
+        assert_eq!(
+            value(&text, "tracer_detector_lag_seconds", &[]),
+            Some(0.015)
+        );
+        assert_eq!(value(&text, "tracer_distinct_races_total", &[]), Some(2.0));
+        let races = value(&text, "tracer_races_total", &[r#"function="main.a""#]);
+        assert_eq!(races, Some(2.0));
+        let writes = r#"reason="concurrent map writes""#;
+        let fatal = |label: &str| value(&text, "tracer_target_fatal_errors_total", &[label]);
+        assert_eq!(fatal(writes), Some(1.0));
+        assert_eq!(fatal(r#"reason="other""#), Some(2.0));
+
+        drop(target);
+        assert_eq!(value(&metrics.render(), "tracer_targets", &[]), Some(0.0));
+    }
+
+    #[test]
+    fn race_sites_beyond_the_cap_share_one_series() {
+        let metrics = Metrics::new();
+        let mut target = metrics.target("server", "go1.27.3", ProbeCounts::default());
+        let races: Vec<RaceTally> = (0..MAX_RACE_SITES + 10)
+            .map(|index| race(&format!("main.f{index}"), 1))
+            .collect();
+        target.update(&TargetTotals {
+            races,
+            ..TargetTotals::default()
+        });
+        let text = metrics.render();
+        let series = text
+            .lines()
+            .filter(|line| line.starts_with("tracer_races_total{"))
+            .count();
+        assert_eq!(series, MAX_RACE_SITES + 1);
+        let other = value(&text, "tracer_races_total", &[r#"function="other""#]);
+        assert_eq!(other, Some(10.0));
+        let first = value(&text, "tracer_races_total", &[r#"function="main.f0""#]);
+        assert_eq!(first, Some(1.0));
+    }
+
+    #[test]
+    fn every_metric_has_help_and_counters_end_in_total() {
+        let metrics = Metrics::new();
+        let _target = metrics.target("server", "go1.27.3", ProbeCounts::default());
+        for family in metrics.registry.gather() {
+            assert!(!family.help().is_empty(), "{} has no help", family.name());
+            assert!(family.name().starts_with("tracer_") || family.name().starts_with("process_"));
+            let is_counter = family.get_field_type() == prometheus::proto::MetricType::COUNTER;
+            assert_eq!(
+                is_counter,
+                family.name().ends_with("_total"),
+                "{}",
+                family.name()
+            );
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Metrics end to end: tracer attached to two racy Go services at once, scraped by a real
+//! Prometheus server (the Debian package, started here on 127.0.0.1 with its own config and
+//! data directory). Through Prometheus' HTTP API: the scrape is up, the race counters are
+//! positive, both targets are told apart by their executable label, and every expression of
+//! every panel of the shipped dashboard returns data. The exposition passes
+//! `promtool check metrics`.
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use common::*;
+use serde_json::Value;
+
+/// A plain HTTP/1.0 GET: (status code, body).
+fn http_get(address: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_owned()))
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// A Prometheus server scraping one target every second.
+struct Prometheus {
+    child: Child,
+    address: SocketAddr,
+    _data: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(scraped: SocketAddr) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = data.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: tracer\n    static_configs:\n      \
+                 - targets: ['{scraped}']\n"
+            ),
+        )
+        .unwrap();
+        let address = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                data.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={address}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is installed (cargo xtask setup)");
+        let prometheus = Self {
+            child,
+            address,
+            _data: data,
+        };
+        wait_for("Prometheus to be ready", Duration::from_secs(60), || {
+            http_get(address, "/-/ready").is_ok_and(|(status, _)| status == 200)
+        });
+        prometheus
+    }
+
+    /// The result vector of an instant query.
+    fn query(&self, expression: &str) -> Vec<Value> {
+        let path = format!("/api/v1/query?query={}", percent_encode(expression));
+        let (status, body) = http_get(self.address, &path).unwrap();
+        let response: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|_| panic!("{expression}: HTTP {status}: {body}"));
+        assert_eq!(response["status"], "success", "{expression}: {body}");
+        response["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `expression` returns at least one series; returns them.
+    fn wait_for_data(&self, expression: &str, timeout: Duration) -> Vec<Value> {
+        let mut result = Vec::new();
+        wait_for(&format!("data from {expression}"), timeout, || {
+            result = self.query(expression);
+            !result.is_empty()
+        });
+        result
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The demo service with its built-in load running for long enough.
+fn start_demo(binary: &Path) -> Child {
+    Command::new(binary)
+        .args(["-duration", "10m", "-clients", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn value_of(series: &Value) -> f64 {
+    series["value"][1].as_str().unwrap().parse().unwrap()
+}
+
+#[test]
+fn prometheus_sees_data_for_every_dashboard_panel() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binaries = [
+        build_demo("1.27.3", dir.path()),
+        build_demo("1.23.9", dir.path()),
+    ];
+    let mut demos: Vec<Child> = binaries.iter().map(|binary| start_demo(binary)).collect();
+    let mut tracer = tracer()
+        .args([
+            "attach",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--format",
+            "json",
+        ])
+        .args(
+            demos
+                .iter()
+                .flat_map(|demo| ["--pid".to_owned(), demo.id().to_string()]),
+        )
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines, stderr_lines) = mpsc::channel();
+    let stderr = BufReader::new(tracer.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let metrics_address: SocketAddr = loop {
+        let line = stderr_lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no metrics address announced: {seen:#?}"));
+        if let Some(rest) = line.strip_prefix("tracer: serving Prometheus metrics at http://") {
+            break rest.trim_end_matches("/metrics").parse().unwrap();
+        }
+        seen.push(line);
+    };
+
+    // The exposition itself passes promtool's lint.
+    let (status, exposition) = http_get(metrics_address, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let prometheus = Prometheus::start(metrics_address);
+    let up = prometheus.wait_for_data(r#"up{job="tracer"} == 1"#, Duration::from_secs(60));
+    assert_eq!(up.len(), 1);
+    let races = prometheus.wait_for_data(
+        r#"sum by (executable) (tracer_races_total{job="tracer"}) > 0"#,
+        Duration::from_secs(120),
+    );
+    assert!(races.iter().all(|series| value_of(series) > 0.0));
+    let targets = prometheus.wait_for_data("tracer_target_info", Duration::from_secs(10));
+    let mut executables: Vec<&str> = targets
+        .iter()
+        .map(|series| series["metric"]["executable"].as_str().unwrap())
+        .collect();
+    executables.sort_unstable();
+    assert_eq!(executables, ["demo-1.23.9", "demo-1.27.3"]);
+    let traced = prometheus.query("tracer_targets");
+    assert_eq!(value_of(&traced[0]), 2.0);
+
+    let dashboard = dashboard::load();
+    let expressions = dashboard::expressions(&dashboard);
+    assert!(expressions.len() >= 10);
+    for (title, expression) in expressions {
+        let concrete = dashboard::substitute(&expression);
+        let mut result = Vec::new();
+        let mut wait = || {
+            result = prometheus.query(&concrete);
+            !result.is_empty()
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !wait() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            !result.is_empty(),
+            "panel {title:?}: no data for {concrete}"
+        );
+    }
+
+    // Ending the session: both targets' races are reported, exit status 66.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let status = wait_with_timeout(tracer, "tracer to stop", Duration::from_secs(30)).status;
+    assert_eq!(status.code(), Some(66));
+    for demo in &mut demos {
+        assert_eq!(demo.try_wait().unwrap(), None, "a traced demo died");
+        let _ = demo.kill();
+        let _ = demo.wait();
+    }
+}
