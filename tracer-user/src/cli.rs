@@ -121,6 +121,11 @@ pub struct ReportArgs {
     /// Write race reports to FILE instead of standard error.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write one Graphviz graph per distinct race into DIR (race-N.dot; created if
+    /// missing): both goroutines' recent operations, the happens-before edges between them,
+    /// and the missing one dashed. Render with `dot -Tsvg race-1.dot -o race-1.svg`.
+    #[arg(long, value_name = "DIR")]
+    pub dot_dir: Option<PathBuf>,
 }
 
 /// `250ms`, `1.5s`, `10s`, `5m`, `2h`, or a bare number of seconds.

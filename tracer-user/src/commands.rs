@@ -13,7 +13,7 @@ use crate::{
     cli::{Format, ReportArgs, TraceArgs},
     error::TracerError,
     gobin::GoBinary,
-    inspect,
+    graph, inspect,
     metrics::{server::MetricsListener, Metrics, ProbeCounts},
     plan::{self, Placement},
     privileges,
@@ -31,6 +31,7 @@ impl From<&TraceArgs> for SessionOptions {
             events: args.events.clone(),
             duration: args.duration,
             stats_interval: args.stats_interval,
+            graphs: args.reports.dot_dir.is_some(),
         }
     }
 }
@@ -298,7 +299,11 @@ fn report(
     if let Some(binary) = several {
         eprintln!("tracer: --- pid {pid} ({}) ---", display_name(&binary.path));
     }
-    write_races(&result.races, &args.reports)?;
+    let graph_name = match several {
+        Some(_) => format!("pid{pid}-race"),
+        None => "race".to_owned(),
+    };
+    write_races(&result.races, &args.reports, &graph_name)?;
     for (message, count) in &result.fatal_errors {
         let times = if *count > 1 {
             format!(" ({count} times)")
@@ -315,8 +320,8 @@ fn report(
 
 /// `tracer replay FILE`: the races of a recording; exit status 66 if there are any.
 pub fn replay(recording: &Path, reports: &ReportArgs) -> Result<i32, TracerError> {
-    let races = crate::replay::replay(recording)?;
-    write_races(&races, reports)?;
+    let races = crate::replay::replay(recording, reports.dot_dir.is_some())?;
+    write_races(&races, reports, "race")?;
     announce_races(&races);
     Ok(if races.is_empty() {
         0
@@ -325,7 +330,12 @@ pub fn replay(recording: &Path, reports: &ReportArgs) -> Result<i32, TracerError
     })
 }
 
-fn write_races(races: &[ResolvedRace], reports: &ReportArgs) -> Result<(), TracerError> {
+/// Writes the reports, and with `--dot-dir` one `<graph_name>-N.dot` per race.
+fn write_races(
+    races: &[ResolvedRace],
+    reports: &ReportArgs,
+    graph_name: &str,
+) -> Result<(), TracerError> {
     let text: String = races
         .iter()
         .map(|race| match reports.format {
@@ -337,12 +347,29 @@ fn write_races(races: &[ResolvedRace], reports: &ReportArgs) -> Result<(), Trace
         Some(path) => std::fs::write(path, &text).map_err(|source| TracerError::Output {
             path: path.clone(),
             source,
-        }),
-        None => {
-            eprint!("{text}");
-            Ok(())
+        })?,
+        None => eprint!("{text}"),
+    }
+    if let Some(dir) = &reports.dot_dir {
+        let failed = |path: &Path| {
+            let path = path.to_owned();
+            move |source| TracerError::Output { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(failed(dir))?;
+        for (number, race) in (1..).zip(races) {
+            let path = dir.join(format!("{graph_name}-{number}.dot"));
+            let dot = graph::dot(race, race.graph.as_ref().unwrap_or(&Default::default()));
+            std::fs::write(&path, dot).map_err(failed(&path))?;
+        }
+        if !races.is_empty() {
+            eprintln!(
+                "tracer: {} race graph(s) in {} (render with: dot -Tsvg FILE.dot -o FILE.svg)",
+                races.len(),
+                dir.display()
+            );
         }
     }
+    Ok(())
 }
 
 fn announce_races(races: &[ResolvedRace]) {

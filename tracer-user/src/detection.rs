@@ -3,7 +3,8 @@
 
 use crate::{
     detect::{self, Engine, Limits, Operation},
-    events::Event,
+    events::{op_name, Event},
+    graph::{Histories, RaceGraph},
     metrics::RaceTally,
     report::{self, ResolvedRace},
     stacks::SourceFrame,
@@ -20,6 +21,10 @@ pub struct Detection {
     lost: u32,
     /// The source frames of each code site, by site id − 1 (ids are 1-based; 0 = no stack).
     site_frames: Vec<Vec<SourceFrame>>,
+    /// Each goroutine's recent steps, kept only when race graphs are wanted.
+    histories: Option<Histories>,
+    /// The graph of each distinct race, in the engine's report order.
+    graphs: Vec<RaceGraph>,
 }
 
 impl Default for Detection {
@@ -30,11 +35,21 @@ impl Default for Detection {
             seq: 0,
             lost: 0,
             site_frames: Vec::new(),
+            histories: None,
+            graphs: Vec::new(),
         }
     }
 }
 
 impl Detection {
+    /// A detection that also keeps what [`crate::graph`] needs to draw each race.
+    pub fn with_graphs(graphs: bool) -> Self {
+        Self {
+            histories: graphs.then(Histories::default),
+            ..Self::default()
+        }
+    }
+
     /// Registers the frames of the next code site and returns its id.
     pub fn add_site(&mut self, frames: Vec<SourceFrame>) -> u64 {
         self.site_frames.push(frames);
@@ -47,19 +62,27 @@ impl Detection {
         // ordered across it.
         if event.lost != self.lost {
             self.lost = event.lost;
-            self.process(Operation::Gap { goroutines: None });
+            self.process(Operation::Gap { goroutines: None }, "gap");
         }
         for operation in self.translator.translate(event, function, site) {
-            self.process(operation);
+            self.process(operation, op_name(event.kind));
         }
     }
 
-    fn process(&mut self, operation: Operation) {
+    /// Applies one operation, which came from Go operation `name`.
+    fn process(&mut self, operation: Operation, name: &'static str) {
         self.seq += 1;
-        self.engine.process(detect::Event {
+        if let Some(histories) = self.histories.as_mut() {
+            histories.record(self.seq, name, &operation);
+        }
+        let new_races = self.engine.process(detect::Event {
             seq: self.seq,
             operation,
         });
+        if let Some(histories) = self.histories.as_ref() {
+            self.graphs
+                .extend(new_races.iter().map(|race| histories.graph(race)));
+        }
     }
 
     fn frames(&self, site: u64) -> &[SourceFrame] {
@@ -92,7 +115,8 @@ impl Detection {
         self.engine
             .reports()
             .iter()
-            .map(|race| {
+            .enumerate()
+            .map(|(index, race)| {
                 let created = |access: &detect::Access| {
                     access
                         .created_at
@@ -105,6 +129,7 @@ impl Detection {
                     previous_stack: self.frames(race.previous.site).to_vec(),
                     current_created_at: created(&race.current),
                     previous_created_at: created(&race.previous),
+                    graph: self.graphs.get(index).cloned(),
                 }
             })
             .collect()

@@ -11,6 +11,7 @@ pub mod detection;
 pub mod error;
 pub mod events;
 pub mod gobin;
+pub mod graph;
 pub mod inspect;
 pub mod metrics;
 pub mod plan;

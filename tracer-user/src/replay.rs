@@ -14,13 +14,13 @@ use crate::{
     stacks::SourceFrame,
 };
 
-/// Reads a recording and runs the detection over it.
-pub fn replay(path: &Path) -> Result<Vec<ResolvedRace>, TracerError> {
+/// Reads a recording and runs the detection over it (keeping what race graphs need if `graphs`).
+pub fn replay(path: &Path, graphs: bool) -> Result<Vec<ResolvedRace>, TracerError> {
     let text = std::fs::read_to_string(path).map_err(|source| TracerError::Output {
         path: path.to_owned(),
         source,
     })?;
-    let mut detection = Detection::default();
+    let mut detection = Detection::with_graphs(graphs);
     for (number, line) in text.lines().enumerate() {
         let invalid = |what: &str| TracerError::InvalidRecording {
             path: path.to_owned(),

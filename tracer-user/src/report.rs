@@ -19,6 +19,8 @@ pub struct ResolvedRace {
     /// Where each goroutine was started (the `go` statement's stack), when that was seen.
     pub current_created_at: Vec<SourceFrame>,
     pub previous_created_at: Vec<SourceFrame>,
+    /// The two goroutines' steps around the race, when `--dot-dir` asked for graphs.
+    pub graph: Option<crate::graph::RaceGraph>,
 }
 
 fn capitalised(op: &str) -> String {
@@ -184,6 +186,7 @@ mod tests {
             previous_stack: vec![frame("main.reader", 17)],
             current_created_at: vec![frame("main.main", 9)],
             previous_created_at: Vec::new(),
+            graph: None,
         };
         let text = text(&resolved);
         assert!(
@@ -216,6 +219,7 @@ mod tests {
             previous_stack: vec![frame("main.reader", 17)],
             current_created_at: vec![frame("main.main", 9)],
             previous_created_at: Vec::new(),
+            graph: None,
         };
         let json: serde_json::Value = serde_json::from_str(&json(&resolved)).unwrap();
         assert_eq!(json["type"], "race");

@@ -48,6 +48,8 @@ pub struct SessionOptions {
     pub duration: Option<Duration>,
     /// `--stats-interval`: print a progress line this often.
     pub stats_interval: Option<Duration>,
+    /// `--dot-dir`: keep what the race graphs need.
+    pub graphs: bool,
 }
 
 /// Whether tracer owns the target (`run`: signals are passed on to it and tracing goes on until
@@ -211,7 +213,7 @@ pub async fn trace(
                 summary: Summary::default(),
                 sink: options.events.clone().map(EventSink::open).transpose()?,
                 site_ids: HashMap::new(),
-                detection: Detection::default(),
+                detection: Detection::with_graphs(options.graphs),
                 load_bias: None,
                 newest_event_ns: None,
                 fatal_errors: Vec::new(),

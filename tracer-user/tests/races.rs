@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::*;
 use serde_json::Value;
 
@@ -34,11 +36,14 @@ fn demo_race_is_reported(version: &str) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let recording = dir.path().join("events.jsonl");
+    let graphs = dir.path().join("graphs");
     let output = tracer()
         .args(["run", "--format", "json", "--output"])
         .arg(&reports)
         .arg("--events")
         .arg(&recording)
+        .arg("--dot-dir")
+        .arg(&graphs)
         .arg(&demo)
         .args(["-duration", "1500ms"])
         .output()
@@ -91,11 +96,43 @@ fn demo_race_is_reported(version: &str) {
         "{creator}"
     );
 
-    // Replaying the recording finds the same race, byte for byte.
+    // One graph, which Graphviz renders: both goroutines, both racing lines, the missing edge.
+    let graph = std::fs::read_to_string(graphs.join("race-1.dot")).unwrap();
+    assert_eq!(std::fs::read_dir(&graphs).unwrap().count(), 1);
+    for needle in [
+        "write at main.(*service).janitor\\nmain.go:95",
+        "write at main.(*service).reset\\nmain.go:73",
+        "style=dashed",
+        &format!("goroutine {}", race["current"]["goroutine"]),
+        &format!("goroutine {}", race["previous"]["goroutine"]),
+    ] {
+        assert!(
+            graph.contains(needle),
+            "go{version}: {needle} not in {graph}"
+        );
+    }
+    let rendered = Command::new("dot")
+        .args(["-Tsvg", "-o"])
+        .arg(dir.path().join("race-1.svg"))
+        .arg(graphs.join("race-1.dot"))
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success() && rendered.stderr.is_empty(),
+        "go{version}: dot: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let svg = std::fs::read_to_string(dir.path().join("race-1.svg")).unwrap();
+    assert!(svg.contains("no happens&#45;before edge: race"), "{svg}");
+
+    // Replaying the recording finds the same race and draws the same graph, byte for byte.
     let replayed = dir.path().join("replayed.jsonl");
+    let replayed_graphs = dir.path().join("replayed-graphs");
     let output = tracer()
         .args(["replay", "--format", "json", "--output"])
         .arg(&replayed)
+        .arg("--dot-dir")
+        .arg(&replayed_graphs)
         .arg(&recording)
         .output()
         .unwrap();
@@ -109,6 +146,11 @@ fn demo_race_is_reported(version: &str) {
         std::fs::read_to_string(&replayed).unwrap(),
         std::fs::read_to_string(&reports).unwrap(),
         "go{version}: replay differs from the live run"
+    );
+    assert_eq!(
+        std::fs::read_to_string(replayed_graphs.join("race-1.dot")).unwrap(),
+        graph,
+        "go{version}: the replayed graph differs"
     );
 }
 

@@ -4,8 +4,10 @@
 //! * `cargo xtask test`   setup, format check, clippy, unit tests, root integration tests
 //! * `cargo xtask demo`   build tracer and the demo Go service, and trace the service
 //! * `cargo xtask bench`  measurements (see xtask/src/bench.rs)
+//! * `cargo xtask corpus` accuracy on the labelled corpus (see xtask/src/corpus.rs)
 
 mod bench;
+mod corpus;
 mod demo;
 mod setup;
 mod shell;
@@ -29,6 +31,16 @@ enum Task {
     /// Setup, then build tracer and the demo Go service and run the service under `tracer run`.
     Demo,
     /// Setup, then run the benchmarks and print one table.
+    /// Setup, then confirm the corpus labels with `go build -race` and run every corpus program
+    /// under tracer with every Go version; prints precision and recall, fails on any mistake.
+    Corpus {
+        /// Only these Go versions (default: all supported), e.g. --go 1.27.3.
+        #[arg(long = "go", value_name = "VERSION")]
+        versions: Vec<String>,
+        /// Only programs whose name contains this.
+        #[arg(long, value_name = "TEXT")]
+        only: Option<String>,
+    },
     Bench {
         /// Only these parts (default: all).
         #[arg(long = "part", value_enum)]
@@ -44,5 +56,6 @@ fn main() -> anyhow::Result<()> {
         Task::Test => test::run(&environment),
         Task::Demo => demo::run(&environment),
         Task::Bench { parts } => bench::run(&environment, &parts),
+        Task::Corpus { versions, only } => corpus::run(&environment, &versions, only.as_deref()),
     }
 }

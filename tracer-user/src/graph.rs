@@ -1,0 +1,441 @@
+//! Happens-before graphs of races (`--dot-dir`): for each distinct race, one Graphviz DOT file
+//! with the two goroutines' latest operations in program order, the synchronisation edges
+//! between them that did happen, and the edge that is missing (dashed) between the two accesses.
+//!
+//! The detector keeps no history, so this module keeps a short one per goroutine while graphs
+//! are asked for, and snapshots both goroutines' when a race is first found.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    fmt::Write as _,
+};
+
+use crate::{
+    detect::{GoroutineId, Operation, RaceReport},
+    report::{access_function, ResolvedRace},
+    stacks::SourceFrame,
+};
+
+/// Operations remembered per goroutine: enough to show the synchronisation around an access.
+const STEPS_PER_GOROUTINE: usize = 12;
+
+/// Goroutines whose history is kept (the least recently active are forgotten first); a racing
+/// goroutine may have exited long before its access is found to race.
+const GOROUTINES_REMEMBERED: usize = 8192;
+
+/// What one step did, as far as the graph is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Acquire(u64),
+    Release(u64),
+    /// A hand-off: release and acquire on the same object (channel slots).
+    Exchange(u64),
+    Spawn(GoroutineId),
+    Access {
+        map: u64,
+        write: bool,
+    },
+}
+
+/// One operation of a goroutine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Position in the stream (the detector's sequence number).
+    pub seq: u64,
+    /// The Go operation it came from (`unlock`, `send`, `assign`…).
+    pub operation: &'static str,
+    pub role: Role,
+}
+
+/// The two goroutines' recent steps when the race was found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaceGraph {
+    pub current: Vec<Step>,
+    pub previous: Vec<Step>,
+}
+
+/// Recent steps of each goroutine.
+#[derive(Default)]
+pub struct Histories {
+    steps: HashMap<GoroutineId, VecDeque<Step>>,
+    /// Goroutines in order of first sight, for forgetting the oldest.
+    seen: VecDeque<GoroutineId>,
+}
+
+impl Histories {
+    /// Remembers `operation`, which came from Go operation `name`, at stream position `seq`.
+    pub fn record(&mut self, seq: u64, name: &'static str, operation: &Operation) {
+        use Operation as O;
+        let (goroutine, role) = match *operation {
+            O::Acquire { goroutine, object } => (goroutine, Role::Acquire(object)),
+            O::Release { goroutine, object } | O::ReleaseMerge { goroutine, object } => {
+                (goroutine, Role::Release(object))
+            }
+            O::ReleaseAcquire { goroutine, object } => (goroutine, Role::Exchange(object)),
+            O::Spawn { parent, child, .. } => (parent, Role::Spawn(child)),
+            O::MapAccess {
+                goroutine,
+                map,
+                write,
+                ..
+            } => (goroutine, Role::Access { map, write }),
+            O::Exit { .. } | O::MapCreated { .. } | O::Gap { .. } => return,
+        };
+        if !self.steps.contains_key(&goroutine) {
+            if self.seen.len() == GOROUTINES_REMEMBERED {
+                if let Some(oldest) = self.seen.pop_front() {
+                    self.steps.remove(&oldest);
+                }
+            }
+            self.seen.push_back(goroutine);
+        }
+        let steps = self.steps.entry(goroutine).or_default();
+        if steps.len() == STEPS_PER_GOROUTINE {
+            steps.pop_front();
+        }
+        steps.push_back(Step {
+            seq,
+            operation: name,
+            role,
+        });
+    }
+
+    /// The graph of a race just found: both goroutines' steps, each up to its racing access at
+    /// least (an access that scrolled out of the window is put back).
+    pub fn graph(&self, race: &RaceReport) -> RaceGraph {
+        let steps_of = |goroutine: GoroutineId, seq: u64, write: bool| {
+            let mut steps: Vec<Step> = self
+                .steps
+                .get(&goroutine)
+                .map(|steps| steps.iter().cloned().collect())
+                .unwrap_or_default();
+            if !steps.iter().any(|step| step.seq == seq) {
+                let access = Step {
+                    seq,
+                    operation: if write { "write" } else { "read" },
+                    role: Role::Access {
+                        map: race.map,
+                        write,
+                    },
+                };
+                steps.insert(0, access);
+            }
+            steps
+        };
+        RaceGraph {
+            current: steps_of(race.current.goroutine, race.current.seq, race.current.write),
+            previous: steps_of(
+                race.previous.goroutine,
+                race.previous.seq,
+                race.previous.write,
+            ),
+        }
+    }
+}
+
+/// Escapes a string for a double-quoted DOT label.
+fn quoted(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `main.(*service).reset\nmain.go:73`: where an access happened.
+fn site_label(frames: &[SourceFrame]) -> String {
+    let function = access_function(frames);
+    let position = frames
+        .iter()
+        .find(|frame| frame.function == function)
+        .map(|frame| {
+            let file = frame.file.rsplit('/').next().unwrap_or(&frame.file);
+            format!("\\n{file}:{}", frame.line)
+        })
+        .unwrap_or_default();
+    format!("{}{position}", quoted(function))
+}
+
+fn node_label(step: &Step) -> String {
+    match step.role {
+        Role::Acquire(object) | Role::Release(object) | Role::Exchange(object) => {
+            format!("{} {object:#x}", step.operation)
+        }
+        Role::Spawn(child) => format!("go (goroutine {child})"),
+        Role::Access { map, .. } => format!("{} map {map:#x}", step.operation),
+    }
+}
+
+/// The DOT graph of one race.
+pub fn dot(race: &ResolvedRace, graph: &RaceGraph) -> String {
+    let report = &race.race;
+    let mut text = String::new();
+    let _ = writeln!(text, "digraph race {{");
+    let seen = match report.count {
+        1 => "once".to_owned(),
+        count => format!("{count} times"),
+    };
+    let _ = writeln!(
+        text,
+        "  label=\"{} race on map {:#x} (seen {seen})\";\n  labelloc=t;\n  \
+         node [shape=box, fontname=\"monospace\", fontsize=10];\n  edge [fontsize=9];",
+        report.kind(),
+        report.map,
+    );
+    let sides = [
+        ("p", &report.previous, &graph.previous, &race.previous_stack),
+        ("c", &report.current, &graph.current, &race.current_stack),
+    ];
+    // Each step's node: runs of the same operation on the same object share one.
+    let mut node_of: HashMap<(&str, u64), u64> = HashMap::new();
+    for (prefix, access, steps, stack) in sides {
+        let _ = writeln!(
+            text,
+            "  subgraph cluster_{prefix} {{\n    label=\"goroutine {}\";",
+            access.goroutine
+        );
+        let mut nodes: Vec<(&Step, usize)> = Vec::new();
+        for step in steps.iter() {
+            match nodes.last_mut() {
+                Some((first, count))
+                    if first.operation == step.operation
+                        && first.role == step.role
+                        && first.seq != access.seq
+                        && step.seq != access.seq =>
+                {
+                    *count += 1;
+                }
+                _ => nodes.push((step, 1)),
+            }
+            node_of.insert((prefix, step.seq), nodes.last().expect("just pushed").0.seq);
+        }
+        for &(step, count) in &nodes {
+            let id = format!("{prefix}{}", step.seq);
+            if step.seq == access.seq {
+                let _ = writeln!(
+                    text,
+                    "    {id} [label=\"{} at {}\", color=red, penwidth=2];",
+                    access.op(),
+                    site_label(stack)
+                );
+            } else {
+                let times = if count > 1 {
+                    format!(" (×{count})")
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(text, "    {id} [label=\"{}{times}\"];", node_label(step));
+            }
+        }
+        for pair in nodes.windows(2) {
+            let _ = writeln!(
+                text,
+                "    {prefix}{} -> {prefix}{} [color=gray];",
+                pair[0].0.seq, pair[1].0.seq
+            );
+        }
+        let _ = writeln!(text, "  }}");
+    }
+    // The edges that did happen between the two goroutines: a release, or a spawn, in one
+    // before an acquire in the other.
+    for (from_prefix, from, to_prefix, to, to_goroutine) in [
+        (
+            "p",
+            &graph.previous,
+            "c",
+            &graph.current,
+            report.current.goroutine,
+        ),
+        (
+            "c",
+            &graph.current,
+            "p",
+            &graph.previous,
+            report.previous.goroutine,
+        ),
+    ] {
+        for release in from {
+            let released = match release.role {
+                Role::Release(object) | Role::Exchange(object) => Some(object),
+                _ => None,
+            };
+            for acquire in to.iter().filter(|acquire| acquire.seq > release.seq) {
+                let synchronises = match (released, &acquire.role) {
+                    (Some(object), Role::Acquire(other) | Role::Exchange(other)) => {
+                        object == *other
+                    }
+                    _ => false,
+                };
+                let spawns = release.role == Role::Spawn(to_goroutine)
+                    && to.first().is_some_and(|first| first.seq == acquire.seq);
+                if synchronises || spawns {
+                    let _ = writeln!(
+                        text,
+                        "  {from_prefix}{} -> {to_prefix}{} [label=\"happens before\", \
+                         color=blue];",
+                        node_of[&(from_prefix, release.seq)],
+                        node_of[&(to_prefix, acquire.seq)]
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        text,
+        "  p{} -> c{} [style=dashed, color=red, fontcolor=red, label=\"no happens-before \
+         edge: race\"];",
+        report.previous.seq, report.current.seq
+    );
+    text.push_str("}\n");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::Access;
+
+    fn access(goroutine: u64, seq: u64, write: bool) -> Access {
+        Access {
+            goroutine,
+            write,
+            site: seq,
+            seq,
+            created_at: None,
+        }
+    }
+
+    fn resolved(race: RaceReport) -> ResolvedRace {
+        let frame = |line| SourceFrame {
+            function: "main.worker".into(),
+            file: "/src/app/main.go".into(),
+            line,
+        };
+        ResolvedRace {
+            race,
+            current_stack: vec![frame(20)],
+            previous_stack: vec![frame(10)],
+            current_created_at: Vec::new(),
+            previous_created_at: Vec::new(),
+            graph: None,
+        }
+    }
+
+    #[test]
+    fn draws_both_goroutines_the_edges_that_happened_and_the_missing_one() {
+        let mut histories = Histories::default();
+        let steps = [
+            Operation::Spawn {
+                parent: 1,
+                child: 2,
+                site: 0,
+            },
+            Operation::MapAccess {
+                goroutine: 1,
+                map: 0x100,
+                write: true,
+                site: 2,
+            },
+            Operation::Acquire {
+                goroutine: 2,
+                object: 0x200,
+            },
+            Operation::Release {
+                goroutine: 2,
+                object: 0x200,
+            },
+            Operation::Acquire {
+                goroutine: 1,
+                object: 0x200,
+            },
+            Operation::MapAccess {
+                goroutine: 2,
+                map: 0x100,
+                write: true,
+                site: 6,
+            },
+        ];
+        for (seq, operation) in (1..).zip(&steps) {
+            histories.record(seq, "op", operation);
+        }
+        let race = RaceReport {
+            map: 0x100,
+            current: access(2, 6, true),
+            previous: access(1, 2, true),
+            count: 3,
+        };
+        let graph = histories.graph(&race);
+        assert_eq!(graph.previous.len(), 3);
+        assert_eq!(graph.current.len(), 3);
+        let text = dot(&resolved(race), &graph);
+        assert!(
+            text.contains("write/write race on map 0x100 (seen 3 times)"),
+            "{text}"
+        );
+        assert!(text.contains("subgraph cluster_p {\n    label=\"goroutine 1\";"));
+        assert!(
+            text.contains("c6 [label=\"write at main.worker\\nmain.go:20\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("p2 [label=\"write at main.worker\\nmain.go:10\""),
+            "{text}"
+        );
+        // The spawn reaches the child's first step; g2's release reaches g1's acquire.
+        assert!(
+            text.contains("p1 -> c3 [label=\"happens before\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("c4 -> p5 [label=\"happens before\""),
+            "{text}"
+        );
+        assert!(text.contains("p2 -> c6 [style=dashed"), "{text}");
+        assert_eq!(text.matches("happens before\"").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn an_access_out_of_the_window_is_still_drawn() {
+        let mut histories = Histories::default();
+        for seq in 10..10 + STEPS_PER_GOROUTINE as u64 {
+            let unlock = Operation::Release {
+                goroutine: 1,
+                object: 0x300,
+            };
+            histories.record(seq, "unlock", &unlock);
+        }
+        let race = RaceReport {
+            map: 0x100,
+            current: access(2, 50, false),
+            previous: access(1, 3, true),
+            count: 1,
+        };
+        let graph = histories.graph(&race);
+        assert_eq!(graph.previous.len(), STEPS_PER_GOROUTINE + 1);
+        assert_eq!(graph.previous[0].seq, 3);
+        assert_eq!(graph.current.len(), 1);
+        let text = dot(&resolved(race), &graph);
+        assert!(text.contains("p3 -> c50 [style=dashed"), "{text}");
+        // The run of identical unlocks is one node.
+        assert!(
+            text.contains(&format!(
+                "p10 [label=\"unlock 0x300 (×{STEPS_PER_GOROUTINE})\"]"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("p3 -> p10 [color=gray]"), "{text}");
+        assert_eq!(text.matches("[color=gray]").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn forgets_the_oldest_goroutines_first() {
+        let mut histories = Histories::default();
+        for goroutine in 0..GOROUTINES_REMEMBERED as u64 + 1 {
+            let lock = Operation::Acquire {
+                goroutine,
+                object: 1,
+            };
+            histories.record(goroutine, "lock", &lock);
+        }
+        assert!(!histories.steps.contains_key(&0));
+        assert!(histories.steps.contains_key(&1));
+        assert_eq!(histories.steps.len(), GOROUTINES_REMEMBERED);
+    }
+}

@@ -1,0 +1,72 @@
+//! Fatal crash capture: when the Go runtime kills the target with `fatal error: concurrent map
+//! writes` it prints the goroutine that noticed; tracer must report the race with both sides'
+//! stacks, and the runtime's message, before it exits (with status 66).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// The line of the fixture's racing write.
+fn racing_line() -> u64 {
+    let source = repository().join("tracer-user/tests/fixtures/fatalmap/main.go");
+    let source = std::fs::read_to_string(source).unwrap();
+    (1..)
+        .zip(source.lines())
+        .find(|(_, line)| line.ends_with("// the racing write"))
+        .map(|(number, _)| number)
+        .unwrap()
+}
+
+fn writes_line(access: &Value, line: u64) -> bool {
+    access["stack"].as_array().unwrap().iter().any(|frame| {
+        frame["function"] == "main.writer"
+            && frame["line"] == line
+            && frame["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("fatalmap/main.go")
+    })
+}
+
+fn the_crash_is_reported_with_both_sides(version: &str) {
+    require_root();
+    let binary = built_fixture("fatalmap", version, Variant::Default);
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("races.jsonl");
+    let output = tracer()
+        .args(["run", "--format", "json", "--output"])
+        .arg(&reports)
+        .arg("--")
+        .arg(&binary)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The program's own output (inherited) shows the runtime's verdict.
+    assert!(
+        stderr.contains("fatal error: concurrent map writes"),
+        "go{version}: the runtime did not detect the race: {stderr}"
+    );
+    assert_eq!(output.status.code(), Some(66), "go{version}: {stderr}");
+    assert!(
+        stderr.contains("raised fatal error: concurrent map writes"),
+        "go{version}: {stderr}"
+    );
+    let line = racing_line();
+    let races: Vec<Value> = std::fs::read_to_string(&reports)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let race = races
+        .iter()
+        .find(|race| race["kind"] == "write/write")
+        .unwrap_or_else(|| panic!("go{version}: no write/write race: {races:#?}"));
+    assert!(writes_line(&race["current"], line), "go{version}: {race}");
+    assert!(writes_line(&race["previous"], line), "go{version}: {race}");
+    assert_ne!(race["current"]["goroutine"], race["previous"]["goroutine"]);
+}
+
+mod the_crash_is_reported_with_both_sides {
+    crate::test_each_go_version!(super::the_crash_is_reported_with_both_sides);
+}
