@@ -23,6 +23,13 @@ fn companion(object: Address) -> Address {
     object + 1
 }
 
+/// A channel's close is published on its own object: a receive that got a value learns only
+/// what the sends released, so a sender's later work (up to its `close`) stays unordered with
+/// it, as with `-race`; only a receive that saw the close learns what preceded the close.
+fn closing(channel: Address) -> Address {
+    channel + 3
+}
+
 /// What an out-of-line sync function means at its return, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum OnReturn {
@@ -192,19 +199,27 @@ impl Translator {
                 self.state(goroutine).receives.push(object);
                 vec![release_merge(companion(object)), release_merge(ANY_CHANNEL)]
             }
+            // chanrecv2 returns whether a value arrived (false: the channel is closed);
+            // chanrecv1 cannot tell, so it learns from both sends and close.
             K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
-                Some(channel) => vec![acquire(channel)],
+                Some(channel) if function.ends_with("chanrecv2") => match event.arg & 1 {
+                    1 => vec![acquire(channel)],
+                    _ => vec![acquire(closing(channel))],
+                },
+                Some(channel) => vec![acquire(channel), acquire(closing(channel))],
                 None => Vec::new(),
             },
-            K::ChanClose => vec![release_merge(object), release_merge(ANY_CHANNEL)],
+            K::ChanClose => vec![release_merge(closing(object)), release_merge(ANY_CHANNEL)],
             K::SelectNonBlocking => {
                 self.state(goroutine).receives.push(object);
                 vec![release_merge(object), release_merge(companion(object))]
             }
             K::SelectNonBlockingDone => match self.state(goroutine).receives.pop() {
-                Some(channel) if event.arg & 1 != 0 => {
-                    vec![acquire(channel), acquire(companion(channel))]
-                }
+                Some(channel) if event.arg & 1 != 0 => vec![
+                    acquire(channel),
+                    acquire(companion(channel)),
+                    acquire(closing(channel)),
+                ],
                 _ => Vec::new(),
             },
             K::SelectChosen => vec![acquire(ANY_CHANNEL), release_merge(ANY_CHANNEL)],
@@ -372,10 +387,16 @@ mod tests {
                 "runtime.chanrecv1",
                 0
             ),
-            vec![Operation::Acquire {
-                goroutine: 2,
-                object: 0x300
-            }]
+            vec![
+                Operation::Acquire {
+                    goroutine: 2,
+                    object: 0x300
+                },
+                Operation::Acquire {
+                    goroutine: 2,
+                    object: 0x303
+                }
+            ]
         );
         assert_eq!(
             translator.translate(
@@ -388,6 +409,34 @@ mod tests {
                 object: 0x301
             }]
         );
+    }
+
+    #[test]
+    fn only_a_receive_that_saw_the_close_learns_what_preceded_it() {
+        let mut translator = Translator::default();
+        let close = translator.translate(
+            &event(EventKind::ChanClose, 1, 0x300, 0),
+            "runtime.closechan",
+            0,
+        );
+        assert_eq!(
+            close[0],
+            Operation::ReleaseMerge {
+                goroutine: 1,
+                object: 0x303
+            }
+        );
+        let mut receive = |received: u64| {
+            let recv2 = "runtime.chanrecv2";
+            translator.translate(&event(EventKind::ChanReceive, 2, 0x300, 0), recv2, 0);
+            translator.translate(&event(EventKind::ChanReceiveDone, 2, 0, received), recv2, 0)
+        };
+        let acquire = |object| Operation::Acquire {
+            goroutine: 2,
+            object,
+        };
+        assert_eq!(receive(1), [acquire(0x300)]);
+        assert_eq!(receive(0), [acquire(0x303)]);
     }
 
     #[test]
