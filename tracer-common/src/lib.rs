@@ -69,11 +69,20 @@ pub enum EventKind {
     GoStatement = 30,
     /// `Once.doSlow` is about to store `done = 1` (`object` = the Once).
     OnceDone = 31,
+    /// `sync.(*Pool).Put` entry: `object` = the data word of the value put.
+    PoolPut = 32,
+    /// `sync.(*Pool).Get` returned: `object` = the data word of the value got (0 if none).
+    PoolGet = 33,
+    /// `time.AfterFunc` entry: `object` = the callback (func value).
+    TimerArm = 34,
+    /// `time.goFunc` entry, where a timer starts its callback's goroutine: `object` = the
+    /// callback.
+    TimerFire = 35,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 31;
+    pub const LAST: u8 = 35;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -108,6 +117,10 @@ impl EventKind {
             29 => Self::AtomicPublish,
             30 => Self::GoStatement,
             31 => Self::OnceDone,
+            32 => Self::PoolPut,
+            33 => Self::PoolGet,
+            34 => Self::TimerArm,
+            35 => Self::TimerFire,
             _ => return None,
         })
     }

@@ -45,6 +45,13 @@ pub enum Operation {
     AtomicPublish,
     /// A `go` statement (`runtime.newproc`), where the creating stack is still visible.
     GoStatement,
+    /// `sync.Pool` Put (entry) and Get (return): the pooled value.
+    PoolPut,
+    PoolGet,
+    /// `time.AfterFunc` arms a timer with a callback (entry).
+    TimerArm,
+    /// `time.goFunc` starts an AfterFunc callback's goroutine (entry).
+    TimerFire,
 }
 
 /// Where in the function the probe sits.
@@ -193,7 +200,7 @@ const SWISS_ITERATION: [(&str, Operation); 4] = [
 ];
 
 /// Functions observed at their entry.
-const ENTRY_PROBES: [(&str, Operation); 10] = [
+const ENTRY_PROBES: [(&str, Operation); 13] = [
     ("runtime.newproc", Operation::GoStatement),
     ("runtime.chansend1", Operation::ChanSend),
     ("runtime.chanrecv1", Operation::ChanReceive),
@@ -204,10 +211,13 @@ const ENTRY_PROBES: [(&str, Operation); 10] = [
     ("runtime.goexit1", Operation::GoroutineExit),
     ("runtime.fatal", Operation::Fatal),
     ("runtime.throw", Operation::Fatal),
+    ("sync.(*Pool).Put", Operation::PoolPut),
+    ("time.AfterFunc", Operation::TimerArm),
+    ("time.goFunc", Operation::TimerFire),
 ];
 
 /// Functions observed where they return (their result is what matters).
-const RETURN_PROBES: [(&str, Operation); 10] = [
+const RETURN_PROBES: [(&str, Operation); 11] = [
     ("runtime.makemap", Operation::MapMake),
     ("runtime.makemap64", Operation::MapMake),
     ("runtime.makemap_small", Operation::MapMake),
@@ -218,6 +228,7 @@ const RETURN_PROBES: [(&str, Operation); 10] = [
     ("runtime.chanrecv1", Operation::ChanReceive),
     ("runtime.chanrecv2", Operation::ChanReceive),
     ("runtime.selectnbrecv", Operation::SelectNonBlocking),
+    ("sync.(*Pool).Get", Operation::PoolGet),
 ];
 
 /// Out-of-line synchronisation functions and slow paths (GO_INTERNALS.md §2c), probed at entry

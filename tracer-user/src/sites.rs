@@ -184,6 +184,14 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             call(EventKind::AtomicPublish, data, register::RAX)
         }
         (Op::Sync, false) => call(EventKind::SyncExit, register::NONE, register::RAX),
+        // Put(x any): the receiver in AX, x's type and data words in BX and CX; Get returns
+        // the value's type and data words in AX and BX.
+        (Op::PoolPut, true) => call(EventKind::PoolPut, register::RCX, register::NONE),
+        (Op::PoolGet, false) => call(EventKind::PoolGet, register::RBX, register::NONE),
+        // AfterFunc(d Duration, f func()): f in BX; goFunc(arg any, …) gets f back as arg's
+        // data word, also in BX.
+        (Op::TimerArm, true) => call(EventKind::TimerArm, register::RBX, register::NONE),
+        (Op::TimerFire, true) => call(EventKind::TimerFire, register::RBX, register::NONE),
         _ => return None,
     })
 }

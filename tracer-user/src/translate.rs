@@ -30,6 +30,16 @@ fn closing(channel: Address) -> Address {
     channel + 3
 }
 
+/// The release of an AfterFunc callback's arming (an odd address: no real object is there).
+fn callback(function: Address) -> Address {
+    function + 5
+}
+
+/// Where a value put into a `sync.Pool` keeps its release (odd, like [`callback`]).
+fn pooled(value: Address) -> Address {
+    value + 7
+}
+
 /// What an out-of-line sync function means at its return, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum OnReturn {
@@ -114,6 +124,10 @@ pub struct Translator {
     /// racily, a race this cannot see), so the access acquires its publication first, as the
     /// race detector's atomic Load would.
     published: std::collections::HashSet<Address>,
+    /// The AfterFunc callbacks whose goroutine is being started, by thread: timers fire on the
+    /// scheduler's stack, where every thread has the same goroutine id (0), and `goFunc` starts
+    /// the callback's goroutine on the thread that fired the timer.
+    firing: HashMap<u32, Address>,
 }
 
 impl Translator {
@@ -157,12 +171,29 @@ impl Translator {
             }
             K::GoroutineCreate => {
                 let site = std::mem::take(&mut self.state(event.arg).go_statement);
-                vec![Operation::Spawn {
+                let mut operations = vec![Operation::Spawn {
                     parent: event.arg,
                     child: object,
                     site,
-                }]
+                }];
+                // An AfterFunc callback starts knowing what its arming published.
+                if let Some(function) = self.firing.remove(&event.tid) {
+                    operations.push(Operation::Acquire {
+                        goroutine: object,
+                        object: callback(function),
+                    });
+                }
+                operations
             }
+            K::TimerArm => vec![release_merge(callback(object))],
+            K::TimerFire => {
+                self.firing.insert(event.tid, object);
+                Vec::new()
+            }
+            // As -race: Put releases on the value, a Get that returns it acquires.
+            K::PoolPut => vec![release_merge(pooled(object))],
+            K::PoolGet if object != 0 => vec![acquire(pooled(object))],
+            K::PoolGet => Vec::new(),
             K::GoroutineExit => {
                 self.goroutines.remove(&goroutine);
                 vec![Operation::Exit { goroutine }]
@@ -437,6 +468,60 @@ mod tests {
         };
         assert_eq!(receive(1), [acquire(0x300)]);
         assert_eq!(receive(0), [acquire(0x303)]);
+    }
+
+    #[test]
+    fn an_afterfunc_callback_learns_what_its_arming_published() {
+        let mut translator = Translator::default();
+        let arm = translator.translate(&event(EventKind::TimerArm, 1, 0x700, 0), "", 0);
+        assert_eq!(
+            arm,
+            [Operation::ReleaseMerge {
+                goroutine: 1,
+                object: 0x705
+            }]
+        );
+        // The timer fires on the scheduler's stack (goroutine 0) of thread 9, which starts
+        // goroutine 5; a spawn on another thread gets nothing.
+        let mut fire = event(EventKind::TimerFire, 0, 0x700, 0);
+        fire.tid = 9;
+        assert!(translator.translate(&fire, "", 0).is_empty());
+        let mut elsewhere = event(EventKind::GoroutineCreate, 0, 4, 0);
+        elsewhere.tid = 8;
+        assert_eq!(translator.translate(&elsewhere, "", 0).len(), 1);
+        let mut create = event(EventKind::GoroutineCreate, 0, 5, 0);
+        create.tid = 9;
+        assert_eq!(
+            translator.translate(&create, "", 0)[1],
+            Operation::Acquire {
+                goroutine: 5,
+                object: 0x705
+            }
+        );
+    }
+
+    #[test]
+    fn a_pool_get_learns_what_the_put_of_its_value_published() {
+        let mut translator = Translator::default();
+        let put = translator.translate(&event(EventKind::PoolPut, 1, 0x800, 0), "", 0);
+        assert_eq!(
+            put,
+            [Operation::ReleaseMerge {
+                goroutine: 1,
+                object: 0x807
+            }]
+        );
+        let get = translator.translate(&event(EventKind::PoolGet, 2, 0x800, 0), "", 0);
+        assert_eq!(
+            get,
+            [Operation::Acquire {
+                goroutine: 2,
+                object: 0x807
+            }]
+        );
+        assert!(translator
+            .translate(&event(EventKind::PoolGet, 2, 0, 0), "", 0)
+            .is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What the kernel programs record for each synchronisation primitive, on every supported Go
 //! version: the syncseq fixture performs known sequences (mutex hand-off, a contended mutex that
 //! takes the slow path, WaitGroup, Once, RWMutex, channels, goroutine creation and exit,
-//! select) and prints the goroutines and objects involved; each goroutine's events on those
+//! select, sync.Pool, time.AfterFunc) and prints the goroutines and objects involved; each goroutine's events on those
 //! objects must be exactly the sequence the fixture performed, in order.
 
 mod common;
@@ -320,6 +320,44 @@ fn check(version: &str) {
     // second receive case (from b) is index 0; it received a value (arg = recvOK).
     assert_eq!(chosen[0]["case"], 0, "go{version}: the receive from b ran");
     assert_eq!(chosen[0]["arg"], 1, "go{version}: it received a value");
+
+    expect(
+        "pool",
+        "putter",
+        vec![step("assign", "map", ""), step("pool-put", "map", "")],
+    );
+    expect(
+        "pool",
+        "main",
+        vec![
+            step("make-map", "map", ""),
+            step("pool-get", "map", ""),
+            step("assign", "map", ""),
+        ],
+    );
+    expect(
+        "timer",
+        "main",
+        vec![
+            step("make-map", "map", ""),
+            step("assign", "map", ""),
+            step("timer-arm", "callback", ""),
+        ],
+    );
+    expect("timer", "fired", vec![step("assign", "map", "")]);
+    // The timer fires on the scheduler's stack and starts the callback's goroutine there, on
+    // the same thread.
+    let callback = &scenarios["timer"]["callback"];
+    let fired = goroutine("timer", "fired");
+    let fire = events
+        .iter()
+        .find(|e| e["op"] == "timer-fire" && e["object"] == callback.as_str())
+        .unwrap_or_else(|| panic!("go{version}: no timer-fire for {callback}"));
+    let start = events
+        .iter()
+        .find(|e| e["op"] == "go" && e["child"] == fired)
+        .unwrap_or_else(|| panic!("go{version}: goroutine {fired} was not seen starting"));
+    assert_eq!(fire["tid"], start["tid"], "go{version}: {fire} {start}");
 }
 
 mod event_sequences_are_exact {
