@@ -78,11 +78,15 @@ pub enum EventKind {
     /// `time.goFunc` entry, where a timer starts its callback's goroutine: `object` = the
     /// callback.
     TimerFire = 35,
+    /// An inlined typed atomic write, before it: `object` = the atomic word.
+    AtomicRelease = 36,
+    /// An inlined typed atomic read, after it: `object` = the atomic word.
+    AtomicAcquire = 37,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 35;
+    pub const LAST: u8 = 37;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -121,6 +125,8 @@ impl EventKind {
             33 => Self::PoolGet,
             34 => Self::TimerArm,
             35 => Self::TimerFire,
+            36 => Self::AtomicRelease,
+            37 => Self::AtomicAcquire,
             _ => return None,
         })
     }

@@ -90,6 +90,8 @@ pub fn op_name(kind: EventKind) -> &'static str {
         K::PoolGet => "pool-get",
         K::TimerArm => "timer-arm",
         K::TimerFire => "timer-fire",
+        K::AtomicRelease => "atomic-release",
+        K::AtomicAcquire => "atomic-acquire",
         K::ChanReceive => "receive",
         K::ChanReceiveDone => "receive-done",
         K::ChanClose => "close",

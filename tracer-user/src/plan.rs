@@ -274,6 +274,14 @@ const SEMAPHORE_FUNCTIONS: [&str; 3] = [
     "internal/sync.runtime_Semrelease",
 ];
 
+/// The out-of-line pointer atomics behind `atomic.Pointer`'s writes (they need a write
+/// barrier, so they are calls; the typed methods around them are inlined).
+const POINTER_ATOMICS: [&str; 3] = [
+    "sync/atomic.StorePointer",
+    "sync/atomic.SwapPointer",
+    "sync/atomic.CompareAndSwapPointer",
+];
+
 /// `atomic.Value` methods that publish a value (maps are often published copy-on-write this
 /// way, and read without a lock).
 const ATOMIC_PUBLISH: [&str; 3] = [
@@ -317,7 +325,11 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
     for (name, operation) in RETURN_PROBES {
         builder.returns(name, operation);
     }
-    for name in SYNC_FUNCTIONS.into_iter().chain(SEMAPHORE_FUNCTIONS) {
+    for name in SYNC_FUNCTIONS
+        .into_iter()
+        .chain(SEMAPHORE_FUNCTIONS)
+        .chain(POINTER_ATOMICS)
+    {
         builder.entry(name, Operation::Sync, KeyClass::None);
         builder.returns(name, Operation::Sync);
     }
@@ -442,6 +454,12 @@ impl PlanBuilder<'_> {
                 &calls,
                 &mut sites,
             );
+            self.plan.unconfirmed_sync_calls.extend(gaps);
+            let (atomics, gaps) = syncsites::atomic_sites(name, code, function.address, &calls);
+            sites.extend(atomics);
+            self.plan.unconfirmed_sync_calls.extend(gaps);
+            let gaps =
+                syncsites::order_releases_after_acquires(name, code, function.address, &mut sites);
             self.plan.unconfirmed_sync_calls.extend(gaps);
             for mut site in sites {
                 let Some(file_offset) = binary.file_offset(site.probe) else {

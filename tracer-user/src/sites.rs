@@ -227,6 +227,8 @@ fn inline_site(site: &SyncSite) -> SiteParams {
         Primitive::RwMutexRUnlock => EventKind::RwMutexRUnlock,
         Primitive::OnceDo => EventKind::OnceDo,
         Primitive::WaitGroupDone => EventKind::WaitGroupDone,
+        Primitive::AtomicRelease => EventKind::AtomicRelease,
+        Primitive::AtomicAcquire => EventKind::AtomicAcquire,
     };
     let mut params = SiteParams {
         kind: kind as u8,

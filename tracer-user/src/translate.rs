@@ -73,6 +73,7 @@ fn meaning(function: &str) -> (OnEntry, OnReturn) {
         .strip_prefix("internal/sync.")
         .or_else(|| function.strip_prefix("sync."))
         .or_else(|| function.strip_prefix("runtime."))
+        .or_else(|| function.strip_prefix("sync/atomic."))
         .unwrap_or(function);
     match method {
         "(*Mutex).Lock" | "(*Mutex).lockSlow" => (OnEntry::Nothing, OnReturn::Acquire),
@@ -91,6 +92,10 @@ fn meaning(function: &str) -> (OnEntry, OnReturn) {
         | "runtime_SemacquireWaitGroup"
         | "runtime_SemacquireRWMutex" => (OnEntry::Nothing, OnReturn::Acquire),
         "semrelease1" | "runtime_Semrelease" => (OnEntry::ReleaseMerge, OnReturn::Nothing),
+        // atomic.Pointer's writes call these (a write barrier is needed): writes release,
+        // Swap and CompareAndSwap also read.
+        "StorePointer" => (OnEntry::ReleaseMerge, OnReturn::Nothing),
+        "SwapPointer" | "CompareAndSwapPointer" => (OnEntry::ReleaseMerge, OnReturn::Acquire),
         _ => (OnEntry::Nothing, OnReturn::Nothing),
     }
 }
@@ -194,6 +199,10 @@ impl Translator {
             K::PoolPut => vec![release_merge(pooled(object))],
             K::PoolGet if object != 0 => vec![acquire(pooled(object))],
             K::PoolGet => Vec::new(),
+            // Typed atomics, as -race: writes release (merging: concurrent writers' events
+            // may reach the stream in another order than their stores), reads acquire.
+            K::AtomicRelease => vec![release_merge(object)],
+            K::AtomicAcquire => vec![acquire(object)],
             K::GoroutineExit => {
                 self.goroutines.remove(&goroutine);
                 vec![Operation::Exit { goroutine }]

@@ -1,7 +1,7 @@
 //! What the kernel programs record for each synchronisation primitive, on every supported Go
 //! version: the syncseq fixture performs known sequences (mutex hand-off, a contended mutex that
 //! takes the slow path, WaitGroup, Once, RWMutex, channels, goroutine creation and exit,
-//! select, sync.Pool, time.AfterFunc) and prints the goroutines and objects involved; each goroutine's events on those
+//! select, sync.Pool, time.AfterFunc, typed atomics) and prints the goroutines and objects involved; each goroutine's events on those
 //! objects must be exactly the sequence the fixture performed, in order.
 
 mod common;
@@ -358,6 +358,26 @@ fn check(version: &str) {
         .find(|e| e["op"] == "go" && e["child"] == fired)
         .unwrap_or_else(|| panic!("go{version}: goroutine {fired} was not seen starting"));
     assert_eq!(fire["tid"], start["tid"], "go{version}: {fire} {start}");
+
+    expect(
+        "atomics",
+        "writer",
+        vec![
+            step("assign", "map", ""),
+            step("atomic-release", "hits", ""),
+            step("atomic-acquire", "hits", ""),
+            step("atomic-release", "ready", ""),
+        ],
+    );
+    expect(
+        "atomics",
+        "main",
+        vec![
+            step("make-map", "map", ""),
+            step("atomic-acquire", "ready", ""),
+            step("read", "map", ""),
+        ],
+    );
 }
 
 mod event_sequences_are_exact {

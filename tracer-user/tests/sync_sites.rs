@@ -37,6 +37,28 @@ fn kind(primitive: Primitive) -> &'static str {
         Primitive::RwMutexRUnlock => "runlock",
         Primitive::OnceDo => "once",
         Primitive::WaitGroupDone => "done",
+        Primitive::AtomicRelease => "atomic-release",
+        Primitive::AtomicAcquire => "atomic-acquire",
+    }
+}
+
+/// The kinds of an inlined typed atomic method, from its name (`sync/atomic.(*Bool).Store`).
+fn atomic_kinds(function: &str) -> &'static [&'static str] {
+    let Some((type_name, method)) = function
+        .strip_prefix("sync/atomic.(*")
+        .and_then(|rest| rest.split_once(")."))
+    else {
+        return &[];
+    };
+    // atomic.Pointer's writes call sync/atomic.StorePointer & co., probed out of line.
+    if type_name.starts_with("Pointer[") && method != "Load" {
+        return &[];
+    }
+    match method {
+        "Load" => &["atomic-acquire"],
+        "Store" => &["atomic-release"],
+        "Add" | "Swap" | "CompareAndSwap" | "And" | "Or" => &["atomic-release", "atomic-acquire"],
+        _ => &[],
     }
 }
 
@@ -60,17 +82,27 @@ fn fixture_source() -> PathBuf {
 /// Every `// site: KIND` comment of the fixture, by line.
 fn sites_in_source() -> BTreeSet<Site> {
     let kinds = [
-        "lock", "unlock", "trylock", "rlock", "runlock", "once", "done",
+        "lock",
+        "unlock",
+        "trylock",
+        "rlock",
+        "runlock",
+        "once",
+        "done",
+        "atomic-release",
+        "atomic-acquire",
     ];
     std::fs::read_to_string(fixture_source())
         .unwrap()
         .lines()
         .enumerate()
         .filter(|(_, line)| !line.trim_start().starts_with("//"))
-        .filter_map(|(index, line)| {
-            let word = line.split("// site: ").nth(1)?.trim();
-            let kind = kinds.iter().find(|&&k| k == word).expect("known kind");
-            Some((index as u32 + 1, *kind))
+        .flat_map(|(index, line)| {
+            let words = line.split("// site: ").nth(1).unwrap_or("");
+            words.split_whitespace().map(move |word| {
+                let kind = kinds.iter().find(|&&k| k == word).expect("known kind");
+                (index as u32 + 1, *kind)
+            })
         })
         .collect()
 }
@@ -84,7 +116,9 @@ fn in_fixture(file: &str) -> bool {
 fn sites_in_plan(binary: &GoBinary, plan: &ProbePlan) -> BTreeSet<Site> {
     let mut sites = BTreeSet::new();
     for site in &plan.sync_sites {
-        let frames = binary.symbolize(site.probe);
+        // The atomic instruction is the operation itself; an acquire's probe, on the next
+        // instruction, may already belong to the next statement.
+        let frames = binary.symbolize(site.atomic);
         let caller = frames.last().expect("a sync site symbolizes");
         if in_fixture(&caller.file) {
             assert!(
@@ -187,22 +221,28 @@ fn sites_in_dwarf(path: &Path) -> BTreeSet<Site> {
                 Some(gimli::AttributeValue::DebugInfoRef(offset)) => offset.0,
                 other => panic!("unexpected abstract origin {other:?}"),
             };
-            let kind = match names.get(&origin).map(String::as_str) {
-                Some("sync.(*Mutex).Lock") => "lock",
-                Some("sync.(*Mutex).Unlock") => "unlock",
-                Some("sync.(*Mutex).TryLock") => "trylock",
-                Some("sync.(*RWMutex).RLock") => "rlock",
-                Some("sync.(*RWMutex).RUnlock") => "runlock",
-                Some("sync.(*Once).Do") => "once",
-                Some("sync.(*WaitGroup).Done") => "done",
-                _ => continue,
+            let name = names.get(&origin).map(String::as_str).unwrap_or("");
+            let kinds: &[&str] = match name {
+                "sync.(*Mutex).Lock" => &["lock"],
+                "sync.(*Mutex).Unlock" => &["unlock"],
+                "sync.(*Mutex).TryLock" => &["trylock"],
+                "sync.(*RWMutex).RLock" => &["rlock"],
+                "sync.(*RWMutex).RUnlock" => &["runlock"],
+                "sync.(*Once).Do" => &["once"],
+                "sync.(*WaitGroup).Done" => &["done"],
+                _ => atomic_kinds(name),
             };
+            if kinds.is_empty() {
+                continue;
+            }
             inside_sync = Some(depth);
             let line = match entry.attr_value(gimli::DW_AT_call_line).unwrap() {
                 Some(gimli::AttributeValue::Udata(line)) => line as u32,
                 other => panic!("unexpected call line {other:?}"),
             };
-            sites.insert((line, kind));
+            for kind in kinds {
+                sites.insert((line, *kind));
+            }
         }
     }
     sites
@@ -238,7 +278,7 @@ fn every_written_site_is_found(version: &str) {
                 .sync_sites
                 .iter()
                 .filter_map(|site| {
-                    let caller = binary.symbolize(site.probe).pop()?;
+                    let caller = binary.symbolize(site.atomic).pop()?;
                     in_fixture(&caller.file).then_some((caller.line, kind(site.primitive)))
                 })
                 .collect();

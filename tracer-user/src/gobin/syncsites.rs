@@ -33,6 +33,12 @@ pub enum Primitive {
     RwMutexRUnlock,
     OnceDo,
     WaitGroupDone,
+    /// An inlined typed `sync/atomic` method that writes its word (Store, Swap, CompareAndSwap,
+    /// Add, And, Or): a release, before the atomic instruction.
+    AtomicRelease,
+    /// An inlined typed `sync/atomic` method that reads its word (Load, and the read half of
+    /// Swap, CompareAndSwap, Add…): an acquire, after the instruction.
+    AtomicAcquire,
 }
 
 /// When the probe fires relative to the atomic instruction.
@@ -402,11 +408,19 @@ impl SiteContext<'_> {
     /// will be after that instruction.
     fn release_before(&self, primitive: Primitive, field: i64) -> Option<SyncSite> {
         let index = self.atomic_before_anchor(Mnemonic::Xadd)?;
-        self.release_at(index, primitive, field)
+        self.release_at(index, primitive, field, &HashSet::new())
     }
 
-    /// A release probed before the atomic instruction at `index`.
-    fn release_at(&self, index: usize, primitive: Primitive, field: i64) -> Option<SyncSite> {
+    /// A release probed before the atomic instruction at `index`, and after every probe in
+    /// `acquires` (another operation's acquire, probed after its own atomic instruction: two
+    /// probes on one instruction fire in no defined order, and the release must come after).
+    fn release_at(
+        &self,
+        index: usize,
+        primitive: Primitive,
+        field: i64,
+        acquires: &HashSet<u64>,
+    ) -> Option<SyncSite> {
         let atomic = &self.instructions[index];
         if self.branch_targets.contains(&atomic.ip()) {
             return None;
@@ -419,7 +433,10 @@ impl SiteContext<'_> {
         let mut chosen = None;
         for probe_index in (index.saturating_sub(RELEASE_PROBE_WINDOW)..index).rev() {
             let probe = &self.instructions[probe_index];
-            if probe.has_lock_prefix() || probe.flow_control() != FlowControl::Next {
+            if probe.has_lock_prefix()
+                || probe.flow_control() != FlowControl::Next
+                || acquires.contains(&probe.ip())
+            {
                 break;
             }
             let Some(before) = before(probe, object) else {
@@ -529,7 +546,7 @@ pub fn once_done_stores(function: &str, code: &[u8], address: u64) -> Vec<SyncSi
                 branch_targets: &branch_targets,
                 anchor_index: index,
             };
-            context.release_at(index, Primitive::OnceDone, ONCE_DONE)
+            context.release_at(index, Primitive::OnceDone, ONCE_DONE, &HashSet::new())
         })
         .collect()
 }
@@ -601,6 +618,231 @@ pub fn reconcile_with_inline_tree(
         }
     }
     unconfirmed
+}
+
+/// What an inlined typed `sync/atomic` method does to its word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AtomicAccess {
+    Load,
+    Store,
+    /// Read-modify-write: Swap, CompareAndSwap, Add, And, Or.
+    Update,
+}
+
+/// The access of an inlined typed atomic method, from its name in the inline tree. `Value`'s
+/// methods and `Pointer`'s writes are calls (to `atomic.Value` methods and to
+/// `sync/atomic.StorePointer`…), probed out of line.
+fn inlined_atomic(callee: &str) -> Option<AtomicAccess> {
+    let (type_name, method) = callee.strip_prefix("sync/atomic.(*")?.split_once(").")?;
+    let pointer = type_name.starts_with("Pointer[");
+    let integer = matches!(
+        type_name,
+        "Int32" | "Int64" | "Uint32" | "Uint64" | "Uintptr" | "Bool"
+    );
+    Some(match method {
+        "Load" if integer || pointer => AtomicAccess::Load,
+        "Store" if integer => AtomicAccess::Store,
+        "Swap" | "CompareAndSwap" | "Add" | "And" | "Or" if integer => AtomicAccess::Update,
+        _ => return None,
+    })
+}
+
+/// The inlined typed atomic operations of one function (found through its inline tree, then
+/// decoded): a release before each write, an acquire after each read, both for
+/// read-modify-writes, on the atomic word's address. Operations that cannot be decoded are
+/// returned as unconfirmed (the call site's PC).
+pub fn atomic_sites(
+    function: &str,
+    code: &[u8],
+    address: u64,
+    calls: &[InlinedCall],
+) -> (Vec<SyncSite>, Vec<u64>) {
+    if is_synchronisation_internal(function) {
+        return (Vec::new(), Vec::new());
+    }
+    let inside_sync_method = |mut index: usize| {
+        while let Some(parent) = calls[index].parent {
+            if is_synchronisation_internal(&calls[parent].callee) {
+                return true;
+            }
+            index = parent;
+        }
+        false
+    };
+    let atomic_calls: Vec<(usize, AtomicAccess)> = (0..calls.len())
+        .filter(|&index| !inside_sync_method(index))
+        .filter_map(|index| Some((index, inlined_atomic(&calls[index].callee)?)))
+        .collect();
+    if atomic_calls.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
+    let branch_targets = branch_targets(&instructions);
+    let mut sites = Vec::new();
+    let mut unconfirmed = Vec::new();
+    for (call, access) in atomic_calls {
+        let ranges = subtree_ranges(calls, call);
+        let inside = |instruction: &Instruction| {
+            ranges.iter().any(|range| range.contains(&instruction.ip()))
+        };
+        let is_atomic = |instruction: &Instruction| match access {
+            AtomicAccess::Load => is_atomic_load(instruction),
+            AtomicAccess::Store => {
+                instruction.mnemonic() == Mnemonic::Xchg && instruction.op0_kind() == OpKind::Memory
+            }
+            AtomicAccess::Update => {
+                instruction.op0_kind() == OpKind::Memory
+                    && (instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg)
+            }
+        };
+        let Some(index) = (0..instructions.len())
+            .find(|&index| inside(&instructions[index]) && is_atomic(&instructions[index]))
+        else {
+            unconfirmed.push(calls[call].call_pc);
+            continue;
+        };
+        let context = SiteContext {
+            function,
+            instructions: &instructions,
+            branch_targets: &branch_targets,
+            anchor_index: index,
+        };
+        let release = (access != AtomicAccess::Load)
+            .then(|| context.release_at(index, Primitive::AtomicRelease, 0, &HashSet::new()));
+        let acquire = (access != AtomicAccess::Store).then(|| context.atomic_acquire(index));
+        for site in [release, acquire].into_iter().flatten() {
+            match site {
+                Some(site) => sites.push(site),
+                None => unconfirmed.push(calls[call].call_pc),
+            }
+        }
+    }
+    (sites, unconfirmed)
+}
+
+/// The field of its object a release's atomic instruction writes.
+fn released_field(primitive: Primitive) -> i64 {
+    match primitive {
+        Primitive::MutexUnlock => MUTEX_STATE,
+        Primitive::RwMutexRUnlock => RWMUTEX_READER_COUNT,
+        Primitive::OnceDone => ONCE_DONE,
+        _ => 0,
+    }
+}
+
+/// Moves every release probe that shares its instruction with an acquire probe (an atomic
+/// followed at once by the next operation's inline mark) after it; a release that cannot move
+/// is removed and returned as unconfirmed (its atomic's PC).
+pub fn order_releases_after_acquires(
+    function: &str,
+    code: &[u8],
+    address: u64,
+    sites: &mut Vec<SyncSite>,
+) -> Vec<u64> {
+    let acquires: HashSet<u64> = sites
+        .iter()
+        .filter(|site| site.timing == Timing::After)
+        .map(|site| site.probe)
+        .collect();
+    let clashes = |site: &SyncSite| site.timing == Timing::Before && acquires.contains(&site.probe);
+    if !sites.iter().any(clashes) {
+        return Vec::new();
+    }
+    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
+    let branch_targets = branch_targets(&instructions);
+    let mut unconfirmed = Vec::new();
+    let mut kept = Vec::with_capacity(sites.len());
+    for site in sites.drain(..) {
+        if !clashes(&site) {
+            kept.push(site);
+            continue;
+        }
+        let moved = instructions
+            .iter()
+            .position(|instruction| instruction.ip() == site.atomic)
+            .and_then(|index| {
+                let context = SiteContext {
+                    function,
+                    instructions: &instructions,
+                    branch_targets: &branch_targets,
+                    anchor_index: index,
+                };
+                let field = released_field(site.primitive);
+                let moved = context.release_at(index, site.primitive, field, &acquires)?;
+                Some(SyncSite {
+                    anchor: site.anchor,
+                    ..moved
+                })
+            });
+        match moved {
+            Some(moved) => kept.push(moved),
+            None => unconfirmed.push(site.atomic),
+        }
+    }
+    *sites = kept;
+    unconfirmed
+}
+
+/// Whether a function belongs to the runtime or the sync packages, whose own atomics implement
+/// the primitives tracer models directly (an RWMutex's reader count is an `atomic.Int32`):
+/// treating those as publication would order goroutines that `-race` leaves unordered.
+fn is_synchronisation_internal(function: &str) -> bool {
+    ["runtime.", "sync.", "internal/", "sync/atomic."]
+        .iter()
+        .any(|package| function.starts_with(package))
+}
+
+/// A plain load of an atomic word (not a stack slot): Go's atomic loads are ordinary `MOV`s.
+fn is_atomic_load(instruction: &Instruction) -> bool {
+    matches!(instruction.mnemonic(), Mnemonic::Mov | Mnemonic::Movzx)
+        && instruction.op_count() == 2
+        && instruction.op0_kind() == OpKind::Register
+        && instruction.op1_kind() == OpKind::Memory
+        && instruction.memory_base().full_register() != Register::RSP
+}
+
+impl SiteContext<'_> {
+    /// The acquire of an atomic read at `index`, probed on the next instruction: the word's
+    /// address must still be computable there, so the instruction must not have overwritten
+    /// its base register (a `MOVQ (DX), DX` or an `XADD` into its base), unless that base was
+    /// just loaded from a stack slot, which still holds it.
+    fn atomic_acquire(&self, index: usize) -> Option<SyncSite> {
+        let atomic = &self.instructions[index];
+        let next = self.instructions.get(index + 1)?;
+        let mut object = memory_address(atomic)?;
+        if let AddressExpr::Register { base, offset } = object {
+            let written = match atomic.mnemonic() {
+                Mnemonic::Cmpxchg => Some(Reg::Rax),
+                Mnemonic::Mov | Mnemonic::Movzx => Reg::of(atomic.op0_register()),
+                _ => Reg::of(atomic.op1_register()),
+            };
+            if written == Some(base) {
+                let reload = self.instructions[..index].last()?;
+                match base_after(reload, base)? {
+                    AddressExpr::Load {
+                        base: Reg::Rsp,
+                        at,
+                        offset: 0,
+                    } => {
+                        object = AddressExpr::Load {
+                            base: Reg::Rsp,
+                            at,
+                            offset,
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        Some(self.build(
+            Primitive::AtomicAcquire,
+            next.ip(),
+            Timing::After,
+            object,
+            Outcome::Always,
+            atomic.ip(),
+        ))
+    }
 }
 
 /// The PCs of an inlined call and of everything inlined into it.
