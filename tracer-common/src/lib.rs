@@ -82,11 +82,17 @@ pub enum EventKind {
     AtomicRelease = 36,
     /// An inlined typed atomic read, after it: `object` = the atomic word.
     AtomicAcquire = 37,
+    /// `selectgo` entry: a blocking `select` starts (its cases may complete at once); `arg` =
+    /// its number of cases.
+    SelectEnter = 38,
+    /// One case of the `select` that just started: `object` = its channel, `arg` = its index,
+    /// with [`SELECT_CASE_SEND`] set for a send.
+    SelectCase = 39,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 37;
+    pub const LAST: u8 = 39;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -127,6 +133,8 @@ impl EventKind {
             35 => Self::TimerFire,
             36 => Self::AtomicRelease,
             37 => Self::AtomicAcquire,
+            38 => Self::SelectEnter,
+            39 => Self::SelectCase,
             _ => return None,
         })
     }
@@ -198,7 +206,16 @@ pub mod site_flags {
     pub const CALLER_AT_SP: u8 = 4;
     /// Record a user stack (walked once per distinct caller, see `CALLER_STACKS`).
     pub const CAPTURE_STACK: u8 = 8;
+    /// `selectgo` entry: also record each case's channel (`SelectCase` events), and put the
+    /// number of cases in the event's `arg`.
+    pub const SELECT_CASES: u8 = 16;
 }
+
+/// The most `select` cases whose channels are recorded; a larger select is modelled coarsely.
+pub const MAX_SELECT_CASES: u64 = 8;
+
+/// In a `SelectCase` event's `arg`: the case is a send (the low 32 bits are its index).
+pub const SELECT_CASE_SEND: u64 = 1 << 32;
 
 /// What one probe site records: everything the kernel program of its class needs to know about
 /// that instruction. Stored in the `SITES` array; the attach cookie is the site's index.

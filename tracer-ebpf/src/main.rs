@@ -22,9 +22,13 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use tracer_common::{
-    counter, event_flags, object, register, site_flags, KeyClass, ProbeClass, RawEvent,
-    RuntimeConfig, SiteParams, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES,
+    counter, event_flags, object, register, site_flags, EventKind, KeyClass, ProbeClass, RawEvent,
+    RuntimeConfig, SiteParams, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES,
+    SELECT_CASE_SEND,
 };
+
+/// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
+const SCASE_SIZE: u64 = 16;
 
 /// Every event, in reservation order (one buffer so that order is global across CPUs).
 #[map]
@@ -192,6 +196,10 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     if params.flags & site_flags::ZERO_FLAG != 0 && regs.eflags & ZERO_FLAG != 0 {
         flags |= event_flags::ZERO_FLAG;
     }
+    if params.flags & site_flags::SELECT_CASES != 0 {
+        // selectgo(cas0 *scase, order0 *uint16, pc0 *uintptr, nsends, nrecvs int, block bool)
+        arg = regs.rdi.wrapping_add(regs.rsi);
+    }
     let pid_tgid = bpf_get_current_pid_tgid();
     let event = RawEvent {
         // SAFETY: no preconditions.
@@ -211,6 +219,37 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         stack_id,
         lost: 0,
     };
+    emit(event);
+    if params.flags & site_flags::SELECT_CASES != 0 {
+        emit_select_cases(regs, event);
+    }
+    0
+}
+
+/// One event per case of the `select` starting here (up to [`MAX_SELECT_CASES`]): its channel,
+/// index and direction (sends come first in the case array).
+#[inline(always)]
+fn emit_select_cases(regs: &pt_regs, enter: RawEvent) {
+    let cases = regs.rax;
+    let sends = regs.rdi;
+    for index in 0..MAX_SELECT_CASES {
+        if index >= enter.arg {
+            break;
+        }
+        let channel = read_u64(cases.wrapping_add(index * SCASE_SIZE)).unwrap_or(0);
+        let direction = if index < sends { SELECT_CASE_SEND } else { 0 };
+        emit(RawEvent {
+            kind: EventKind::SelectCase as u8,
+            object: channel,
+            arg: index | direction,
+            ..enter
+        });
+    }
+}
+
+/// Writes an event into the ring buffer, or counts it as dropped.
+#[inline(always)]
+fn emit(event: RawEvent) {
     let lost = LOST.get_ptr_mut(0);
     match EVENTS.reserve::<RawEvent>(0) {
         Some(mut entry) => {
@@ -233,7 +272,6 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
             }
         }
     }
-    0
 }
 
 /// The user stack for an event at `caller`: the cached one, or a new walk.

@@ -92,6 +92,8 @@ pub fn op_name(kind: EventKind) -> &'static str {
         K::TimerFire => "timer-fire",
         K::AtomicRelease => "atomic-release",
         K::AtomicAcquire => "atomic-acquire",
+        K::SelectEnter => "select-enter",
+        K::SelectCase => "select-case",
         K::ChanReceive => "receive",
         K::ChanReceiveDone => "receive-done",
         K::ChanClose => "close",

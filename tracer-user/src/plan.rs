@@ -32,7 +32,8 @@ pub enum Operation {
     ChanClose,
     /// `select` with one case and a default.
     SelectNonBlocking,
-    /// `selectgo` returned the chosen case (AX) and whether a receive got a value (BL).
+    /// `selectgo`: its entry (a select starts), and its return with the chosen case (AX) and
+    /// whether a receive got a value (BL).
     SelectChosen,
     /// `go f()`: the new g (AX) after `newproc1` returns, parent's g in R14's m.curg.
     GoroutineCreate,
@@ -200,7 +201,7 @@ const SWISS_ITERATION: [(&str, Operation); 4] = [
 ];
 
 /// Functions observed at their entry.
-const ENTRY_PROBES: [(&str, Operation); 13] = [
+const ENTRY_PROBES: [(&str, Operation); 14] = [
     ("runtime.newproc", Operation::GoStatement),
     ("runtime.chansend1", Operation::ChanSend),
     ("runtime.chanrecv1", Operation::ChanReceive),
@@ -208,6 +209,7 @@ const ENTRY_PROBES: [(&str, Operation); 13] = [
     ("runtime.selectnbsend", Operation::SelectNonBlocking),
     ("runtime.selectnbrecv", Operation::SelectNonBlocking),
     ("runtime.closechan", Operation::ChanClose),
+    ("runtime.selectgo", Operation::SelectChosen),
     ("runtime.goexit1", Operation::GoroutineExit),
     ("runtime.fatal", Operation::Fatal),
     ("runtime.throw", Operation::Fatal),

@@ -151,6 +151,11 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         ),
         // selectgo returns (chosen case, received ok) in AX and BL.
         (Op::SelectChosen, false) => call(EventKind::SelectChosen, register::RAX, register::RBX),
+        (Op::SelectChosen, true) => {
+            let (class, mut params) = call(EventKind::SelectEnter, register::NONE, register::NONE);
+            params.flags |= site_flags::SELECT_CASES;
+            (class, params)
+        }
         (Op::GoroutineCreate, false) => (
             ProbeClass::CallReturn,
             params(

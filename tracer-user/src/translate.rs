@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use tracer_common::EventKind;
+use tracer_common::{EventKind, MAX_SELECT_CASES, SELECT_CASE_SEND};
 
 use crate::{
     detect::{Address, GoroutineId, Operation, SiteId},
@@ -103,6 +103,20 @@ fn meaning(function: &str) -> (OnEntry, OnReturn) {
 /// The object every channel operation publishes to and every `select` acquires.
 const ANY_CHANNEL: Address = 1;
 
+/// The object a `select` with more cases than the kernel records ([`MAX_SELECT_CASES`])
+/// publishes to when it starts, and every channel operation learns from when it completes: its
+/// channels are unknown, and a value it sends may be received by a plain receive.
+const ANY_SELECT: Address = 3;
+
+/// The cases of the `select` a goroutine is in, as the kernel recorded them at its start.
+#[derive(Default)]
+struct SelectCases {
+    /// How many cases the select has.
+    expected: u64,
+    /// (channel, is a send), by case index.
+    cases: Vec<(Address, bool)>,
+}
+
 /// Where values published through `atomic.Value` keep their release clock: two bytes after
 /// the published pointer (disjoint from [`companion`]).
 fn publication(pointer: Address) -> Address {
@@ -119,6 +133,8 @@ struct GoroutineState {
     /// Channels of receives and non-blocking selects in progress, innermost last.
     receives: Vec<Address>,
     sends: Vec<Address>,
+    /// The cases of the `select` in progress.
+    select: Option<SelectCases>,
 }
 
 /// Translates events in stream order; keeps what it needs to pair returns with calls.
@@ -232,7 +248,7 @@ impl Translator {
                 vec![release_merge(object), release_merge(ANY_CHANNEL)]
             }
             K::ChanSendDone => match self.state(goroutine).sends.pop() {
-                Some(channel) => vec![acquire(companion(channel))],
+                Some(channel) => vec![acquire(companion(channel)), acquire(ANY_SELECT)],
                 None => Vec::new(),
             },
             K::ChanReceive => {
@@ -243,10 +259,14 @@ impl Translator {
             // chanrecv1 cannot tell, so it learns from both sends and close.
             K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
                 Some(channel) if function.ends_with("chanrecv2") => match event.arg & 1 {
-                    1 => vec![acquire(channel)],
+                    1 => vec![acquire(channel), acquire(ANY_SELECT)],
                     _ => vec![acquire(closing(channel))],
                 },
-                Some(channel) => vec![acquire(channel), acquire(closing(channel))],
+                Some(channel) => vec![
+                    acquire(channel),
+                    acquire(closing(channel)),
+                    acquire(ANY_SELECT),
+                ],
                 None => Vec::new(),
             },
             K::ChanClose => vec![release_merge(closing(object)), release_merge(ANY_CHANNEL)],
@@ -262,7 +282,50 @@ impl Translator {
                 ],
                 _ => Vec::new(),
             },
-            K::SelectChosen => vec![acquire(ANY_CHANNEL), release_merge(ANY_CHANNEL)],
+            // A select publishes on each of its cases' channels when it starts (whichever case
+            // completes, it does so after this), and learns from the chosen one when it returns.
+            K::SelectEnter => {
+                self.state(goroutine).select = Some(SelectCases {
+                    expected: event.arg,
+                    cases: Vec::new(),
+                });
+                match event.arg > MAX_SELECT_CASES {
+                    true => vec![release_merge(ANY_SELECT)],
+                    false => Vec::new(),
+                }
+            }
+            K::SelectCase => {
+                let send = event.arg & SELECT_CASE_SEND != 0;
+                match self.state(goroutine).select.as_mut() {
+                    Some(select) => select.cases.push((object, send)),
+                    None => return Vec::new(),
+                }
+                match send {
+                    true => vec![release_merge(object)],
+                    false => vec![release_merge(companion(object))],
+                }
+            }
+            K::SelectChosen => {
+                let chosen = self.state(goroutine).select.take().and_then(|select| {
+                    let complete = select.cases.len() as u64 == select.expected;
+                    complete.then(|| select.cases.get(object as usize).copied())
+                });
+                match chosen {
+                    // A default case (or no case at all) was taken.
+                    Some(None) => vec![acquire(ANY_SELECT)],
+                    Some(Some((channel, true))) => {
+                        vec![acquire(companion(channel)), acquire(ANY_SELECT)]
+                    }
+                    Some(Some((channel, false))) if event.arg & 1 != 0 => {
+                        vec![acquire(channel), acquire(ANY_SELECT)]
+                    }
+                    Some(Some((channel, false))) => {
+                        vec![acquire(closing(channel)), acquire(ANY_SELECT)]
+                    }
+                    // Cases unknown: learn from every channel operation.
+                    None => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
+                }
+            }
             K::SyncEnter => self.enter(goroutine, function, object, event.arg),
             K::SyncExit => self.exit(goroutine, function, event.arg),
             K::ChanMake | K::Fatal => Vec::new(),
@@ -435,6 +498,10 @@ mod tests {
                 Operation::Acquire {
                     goroutine: 2,
                     object: 0x303
+                },
+                Operation::Acquire {
+                    goroutine: 2,
+                    object: ANY_SELECT
                 }
             ]
         );
@@ -444,10 +511,48 @@ mod tests {
                 "runtime.chansend1",
                 0
             ),
-            vec![Operation::Acquire {
-                goroutine: 1,
-                object: 0x301
-            }]
+            vec![
+                Operation::Acquire {
+                    goroutine: 1,
+                    object: 0x301
+                },
+                Operation::Acquire {
+                    goroutine: 1,
+                    object: ANY_SELECT
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_select_publishes_on_its_cases_and_learns_from_the_chosen_one() {
+        let mut translator = Translator::default();
+        let mut run = |kind, object, arg| translator.translate(&event(kind, 1, object, arg), "", 0);
+        assert!(run(EventKind::SelectEnter, 0, 2).is_empty());
+        // Case 0 sends on 0x300, case 1 receives from 0x400.
+        let send = run(EventKind::SelectCase, 0x300, SELECT_CASE_SEND);
+        let receive = run(EventKind::SelectCase, 0x400, 1);
+        let release = |object| Operation::ReleaseMerge {
+            goroutine: 1,
+            object,
+        };
+        let acquire = |object| Operation::Acquire {
+            goroutine: 1,
+            object,
+        };
+        assert_eq!(send, [release(0x300)]);
+        assert_eq!(receive, [release(0x401)]);
+        // The receive (case 1) got a value.
+        let chosen = run(EventKind::SelectChosen, 1, 1);
+        assert_eq!(chosen, [acquire(0x400), acquire(ANY_SELECT)]);
+        // A select whose cases were not all recorded learns from every channel.
+        assert_eq!(
+            run(EventKind::SelectEnter, 0, MAX_SELECT_CASES + 1),
+            [release(ANY_SELECT)]
+        );
+        assert_eq!(
+            run(EventKind::SelectChosen, 0, 1),
+            [acquire(ANY_CHANNEL), acquire(ANY_SELECT)]
         );
     }
 
@@ -475,7 +580,7 @@ mod tests {
             goroutine: 2,
             object,
         };
-        assert_eq!(receive(1), [acquire(0x300)]);
+        assert_eq!(receive(1), [acquire(0x300), acquire(ANY_SELECT)]);
         assert_eq!(receive(0), [acquire(0x303)]);
     }
 

@@ -71,7 +71,7 @@ fn steps(events: &[Value], objects: &HashMap<String, String>) -> BTreeMap<u64, V
         let detail = match op {
             "lock" | "trylock" => event["acquired"].to_string(),
             "select" => event["case"].to_string(),
-            "once" | "receive-done" | "select-nb-done" => {
+            "once" | "receive-done" | "select-nb-done" | "select-case" => {
                 event["arg"].as_u64().unwrap_or(0).to_string()
             }
             "sync-enter" | "sync-exit" => short(&function),
@@ -306,6 +306,9 @@ fn check(version: &str) {
             step("make-chan", "b", ""),
             step("send", "b", ""),
             step("send-done", "b", ""),
+            // selectgo's cases, receives laid out from the end: b is case 0, a case 1.
+            step("select-case", "b", "0"),
+            step("select-case", "a", "1"),
             step("select-nb", "a", ""),
             step("select-nb-done", "a", "0"),
         ],

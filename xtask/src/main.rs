@@ -1,7 +1,7 @@
 //! Project tasks. Every task first runs `setup`, so each works on a fresh machine:
 //!
 //! * `cargo xtask setup`  install what the build and the tests need (idempotent)
-//! * `cargo xtask test`   setup, format check, clippy, unit tests, root integration tests
+//! * `cargo xtask test`   setup, format check, clippy, unit tests, root integration tests, corpus
 //! * `cargo xtask demo`   build tracer and the demo Go service, and trace the service
 //! * `cargo xtask bench`  measurements (see xtask/src/bench.rs)
 //! * `cargo xtask corpus` accuracy on the labelled corpus (see xtask/src/corpus.rs)
@@ -26,7 +26,7 @@ struct Cli {
 enum Task {
     /// Install the toolchain pieces, Go versions and Debian packages the build and tests need.
     Setup,
-    /// Setup, then format check, clippy, unit tests and the root integration tests.
+    /// Setup, then format check, clippy, unit tests, the root integration tests and the corpus.
     Test,
     /// Setup, then build tracer and the demo Go service and run the service under `tracer run`.
     Demo,

@@ -1,11 +1,12 @@
 //! `cargo xtask test`: format check, clippy (userspace and kernel crates), unit tests, then the
-//! integration tests, which load real eBPF programs into the kernel and so need root.
+//! integration tests, which load real eBPF programs into the kernel and so need root, then the
+//! accuracy corpus on every Go version (`cargo xtask corpus`).
 
 use std::process::Command;
 
 use anyhow::bail;
 
-use crate::{setup::Environment, shell};
+use crate::{corpus, setup::Environment, shell};
 
 pub fn run(environment: &Environment) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
@@ -42,5 +43,6 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
                 "*",
             ])
             .env("TRACER_CACHE_DIR", &environment.cache_dir),
-    )
+    )?;
+    corpus::run(environment, &[], None)
 }
