@@ -50,9 +50,11 @@ static CONFIG: Array<RuntimeConfig> = Array::with_max_entries(1, 0);
 #[map]
 static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
 
-/// The stack id first recorded for each caller address: a frame-pointer walk costs as much as
-/// the probe itself, so each call site's stack is walked once (its innermost frames are exact;
-/// the outer ones are those of its first occurrence).
+/// The stack id first recorded for each call site — the caller address together with its own
+/// caller's: a frame-pointer walk costs as much as the probe itself, so each such pair is walked
+/// once (the innermost frames are exact; the outer ones are those of its first occurrence). The
+/// second level matters for wrappers: Go 1.27 reads every `m[k]` through `mapaccess1*`, which
+/// calls `mapaccess2*` from one single place.
 #[map]
 static CALLER_STACKS: LruHashMap<u64, i32> = LruHashMap::with_max_entries(1 << 16, 0);
 
@@ -188,7 +190,10 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         regs.rip
     };
     let stack_id = if params.flags & site_flags::CAPTURE_STACK != 0 {
-        stack_of(ctx, caller)
+        // At a function's entry RBP is still its caller's frame, whose return address is the
+        // caller's caller.
+        let outer = read_u64(regs.rbp.wrapping_add(8)).unwrap_or(0);
+        stack_of(ctx, caller ^ outer.rotate_left(32))
     } else {
         -1
     };
@@ -274,17 +279,18 @@ fn emit(event: RawEvent) {
     }
 }
 
-/// The user stack for an event at `caller`: the cached one, or a new walk.
+/// The user stack for an event at call site `site` (see `CALLER_STACKS`): the cached one, or a
+/// new walk.
 #[inline(always)]
-fn stack_of(ctx: &ProbeContext, caller: u64) -> i32 {
+fn stack_of(ctx: &ProbeContext, site: u64) -> i32 {
     // SAFETY: values are plain integers written only by this program.
-    if let Some(id) = unsafe { CALLER_STACKS.get(caller) } {
+    if let Some(id) = unsafe { CALLER_STACKS.get(site) } {
         return *id;
     }
     match ctx.get_stackid(&STACKS, USER_STACK) {
         Ok(id) => {
             let id = id as i32;
-            let _ = CALLER_STACKS.insert(caller, id, 0);
+            let _ = CALLER_STACKS.insert(site, id, 0);
             id
         }
         Err(_) => {

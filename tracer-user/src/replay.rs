@@ -14,37 +14,60 @@ use crate::{
     stacks::SourceFrame,
 };
 
+/// A `--events` recording, parsed: the code sites' frames (ids 1, 2, … in order) and every
+/// event with its probe site's function and its code-site id (0 = no stack).
+#[derive(Default)]
+pub struct Recording {
+    pub sites: Vec<Vec<SourceFrame>>,
+    pub events: Vec<(Event, String, u64)>,
+}
+
+impl Recording {
+    pub fn read(path: &Path) -> Result<Self, TracerError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TracerError::Output {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut recording = Self::default();
+        for (number, line) in text.lines().enumerate() {
+            let invalid = |what: &str| TracerError::InvalidRecording {
+                path: path.to_owned(),
+                line: number + 1,
+                reason: what.to_owned(),
+            };
+            let record: Value =
+                serde_json::from_str(line).map_err(|error| invalid(&error.to_string()))?;
+            if record["type"] == "stack" {
+                let frames: Vec<SourceFrame> = serde_json::from_value(record["frames"].clone())
+                    .map_err(|error| invalid(&format!("bad stack frames: {error}")))?;
+                recording.sites.push(frames);
+                let id = recording.sites.len() as u64;
+                if record["id"].as_u64() != Some(id) {
+                    return Err(invalid(&format!(
+                        "stack {} out of order (expected {id})",
+                        record["id"]
+                    )));
+                }
+                continue;
+            }
+            let event = event_of(&record).ok_or_else(|| invalid("not an event record"))?;
+            let function = record["function"].as_str().unwrap_or_default().to_owned();
+            let site = record["stack"].as_u64().unwrap_or(0);
+            recording.events.push((event, function, site));
+        }
+        Ok(recording)
+    }
+}
+
 /// Reads a recording and runs the detection over it (keeping what race graphs need if `graphs`).
 pub fn replay(path: &Path, graphs: bool) -> Result<Vec<ResolvedRace>, TracerError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TracerError::Output {
-        path: path.to_owned(),
-        source,
-    })?;
+    let recording = Recording::read(path)?;
     let mut detection = Detection::with_graphs(graphs);
-    for (number, line) in text.lines().enumerate() {
-        let invalid = |what: &str| TracerError::InvalidRecording {
-            path: path.to_owned(),
-            line: number + 1,
-            reason: what.to_owned(),
-        };
-        let record: Value =
-            serde_json::from_str(line).map_err(|error| invalid(&error.to_string()))?;
-        if record["type"] == "stack" {
-            let frames: Vec<SourceFrame> = serde_json::from_value(record["frames"].clone())
-                .map_err(|error| invalid(&format!("bad stack frames: {error}")))?;
-            let id = detection.add_site(frames);
-            if record["id"].as_u64() != Some(id) {
-                return Err(invalid(&format!(
-                    "stack {} out of order (expected {id})",
-                    record["id"]
-                )));
-            }
-            continue;
-        }
-        let event = event_of(&record).ok_or_else(|| invalid("not an event record"))?;
-        let function = record["function"].as_str().unwrap_or_default();
-        let site = record["stack"].as_u64().unwrap_or(0);
-        detection.observe(&event, function, site);
+    for frames in recording.sites {
+        detection.add_site(frames);
+    }
+    for (event, function, site) in &recording.events {
+        detection.observe(event, function, *site);
     }
     Ok(detection.races())
 }

@@ -7,6 +7,10 @@
 //!
 //! Part `probes`: the cost per hit of each probe class, from tight Go loops of one operation
 //! (bench/probecost) timed untraced and under `tracer run` in the same run.
+//!
+//! Part `detector`: events per second the detection pipeline sustains on one core, and its
+//! memory, replaying a recording of the demo service (made in the same run) until at least
+//! 10 million events have gone through it (tracer-user/examples/detector_throughput.rs).
 
 use std::{fmt::Write as _, process::Command};
 
@@ -30,6 +34,7 @@ const RUNS: usize = 3;
 pub enum Part {
     Inspect,
     Probes,
+    Detector,
 }
 
 /// One row of the result table.
@@ -42,7 +47,7 @@ struct Row {
 pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
     let parts = if parts.is_empty() {
-        &[Part::Inspect, Part::Probes][..]
+        &[Part::Inspect, Part::Probes, Part::Detector][..]
     } else {
         parts
     };
@@ -51,6 +56,7 @@ pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
         match part {
             Part::Inspect => rows.extend(inspect(environment)?),
             Part::Probes => rows.extend(probes(environment)?),
+            Part::Detector => rows.extend(detector(environment)?),
         }
     }
     println!("{}", render(&rows));
@@ -200,6 +206,79 @@ fn probes(environment: &Environment) -> anyhow::Result<Vec<Row>> {
         });
     }
     Ok(rows)
+}
+
+/// Events the detector benchmark pushes through the pipeline, at least.
+const DETECTOR_EVENTS: u64 = 10_000_000;
+
+fn detector(environment: &Environment) -> anyhow::Result<Vec<Row>> {
+    let dir = workspace_root().join("target/bench/detector");
+    std::fs::create_dir_all(&dir)?;
+    let demo = dir.join("demo");
+    shell::run(
+        Command::new(environment.go(BENCH_GO_VERSION))
+            .args(["build", "-o"])
+            .arg(&demo)
+            .arg(".")
+            .current_dir(workspace_root().join("examples/demo"))
+            .envs(go_environment(environment)),
+    )?;
+    let recording = dir.join("demo-events.jsonl");
+    let status = Command::new(workspace_root().join("target/release/tracer"))
+        .args(["run", "--output", "/dev/null", "--events"])
+        .arg(&recording)
+        .arg("--")
+        .arg(&demo)
+        .args(["-duration", "3s"])
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if !matches!(status.code(), Some(0 | 66)) {
+        bail!("recording the demo failed: {status}");
+    }
+    shell::run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--package",
+        "tracer-user",
+        "--example",
+        "detector_throughput",
+    ]))?;
+    let output = Command::new(workspace_root().join("target/release/examples/detector_throughput"))
+        .arg(&recording)
+        .arg(DETECTOR_EVENTS.to_string())
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "detector_throughput failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let number = |field: &str| result[field].as_f64().unwrap_or(0.0);
+    let recorded = std::fs::read_to_string(&recording)?
+        .lines()
+        .filter(|line| !line.starts_with(r#"{"type":"stack""#))
+        .count();
+    Ok(vec![Row {
+        part: "detector",
+        case: format!(
+            "{:.1} M events (demo recording of {:.2} M events, replayed with fresh goroutines and addresses)",
+            number("events") / 1e6,
+            recorded as f64 / 1e6
+        ),
+        measurements: vec![
+            ("throughput", format!("{:.2} M events/s on one core", number("events_per_second") / 1e6)),
+            ("time", format!("{:.1} s", number("seconds"))),
+            ("peak RSS", format!("{:.0} MB", mb(number("peak_rss_bytes") as u64))),
+            (
+                "detector's own",
+                format!(
+                    "{:.0} MB",
+                    mb((number("peak_rss_bytes") - number("rss_before_bytes")).max(0.0) as u64)
+                ),
+            ),
+        ],
+    }])
 }
 
 /// The median of RUNS runs of a probecost command's "ns/op X" line.

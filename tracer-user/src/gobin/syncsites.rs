@@ -11,7 +11,7 @@
 //!   before any other goroutine can observe it; the object's address is then an expression in
 //!   that instruction's registers (the base register may still have to be loaded).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use iced_x86::{Code, FlowControl, Instruction, Mnemonic, OpKind, Register};
 use serde::Serialize;
@@ -669,10 +669,28 @@ pub fn atomic_sites(
         }
         false
     };
-    let atomic_calls: Vec<(usize, AtomicAccess)> = (0..calls.len())
+    let mut atomic_calls: Vec<(usize, AtomicAccess)> = (0..calls.len())
         .filter(|&index| !inside_sync_method(index))
         .filter_map(|index| Some((index, inlined_atomic(&calls[index].callee)?)))
         .collect();
+    // The compiler sometimes drops an atomic's inline mark in one instance of its caller
+    // (`sync.(*Map).loadReadOnly` inlined twice into `Map.Load`, only one showing its
+    // `atomic.Pointer.Load`): instances of a caller seen with an atomic child elsewhere in the
+    // function perform it too.
+    let wrappers: HashMap<&str, AtomicAccess> = atomic_calls
+        .iter()
+        .filter_map(|&(index, access)| Some((calls[calls[index].parent?].callee.as_str(), access)))
+        .collect();
+    let has_atomic_child = |index: usize| {
+        atomic_calls
+            .iter()
+            .any(|&(child, _)| calls[child].parent == Some(index))
+    };
+    let bare: Vec<(usize, AtomicAccess)> = (0..calls.len())
+        .filter(|&index| !inside_sync_method(index) && !has_atomic_child(index))
+        .filter_map(|index| Some((index, *wrappers.get(calls[index].callee.as_str())?)))
+        .collect();
+    atomic_calls.extend(bare);
     if atomic_calls.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -695,10 +713,33 @@ pub fn atomic_sites(
                     && (instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg)
             }
         };
-        let Some(index) = (0..instructions.len())
-            .find(|&index| inside(&instructions[index]) && is_atomic(&instructions[index]))
+        // The intrinsic's instruction is sometimes attributed to the method's caller: then
+        // look in the caller's own instructions.
+        let in_parent = |instruction: &Instruction| {
+            calls[call].parent.is_some_and(|parent| {
+                calls[parent]
+                    .ranges
+                    .iter()
+                    .any(|range| range.contains(&instruction.ip()))
+            })
+        };
+        let find = |within: &dyn Fn(&Instruction) -> bool| {
+            (0..instructions.len())
+                .find(|&index| within(&instructions[index]) && is_atomic(&instructions[index]))
+        };
+        // Or to the statement that calls it, right after the call site's first instruction.
+        let call_pc = calls[call].call_pc;
+        let near_call = |instruction: &Instruction| {
+            let position = instructions.partition_point(|i| i.ip() < call_pc);
+            instructions
+                .get(position..position + NEAR_CALL_WINDOW)
+                .is_some_and(|window| window.iter().any(|i| i.ip() == instruction.ip()))
+        };
+        let Some(index) = find(&inside)
+            .or_else(|| find(&in_parent))
+            .or_else(|| find(&near_call))
         else {
-            unconfirmed.push(calls[call].call_pc);
+            unconfirmed.push(call_pc);
             continue;
         };
         let context = SiteContext {
@@ -783,14 +824,32 @@ pub fn order_releases_after_acquires(
     unconfirmed
 }
 
-/// Whether a function belongs to the runtime or the sync packages, whose own atomics implement
-/// the primitives tracer models directly (an RWMutex's reader count is an `atomic.Int32`):
-/// treating those as publication would order goroutines that `-race` leaves unordered.
+/// Whether a function implements a primitive tracer models directly, or the runtime: their own
+/// atomics (an RWMutex's reader count is an `atomic.Int32`) are not publication, and treating
+/// them as such would order goroutines that `-race` leaves unordered. `sync.Map`, by contrast,
+/// publishes its read-only map through an `atomic.Pointer`: its atomics count.
 fn is_synchronisation_internal(function: &str) -> bool {
-    ["runtime.", "sync.", "internal/", "sync/atomic."]
-        .iter()
-        .any(|package| function.starts_with(package))
+    [
+        "runtime.",
+        "internal/",
+        "sync/atomic.",
+        "sync.(*Mutex)",
+        "sync.(*RWMutex)",
+        "sync.(*WaitGroup)",
+        "sync.(*Once)",
+        "sync.(*Pool)",
+        "sync.(*Cond)",
+        "sync.runtime_",
+        "sync.(*poolChain)",
+        "sync.(*poolDequeue)",
+    ]
+    .iter()
+    .any(|prefix| function.starts_with(prefix))
 }
+
+/// How many instructions from an inlined atomic's call site its instruction may be, when the
+/// compiler attributed it to the calling statement.
+const NEAR_CALL_WINDOW: usize = 8;
 
 /// A plain load of an atomic word (not a stack slot): Go's atomic loads are ordinary `MOV`s.
 fn is_atomic_load(instruction: &Instruction) -> bool {
