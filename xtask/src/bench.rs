@@ -17,7 +17,7 @@ use std::{fmt::Write as _, process::Command};
 use anyhow::{bail, Context as _};
 
 use crate::{
-    demo::go_environment,
+    demo::go_build,
     setup::Environment,
     shell::{self, workspace_root},
 };
@@ -89,16 +89,7 @@ fn inspect(environment: &Environment) -> anyhow::Result<Vec<Row>> {
             "bench: building {} ({case}) with Go {BENCH_GO_VERSION}",
             binary.display()
         );
-        shell::run(
-            Command::new(environment.go(BENCH_GO_VERSION))
-                .arg("build")
-                .args(flags)
-                .arg("-o")
-                .arg(&binary)
-                .arg(".")
-                .current_dir(&dir)
-                .envs(go_environment(environment)),
-        )?;
+        go_build(environment, BENCH_GO_VERSION, &dir, &binary, flags)?;
         let size = std::fs::metadata(&binary)?.len();
         let tracer = workspace_root().join("target/release/tracer");
         let mut runs = Vec::new();
@@ -171,13 +162,12 @@ fn probes(environment: &Environment) -> anyhow::Result<Vec<Row>> {
     let dir = workspace_root().join("target/bench/probecost");
     std::fs::create_dir_all(&dir)?;
     let binary = dir.join("probecost");
-    shell::run(
-        Command::new(environment.go(BENCH_GO_VERSION))
-            .args(["build", "-o"])
-            .arg(&binary)
-            .arg(".")
-            .current_dir(workspace_root().join("bench/probecost"))
-            .envs(go_environment(environment)),
+    go_build(
+        environment,
+        BENCH_GO_VERSION,
+        &workspace_root().join("bench/probecost"),
+        &binary,
+        &[],
     )?;
     let tracer = workspace_root().join("target/release/tracer");
     let mut rows = Vec::new();
@@ -215,13 +205,12 @@ fn detector(environment: &Environment) -> anyhow::Result<Vec<Row>> {
     let dir = workspace_root().join("target/bench/detector");
     std::fs::create_dir_all(&dir)?;
     let demo = dir.join("demo");
-    shell::run(
-        Command::new(environment.go(BENCH_GO_VERSION))
-            .args(["build", "-o"])
-            .arg(&demo)
-            .arg(".")
-            .current_dir(workspace_root().join("examples/demo"))
-            .envs(go_environment(environment)),
+    go_build(
+        environment,
+        BENCH_GO_VERSION,
+        &workspace_root().join("examples/demo"),
+        &demo,
+        &[],
     )?;
     let recording = dir.join("demo-events.jsonl");
     let status = Command::new(workspace_root().join("target/release/tracer"))

@@ -22,13 +22,12 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
     let build_dir = root.join("target/demo");
     std::fs::create_dir_all(&build_dir)?;
     let demo = build_dir.join("demo");
-    shell::run(
-        Command::new(environment.go(DEMO_GO_VERSION))
-            .args(["build", "-o"])
-            .arg(&demo)
-            .arg(".")
-            .current_dir(root.join("examples/demo"))
-            .envs(go_environment(environment)),
+    go_build(
+        environment,
+        DEMO_GO_VERSION,
+        &root.join("examples/demo"),
+        &demo,
+        &[],
     )?;
     let events = build_dir.join("events.jsonl");
     eprintln!(
@@ -115,6 +114,26 @@ fn scrape(address: &str) -> std::io::Result<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
+}
+
+/// Builds the Go package in `source` with Go `version` into `output`, with extra build flags.
+pub fn go_build(
+    environment: &Environment,
+    version: &str,
+    source: &std::path::Path,
+    output: &std::path::Path,
+    flags: &[&str],
+) -> anyhow::Result<()> {
+    shell::run(
+        Command::new(environment.go(version))
+            .arg("build")
+            .args(flags)
+            .arg("-o")
+            .arg(output)
+            .arg(".")
+            .current_dir(source)
+            .envs(go_environment(environment)),
+    )
 }
 
 /// Offline, reproducible Go builds: standard library only, toolchain as installed.
