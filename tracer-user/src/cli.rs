@@ -104,6 +104,10 @@ pub struct TraceArgs {
     /// Print running totals to standard error this often (e.g. 1s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stats_interval: Option<Duration>,
+    /// Do not probe map reads (lookups and range loops): only writes are traced, which cuts the
+    /// cost on read-heavy programs; write/write races are still found, read/write ones are not.
+    #[arg(long)]
+    pub no_reads: bool,
     /// Serve Prometheus metrics at http://ADDRESS/metrics while tracing: HOST:PORT, or a bare
     /// PORT for 127.0.0.1:PORT (port 0 picks a free port; the URL is printed).
     #[arg(long, value_name = "ADDRESS", value_parser = crate::metrics::server::parse_address)]

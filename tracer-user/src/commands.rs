@@ -74,9 +74,14 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(pid: u32, open_path: PathBuf, display_path: &Path) -> Result<Self, TracerError> {
+    fn new(
+        pid: u32,
+        open_path: PathBuf,
+        display_path: &Path,
+        args: &TraceArgs,
+    ) -> Result<Self, TracerError> {
         let binary = GoBinary::open(&open_path, display_path)?;
-        let (sites, probe_counts) = kernel_sites_for(&binary);
+        let (sites, probe_counts) = kernel_sites_for(&binary, !args.no_reads);
         Ok(Self {
             pid,
             open_path,
@@ -175,7 +180,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
         .iter()
         .zip(executables)
         .map(|(&pid, executable)| {
-            Prepared::new(pid, executable.open_path, &executable.display_path)
+            Prepared::new(pid, executable.open_path, &executable.display_path, args)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let labels = distinct_labels(
@@ -206,7 +211,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     let endpoint = MetricsEndpoint::bind(args)?;
     privileges::check()?;
     // The pid is not known before the fork; the analysis must come first, single-threaded.
-    let mut prepared = Prepared::new(0, program.clone(), &program)?;
+    let mut prepared = Prepared::new(0, program.clone(), &program, args)?;
     // Fork while still single-threaded: the async runtime starts afterwards.
     let child = target::spawn_paused(&program, command)?;
     prepared.pid = child.pid;
@@ -242,10 +247,13 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     Ok(if raced { RACE_EXIT_STATUS } else { status })
 }
 
-/// Every site the kernel programs record, with the plan's caveats logged, and the count of
-/// sites per probe class (attached, and planned but not probed).
-fn kernel_sites_for(binary: &GoBinary) -> (Vec<KernelSite>, ProbeCounts) {
-    let plan = plan::plan(binary);
+/// Every site the kernel programs record (map reads only if `reads`), with the plan's caveats
+/// logged, and the count of sites per probe class (attached, and planned but not probed).
+fn kernel_sites_for(binary: &GoBinary, reads: bool) -> (Vec<KernelSite>, ProbeCounts) {
+    let mut plan = plan::plan(binary);
+    if !reads {
+        plan.sites.retain(|site| !site.operation.is_map_read());
+    }
     for site in plan
         .sites
         .iter()

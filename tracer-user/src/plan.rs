@@ -55,6 +55,13 @@ pub enum Operation {
     TimerFire,
 }
 
+impl Operation {
+    /// A read of a map's contents: a lookup or a step of a range loop.
+    pub fn is_map_read(self) -> bool {
+        matches!(self, Self::MapRead | Self::MapIterStart | Self::MapIterNext)
+    }
+}
+
 /// Where in the function the probe sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
