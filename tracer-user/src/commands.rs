@@ -202,6 +202,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
     for (result, target) in results.iter().zip(&prepared) {
         raced |= report(result, several.then_some(&target.binary), args)?;
     }
+    eprintln!("{}", own_usage());
     Ok(if raced { RACE_EXIT_STATUS } else { 0 })
 }
 
@@ -243,6 +244,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
         }
     };
     let raced = report(&result, None, args)?;
+    eprintln!("{}", own_usage());
     let status = target::wait_exit_status(pid)?;
     Ok(if raced { RACE_EXIT_STATUS } else { status })
 }
@@ -286,6 +288,22 @@ fn announce(binary: &GoBinary, pid: u32, probes: usize) {
         display_name(&binary.path),
         binary.build_info.version
     );
+}
+
+/// `tracer: own CPU 1.23 s (user 1.00 s, system 0.23 s), peak memory 45 MB`: what tracing cost
+/// tracer itself (the traced program's own cost is its slowdown).
+fn own_usage() -> String {
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    let (user, system) = (seconds(usage.ru_utime), seconds(usage.ru_stime));
+    format!(
+        "tracer: own CPU {:.2} s (user {user:.2} s, system {system:.2} s), peak memory {} MB",
+        user + system,
+        usage.ru_maxrss / 1024
+    )
 }
 
 /// Exit status when at least one race was reported, as with `go build -race`.

@@ -8,6 +8,11 @@
 //! Part `probes`: the cost per hit of each probe class, from tight Go loops of one operation
 //! (bench/probecost) timed untraced and under `tracer run` in the same run.
 //!
+//! Part `service`: the workload in bench/service (a loopback HTTP service with a mutex store,
+//! an RWMutex cache and a worker pool, and its own load generator) run untraced, under
+//! `tracer run` with default settings and with each overhead control, and built with `-race`:
+//! throughput and p99 latency as ratios to untraced, and tracer's own CPU and peak memory.
+//!
 //! Part `detector`: events per second the detection pipeline sustains on one core, and its
 //! memory, replaying a recording of the demo service (made in the same run) until at least
 //! 10 million events have gone through it (tracer-user/examples/detector_throughput.rs).
@@ -35,6 +40,7 @@ pub enum Part {
     Inspect,
     Probes,
     Detector,
+    Service,
 }
 
 /// One row of the result table.
@@ -47,7 +53,7 @@ struct Row {
 pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
     let parts = if parts.is_empty() {
-        &[Part::Inspect, Part::Probes, Part::Detector][..]
+        &[Part::Inspect, Part::Probes, Part::Detector, Part::Service][..]
     } else {
         parts
     };
@@ -57,6 +63,7 @@ pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
             Part::Inspect => rows.extend(inspect(environment)?),
             Part::Probes => rows.extend(probes(environment)?),
             Part::Detector => rows.extend(detector(environment)?),
+            Part::Service => rows.extend(service(environment)?),
         }
     }
     println!("{}", render(&rows));
@@ -193,6 +200,90 @@ fn probes(environment: &Environment) -> anyhow::Result<Vec<Row>> {
                 ("cost per iteration", format!("{:.0} ns", traced - untraced)),
                 ("ratio", format!("{:.0}x", traced / untraced)),
             ],
+        });
+    }
+    Ok(rows)
+}
+
+/// How long each service run lasts.
+const SERVICE_DURATION: &str = "5s";
+
+/// One run of the service workload: its JSON line, and tracer's own usage line if traced.
+fn run_service(command: &mut Command) -> anyhow::Result<(serde_json::Value, Option<String>)> {
+    let output = command.output().with_context(|| shell::describe(command))?;
+    if !matches!(output.status.code(), Some(0 | 66)) {
+        bail!(
+            "`{}` failed: {}",
+            shell::describe(command),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with('{'))
+        .with_context(|| format!("no result line in {stdout:?}"))?;
+    let usage = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find_map(|line| line.strip_prefix("tracer: own CPU "))
+        .map(str::to_owned);
+    Ok((serde_json::from_str(line)?, usage))
+}
+
+fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
+    let dir = workspace_root().join("target/bench/service");
+    std::fs::create_dir_all(&dir)?;
+    let source = workspace_root().join("bench/service");
+    let plain = dir.join("service");
+    let race = dir.join("service-race");
+    go_build(environment, BENCH_GO_VERSION, &source, &plain, &[])?;
+    go_build(environment, BENCH_GO_VERSION, &source, &race, &["-race"])?;
+    let tracer = workspace_root().join("target/release/tracer");
+    let traced = |controls: &[&str]| {
+        let mut command = Command::new(&tracer);
+        command
+            .arg("run")
+            .args(controls)
+            .arg("--")
+            .arg(&plain)
+            .args(["-duration", SERVICE_DURATION]);
+        command
+    };
+    let mut untraced = Command::new(&plain);
+    untraced.args(["-duration", SERVICE_DURATION]);
+    let mut race_build = Command::new(&race);
+    race_build
+        .args(["-duration", SERVICE_DURATION])
+        .env("GORACE", "atexit_sleep_ms=0");
+    let cases: Vec<(&str, Command)> = vec![
+        ("untraced", untraced),
+        ("tracer run (default)", traced(&[])),
+        ("tracer run --no-reads", traced(&["--no-reads"])),
+        ("go build -race", race_build),
+    ];
+    let mut rows = Vec::new();
+    let mut baseline: Option<(f64, f64)> = None;
+    for (name, mut command) in cases {
+        let (result, usage) = run_service(&mut command)?;
+        let rps = result["requests_per_second"].as_f64().unwrap_or(0.0);
+        let p99 = result["p99_us"].as_f64().unwrap_or(0.0);
+        let (base_rps, base_p99) = *baseline.get_or_insert((rps, p99));
+        let mut measurements = vec![
+            ("throughput", format!("{rps:.0} req/s")),
+            ("vs untraced", format!("{:.2}x", rps / base_rps)),
+            ("p99", format!("{:.2} ms", p99 / 1000.0)),
+            (
+                "p99 vs untraced",
+                format!("{:.1}x", p99 / base_p99.max(1.0)),
+            ),
+        ];
+        if let Some(usage) = usage {
+            measurements.push(("tracer's own CPU", usage));
+        }
+        rows.push(Row {
+            part: "service",
+            case: name.to_owned(),
+            measurements,
         });
     }
     Ok(rows)
