@@ -225,3 +225,55 @@ fn only_the_target_process_is_traced() {
         assert_eq!(code, Some(0), "{rest}");
     }
 }
+
+/// tracer killed with SIGKILL cannot clean up: the kernel removes its probes when the last
+/// descriptor of their link closes, and the target goes on unharmed.
+#[test]
+fn a_killed_tracer_leaves_the_target_healthy() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.27.3", dir.path());
+    let target = LoopingTarget::start(&binary);
+    let before = probed_bytes(target.pid, &binary);
+    let events = dir.path().join("events.jsonl");
+    let tracer = attach_and_see_events(target.pid, &events, 1000);
+    assert!(all_bytes_are(&probed_bytes(target.pid, &binary), INT3));
+    let (code, _) = stop(tracer, libc::SIGKILL);
+    assert_eq!(code, None, "killed by a signal");
+    wait_for("the kernel to remove the probes", TIMEOUT, || {
+        probed_bytes(target.pid, &binary) == before
+    });
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "target after tracer was killed: {rest}");
+    assert!(
+        rest.starts_with("ok "),
+        "target after tracer was killed: {rest}"
+    );
+}
+
+/// Two tracers on one process trace it independently: each gets every event, and stopping one
+/// leaves the other's probes in place.
+#[test]
+fn two_tracers_on_one_process_are_independent() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.27.3", dir.path());
+    let target = LoopingTarget::start(&binary);
+    let before = probed_bytes(target.pid, &binary);
+    let first_events = dir.path().join("first.jsonl");
+    let second_events = dir.path().join("second.jsonl");
+    let first = attach_and_see_events(target.pid, &first_events, 1000);
+    let second = attach_and_see_events(target.pid, &second_events, 1000);
+    let (code, stderr) = stop(second, libc::SIGINT);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(all_bytes_are(&probed_bytes(target.pid, &binary), INT3));
+    let seen = line_count(&first_events);
+    wait_for("the first tracer to go on", TIMEOUT, || {
+        line_count(&first_events) > seen + 1000
+    });
+    let (code, stderr) = stop(first, libc::SIGINT);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(probed_bytes(target.pid, &binary), before);
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "target after two tracers: {rest}");
+}
