@@ -98,12 +98,17 @@ impl Prepared {
         label: &str,
         metrics: Option<&Metrics>,
     ) -> Result<TracedProcess<'_>, TracerError> {
-        let config = sites::runtime_config(&self.binary.offsets);
-        let (probes, channels) = probes::attach(&self.sites, config, &self.open_path, self.pid)?;
-        announce(&self.binary, self.pid, probes.attached);
+        let (probes, channels) = self.load_probes()?;
         Ok(self.traced(probes, channels, label, metrics))
     }
 
+    /// Loads the kernel programs and attaches every site to the process.
+    fn load_probes(&self) -> Result<(AttachedProbes, KernelChannels), TracerError> {
+        let config = sites::runtime_config(&self.binary.offsets);
+        probes::attach(&self.sites, config, &self.open_path, self.pid)
+    }
+
+    /// The process as a session traces it, announced on standard error.
     fn traced(
         &self,
         probes: AttachedProbes,
@@ -111,6 +116,7 @@ impl Prepared {
         label: &str,
         metrics: Option<&Metrics>,
     ) -> TracedProcess<'_> {
+        announce(&self.binary, self.pid, probes.attached);
         TracedProcess {
             pid: self.pid,
             probes,
@@ -217,8 +223,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     let child = target::spawn_paused(&program, command)?;
     prepared.pid = child.pid;
     let pid = child.pid;
-    let config = sites::runtime_config(&prepared.binary.offsets);
-    let attached = match probes::attach(&prepared.sites, config, &program, pid) {
+    let attached = match prepared.load_probes() {
         Ok(attached) => attached,
         Err(error) => {
             child.abandon();
@@ -228,7 +233,6 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     let result = runtime()?.block_on(async {
         let metrics = MetricsEndpoint::serve(endpoint)?;
         let (probes, channels) = attached;
-        announce(&prepared.binary, pid, probes.attached);
         let label = executable_name(&prepared.binary.path);
         let process = prepared.traced(probes, channels, &label, metrics.as_deref());
         child.release()?;

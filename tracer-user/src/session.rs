@@ -265,9 +265,10 @@ pub async fn trace(
                 for target in &mut targets {
                     target.refresh_counters();
                     let line = target.output.summary.progress_line(started.elapsed());
-                    match several {
-                        true => eprintln!("{line} [pid {}]", target.pid),
-                        false => eprintln!("{line}"),
+                    if several {
+                        eprintln!("{line} [pid {}]", target.pid);
+                    } else {
+                        eprintln!("{line}");
                     }
                 }
             }
@@ -365,9 +366,7 @@ impl Output<'_> {
         self.site_ids.insert(key, id);
         Ok(id)
     }
-}
 
-impl Output<'_> {
     /// Counts a fatal error under its message: `runtime.fatal`/`throw` take a string, whose
     /// bytes are almost always a literal in the executable's read-only data; otherwise they are
     /// read from the process, if it still exists.

@@ -31,10 +31,8 @@ fn trace(version: &str, extra: &[&str]) -> (u64, Vec<Value>) {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("go{version}: no probe count in {stderr}"));
-    let events = std::fs::read_to_string(&events)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+    let events = json_lines(&events)
+        .into_iter()
         .filter(|event| event["type"] != "stack")
         .collect();
     (probes, events)

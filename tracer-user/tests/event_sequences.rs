@@ -124,10 +124,8 @@ fn check(version: &str) {
     assert_eq!(dropped_in_summary(&stderr), 0, "go{version}: {stderr}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     let scenarios = scenarios(&stdout);
-    let events: Vec<Value> = std::fs::read_to_string(&events_path)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+    let events: Vec<Value> = json_lines(&events_path)
+        .into_iter()
         .filter(|event| event["type"] != "stack")
         .collect();
     let goroutine =

@@ -53,11 +53,7 @@ fn the_crash_is_reported_with_both_sides(version: &str) {
         "go{version}: {stderr}"
     );
     let line = racing_line();
-    let races: Vec<Value> = std::fs::read_to_string(&reports)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let races = json_lines(&reports);
     let race = races
         .iter()
         .find(|race| race["kind"] == "write/write")

@@ -160,10 +160,8 @@ fn cgo_executables_are_traced() {
     let ["map", map, "assign", count] = words[..] else {
         panic!("unexpected output {stdout:?}")
     };
-    let seen = std::fs::read_to_string(&events)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+    let seen = json_lines(&events)
+        .into_iter()
         .filter(|event| event["op"] == "assign" && event["map"] == map)
         .count();
     assert_eq!(seen.to_string(), count);

@@ -56,11 +56,7 @@ fn demo_race_is_reported(version: &str) {
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("go{version}: the demo did not print lastReset: {stderr}"));
-    let races: Vec<Value> = std::fs::read_to_string(&reports)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let races = json_lines(&reports);
     assert_eq!(races.len(), 1, "go{version}: {races:#?}");
     let race = &races[0];
     assert_eq!(race["type"], "race");

@@ -256,6 +256,15 @@ impl Drop for LoopingTarget {
     }
 }
 
+/// Every line of a JSON-lines file (race reports, `--events` recordings), parsed.
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// Number of lines in a file (0 if it does not exist yet).
 pub fn line_count(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
