@@ -325,7 +325,11 @@ fn check(version: &str) {
     expect(
         "pool",
         "putter",
-        vec![step("assign", "map", ""), step("pool-put", "map", "")],
+        vec![
+            step("assign", "map", ""),
+            step("pool-put", "map", ""),
+            step("pool-put", "map", ""),
+        ],
     );
     expect(
         "pool",
