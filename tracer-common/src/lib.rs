@@ -88,11 +88,19 @@ pub enum EventKind {
     /// One case of the `select` that just started: `object` = its channel, `arg` = its index,
     /// with [`SELECT_CASE_SEND`] set for a send.
     SelectCase = 39,
+    /// A value entered or left a channel's buffer, under the channel's lock (the calls that
+    /// copy into or clear a slot in `chansend`, `chanrecv` and `selectgo`): `object` = the
+    /// pointer passed, a slot when it lies in the buffer of the channel being operated on.
+    ChanSlot = 40,
+    /// `runtime.send` / `runtime.recv`: a value passes between this goroutine and a parked one,
+    /// under the channel's lock: `object` = the slot it goes through (`buf + recvx·elemsize`;
+    /// `buf` itself for an unbuffered channel), `arg` = the parked goroutine's id.
+    ChanHandOff = 41,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 39;
+    pub const LAST: u8 = 41;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -135,6 +143,8 @@ impl EventKind {
             37 => Self::AtomicAcquire,
             38 => Self::SelectEnter,
             39 => Self::SelectCase,
+            40 => Self::ChanSlot,
+            41 => Self::ChanHandOff,
             _ => return None,
         })
     }
@@ -152,6 +162,9 @@ pub enum KeyClass {
     U64 = 2,
     /// `*_faststr`: RCX is the string data pointer and RDI its length; only the length is kept.
     Str = 3,
+    /// Not a map key: a channel event's buffer address (its shape is in
+    /// [`RawEvent::buffer_shape`]).
+    ChannelBuffer = 4,
 }
 
 impl KeyClass {
@@ -160,6 +173,7 @@ impl KeyClass {
             1 => Self::U32,
             2 => Self::U64,
             3 => Self::Str,
+            4 => Self::ChannelBuffer,
             _ => Self::None,
         }
     }
@@ -193,6 +207,9 @@ pub mod object {
     pub const RIP_RELATIVE: u8 = 3;
     /// The goroutine id of the g in `base` (after `newproc1`); `arg` gets its parent's id.
     pub const CHILD_GOROUTINE: u8 = 4;
+    /// `runtime.send`/`recv(c, sg, …)`: the slot the value goes through, from the channel in
+    /// `base`; `arg` gets the goroutine id of the sudog in the `arg` register.
+    pub const HAND_OFF: u8 = 5;
 }
 
 /// [`SiteParams::flags`] bits.
@@ -209,7 +226,19 @@ pub mod site_flags {
     /// `selectgo` entry: also record each case's channel (`SelectCase` events), and put the
     /// number of cases in the event's `arg`.
     pub const SELECT_CASES: u8 = 16;
+    /// The object is a channel: record its buffer (`key` = its address, with
+    /// [`super::KeyClass::ChannelBuffer`], and [`super::RawEvent::buffer_shape`]).
+    pub const CHANNEL_BUFFER: u8 = 32;
 }
+
+/// A channel's capacity and element size packed into [`RawEvent::buffer_shape`] (the element
+/// size is a `uint16` in `runtime.hchan`).
+pub const fn buffer_shape(capacity: u64, element_size: u64) -> u64 {
+    (capacity & BUFFER_CAPACITY_MASK) | (element_size << 48)
+}
+
+/// The capacity bits of a [`buffer_shape`].
+pub const BUFFER_CAPACITY_MASK: u64 = (1 << 48) - 1;
 
 /// The most `select` cases whose channels are recorded; a larger select is modelled coarsely.
 pub const MAX_SELECT_CASES: u64 = 8;
@@ -252,6 +281,10 @@ pub struct RuntimeConfig {
     pub g_stack_hi: u16,
     pub g_m: u16,
     pub m_curg: u16,
+    pub hchan_dataqsiz: u16,
+    pub hchan_buf: u16,
+    pub hchan_elemsize: u16,
+    pub hchan_recvx: u16,
     pub _reserved: [u16; 2],
 }
 
@@ -295,6 +328,8 @@ pub struct RawEvent {
     /// How many events the kernel had dropped (all CPUs) when this one was recorded: a change
     /// between consecutive events marks where the stream has a hole.
     pub lost: u32,
+    /// Channel events with a [`KeyClass::ChannelBuffer`]: the channel's [`buffer_shape`].
+    pub buffer_shape: u64,
 }
 
 /// The kernel programs, one per probe class.
@@ -370,14 +405,14 @@ mod pod {
     unsafe impl aya::Pod for super::RuntimeConfig {}
 }
 
-const _: () = assert!(core::mem::size_of::<RawEvent>() == 72);
+const _: () = assert!(core::mem::size_of::<RawEvent>() == 80);
 
 /// Distinct user stacks kept (`STACKS` map size).
 pub const MAX_STACKS: u32 = 1 << 14;
 /// Deepest user stack recorded (the kernel's `PERF_MAX_STACK_DEPTH`).
 pub const MAX_STACK_DEPTH: usize = 127;
 const _: () = assert!(core::mem::size_of::<SiteParams>() == 24);
-const _: () = assert!(core::mem::size_of::<RuntimeConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<RuntimeConfig>() == 24);
 
 #[cfg(test)]
 mod tests {

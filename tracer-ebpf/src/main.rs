@@ -22,9 +22,9 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use tracer_common::{
-    counter, event_flags, object, register, site_flags, EventKind, KeyClass, ProbeClass, RawEvent,
-    RuntimeConfig, SiteParams, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES,
-    SELECT_CASE_SEND,
+    buffer_shape, counter, event_flags, object, register, site_flags, EventKind, KeyClass,
+    ProbeClass, RawEvent, RuntimeConfig, SiteParams, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS,
+    RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
 
 /// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
@@ -137,6 +137,32 @@ fn on_own_stack(regs: &pt_regs, config: &RuntimeConfig, address: u64) -> bool {
     }
 }
 
+/// A channel's buffer address and [`buffer_shape`] (zeros where unreadable: a nil channel).
+#[inline(always)]
+fn channel_buffer(config: &RuntimeConfig, channel: u64) -> (u64, u64) {
+    let field = |offset: u16| read_u64(channel.wrapping_add(u64::from(offset))).unwrap_or(0);
+    let element_size = field(config.hchan_elemsize) & 0xffff;
+    (
+        field(config.hchan_buf),
+        buffer_shape(field(config.hchan_dataqsiz), element_size),
+    )
+}
+
+/// In `runtime.send`/`recv(c, sg, …)`, under `c`'s lock: the slot the value goes through
+/// (`recvx`; unbuffered channels have `recvx = 0` and `buf` = their own address) and the
+/// goroutine id of the parked partner (`sg.g`, the sudog's first field).
+#[inline(always)]
+fn hand_off(config: &RuntimeConfig, channel: u64, sudog: u64) -> (u64, u64) {
+    let field = |offset: u16| read_u64(channel.wrapping_add(u64::from(offset))).unwrap_or(0);
+    let element_size = field(config.hchan_elemsize) & 0xffff;
+    let slot =
+        field(config.hchan_buf).wrapping_add(field(config.hchan_recvx).wrapping_mul(element_size));
+    let partner = read_u64(sudog)
+        .and_then(|g| read_u64(g.wrapping_add(u64::from(config.g_goid))))
+        .unwrap_or(0);
+    (slot, partner)
+}
+
 /// Records the event of the site named by the attach cookie.
 #[inline(always)]
 fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
@@ -165,6 +191,11 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
             goroutine = Some(parent);
             read_u64(base + u64::from(config.g_goid)).unwrap_or(0)
         }
+        object::HAND_OFF => {
+            let (slot, partner) = hand_off(config, base, arg);
+            arg = partner;
+            slot
+        }
         _ => 0,
     };
     if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_own_stack(regs, config, object) {
@@ -178,11 +209,21 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
             0
         }
     };
+    let mut key_class = params.key;
+    let mut shape = 0;
     let key = match KeyClass::from_u8(params.key) {
-        KeyClass::None => 0,
+        KeyClass::None | KeyClass::ChannelBuffer => 0,
         KeyClass::U32 => regs.rcx & 0xffff_ffff,
         KeyClass::U64 => regs.rcx,
         KeyClass::Str => regs.rdi,
+    };
+    let key = if params.flags & site_flags::CHANNEL_BUFFER != 0 {
+        let (buffer, buffer_shape) = channel_buffer(config, object);
+        key_class = KeyClass::ChannelBuffer as u8;
+        shape = buffer_shape;
+        buffer
+    } else {
+        key
     };
     let caller = if params.flags & site_flags::CALLER_AT_SP != 0 {
         read_u64(regs.rsp).unwrap_or(0)
@@ -218,23 +259,24 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         pid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
         kind: params.kind,
-        key_class: params.key,
+        key_class,
         flags,
         _reserved: 0,
         stack_id,
         lost: 0,
+        buffer_shape: shape,
     };
     emit(event);
     if params.flags & site_flags::SELECT_CASES != 0 {
-        emit_select_cases(regs, event);
+        emit_select_cases(regs, config, event);
     }
     0
 }
 
-/// One event per case of the `select` starting here (up to [`MAX_SELECT_CASES`]): its channel,
-/// index and direction (sends come first in the case array).
+/// One event per case of the `select` starting here (up to [`MAX_SELECT_CASES`]): its channel
+/// and its buffer, index and direction (sends come first in the case array).
 #[inline(always)]
-fn emit_select_cases(regs: &pt_regs, enter: RawEvent) {
+fn emit_select_cases(regs: &pt_regs, config: &RuntimeConfig, enter: RawEvent) {
     let cases = regs.rax;
     let sends = regs.rdi;
     for index in 0..MAX_SELECT_CASES {
@@ -243,10 +285,14 @@ fn emit_select_cases(regs: &pt_regs, enter: RawEvent) {
         }
         let channel = read_u64(cases.wrapping_add(index * SCASE_SIZE)).unwrap_or(0);
         let direction = if index < sends { SELECT_CASE_SEND } else { 0 };
+        let (buffer, buffer_shape) = channel_buffer(config, channel);
         emit(RawEvent {
             kind: EventKind::SelectCase as u8,
             object: channel,
             arg: index | direction,
+            key: buffer,
+            key_class: KeyClass::ChannelBuffer as u8,
+            buffer_shape,
             ..enter
         });
     }

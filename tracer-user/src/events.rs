@@ -1,7 +1,7 @@
 //! Decoding the kernel's records into events, and their JSON-lines form (`--events FILE`).
 
 use serde::Serialize;
-use tracer_common::{event_flags, EventKind, KeyClass, RawEvent};
+use tracer_common::{event_flags, EventKind, KeyClass, RawEvent, BUFFER_CAPACITY_MASK};
 
 /// The key of a map operation, as far as the probe records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +12,25 @@ pub enum Key {
     Integer(u64),
     /// String keys: only the length is recorded, never the contents.
     StringOfLength(u64),
+}
+
+/// A channel's buffer, as its channel events record it (to recognise the slots its values go
+/// through).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelBuffer {
+    pub address: u64,
+    /// `cap(ch)`: 0 for an unbuffered channel.
+    pub capacity: u64,
+    pub element_size: u64,
+}
+
+impl ChannelBuffer {
+    /// Whether `pointer` is one of its slots (the runtime puts every slot of a buffer of
+    /// zero-size elements, and an unbuffered channel's only one, at the buffer's address).
+    pub fn holds(&self, pointer: u64) -> bool {
+        let bytes = self.capacity.saturating_mul(self.element_size).max(1);
+        self.address != 0 && pointer.wrapping_sub(self.address) < bytes
+    }
 }
 
 /// One decoded event.
@@ -37,6 +56,8 @@ pub struct Event {
     pub stack: Option<u32>,
     /// The kernel's count of dropped events when this one was recorded (low 32 bits).
     pub lost: u32,
+    /// Channel operations: the channel's buffer.
+    pub buffer: Option<ChannelBuffer>,
 }
 
 /// Decodes one ring-buffer record; `None` for a record of the wrong size or an unknown kind.
@@ -47,11 +68,17 @@ pub fn decode(record: &[u8]) -> Option<Event> {
     // SAFETY: the length matches and RawEvent is plain old data valid for any bit pattern.
     let raw = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<RawEvent>()) };
     let kind = EventKind::from_u8(raw.kind)?;
-    let key = match KeyClass::from_u8(raw.key_class) {
-        KeyClass::None => Key::Unknown,
+    let key_class = KeyClass::from_u8(raw.key_class);
+    let key = match key_class {
+        KeyClass::None | KeyClass::ChannelBuffer => Key::Unknown,
         KeyClass::U32 | KeyClass::U64 => Key::Integer(raw.key),
         KeyClass::Str => Key::StringOfLength(raw.key),
     };
+    let buffer = (key_class == KeyClass::ChannelBuffer).then_some(ChannelBuffer {
+        address: raw.key,
+        capacity: raw.buffer_shape & BUFFER_CAPACITY_MASK,
+        element_size: raw.buffer_shape >> 48,
+    });
     Some(Event {
         kind,
         ts_ns: raw.ts_ns,
@@ -66,6 +93,7 @@ pub fn decode(record: &[u8]) -> Option<Event> {
         zero_flag: raw.flags & event_flags::ZERO_FLAG != 0,
         stack: u32::try_from(raw.stack_id).ok(),
         lost: raw.lost,
+        buffer,
     })
 }
 
@@ -94,6 +122,8 @@ pub fn op_name(kind: EventKind) -> &'static str {
         K::AtomicAcquire => "atomic-acquire",
         K::SelectEnter => "select-enter",
         K::SelectCase => "select-case",
+        K::ChanSlot => "chan-slot",
+        K::ChanHandOff => "hand-off",
         K::ChanReceive => "receive",
         K::ChanReceiveDone => "receive-done",
         K::ChanClose => "close",
@@ -133,6 +163,7 @@ impl Event {
             zero_flag: false,
             stack: None,
             lost: 0,
+            buffer: None,
         }
     }
 }
@@ -206,6 +237,9 @@ impl Event {
             caller: hex(self.caller),
             stack,
             lost: (self.lost != 0).then_some(self.lost),
+            buffer: self.buffer.map(|buffer| format!("{:#x}", buffer.address)),
+            capacity: self.buffer.map(|buffer| buffer.capacity),
+            element_size: self.buffer.map(|buffer| buffer.element_size),
         };
         serde_json::to_string(&record).expect("an event always serialises")
     }
@@ -246,6 +280,13 @@ struct EventRecord<'a> {
     /// Events the kernel had dropped so far (a change marks a hole in the stream).
     #[serde(skip_serializing_if = "Option::is_none")]
     lost: Option<u32>,
+    /// Channel operations: the channel's buffer address, `cap(ch)` and element size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buffer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    element_size: Option<u64>,
 }
 
 #[cfg(test)]

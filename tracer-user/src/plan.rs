@@ -53,6 +53,12 @@ pub enum Operation {
     TimerArm,
     /// `time.goFunc` starts an AfterFunc callback's goroutine (entry).
     TimerFire,
+    /// A call in `chansend`/`chanrecv`/`selectgo` that copies a value into a channel slot or
+    /// clears one, under the channel's lock (also the copies to and from the goroutine's own
+    /// variable: the kernel records the pointer, userspace keeps those inside the buffer).
+    ChanSlot,
+    /// `runtime.send` / `runtime.recv`: a value passes to or from a parked goroutine.
+    ChanHandOff,
 }
 
 impl Operation {
@@ -75,6 +81,8 @@ pub enum Placement {
     Return,
     /// On the instruction after a `CALL` of the function, in its caller.
     AfterCall,
+    /// On a `CALL` of the function, in its caller: the arguments are in registers.
+    AtCall,
 }
 
 /// One uprobe.
@@ -103,6 +111,7 @@ fn serialize_key<S: serde::Serializer>(key: &KeyClass, serializer: S) -> Result<
         KeyClass::U32 => "u32",
         KeyClass::U64 => "u64",
         KeyClass::Str => "string",
+        KeyClass::ChannelBuffer => "channel-buffer",
     })
 }
 
@@ -208,7 +217,7 @@ const SWISS_ITERATION: [(&str, Operation); 4] = [
 ];
 
 /// Functions observed at their entry.
-const ENTRY_PROBES: [(&str, Operation); 14] = [
+const ENTRY_PROBES: [(&str, Operation); 16] = [
     ("runtime.newproc", Operation::GoStatement),
     ("runtime.chansend1", Operation::ChanSend),
     ("runtime.chanrecv1", Operation::ChanReceive),
@@ -223,7 +232,14 @@ const ENTRY_PROBES: [(&str, Operation); 14] = [
     ("sync.(*Pool).Put", Operation::PoolPut),
     ("time.AfterFunc", Operation::TimerArm),
     ("time.goFunc", Operation::TimerFire),
+    ("runtime.send", Operation::ChanHandOff),
+    ("runtime.recv", Operation::ChanHandOff),
 ];
+
+/// Where channel values enter and leave buffer slots: the calls of the second list made by the
+/// functions of the first (each under the channel's lock; GO_INTERNALS.md).
+const CHANNEL_FUNCTIONS: [&str; 3] = ["runtime.chansend", "runtime.chanrecv", "runtime.selectgo"];
+const SLOT_COPIES: [&str; 2] = ["runtime.typedmemmove", "runtime.typedmemclr"];
 
 /// Functions observed where they return (their result is what matters).
 const RETURN_PROBES: [(&str, Operation); 11] = [
@@ -346,6 +362,11 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
         builder.entry(name, Operation::AtomicPublish, KeyClass::None);
     }
     builder.after_calls_to(NEWPROC1, Operation::GoroutineCreate);
+    for caller in CHANNEL_FUNCTIONS {
+        for callee in SLOT_COPIES {
+            builder.calls_within(caller, callee, Operation::ChanSlot);
+        }
+    }
     builder.inlined_sync_sites();
     builder.plan
 }
@@ -428,6 +449,24 @@ impl PlanBuilder<'_> {
                     KeyClass::None,
                 );
             }
+        }
+    }
+
+    /// Probes every direct call of `callee` made by `caller`, on the call instruction (the site
+    /// is named after the caller, whose operation it observes).
+    fn calls_within(&mut self, caller: &'static str, callee: &'static str, operation: Operation) {
+        let Some(target) = self.binary.function(callee) else {
+            return;
+        };
+        let Some((address, code)) = self.code(caller) else {
+            return;
+        };
+        let calls: Vec<u64> = disasm::calls_to(code, address, target.address)
+            .into_iter()
+            .map(|call| call.call)
+            .collect();
+        for call in calls {
+            self.push(operation, caller, Placement::AtCall, call, KeyClass::None);
         }
     }
 

@@ -203,27 +203,44 @@ fn load_program(name: &str, map_fds: &[(&str, RawFd)]) -> Result<OwnedFd, Tracer
     let function = &object.functions[&program.function_key()];
     let license = program.license.clone();
 
-    let mut log = vec![0u8; 1 << 16];
-    // SAFETY: an all-zero bpf_attr is the documented way to start one.
-    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
-    // SAFETY: writing the BPF_PROG_LOAD member of the union.
-    let load = unsafe { &mut attr.__bindgen_anon_3 };
-    load.prog_type = bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32;
-    load.expected_attach_type = bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32;
-    load.insn_cnt = function.instructions.len() as u32;
-    load.insns = function.instructions.as_ptr() as u64;
-    load.license = license.as_ptr() as u64;
-    load.log_level = 1;
-    load.log_size = log.len() as u32;
-    load.log_buf = log.as_mut_ptr() as u64;
-    for (slot, byte) in load.prog_name.iter_mut().zip(name.bytes().take(15)) {
-        *slot = byte as libc::c_char;
-    }
-    bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr).map_err(|error| {
+    let load = |log: &mut [u8]| {
+        // SAFETY: an all-zero bpf_attr is the documented way to start one.
+        let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+        // SAFETY: writing the BPF_PROG_LOAD member of the union.
+        let load = unsafe { &mut attr.__bindgen_anon_3 };
+        load.prog_type = bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32;
+        load.expected_attach_type = bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32;
+        load.insn_cnt = function.instructions.len() as u32;
+        load.insns = function.instructions.as_ptr() as u64;
+        load.license = license.as_ptr() as u64;
+        if !log.is_empty() {
+            load.log_level = 1;
+            load.log_size = log.len() as u32;
+            load.log_buf = log.as_mut_ptr() as u64;
+        }
+        for (slot, byte) in load.prog_name.iter_mut().zip(name.bytes().take(15)) {
+            *slot = byte as libc::c_char;
+        }
+        bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr)
+    };
+    // Without a log first: the verifier's log of a program this size can outgrow any buffer,
+    // and a full buffer fails the load. Only a rejected program is loaded again for its log,
+    // whose end says why.
+    load(&mut []).map_err(|error| {
+        let mut log = vec![0u8; 1 << 24];
+        let retried = load(&mut log);
         let verifier = String::from_utf8_lossy(&log);
         let verifier = verifier.trim_end_matches('\0').trim();
+        let tail = &verifier[verifier.len().saturating_sub(2000)..];
+        let tail = tail
+            .get(tail.find('\n').map_or(0, |i| i + 1)..)
+            .unwrap_or(tail);
+        log::debug!(
+            "verifier log of {name} ({:?}):\n{verifier}",
+            retried.as_ref().err()
+        );
         classify(
-            &format!("loading the {name} program (verifier: {verifier})"),
+            &format!("loading the {name} program (verifier: {tail})"),
             &error,
         )
     })

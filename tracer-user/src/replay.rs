@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::{
     detection::Detection,
     error::TracerError,
-    events::{kind_of_op, Event, Key},
+    events::{kind_of_op, ChannelBuffer, Event, Key},
     report::ResolvedRace,
     stacks::SourceFrame,
 };
@@ -104,5 +104,10 @@ fn event_of(record: &Value) -> Option<Event> {
         zero_flag: record["acquired"].as_bool().unwrap_or(false),
         stack: None,
         lost: u32::try_from(record["lost"].as_u64().unwrap_or(0)).ok()?,
+        buffer: hex("buffer").map(|address| ChannelBuffer {
+            address,
+            capacity: record["capacity"].as_u64().unwrap_or(0),
+            element_size: record["element_size"].as_u64().unwrap_or(0),
+        }),
     })
 }

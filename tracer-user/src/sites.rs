@@ -61,6 +61,10 @@ pub fn runtime_config(offsets: &RuntimeOffsets) -> RuntimeConfig {
         g_stack_hi: offsets.g_stack_hi,
         g_m: offsets.g_m,
         m_curg: offsets.m_curg,
+        hchan_dataqsiz: offsets.hchan_dataqsiz,
+        hchan_buf: offsets.hchan_buf,
+        hchan_elemsize: offsets.hchan_elemsize,
+        hchan_recvx: offsets.hchan_recvx,
         _reserved: [0; 2],
     }
 }
@@ -80,7 +84,7 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
     use Operation as Op;
     let entry = matches!(
         site.placement,
-        Placement::AfterStackCheck | Placement::Entry
+        Placement::AfterStackCheck | Placement::Entry | Placement::AtCall
     );
     let map_entry = |kind| {
         let mut params = params(
@@ -94,7 +98,12 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         (ProbeClass::MapOp, params)
     };
     let call = |kind, base, arg| {
-        let flags = if entry { site_flags::CALLER_AT_SP } else { 0 };
+        // At a CALL instruction the return address is not pushed yet: the site is the caller.
+        let flags = if entry && site.placement != Placement::AtCall {
+            site_flags::CALLER_AT_SP
+        } else {
+            0
+        };
         let object = if base == register::NONE {
             object::NONE
         } else {
@@ -106,6 +115,12 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             ProbeClass::CallReturn
         };
         (class, params(kind, object, base, arg, flags))
+    };
+    // Channel operations record the channel's buffer, to recognise their slots.
+    let channel_entry = |kind, channel| {
+        let (class, mut params) = call(kind, channel, register::NONE);
+        params.flags |= site_flags::CHANNEL_BUFFER;
+        (class, params)
     };
     Some(match (site.operation, entry) {
         (Op::MapAssign, true) => map_entry(EventKind::MapAssign),
@@ -122,9 +137,9 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         }
         (Op::MapMake, false) => call(EventKind::MapMake, register::RAX, register::NONE),
         (Op::ChanMake, false) => call(EventKind::ChanMake, register::RAX, register::RBX),
-        (Op::ChanSend, true) => call(EventKind::ChanSend, register::RAX, register::NONE),
+        (Op::ChanSend, true) => channel_entry(EventKind::ChanSend, register::RAX),
         (Op::ChanSend, false) => call(EventKind::ChanSendDone, register::NONE, register::NONE),
-        (Op::ChanReceive, true) => call(EventKind::ChanReceive, register::RAX, register::NONE),
+        (Op::ChanReceive, true) => channel_entry(EventKind::ChanReceive, register::RAX),
         // chanrecv2 returns whether a value arrived (AL); chanrecv1 returns nothing.
         (Op::ChanReceive, false) => {
             let received = if site.function.ends_with("chanrecv2") {
@@ -142,7 +157,15 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             } else {
                 register::RAX
             };
-            call(EventKind::SelectNonBlocking, channel, register::NONE)
+            channel_entry(EventKind::SelectNonBlocking, channel)
+        }
+        // typedmemmove(typ, dst, src) into a slot, typedmemclr(typ, ptr) of a slot: BX.
+        (Op::ChanSlot, true) => call(EventKind::ChanSlot, register::RBX, register::NONE),
+        // send/recv(c *hchan, sg *sudog, …).
+        (Op::ChanHandOff, true) => {
+            let (class, mut params) = call(EventKind::ChanHandOff, register::RAX, register::RBX);
+            params.object = object::HAND_OFF;
+            (class, params)
         }
         (Op::SelectNonBlocking, false) => call(
             EventKind::SelectNonBlockingDone,

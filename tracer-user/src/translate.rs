@@ -2,10 +2,12 @@
 //! annotations (runtime/chan.go, sync/*.go). Per goroutine, calls of out-of-line sync functions
 //! nest like a stack, so each `sync-exit` is paired with its `sync-enter` (object included).
 //!
-//! Where the events cannot say which channel a goroutine synchronised on (`selectgo` returns
-//! only the case index), every channel operation also publishes to one shared object that each
-//! `select` acquires: more ordering than the program has, which can hide a race but never invent
-//! one.
+//! Channels follow `-race` slot by slot: the kernel records, under the channel's lock, each slot
+//! a value enters or leaves and each hand-off to a parked goroutine, and an operation whose slot
+//! is recognised learns exactly what went through it. An operation whose slot was not seen (a
+//! receive woken by `close`, a `select` whose cases were not recorded) falls back to objects
+//! every operation of the channel — or every channel — publishes to: more ordering than the
+//! program has, which can hide a race but never invent one.
 
 use std::collections::HashMap;
 
@@ -13,7 +15,7 @@ use tracer_common::{EventKind, MAX_SELECT_CASES, SELECT_CASE_SEND};
 
 use crate::{
     detect::{Address, GoroutineId, Operation, SiteId},
-    events::Event,
+    events::{ChannelBuffer, Event},
 };
 
 /// The reverse direction of a channel (receives release, sends acquire) and the writer side of
@@ -38,6 +40,28 @@ fn callback(function: Address) -> Address {
 /// Where a value put into a `sync.Pool` keeps its release (odd, like [`callback`]).
 fn pooled(value: Address) -> Address {
     value + 7
+}
+
+/// `goroutine`'s operation through a slot of `buffer`, as -race's `racenotify`: the slot
+/// takes the goroutine's clock and the goroutine learns what the slot carried; slots of
+/// zero-size elements (all one address) accumulate instead.
+fn through_slot(goroutine: GoroutineId, slot: Address, buffer: ChannelBuffer) -> Vec<Operation> {
+    match buffer.element_size {
+        0 => vec![
+            Operation::Acquire {
+                goroutine,
+                object: slot,
+            },
+            Operation::ReleaseMerge {
+                goroutine,
+                object: slot,
+            },
+        ],
+        _ => vec![Operation::ReleaseAcquire {
+            goroutine,
+            object: slot,
+        }],
+    }
 }
 
 /// What an out-of-line sync function means at its return, by name.
@@ -108,13 +132,39 @@ const ANY_CHANNEL: Address = 1;
 /// channels are unknown, and a value it sends may be received by a plain receive.
 const ANY_SELECT: Address = 3;
 
+/// A channel operation in progress.
+#[derive(Clone, Copy, Debug)]
+struct ChannelOp {
+    channel: Address,
+    buffer: Option<ChannelBuffer>,
+    /// Its value went through a slot or hand-off that was seen: it has learnt what it must.
+    paired: bool,
+}
+
+impl ChannelOp {
+    fn new(event: &Event) -> Self {
+        Self {
+            channel: event.object,
+            buffer: event.buffer,
+            paired: false,
+        }
+    }
+
+    /// Marks the operation paired if `slot` is one of its channel's slots.
+    fn pair(&mut self, slot: Address) -> Option<ChannelBuffer> {
+        let buffer = self.buffer.filter(|buffer| buffer.holds(slot))?;
+        self.paired = true;
+        Some(buffer)
+    }
+}
+
 /// The cases of the `select` a goroutine is in, as the kernel recorded them at its start.
 #[derive(Default)]
 struct SelectCases {
     /// How many cases the select has.
     expected: u64,
-    /// (channel, is a send), by case index.
-    cases: Vec<(Address, bool)>,
+    /// (operation, is a send), by case index.
+    cases: Vec<(ChannelOp, bool)>,
 }
 
 /// Where values published through `atomic.Value` keep their release clock: two bytes after
@@ -130,9 +180,9 @@ struct GoroutineState {
     go_statement: SiteId,
     /// Open out-of-line calls: (function, first argument).
     calls: Vec<(String, Address)>,
-    /// Channels of receives and non-blocking selects in progress, innermost last.
-    receives: Vec<Address>,
-    sends: Vec<Address>,
+    /// Receives and non-blocking selects in progress, innermost last.
+    receives: Vec<ChannelOp>,
+    sends: Vec<ChannelOp>,
     /// The cases of the `select` in progress.
     select: Option<SelectCases>,
 }
@@ -240,48 +290,84 @@ impl Translator {
             K::OnceDo if event.arg != 0 => vec![acquire(object)],
             K::OnceDo | K::WaitGroupDone => Vec::new(),
             K::OnceDone => vec![release_merge(object)],
-            // Channels: sends publish to the channel and learn from its receives; receives the
-            // other way round (coarser than -race's per-slot pairing: it can hide a race, never
-            // invent one).
+            // Channels. Each operation publishes to its channel (sends) or the channel's
+            // companion (receives) for the operations whose slot goes unseen, which learn from
+            // there when they complete; a paired operation has learnt from its slot.
             K::ChanSend => {
-                self.state(goroutine).sends.push(object);
+                self.state(goroutine).sends.push(ChannelOp::new(event));
                 vec![release_merge(object), release_merge(ANY_CHANNEL)]
             }
             K::ChanSendDone => match self.state(goroutine).sends.pop() {
-                Some(channel) => vec![acquire(companion(channel)), acquire(ANY_SELECT)],
+                Some(op) if op.paired => vec![acquire(ANY_SELECT)],
+                Some(op) => vec![acquire(companion(op.channel)), acquire(ANY_SELECT)],
                 None => Vec::new(),
             },
             K::ChanReceive => {
-                self.state(goroutine).receives.push(object);
+                self.state(goroutine).receives.push(ChannelOp::new(event));
                 vec![release_merge(companion(object)), release_merge(ANY_CHANNEL)]
             }
             // chanrecv2 returns whether a value arrived (false: the channel is closed);
             // chanrecv1 cannot tell, so it learns from both sends and close.
             K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
-                Some(channel) if function.ends_with("chanrecv2") => match event.arg & 1 {
-                    1 => vec![acquire(channel), acquire(ANY_SELECT)],
-                    _ => vec![acquire(closing(channel))],
+                Some(op) if op.paired => vec![acquire(ANY_SELECT)],
+                Some(op) if function.ends_with("chanrecv2") => match event.arg & 1 {
+                    1 => vec![acquire(op.channel), acquire(ANY_SELECT)],
+                    _ => vec![acquire(closing(op.channel))],
                 },
-                Some(channel) => vec![
-                    acquire(channel),
-                    acquire(closing(channel)),
+                Some(op) => vec![
+                    acquire(op.channel),
+                    acquire(closing(op.channel)),
                     acquire(ANY_SELECT),
                 ],
                 None => Vec::new(),
             },
             K::ChanClose => vec![release_merge(closing(object)), release_merge(ANY_CHANNEL)],
             K::SelectNonBlocking => {
-                self.state(goroutine).receives.push(object);
+                self.state(goroutine).receives.push(ChannelOp::new(event));
                 vec![release_merge(object), release_merge(companion(object))]
             }
             K::SelectNonBlockingDone => match self.state(goroutine).receives.pop() {
-                Some(channel) if event.arg & 1 != 0 => vec![
-                    acquire(channel),
-                    acquire(companion(channel)),
-                    acquire(closing(channel)),
+                Some(op) if event.arg & 1 != 0 && !op.paired => vec![
+                    acquire(op.channel),
+                    acquire(companion(op.channel)),
+                    acquire(closing(op.channel)),
                 ],
                 _ => Vec::new(),
             },
+            // As -race's racenotify: a slot carries the clock of the last operation through it
+            // (elements of size zero share one slot, which accumulates).
+            K::ChanSlot => match self.pair(goroutine, object) {
+                Some(buffer) => through_slot(goroutine, object, buffer),
+                // Not a slot of the operation in progress: the goroutine's own variable.
+                None => Vec::new(),
+            },
+            // As -race: through the slot for a buffered channel (the parked partner second),
+            // both ways for an unbuffered one (racesync), and both ways when the channel is
+            // not recognised (more ordering than either).
+            K::ChanHandOff => {
+                let partner = event.arg;
+                let mine = self.pair(goroutine, object);
+                let theirs = self.pair(partner, object);
+                match mine.or(theirs) {
+                    Some(buffer) if buffer.capacity > 0 => {
+                        let mut operations = through_slot(goroutine, object, buffer);
+                        operations.extend(through_slot(partner, object, buffer));
+                        operations
+                    }
+                    _ => vec![
+                        release_merge(object),
+                        Operation::Acquire {
+                            goroutine: partner,
+                            object,
+                        },
+                        Operation::ReleaseMerge {
+                            goroutine: partner,
+                            object,
+                        },
+                        acquire(object),
+                    ],
+                }
+            }
             // A select publishes on each of its cases' channels when it starts (whichever case
             // completes, it does so after this), and learns from the chosen one when it returns.
             K::SelectEnter => {
@@ -297,7 +383,7 @@ impl Translator {
             K::SelectCase => {
                 let send = event.arg & SELECT_CASE_SEND != 0;
                 match self.state(goroutine).select.as_mut() {
-                    Some(select) => select.cases.push((object, send)),
+                    Some(select) => select.cases.push((ChannelOp::new(event), send)),
                     None => return Vec::new(),
                 }
                 match send {
@@ -313,14 +399,15 @@ impl Translator {
                 match chosen {
                     // A default case (or no case at all) was taken.
                     Some(None) => vec![acquire(ANY_SELECT)],
-                    Some(Some((channel, true))) => {
-                        vec![acquire(companion(channel)), acquire(ANY_SELECT)]
+                    Some(Some((op, _))) if op.paired => vec![acquire(ANY_SELECT)],
+                    Some(Some((op, true))) => {
+                        vec![acquire(companion(op.channel)), acquire(ANY_SELECT)]
                     }
-                    Some(Some((channel, false))) if event.arg & 1 != 0 => {
-                        vec![acquire(channel), acquire(ANY_SELECT)]
+                    Some(Some((op, false))) if event.arg & 1 != 0 => {
+                        vec![acquire(op.channel), acquire(ANY_SELECT)]
                     }
-                    Some(Some((channel, false))) => {
-                        vec![acquire(closing(channel)), acquire(ANY_SELECT)]
+                    Some(Some((op, false))) => {
+                        vec![acquire(closing(op.channel)), acquire(ANY_SELECT)]
                     }
                     // Cases unknown: learn from every channel operation.
                     None => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
@@ -334,6 +421,20 @@ impl Translator {
 
     fn state(&mut self, goroutine: GoroutineId) -> &mut GoroutineState {
         self.goroutines.entry(goroutine).or_default()
+    }
+
+    /// Pairs the channel operation `goroutine` has in progress with `slot`, if it is one of
+    /// its channel's slots, and returns that channel's buffer.
+    fn pair(&mut self, goroutine: GoroutineId, slot: Address) -> Option<ChannelBuffer> {
+        let state = self.goroutines.get_mut(&goroutine)?;
+        if let Some(buffer) = state.receives.last_mut().and_then(|op| op.pair(slot)) {
+            return Some(buffer);
+        }
+        if let Some(buffer) = state.sends.last_mut().and_then(|op| op.pair(slot)) {
+            return Some(buffer);
+        }
+        let select = state.select.as_mut()?;
+        select.cases.iter_mut().find_map(|(op, _)| op.pair(slot))
     }
 
     fn enter(
@@ -714,5 +815,167 @@ mod tests {
                 object: 0x400
             }]
         );
+    }
+
+    /// A channel at 0x900 whose buffer of `capacity` 8-byte slots starts at 0x1000.
+    fn buffer(capacity: u64) -> ChannelBuffer {
+        ChannelBuffer {
+            address: 0x1000,
+            capacity,
+            element_size: 8,
+        }
+    }
+
+    /// How many races the detection reports for `steps` (goroutine, kind, object, arg); channel
+    /// operations are on the channel of [`buffer`], the map is 0x5000.
+    fn races_in(capacity: u64, steps: &[(u64, EventKind, u64, u64)]) -> usize {
+        let mut detection = crate::detection::Detection::default();
+        let site = detection.add_site(Vec::new());
+        for &(goroutine, kind, object, arg) in steps {
+            let mut event = event(kind, goroutine, object, arg);
+            if matches!(kind, EventKind::ChanSend | EventKind::ChanReceive) {
+                event.buffer = Some(buffer(capacity));
+            }
+            let function = match kind {
+                EventKind::ChanSend | EventKind::ChanSendDone => "runtime.chansend1",
+                _ => "runtime.chanrecv1",
+            };
+            detection.observe(&event, function, site);
+        }
+        detection.races().len()
+    }
+
+    /// Goroutine 2 sends first (slot 0), then goroutine 1 writes the map and sends (slot 1);
+    /// goroutine 3 receives from `slot` and reads the map. Only the value sent after the write
+    /// orders the read after it.
+    fn buffered_hand_over(slot: u64) -> usize {
+        use EventKind as K;
+        races_in(
+            2,
+            &[
+                (2, K::ChanSend, 0x900, 0),
+                (2, K::ChanSlot, 0x1000, 0),
+                (2, K::ChanSendDone, 0, 0),
+                (1, K::MapAssign, 0x5000, 0),
+                (1, K::ChanSend, 0x900, 0),
+                (1, K::ChanSlot, 0x1008, 0),
+                (1, K::ChanSendDone, 0, 0),
+                (3, K::ChanReceive, 0x900, 0),
+                // The copy into the receiver's own variable is no slot.
+                (3, K::ChanSlot, 0x7000, 0),
+                (3, K::ChanSlot, slot, 0),
+                (3, K::ChanReceiveDone, 0, 0),
+                (3, K::MapRead, 0x5000, 0),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_buffered_receive_learns_only_from_the_send_whose_slot_it_takes() {
+        assert_eq!(buffered_hand_over(0x1008), 0);
+        // -race reports this one; a per-channel model would not.
+        assert_eq!(buffered_hand_over(0x1000), 1);
+    }
+
+    #[test]
+    fn a_send_into_a_reused_slot_learns_from_the_receive_that_emptied_it() {
+        use EventKind as K;
+        // Goroutine 2 writes the map, then receives goroutine 1's first value (slot 0);
+        // goroutine 1 sends again and reads the map. The memory model orders the receive before
+        // the completion of the send that reuses its slot, and nothing else.
+        let second_send_into = |slot| {
+            races_in(
+                2,
+                &[
+                    (1, K::ChanSend, 0x900, 0),
+                    (1, K::ChanSlot, 0x1000, 0),
+                    (1, K::ChanSendDone, 0, 0),
+                    (2, K::MapAssign, 0x5000, 0),
+                    (2, K::ChanReceive, 0x900, 0),
+                    (2, K::ChanSlot, 0x1000, 0),
+                    (2, K::ChanReceiveDone, 0, 0),
+                    (1, K::ChanSend, 0x900, 0),
+                    (1, K::ChanSlot, slot, 0),
+                    (1, K::ChanSendDone, 0, 0),
+                    (1, K::MapRead, 0x5000, 0),
+                ],
+            )
+        };
+        assert_eq!(second_send_into(0x1000), 0);
+        assert_eq!(second_send_into(0x1008), 1);
+    }
+
+    #[test]
+    fn an_unbuffered_hand_off_orders_both_ways() {
+        use EventKind as K;
+        // Goroutine 2 writes and parks in a receive; goroutine 1 hands it a value and then
+        // writes: its send completes after the receive, so the writes are ordered.
+        let steps = [
+            (2, K::MapAssign, 0x5000, 0),
+            (2, K::ChanReceive, 0x900, 0),
+            (1, K::ChanSend, 0x900, 0),
+            (1, K::ChanHandOff, 0x1000, 2),
+            (1, K::ChanSendDone, 0, 0),
+            (1, K::MapAssign, 0x5000, 0),
+            (2, K::ChanReceiveDone, 0, 0),
+        ];
+        assert_eq!(races_in(0, &steps), 0);
+        // The same through a one-slot buffer orders only sender → receiver.
+        assert_eq!(races_in(1, &steps), 1);
+        let mut translator = Translator::default();
+        let mut run = |goroutine, kind, object, arg| {
+            let mut event = event(kind, goroutine, object, arg);
+            event.buffer = Some(buffer(0));
+            translator.translate(&event, "runtime.chanrecv1", 0)
+        };
+        run(2, K::ChanReceive, 0x900, 0);
+        run(1, K::ChanSend, 0x900, 0);
+        run(1, K::ChanHandOff, 0x1000, 2);
+        // Paired: the receive learns nothing more when it returns (no per-channel acquire).
+        assert_eq!(
+            run(2, K::ChanReceiveDone, 0, 0),
+            vec![Operation::Acquire {
+                goroutine: 2,
+                object: ANY_SELECT
+            }]
+        );
+    }
+
+    #[test]
+    fn an_unrecognised_hand_off_orders_both_ways_and_pairs_nothing() {
+        let mut translator = Translator::default();
+        let operations = translator.translate(&event(EventKind::ChanHandOff, 1, 0x1000, 2), "", 0);
+        let objects: Vec<_> = operations
+            .iter()
+            .map(|operation| match *operation {
+                Operation::ReleaseMerge { goroutine, object } => ("release", goroutine, object),
+                Operation::Acquire { goroutine, object } => ("acquire", goroutine, object),
+                ref other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            objects,
+            [
+                ("release", 1, 0x1000),
+                ("acquire", 2, 0x1000),
+                ("release", 2, 0x1000),
+                ("acquire", 1, 0x1000)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_receive_woken_by_close_learns_from_the_close() {
+        use EventKind as K;
+        let woken = |close| {
+            let mut steps = vec![(2, K::ChanReceive, 0x900, 0), (1, K::MapAssign, 0x5000, 0)];
+            if close {
+                steps.push((1, K::ChanClose, 0x900, 0));
+            }
+            steps.extend([(2, K::ChanReceiveDone, 0, 0), (2, K::MapRead, 0x5000, 0)]);
+            races_in(2, &steps)
+        };
+        assert_eq!(woken(true), 0);
+        assert_eq!(woken(false), 1);
     }
 }

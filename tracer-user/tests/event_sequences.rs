@@ -1,7 +1,7 @@
 //! What the kernel programs record for each synchronisation primitive, on every supported Go
 //! version: the syncseq fixture performs known sequences (mutex hand-off, a contended mutex that
 //! takes the slow path, WaitGroup, Once, RWMutex, channels, goroutine creation and exit,
-//! select, sync.Pool, time.AfterFunc, typed atomics) and prints the goroutines and objects involved; each goroutine's events on those
+//! channel slots and hand-offs, select, sync.Pool, time.AfterFunc, typed atomics) and prints the goroutines and objects involved; each goroutine's events on those
 //! objects must be exactly the sequence the fixture performed, in order.
 
 mod common;
@@ -71,7 +71,7 @@ fn steps(events: &[Value], objects: &HashMap<String, String>) -> BTreeMap<u64, V
         let detail = match op {
             "lock" | "trylock" => event["acquired"].to_string(),
             "select" => event["case"].to_string(),
-            "once" | "receive-done" | "select-nb-done" | "select-case" => {
+            "once" | "receive-done" | "select-nb-done" | "select-case" | "hand-off" => {
                 event["arg"].as_u64().unwrap_or(0).to_string()
             }
             "sync-enter" | "sync-exit" => short(&function),
@@ -279,6 +279,52 @@ fn check(version: &str) {
             step("receive-done", "unbuffered", "0"),
         ],
     );
+    // Values through the slots, under the channel's lock: each slot a value enters or leaves,
+    // and each hand-off to a parked goroutine with that goroutine's id.
+    let sender = scenarios["slots"]["sender"].as_str();
+    let receiver = scenarios["slots"]["receiver"].as_str();
+    expect(
+        "slots",
+        "main",
+        vec![
+            step("make-chan", "buffered", ""),
+            step("send", "buffered", ""),
+            step("chan-slot", "slot0", ""),
+            step("send-done", "buffered", ""),
+            step("send", "buffered", ""),
+            step("chan-slot", "slot1", ""),
+            step("send-done", "buffered", ""),
+            step("receive", "buffered", ""),
+            step("hand-off", "slot0", sender),
+            step("receive-done", "buffered", "0"),
+            step("receive", "buffered", ""),
+            step("chan-slot", "slot1", ""),
+            step("receive-done", "buffered", "0"),
+            step("receive", "buffered", ""),
+            step("chan-slot", "slot0", ""),
+            step("receive-done", "buffered", "0"),
+            step("make-chan", "unbuffered", ""),
+            step("send", "unbuffered", ""),
+            step("hand-off", "handoff", receiver),
+            step("send-done", "unbuffered", ""),
+        ],
+    );
+    expect(
+        "slots",
+        "sender",
+        vec![
+            step("send", "buffered", ""),
+            step("send-done", "buffered", ""),
+        ],
+    );
+    expect(
+        "slots",
+        "receiver",
+        vec![
+            step("receive", "unbuffered", ""),
+            step("receive-done", "unbuffered", "0"),
+        ],
+    );
     let spawn = &scenarios["spawn"];
     let child: u64 = spawn["child"].parse().unwrap();
     let creations: Vec<&Value> = events
@@ -303,10 +349,13 @@ fn check(version: &str) {
             step("make-chan", "a", ""),
             step("make-chan", "b", ""),
             step("send", "b", ""),
+            step("chan-slot", "bslot", ""),
             step("send-done", "b", ""),
             // selectgo's cases, receives laid out from the end: b is case 0, a case 1.
             step("select-case", "b", "0"),
             step("select-case", "a", "1"),
+            // The select takes b's value out of its slot.
+            step("chan-slot", "bslot", ""),
             step("select-nb", "a", ""),
             step("select-nb-done", "a", "0"),
         ],

@@ -34,6 +34,7 @@ fn assert_offsets_point_at_their_instructions(path: &Path, report: &serde_json::
         let expected = match site["placement"].as_str().unwrap() {
             "after-stack-check" => 0x55,
             "return" => 0xc3,
+            "at-call" => 0xe8,
             _ => continue,
         };
         assert_eq!(byte, expected, "{path:?}: {site}");
@@ -82,6 +83,34 @@ fn reports_version_layout_and_offsets_of_every_build() {
                 0,
                 "{context}"
             );
+            assert_offsets_point_at_their_instructions(&path, &report);
+        }
+    }
+}
+
+/// The sites of channel slots: every call that copies into or clears a slot in the three
+/// channel functions, and the entries of the hand-off functions.
+#[test]
+fn channel_slot_sites_are_planned_in_every_version() {
+    for version in GO_VERSIONS {
+        for variant in [Variant::Default, Variant::Stripped] {
+            let path = built_fixture("syncseq", version, variant);
+            let report = inspect_json(&[path.as_os_str()]);
+            let sites = report["sites"].as_array().unwrap();
+            let count = |operation: &str, function: &str| {
+                sites
+                    .iter()
+                    .filter(|site| site["operation"] == operation && site["function"] == function)
+                    .count()
+            };
+            let context = format!("go{version} {variant:?}");
+            // chansend copies into a slot once; chanrecv clears a slot, and clears or fills the
+            // receiver's variable; selectgo does both.
+            assert_eq!(count("chan-slot", "runtime.chansend"), 1, "{context}");
+            assert_eq!(count("chan-slot", "runtime.chanrecv"), 4, "{context}");
+            assert_eq!(count("chan-slot", "runtime.selectgo"), 4, "{context}");
+            assert_eq!(count("chan-hand-off", "runtime.send"), 1, "{context}");
+            assert_eq!(count("chan-hand-off", "runtime.recv"), 1, "{context}");
             assert_offsets_point_at_their_instructions(&path, &report);
         }
     }
