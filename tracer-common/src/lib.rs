@@ -96,11 +96,14 @@ pub enum EventKind {
     /// under the channel's lock: `object` = the slot it goes through (`buf + recvx·elemsize`;
     /// `buf` itself for an unbuffered channel), `arg` = the parked goroutine's id.
     ChanHandOff = 41,
+    /// The traced process replaced its program (`execve`): what follows is not the program
+    /// traced, and tracing it ends here.
+    Exec = 42,
 }
 
 impl EventKind {
     /// The largest discriminant.
-    pub const LAST: u8 = 41;
+    pub const LAST: u8 = 42;
 
     pub const fn from_u8(value: u8) -> Option<Self> {
         Some(match value {
@@ -145,6 +148,7 @@ impl EventKind {
             39 => Self::SelectCase,
             40 => Self::ChanSlot,
             41 => Self::ChanHandOff,
+            42 => Self::Exec,
             _ => return None,
         })
     }
@@ -285,7 +289,8 @@ pub struct RuntimeConfig {
     pub hchan_buf: u16,
     pub hchan_elemsize: u16,
     pub hchan_recvx: u16,
-    pub _reserved: [u16; 2],
+    /// The traced process (its id in the initial pid namespace, as BPF helpers see it).
+    pub target_pid: u32,
 }
 
 /// [`RawEvent::flags`] bits.
@@ -389,9 +394,13 @@ pub mod names {
     pub const STACKS: &str = "STACKS";
     pub const CALLER_STACKS: &str = "CALLER_STACKS";
     pub const LOST: &str = "LOST";
+    /// The program that notices the traced process's `execve`, and its raw tracepoint.
+    pub const EXEC_PROGRAM: &str = "process_exec";
+    pub const EXEC_TRACEPOINT: &str = "sched_process_exec";
 }
 
-/// Size of the event ring buffer in bytes (a power-of-two multiple of the page size).
+/// Size of the event ring buffer in bytes as compiled (a power-of-two multiple of the page
+/// size); userspace sets the size it is told (`--buffer-size`) when it creates the map.
 pub const RING_BUFFER_BYTES: u32 = 1 << 24;
 
 /// Most probe sites one target can have (the `SITES` array's size).

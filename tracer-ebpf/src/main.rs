@@ -16,9 +16,9 @@ use aya_ebpf::{
     helpers::{
         bpf_get_attach_cookie, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_user,
     },
-    macros::{map, uprobe},
+    macros::{map, raw_tracepoint, uprobe},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf, StackTrace},
-    programs::{tracing::StackIdContext as _, ProbeContext},
+    programs::{tracing::StackIdContext as _, ProbeContext, RawTracePointContext},
     EbpfContext as _,
 };
 use tracer_common::{
@@ -368,6 +368,27 @@ pub fn call_return(ctx: ProbeContext) -> u32 {
 #[uprobe]
 pub fn sync_inline(ctx: ProbeContext) -> u32 {
     record(&ctx, ProbeClass::SyncInline)
+}
+
+/// Every `execve` that succeeds: the traced process's is recorded, after everything its old
+/// program did (exec has stopped its other threads) and before its new program runs.
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn process_exec(_ctx: RawTracePointContext) -> i32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let pid = (pid_tgid >> 32) as u32;
+    match CONFIG.get(0) {
+        Some(config) if config.target_pid == pid => emit(RawEvent {
+            // SAFETY: no preconditions.
+            ts_ns: unsafe { bpf_ktime_get_ns() },
+            pid,
+            tid: pid_tgid as u32,
+            kind: EventKind::Exec as u8,
+            stack_id: -1,
+            ..RawEvent::default()
+        }),
+        _ => {}
+    }
+    0
 }
 
 #[cfg(not(test))]

@@ -112,8 +112,40 @@ pub struct TraceArgs {
     /// PORT for 127.0.0.1:PORT (port 0 picks a free port; the URL is printed).
     #[arg(long, value_name = "ADDRESS", value_parser = crate::metrics::server::parse_address)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Size of the kernel's event ring buffer (a power of two from 4K to 1G, e.g. 64M): events
+    /// that do not fit while tracer catches up are dropped and counted. Bigger absorbs longer
+    /// bursts, at the cost of locked kernel memory.
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_buffer_size)]
+    pub buffer_size: u32,
     #[command(flatten)]
     pub reports: ReportArgs,
+}
+
+/// `64K`, `16M`, `1G` or a number of bytes: a power of two from 4 KiB (a page) to 1 GiB.
+pub fn parse_buffer_size(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim_end_matches("iB").trim_end_matches('B') {
+        "" => 1,
+        "K" | "k" => 1 << 10,
+        "M" | "m" => 1 << 20,
+        "G" | "g" => 1 << 30,
+        _ => return Err(format!("unknown unit in {text:?} (use K, M or G)")),
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a size"))?;
+    match bytes {
+        4096..=0x4000_0000 if bytes.is_power_of_two() => Ok(bytes as u32),
+        _ => Err(format!(
+            "{text} is not a power of two between 4K and 1G (the kernel requires it)"
+        )),
+    }
 }
 
 /// Where and how race reports are written.
@@ -163,6 +195,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory as _;
+
+    #[test]
+    fn buffer_sizes_are_powers_of_two_within_the_kernel_limits() {
+        assert_eq!(parse_buffer_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_buffer_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_buffer_size("4096"), Ok(4096));
+        assert_eq!(parse_buffer_size("1G"), Ok(1 << 30));
+        for bad in ["3M", "2K", "2G", "16X", "", "M", "99999999999999999999K"] {
+            assert!(parse_buffer_size(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -3,6 +3,7 @@
 use std::{
     ffi::OsString,
     io::Write as _,
+    os::fd::OwnedFd,
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -66,11 +67,15 @@ pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<
 /// A process ready to be probed: its executable analysed and its probe sites computed.
 struct Prepared {
     pid: u32,
+    /// Readable once the process has exited (set when the pid is known).
+    exit: Option<OwnedFd>,
     /// The executable as the kernel can open it.
     open_path: PathBuf,
     binary: GoBinary,
     sites: Vec<KernelSite>,
     probe_counts: ProbeCounts,
+    /// `--buffer-size`.
+    buffer_bytes: u32,
 }
 
 impl Prepared {
@@ -84,10 +89,12 @@ impl Prepared {
         let (sites, probe_counts) = kernel_sites_for(&binary, !args.no_reads);
         Ok(Self {
             pid,
+            exit: None,
             open_path,
             binary,
             sites,
             probe_counts,
+            buffer_bytes: args.buffer_size,
         })
     }
 
@@ -99,13 +106,29 @@ impl Prepared {
         metrics: Option<&Metrics>,
     ) -> Result<TracedProcess<'_>, TracerError> {
         let (probes, channels) = self.load_probes()?;
-        Ok(self.traced(probes, channels, label, metrics))
+        let complete_from_ns = session::monotonic_now_ns();
+        session::setup_interrupted()?;
+        let mut process = self.traced(probes, channels, label, metrics)?;
+        process.complete_from_ns = Some(complete_from_ns);
+        Ok(process)
     }
 
-    /// Loads the kernel programs and attaches every site to the process.
+    /// Loads the kernel programs and attaches every site to the process. The kernel resolves
+    /// the pid when the probes are attached: if the process had exited by then, the pid may be
+    /// another process's, so the probes are removed again.
     fn load_probes(&self) -> Result<(AttachedProbes, KernelChannels), TracerError> {
-        let config = sites::runtime_config(&self.binary.offsets);
-        probes::attach(&self.sites, config, &self.open_path, self.pid)
+        let config = sites::runtime_config(&self.binary.offsets, self.pid);
+        let attached = probes::attach(
+            &self.sites,
+            config,
+            &self.open_path,
+            self.pid,
+            self.buffer_bytes,
+        )?;
+        match &self.exit {
+            Some(exit) if target::has_exited(exit) => Err(TracerError::ProcessExited(self.pid)),
+            _ => Ok(attached),
+        }
     }
 
     /// The process as a session traces it, announced on standard error.
@@ -115,10 +138,16 @@ impl Prepared {
         channels: KernelChannels,
         label: &str,
         metrics: Option<&Metrics>,
-    ) -> TracedProcess<'_> {
+    ) -> Result<TracedProcess<'_>, TracerError> {
+        let exit = match &self.exit {
+            Some(exit) => exit.try_clone().map_err(anyhow::Error::from)?,
+            None => target::exit_notifier(self.pid)?,
+        };
         announce(&self.binary, self.pid, probes.attached);
-        TracedProcess {
+        Ok(TracedProcess {
             pid: self.pid,
+            complete_from_ns: None,
+            exit,
             probes,
             channels,
             sites: &self.sites,
@@ -126,7 +155,7 @@ impl Prepared {
             metrics: metrics.map(|metrics| {
                 metrics.target(label, &self.binary.build_info.version, self.probe_counts)
             }),
-        }
+        })
     }
 }
 
@@ -176,19 +205,24 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
             "--events records one process; give a single --pid".into(),
         ));
     }
+    session::catch_interrupts_during_setup();
+    privileges::check()?;
     let executables = pids
         .iter()
         .map(|&pid| target::running_executable(pid))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, TracerError>>()?;
     let endpoint = MetricsEndpoint::bind(args)?;
-    privileges::check()?;
     let prepared = pids
         .iter()
         .zip(executables)
         .map(|(&pid, executable)| {
-            Prepared::new(pid, executable.open_path, &executable.display_path, args)
+            let mut prepared =
+                Prepared::new(pid, executable.open_path, &executable.display_path, args)?;
+            prepared.exit = Some(executable.exit);
+            session::setup_interrupted()?;
+            Ok(prepared)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, TracerError>>()?;
     let labels = distinct_labels(
         prepared
             .iter()
@@ -214,16 +248,21 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
 
 /// `tracer run PROGRAM ARGS…`: returns PROGRAM's exit status (66 if a race was reported).
 pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
+    session::catch_interrupts_during_setup();
     let program = target::resolve_program(&command[0])?;
     let endpoint = MetricsEndpoint::bind(args)?;
     privileges::check()?;
     // The pid is not known before the fork; the analysis must come first, single-threaded.
     let mut prepared = Prepared::new(0, program.clone(), &program, args)?;
+    session::setup_interrupted()?;
     // Fork while still single-threaded: the async runtime starts afterwards.
     let child = target::spawn_paused(&program, command)?;
     prepared.pid = child.pid;
     let pid = child.pid;
-    let attached = match prepared.load_probes() {
+    let attached = match prepared
+        .load_probes()
+        .and_then(|attached| session::setup_interrupted().map(|()| attached))
+    {
         Ok(attached) => attached,
         Err(error) => {
             child.abandon();
@@ -234,7 +273,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
         let metrics = MetricsEndpoint::serve(endpoint)?;
         let (probes, channels) = attached;
         let label = executable_name(&prepared.binary.path);
-        let process = prepared.traced(probes, channels, &label, metrics.as_deref());
+        let process = prepared.traced(probes, channels, &label, metrics.as_deref())?;
         child.release()?;
         session::trace(vec![process], &args.into(), Ownership::Launched).await
     });
@@ -325,6 +364,7 @@ fn report(
         session::StopReason::TargetExited => format!("pid {pid} exited"),
         session::StopReason::Signal => "interrupted".to_owned(),
         session::StopReason::Duration => "duration reached".to_owned(),
+        session::StopReason::Exec => format!("pid {pid} replaced its program with execve"),
     };
     if let Some(binary) = several {
         eprintln!("tracer: --- pid {pid} ({}) ---", display_name(&binary.path));

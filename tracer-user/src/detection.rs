@@ -25,6 +25,9 @@ pub struct Detection {
     histories: Option<Histories>,
     /// The graph of each distinct race, in the engine's report order.
     graphs: Vec<RaceGraph>,
+    /// Events stamped earlier (CLOCK_MONOTONIC ns) were recorded while the probes were still
+    /// being placed, some active and some not: they are not analysed.
+    complete_from_ns: u64,
 }
 
 impl Default for Detection {
@@ -37,6 +40,7 @@ impl Default for Detection {
             site_frames: Vec::new(),
             histories: None,
             graphs: Vec::new(),
+            complete_from_ns: 0,
         }
     }
 }
@@ -56,8 +60,20 @@ impl Detection {
         self.site_frames.len() as u64
     }
 
+    /// Analyses only events recorded from `ts_ns` on (CLOCK_MONOTONIC): `attach` places its
+    /// probes while the target runs, and until the last one is in place the stream misses
+    /// some operations but not others (say, a Lock but not the writes after it), which could
+    /// only produce false reports. What those operations started and the analysis did not see
+    /// ends as any operation whose start was not seen.
+    pub fn analyse_from(&mut self, ts_ns: u64) {
+        self.complete_from_ns = ts_ns;
+    }
+
     /// Processes one event; `function` is its probe site's function, `site` its code-site id.
     pub fn observe(&mut self, event: &Event, function: &str, site: u64) {
+        if event.ts_ns < self.complete_from_ns {
+            return;
+        }
         // The kernel's drop count changed: the stream has a hole right here, and nothing may be
         // ordered across it.
         if event.lost != self.lost {

@@ -10,6 +10,10 @@ pub enum TracerError {
     Usage(String),
     #[error("no process with pid {0}")]
     NoSuchProcess(u32),
+    /// A zombie, or a process that exited while tracer was attaching (its pid may already
+    /// belong to another process, which is not traced).
+    #[error("process {0} has exited")]
+    ProcessExited(u32),
     #[error("{path}: not a Go program ({reason})")]
     NotGoProgram { path: PathBuf, reason: String },
     #[error("{path}: built with {version}, but tracer supports Go 1.21 to 1.27")]
@@ -42,6 +46,9 @@ pub enum TracerError {
         #[source]
         source: std::io::Error,
     },
+    /// Ctrl-C (or SIGTERM) while tracer was still attaching.
+    #[error("interrupted before tracing started; no probe was left in place")]
+    Interrupted,
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -53,7 +60,9 @@ impl TracerError {
         match self {
             Self::Usage(_) => 2,
             Self::Internal(_) => 70,
-            Self::NoSuchProcess(_) => 80,
+            Self::NoSuchProcess(_) | Self::ProcessExited(_) => 80,
+            // What a shell reports for a program stopped by SIGINT.
+            Self::Interrupted => 130,
             Self::NotGoProgram { .. } => 81,
             Self::UnsupportedGoVersion { .. } => 82,
             Self::UnsupportedBinary { .. } => 83,

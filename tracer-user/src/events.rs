@@ -124,6 +124,7 @@ pub fn op_name(kind: EventKind) -> &'static str {
         K::SelectCase => "select-case",
         K::ChanSlot => "chan-slot",
         K::ChanHandOff => "hand-off",
+        K::Exec => "exec",
         K::ChanReceive => "receive",
         K::ChanReceiveDone => "receive-done",
         K::ChanClose => "close",

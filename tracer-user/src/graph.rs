@@ -27,6 +27,8 @@ const GOROUTINES_REMEMBERED: usize = 8192;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
     Acquire(u64),
+    /// Ordered after everything recorded (a completion whose start was not seen).
+    AcquireAll,
     Release(u64),
     /// A hand-off: release and acquire on the same object (channel slots).
     Exchange(u64),
@@ -68,6 +70,7 @@ impl Histories {
         use Operation as O;
         let (goroutine, role) = match *operation {
             O::Acquire { goroutine, object } => (goroutine, Role::Acquire(object)),
+            O::AcquireAll { goroutine } => (goroutine, Role::AcquireAll),
             O::Release { goroutine, object } | O::ReleaseMerge { goroutine, object } => {
                 (goroutine, Role::Release(object))
             }
@@ -157,6 +160,10 @@ fn node_label(step: &Step) -> String {
         Role::Acquire(object) | Role::Release(object) | Role::Exchange(object) => {
             format!("{} {object:#x}", step.operation)
         }
+        Role::AcquireAll => format!(
+            "{} (start unseen: ordered after everything)",
+            step.operation
+        ),
         Role::Spawn(child) => format!("go (goroutine {child})"),
         Role::Access { map, .. } => format!("{} map {map:#x}", step.operation),
     }

@@ -5,7 +5,8 @@ use crate::error::TracerError;
 
 /// What to tell a user who lacks privileges.
 pub const REQUIRED: &str = "run tracer as root, or grant it CAP_BPF and CAP_PERFMON \
-     (e.g. `sudo setcap cap_bpf,cap_perfmon+ep $(which tracer)`)";
+     (e.g. `sudo setcap cap_bpf,cap_perfmon+ep $(which tracer)`), and CAP_SYS_PTRACE as well \
+     to trace another user's processes";
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;

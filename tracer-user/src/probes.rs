@@ -20,6 +20,7 @@ use std::{
 
 use aya::{
     maps::{Array, Map, MapData, PerCpuArray, RingBuf, StackTraceMap},
+    programs::{raw_trace_point::RawTracePointLink, RawTracePoint},
     Ebpf, EbpfLoader,
 };
 use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_prog_type};
@@ -33,6 +34,8 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 /// Attached probes: closing the links detaches every site of the plan at once.
 pub struct AttachedProbes {
     _links: Vec<OwnedFd>,
+    /// Notices the process's `execve` (in the event stream, after its last event).
+    _exec_watch: RawTracePointLink,
     _programs: Vec<OwnedFd>,
     /// The per-site parameters and runtime layout the programs read.
     _tables: (
@@ -53,12 +56,13 @@ pub struct KernelChannels {
 
 /// Loads the programs and attaches every site of `sites` to `target` (the executable as a path
 /// the kernel can open, e.g. `/proc/PID/exe`), for process `pid` only: one uprobe_multi link
-/// per probe class.
+/// per probe class. Events go through a ring buffer of `buffer_bytes`.
 pub fn attach(
     sites: &[KernelSite],
     config: RuntimeConfig,
     target: &Path,
     pid: u32,
+    buffer_bytes: u32,
 ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
     let site_count = u32::try_from(sites.len())
         .ok()
@@ -71,8 +75,10 @@ pub fn attach(
         })?;
     let mut ebpf = EbpfLoader::new()
         .map_max_entries(names::SITES, site_count.max(1))
+        .map_max_entries(names::EVENTS, buffer_bytes)
         .load(EBPF_OBJECT)
         .map_err(|error| classify("creating the eBPF maps", &error))?;
+    let exec_watch = watch_exec(&mut ebpf)?;
     let events = take_map(&mut ebpf, names::EVENTS)?;
     let counters = take_map(&mut ebpf, names::COUNTERS)?;
     let site_table = take_map(&mut ebpf, names::SITES)?;
@@ -126,6 +132,7 @@ pub fn attach(
     };
     let probes = AttachedProbes {
         _links: links,
+        _exec_watch: exec_watch,
         _programs: programs,
         _tables: (site_array, config_array, [caller_stacks, lost]),
         attached: sites.len(),
@@ -149,6 +156,25 @@ impl KernelChannels {
             .map(|per_cpu| per_cpu.iter().sum())
             .unwrap_or(0)
     }
+}
+
+/// Attaches the program that records the traced process's `execve` (it reads the pid from
+/// `CONFIG`). The link outlives `ebpf`, and the kernel keeps the program with it.
+fn watch_exec(ebpf: &mut Ebpf) -> Result<RawTracePointLink, TracerError> {
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(names::EXEC_PROGRAM)
+        .ok_or_else(|| anyhow::anyhow!("the eBPF object has no {} program", names::EXEC_PROGRAM))?
+        .try_into()
+        .map_err(anyhow::Error::from)?;
+    program
+        .load()
+        .map_err(|error| classify("loading the execve watch", &error))?;
+    let link = program
+        .attach(names::EXEC_TRACEPOINT)
+        .map_err(|error| classify("attaching the execve watch", &error))?;
+    program
+        .take_link(link)
+        .map_err(|error| anyhow::anyhow!("keeping the execve watch: {error}").into())
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<Map, TracerError> {

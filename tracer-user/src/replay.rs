@@ -18,6 +18,8 @@ use crate::{
 /// event with its probe site's function and its code-site id (0 = no stack).
 #[derive(Default)]
 pub struct Recording {
+    /// Events before this time were recorded while the probes were being placed (`attach`).
+    pub analysed_from: Option<u64>,
     pub sites: Vec<Vec<SourceFrame>>,
     pub events: Vec<(Event, String, u64)>,
 }
@@ -28,6 +30,11 @@ impl Recording {
             path: path.to_owned(),
             source,
         })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses a recording's text; errors name `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, TracerError> {
         let mut recording = Self::default();
         for (number, line) in text.lines().enumerate() {
             let invalid = |what: &str| TracerError::InvalidRecording {
@@ -37,6 +44,10 @@ impl Recording {
             };
             let record: Value =
                 serde_json::from_str(line).map_err(|error| invalid(&error.to_string()))?;
+            if record["type"] == "analysed-from" {
+                recording.analysed_from = record["ts"].as_u64();
+                continue;
+            }
             if record["type"] == "stack" {
                 let frames: Vec<SourceFrame> = serde_json::from_value(record["frames"].clone())
                     .map_err(|error| invalid(&format!("bad stack frames: {error}")))?;
@@ -63,6 +74,9 @@ impl Recording {
 pub fn replay(path: &Path, graphs: bool) -> Result<Vec<ResolvedRace>, TracerError> {
     let recording = Recording::read(path)?;
     let mut detection = Detection::with_graphs(graphs);
+    if let Some(ts) = recording.analysed_from {
+        detection.analyse_from(ts);
+    }
     for frames in recording.sites {
         detection.add_site(frames);
     }

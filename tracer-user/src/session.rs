@@ -4,10 +4,10 @@
 
 use std::{
     collections::HashMap,
-    fs::File,
     io::{self, BufWriter, Write},
-    os::fd::OwnedFd,
+    os::{fd::OwnedFd, unix::fs::OpenOptionsExt as _},
     path::PathBuf,
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
@@ -66,6 +66,8 @@ pub enum StopReason {
     TargetExited,
     Signal,
     Duration,
+    /// The target replaced its program (`execve`): tracing it ends there.
+    Exec,
 }
 
 pub struct SessionResult {
@@ -90,7 +92,14 @@ impl EventSink {
         let output: Box<dyn Write> = if path.as_os_str() == "-" {
             Box::new(io::stdout())
         } else {
-            Box::new(File::create(&path).map_err(|source| TracerError::Output {
+            // Integer map keys are in it: readable by its owner only.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path);
+            Box::new(file.map_err(|source| TracerError::Output {
                 path: path.clone(),
                 source,
             })?)
@@ -121,6 +130,11 @@ impl EventSink {
 /// its executable.
 pub struct TracedProcess<'a> {
     pub pid: u32,
+    /// When the last probe was in place (CLOCK_MONOTONIC ns), if the process was already
+    /// running then (`attach`): earlier events are recorded but not analysed.
+    pub complete_from_ns: Option<u64>,
+    /// Readable once the process has exited.
+    pub exit: OwnedFd,
     pub probes: AttachedProbes,
     pub channels: KernelChannels,
     pub sites: &'a [KernelSite],
@@ -189,6 +203,37 @@ impl Target<'_> {
     }
 }
 
+/// Set by a SIGINT or SIGTERM that arrived before the session's own signal handling started.
+static INTERRUPTED_DURING_SETUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn note_interrupt(_signal: libc::c_int) {
+    INTERRUPTED_DURING_SETUP.store(true, Ordering::SeqCst);
+}
+
+/// From here until the session starts, Ctrl-C or SIGTERM does not kill tracer halfway through
+/// attaching: it is noted, and [`setup_interrupted`] stops the setup at its next step, with every
+/// probe placed so far removed as its descriptors close.
+pub fn catch_interrupts_during_setup() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe); a zeroed sigaction
+        // with a handler and an empty mask is valid.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = note_interrupt as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Fails if Ctrl-C or SIGTERM arrived during the setup.
+pub fn setup_interrupted() -> Result<(), TracerError> {
+    match INTERRUPTED_DURING_SETUP.load(Ordering::SeqCst) {
+        true => Err(TracerError::Interrupted),
+        false => Ok(()),
+    }
+}
+
 /// How often `--metrics-addr` series are brought up to date.
 const METRICS_PERIOD: Duration = Duration::from_millis(500);
 
@@ -204,19 +249,21 @@ pub async fn trace(
     for process in processes {
         targets.push(Target {
             pid: process.pid,
-            exit: target::exit_notifier(process.pid)?,
+            exit: process.exit,
             probes: Some(process.probes),
             channels: process.channels,
             output: Output {
                 sites: process.sites,
                 binary: process.binary,
                 summary: Summary::default(),
-                sink: options.events.clone().map(EventSink::open).transpose()?,
+                sink: open_sink(options, process.complete_from_ns)?,
                 site_ids: HashMap::new(),
-                detection: Detection::with_graphs(options.graphs),
+                detection: detection_for(options, process.complete_from_ns),
                 load_bias: None,
                 newest_event_ns: None,
                 fatal_errors: Vec::new(),
+                launching: ownership == Ownership::Launched,
+                replaced: false,
             },
             metrics: process.metrics,
             ended: None,
@@ -224,6 +271,11 @@ pub async fn trace(
     }
     let mut interrupt = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
+    // A signal noted while tracer was attaching counts as received now.
+    let interrupted_during_setup = INTERRUPTED_DURING_SETUP.load(Ordering::SeqCst);
+    if interrupted_during_setup && ownership == Ownership::Launched {
+        forward_signal(&targets, libc::SIGINT);
+    }
 
     let mut drain = interval(DRAIN_PERIOD);
     drain.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -235,12 +287,20 @@ pub async fn trace(
     tokio::pin!(deadline);
 
     let stop = loop {
+        if interrupted_during_setup && ownership == Ownership::Attached {
+            break StopReason::Signal;
+        }
         tokio::select! {
             _ = drain.tick() => {
                 let mut more = false;
                 for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
                     more |= drain_ring(&mut target.channels, &mut target.output, DRAIN_BUDGET)?;
-                    if target::has_exited(&target.exit) {
+                    let exited = target::has_exited(&target.exit);
+                    // The kernel knows the target by its pid number: once the target has
+                    // exited, the exec of a newcomer with its pid looks the same.
+                    if target.output.replaced && !exited {
+                        target.finish(started.elapsed(), StopReason::Exec)?;
+                    } else if target.output.replaced || exited {
                         target.finish(started.elapsed(), StopReason::TargetExited)?;
                     }
                 }
@@ -290,6 +350,29 @@ pub async fn trace(
     Ok(targets.into_iter().map(Target::result).collect())
 }
 
+/// The `--events` recording, which starts with when the analysis starts (for replay).
+fn open_sink(
+    options: &SessionOptions,
+    complete_from_ns: Option<u64>,
+) -> Result<Option<EventSink>, TracerError> {
+    let Some(path) = options.events.clone() else {
+        return Ok(None);
+    };
+    let mut sink = EventSink::open(path)?;
+    if let Some(ts) = complete_from_ns {
+        sink.write_line(&serde_json::json!({"type": "analysed-from", "ts": ts}).to_string())?;
+    }
+    Ok(Some(sink))
+}
+
+fn detection_for(options: &SessionOptions, complete_from_ns: Option<u64>) -> Detection {
+    let mut detection = Detection::with_graphs(options.graphs);
+    if let Some(ts) = complete_from_ns {
+        detection.analyse_from(ts);
+    }
+    detection
+}
+
 /// A period or deadline that may be absent, as a `Duration` tokio accepts.
 fn never_beyond_a_year(duration: Option<Duration>) -> Duration {
     duration
@@ -313,6 +396,10 @@ struct Output<'a> {
     newest_event_ns: Option<u64>,
     /// Fatal errors by message.
     fatal_errors: Vec<(String, u64)>,
+    /// `run`: the program's own `execve` from tracer's fork is still to come.
+    launching: bool,
+    /// The process replaced its program: later events are another program's.
+    replaced: bool,
 }
 
 impl Output<'_> {
@@ -421,7 +508,7 @@ fn fatal_message(binary: &GoBinary, pid: u32, address: u64, len: u64, load_bias:
 }
 
 /// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns`.
-fn monotonic_now_ns() -> u64 {
+pub fn monotonic_now_ns() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -432,6 +519,7 @@ fn monotonic_now_ns() -> u64 {
 }
 
 /// Decodes up to `budget` records; returns whether the budget ran out (more may be waiting).
+/// Stops at the process's `execve`: what follows belongs to another program, and is discarded.
 fn drain_ring(
     channels: &mut KernelChannels,
     output: &mut Output<'_>,
@@ -442,12 +530,24 @@ fn drain_ring(
             let Some(record) = channels.events.next() else {
                 return Ok(false);
             };
+            if output.replaced {
+                continue;
+            }
             decode(&record)
         };
-        match decoded {
-            Some(event) => output.write(&event, channels)?,
-            None => output.summary.undecodable += 1,
+        let Some(event) = decoded else {
+            output.summary.undecodable += 1;
+            continue;
+        };
+        let launch = std::mem::take(&mut output.launching);
+        if event.kind == EventKind::Exec {
+            // With `run`, the first event is the program's own start from tracer's fork.
+            if launch {
+                continue;
+            }
+            output.replaced = true;
         }
+        output.write(&event, channels)?;
     }
     Ok(true)
 }

@@ -52,8 +52,8 @@ pub fn kernel_sites(plan: &ProbePlan) -> Vec<KernelSite> {
     runtime.chain(inline).collect()
 }
 
-/// The runtime layout the programs need, from the binary's offsets.
-pub fn runtime_config(offsets: &RuntimeOffsets) -> RuntimeConfig {
+/// The runtime layout the programs need, from the binary's offsets, for process `pid`.
+pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32) -> RuntimeConfig {
     RuntimeConfig {
         g_goid: offsets.g_goid,
         g_parent_goid: offsets.g_parent_goid,
@@ -65,7 +65,7 @@ pub fn runtime_config(offsets: &RuntimeOffsets) -> RuntimeConfig {
         hchan_buf: offsets.hchan_buf,
         hchan_elemsize: offsets.hchan_elemsize,
         hchan_recvx: offsets.hchan_recvx,
-        _reserved: [0; 2],
+        target_pid: pid,
     }
 }
 

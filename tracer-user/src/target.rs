@@ -18,23 +18,28 @@ use crate::error::TracerError;
 pub struct RunningExecutable {
     pub open_path: PathBuf,
     pub display_path: PathBuf,
+    /// Readable once this very process has exited, whatever later gets its pid.
+    pub exit: OwnedFd,
 }
 
-/// Checks that `pid` is a live process (not a zombie) and finds its executable.
+/// Checks that `pid` is a live process (not a zombie) and finds its executable. The process is
+/// pinned first (a pidfd), so everything read afterwards is known to be about it as long as
+/// [`has_exited`] says no.
 pub fn running_executable(pid: u32) -> Result<RunningExecutable, TracerError> {
+    let exit = exit_notifier(pid)?;
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     let stat = std::fs::read_to_string(proc_dir.join("stat"))
         .map_err(|_| TracerError::NoSuchProcess(pid))?;
-    if process_state(&stat) == Some('Z') {
-        return Err(TracerError::NoSuchProcess(pid));
+    if process_state(&stat) == Some('Z') || has_exited(&exit) {
+        return Err(TracerError::ProcessExited(pid));
     }
     let open_path = proc_dir.join("exe");
     let display_path = match std::fs::read_link(&open_path) {
         Ok(target) => target,
         Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
             return Err(TracerError::NoPrivileges(format!(
-                "cannot read the executable of pid {pid}: {error}; {}",
-                crate::privileges::REQUIRED
+                "cannot read the executable of pid {pid} ({error}): tracing another user's \
+                 process needs CAP_SYS_PTRACE as well as CAP_BPF and CAP_PERFMON"
             )))
         }
         Err(_) => {
@@ -47,6 +52,7 @@ pub fn running_executable(pid: u32) -> Result<RunningExecutable, TracerError> {
     Ok(RunningExecutable {
         open_path,
         display_path,
+        exit,
     })
 }
 

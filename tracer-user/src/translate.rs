@@ -300,7 +300,7 @@ impl Translator {
             K::ChanSendDone => match self.state(goroutine).sends.pop() {
                 Some(op) if op.paired => vec![acquire(ANY_SELECT)],
                 Some(op) => vec![acquire(companion(op.channel)), acquire(ANY_SELECT)],
-                None => Vec::new(),
+                None => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
             },
             K::ChanReceive => {
                 self.state(goroutine).receives.push(ChannelOp::new(event));
@@ -319,7 +319,8 @@ impl Translator {
                     acquire(closing(op.channel)),
                     acquire(ANY_SELECT),
                 ],
-                None => Vec::new(),
+                // Its start was not seen (a hole in the stream, or tracing began during it).
+                None => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
             },
             K::ChanClose => vec![release_merge(closing(object)), release_merge(ANY_CHANNEL)],
             K::SelectNonBlocking => {
@@ -332,6 +333,7 @@ impl Translator {
                     acquire(companion(op.channel)),
                     acquire(closing(op.channel)),
                 ],
+                None if event.arg & 1 != 0 => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
                 _ => Vec::new(),
             },
             // As -race's racenotify: a slot carries the clock of the last operation through it
@@ -387,8 +389,8 @@ impl Translator {
                     None => return Vec::new(),
                 }
                 match send {
-                    true => vec![release_merge(object)],
-                    false => vec![release_merge(companion(object))],
+                    true => vec![release_merge(object), release_merge(ANY_CHANNEL)],
+                    false => vec![release_merge(companion(object)), release_merge(ANY_CHANNEL)],
                 }
             }
             K::SelectChosen => {
@@ -415,7 +417,7 @@ impl Translator {
             }
             K::SyncEnter => self.enter(goroutine, function, object, event.arg),
             K::SyncExit => self.exit(goroutine, function, event.arg),
-            K::ChanMake | K::Fatal => Vec::new(),
+            K::ChanMake | K::Fatal | K::Exec => Vec::new(),
         }
     }
 
@@ -465,7 +467,13 @@ impl Translator {
     fn exit(&mut self, goroutine: GoroutineId, function: &str, result: u64) -> Vec<Operation> {
         let calls = &mut self.state(goroutine).calls;
         let Some(index) = calls.iter().rposition(|(called, _)| called == function) else {
-            return Vec::new();
+            // The call was not seen (a hole in the stream, or tracing began during it): what it
+            // acquires is unknown, so the goroutine is ordered after everything.
+            return match meaning(function).1 {
+                OnReturn::Nothing => Vec::new(),
+                OnReturn::AcquireIfTrue if result & 1 == 0 => Vec::new(),
+                _ => vec![Operation::AcquireAll { goroutine }],
+            };
         };
         let object = calls[index].1;
         calls.truncate(index);
@@ -641,8 +649,9 @@ mod tests {
             goroutine: 1,
             object,
         };
-        assert_eq!(send, [release(0x300)]);
-        assert_eq!(receive, [release(0x401)]);
+        // Each case also publishes to the object a select with unknown cases learns from.
+        assert_eq!(send, [release(0x300), release(ANY_CHANNEL)]);
+        assert_eq!(receive, [release(0x401), release(ANY_CHANNEL)]);
         // The receive (case 1) got a value.
         let chosen = run(EventKind::SelectChosen, 1, 1);
         assert_eq!(chosen, [acquire(0x400), acquire(ANY_SELECT)]);
@@ -977,5 +986,46 @@ mod tests {
         };
         assert_eq!(woken(true), 0);
         assert_eq!(woken(false), 1);
+    }
+
+    #[test]
+    fn a_completion_whose_start_was_lost_learns_everything() {
+        use EventKind as K;
+        // Goroutine 2 entered lockSlow in a hole of the stream; goroutine 1 wrote the map and
+        // unlocked after the hole; goroutine 2's lockSlow returns and it writes the map.
+        let mut detection = crate::detection::Detection::default();
+        let site = detection.add_site(Vec::new());
+        let slow = "internal/sync.(*Mutex).lockSlow";
+        let steps = [
+            (1, K::MapAssign, 0x5000, "main.f", 1),
+            (1, K::MutexUnlock, 0x100, "main.f", 1),
+            (2, K::SyncExit, 0, slow, 1),
+            (2, K::MapAssign, 0x5000, "main.g", 1),
+        ];
+        for (goroutine, kind, object, function, lost) in steps {
+            let mut event = event(kind, goroutine, object, 0);
+            event.lost = lost;
+            detection.observe(&event, function, site);
+        }
+        assert!(detection.races().is_empty());
+        let mut translator = Translator::default();
+        assert_eq!(
+            translator.translate(&event(K::SyncExit, 2, 0, 0), slow, 0),
+            vec![Operation::AcquireAll { goroutine: 2 }]
+        );
+        // A receive whose start was lost learns from every channel operation.
+        assert_eq!(
+            translator.translate(&event(K::ChanReceiveDone, 2, 0, 0), "runtime.chanrecv1", 0),
+            vec![
+                Operation::Acquire {
+                    goroutine: 2,
+                    object: ANY_CHANNEL
+                },
+                Operation::Acquire {
+                    goroutine: 2,
+                    object: ANY_SELECT
+                }
+            ]
+        );
     }
 }

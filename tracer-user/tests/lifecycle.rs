@@ -74,6 +74,14 @@ fn no_breakpoint(bytes: &[(u64, u8)]) -> bool {
     !bytes.is_empty() && bytes.iter().all(|&(_, byte)| byte != INT3)
 }
 
+/// The events of a recording, without its other lines (stacks, where the analysis starts).
+fn recorded_events(path: &Path) -> Vec<serde_json::Value> {
+    json_lines(path)
+        .into_iter()
+        .filter(|line| line.get("op").is_some())
+        .collect()
+}
+
 fn build_looping_fixture(version: &str, dir: &Path) -> std::path::PathBuf {
     build_fixture(&go(version), "mapwrites", dir, &[])
 }
@@ -212,13 +220,11 @@ fn only_the_target_process_is_traced() {
     );
     let (code, stderr) = stop(tracer, libc::SIGINT);
     assert_eq!(code, Some(0), "{stderr}");
-    let text = std::fs::read_to_string(&events).unwrap();
-    for line in text.lines() {
-        let event: serde_json::Value = serde_json::from_str(line).unwrap();
-        if event["type"] == "stack" {
-            continue;
-        }
-        assert_eq!(event["pid"], traced.pid, "event of another process: {line}");
+    for event in recorded_events(&events) {
+        assert_eq!(
+            event["pid"], traced.pid,
+            "event of another process: {event}"
+        );
     }
     for target in [traced, bystander] {
         let (code, rest) = target.finish();
@@ -276,4 +282,196 @@ fn two_tracers_on_one_process_are_independent() {
     assert_eq!(probed_bytes(target.pid, &binary), before);
     let (code, rest) = target.finish();
     assert_eq!(code, Some(0), "target after two tracers: {rest}");
+}
+
+/// The target replaces its program (here with itself): tracer sees the `execve` in the event
+/// stream right after the old program's last event, stops tracing there (what follows is
+/// another program) and removes its probes; the new program runs unprobed.
+#[test]
+fn an_exec_ends_the_trace() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.26.6", dir.path());
+    let mut target = LoopingTarget::start(&binary);
+    let before = probed_bytes(target.pid, &binary);
+    let events = dir.path().join("events.jsonl");
+    let tracer = attach_and_see_events(target.pid, &events, 1000);
+    target.send("exec");
+    let ready = target.next_line();
+    assert_eq!(
+        ready.trim(),
+        format!("ready {}", target.pid),
+        "the new program"
+    );
+    let output = wait_with_timeout(tracer, "tracer to stop after the exec", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let expected = format!(
+        "stopped (pid {} replaced its program with execve); all probes removed",
+        target.pid
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    // The recording holds integer map keys: readable by its owner only.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&events).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let recorded = recorded_events(&events);
+    let execs: Vec<usize> = (0..recorded.len())
+        .filter(|&index| recorded[index]["op"] == "exec")
+        .collect();
+    assert_eq!(execs, [recorded.len() - 1], "one exec, the last event");
+    assert_eq!(probed_bytes(target.pid, &binary), before);
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "the new program: {rest}");
+    assert!(rest.starts_with("ok "), "the new program: {rest}");
+}
+
+/// Children of the target are not traced and run unharmed: os/exec's fork and exec, and a bare
+/// fork whose copy of the program — breakpoints included — reads a map through a probed
+/// runtime function before it exits with the value read.
+#[test]
+fn children_of_the_target_are_not_traced_and_unharmed() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.27.3", dir.path());
+    let mut target = LoopingTarget::start(&binary);
+    let events = dir.path().join("events.jsonl");
+    let tracer = attach_and_see_events(target.pid, &events, 1000);
+    target.send("spawn");
+    assert_eq!(target.next_line().trim(), "spawned");
+    target.send("fork");
+    assert_eq!(target.next_line().trim(), "forked 49", "the forked child");
+    let (code, stderr) = stop(tracer, libc::SIGINT);
+    assert_eq!(code, Some(0), "{stderr}");
+    for event in recorded_events(&events) {
+        assert_eq!(
+            event["pid"], target.pid,
+            "event of another process: {event}"
+        );
+    }
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "{rest}");
+}
+
+/// The state letter of `/proc/PID/stat`.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// A target killed with SIGKILL becomes a zombie until its parent (this test) reaps it: tracer
+/// ends the session as for any exit, and refuses to attach to the zombie.
+#[test]
+fn a_killed_target_ends_the_session_and_its_zombie_is_refused() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.25.5", dir.path());
+    let target = LoopingTarget::start(&binary);
+    let events = dir.path().join("events.jsonl");
+    let session = attach_and_see_events(target.pid, &events, 1000);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(target.pid as i32, libc::SIGKILL) };
+    let output = wait_with_timeout(session, "tracer to stop after the kill", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("stopped (pid {} exited)", target.pid)),
+        "{stderr}"
+    );
+    wait_for("the target to be a zombie", TIMEOUT, || {
+        process_state(target.pid) == Some('Z')
+    });
+    let output = tracer()
+        .args(["attach", "--pid", &target.pid.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(80), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!("tracer: process {} has exited", target.pid)
+    );
+}
+
+/// Makes the next process created get `pid` (the kernel hands out `ns_last_pid + 1`); returns
+/// whether the spawned process did get it (another process may have been created in between).
+fn spawn_with_pid(pid: u32, binary: &Path) -> (LoopingTarget, bool) {
+    std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+    let target = LoopingTarget::start(binary);
+    let reused = target.pid == pid;
+    (target, reused)
+}
+
+/// A session follows the process, not its pid: when the target exits and a new process gets
+/// its pid (forced through ns_last_pid), tracer stops and never probes the newcomer.
+#[test]
+fn a_reused_pid_is_not_traced() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.24.11", dir.path());
+    let mut reused = false;
+    for _attempt in 0..20 {
+        let target = LoopingTarget::start(&binary);
+        let pid = target.pid;
+        let events = dir.path().join("events.jsonl");
+        let tracer = attach_and_see_events(pid, &events, 100);
+        drop(target); // killed and reaped: the pid is free
+        let (newcomer, same_pid) = spawn_with_pid(pid, &binary);
+        let output = wait_with_timeout(tracer, "tracer to stop after the exit", TIMEOUT);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains(&format!("stopped (pid {pid} exited)")),
+            "{stderr}"
+        );
+        assert!(
+            no_breakpoint(&probed_bytes(newcomer.pid, &binary)),
+            "the newcomer was probed"
+        );
+        for event in recorded_events(&events) {
+            assert_eq!(event["pid"], pid, "{event}");
+        }
+        let (code, rest) = newcomer.finish();
+        assert_eq!(code, Some(0), "{rest}");
+        if same_pid {
+            reused = true;
+            break;
+        }
+    }
+    assert!(reused, "no attempt got the pid reused");
+}
+
+/// Ctrl-C while tracer is still analysing and attaching: it stops at its next step with a clear
+/// message and status 130, and leaves no probe behind (or, if the probes were all in place
+/// already, ends the session as usual).
+#[test]
+fn ctrl_c_while_attaching_leaves_nothing_behind() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.23.9", dir.path());
+    let target = LoopingTarget::start(&binary);
+    let before = probed_bytes(target.pid, &binary);
+    let tracer = attach(target.pid, &dir.path().join("events.jsonl"), &[]);
+    // The first thing tracer does is to pin the target with a pidfd.
+    let fds = format!("/proc/{}/fd", tracer.id());
+    wait_for("tracer to pin the target", TIMEOUT, || {
+        std::fs::read_dir(&fds).is_ok_and(|entries| {
+            entries.flatten().any(|entry| {
+                std::fs::read_link(entry.path())
+                    .is_ok_and(|link| link.to_string_lossy().contains("pidfd"))
+            })
+        })
+    });
+    let (code, stderr) = stop(tracer, libc::SIGINT);
+    match code {
+        Some(130) => assert_eq!(
+            stderr.trim(),
+            "tracer: interrupted before tracing started; no probe was left in place"
+        ),
+        Some(0) => assert!(stderr.contains("stopped (interrupted)"), "{stderr}"),
+        other => panic!("exit status {other:?}: {stderr}"),
+    }
+    assert_eq!(probed_bytes(target.pid, &binary), before);
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "{rest}");
 }

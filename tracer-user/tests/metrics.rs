@@ -8,8 +8,8 @@
 mod common;
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream},
+    io::{BufRead as _, BufReader, Write as _},
+    net::{SocketAddr, TcpListener},
     path::Path,
     process::{Child, Command, Stdio},
     sync::mpsc,
@@ -18,22 +18,6 @@ use std::{
 
 use common::*;
 use serde_json::Value;
-
-/// A plain HTTP/1.0 GET: (status code, body).
-fn http_get(address: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_owned()))
-}
 
 fn percent_encode(text: &str) -> String {
     text.bytes()

@@ -2,11 +2,16 @@
 //! `lastReset`, written by its janitor goroutine and by the /admin/reset handler; every other map
 //! it uses — and net/http's own — is properly synchronised. On every supported Go version tracer
 //! must report that race, with both stacks, and nothing else, and exit with status 66; and
-//! `tracer replay` of the run's recording must report exactly the same.
+//! `tracer replay` of the run's recording must report exactly the same. The same holds when
+//! tracer attaches to the demo while it serves (its probes are placed while every goroutine
+//! runs, midway through its operations).
 
 mod common;
 
-use std::process::Command;
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+};
 
 use common::*;
 use serde_json::Value;
@@ -62,13 +67,8 @@ fn demo_race_is_reported(version: &str) {
     assert_eq!(race["type"], "race");
     assert_eq!(race["map"], racy_map, "go{version}: {race}");
     assert_eq!(race["kind"], "write/write", "go{version}: {race}");
-    let mut sides = [
-        first_user_function(&race["current"]),
-        first_user_function(&race["previous"]),
-    ];
-    sides.sort();
     assert_eq!(
-        sides,
+        racing_functions(race),
         ["main.(*service).janitor", "main.(*service).reset"],
         "go{version}: {race}"
     );
@@ -152,4 +152,79 @@ fn demo_race_is_reported(version: &str) {
 
 mod demo_race_is_reported {
     crate::test_each_go_version!(super::demo_race_is_reported);
+}
+
+/// The two racing functions of a report, sorted.
+fn racing_functions(race: &Value) -> [String; 2] {
+    let mut sides = [
+        first_user_function(&race["current"]),
+        first_user_function(&race["previous"]),
+    ];
+    sides.sort();
+    sides
+}
+
+fn attached_demo_race_is_the_only_report(version: &str) {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_demo(version, dir.path());
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut demo = Command::new(&binary)
+        .args(["-duration", "10m", "-clients", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // "demo: maps: … lastReset 0x… (no lock: racy)" once it serves.
+    let mut demo_log = BufReader::new(demo.stderr.take().unwrap());
+    let racy_map = loop {
+        let mut line = String::new();
+        assert!(demo_log.read_line(&mut line).unwrap() > 0, "the demo ended");
+        if let Some(rest) = line.split("lastReset ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let reports = dir.path().join("races.jsonl");
+    let recording = dir.path().join("events.jsonl");
+    let output = tracer()
+        .args(["attach", "--duration", "2s", "--format", "json", "--output"])
+        .arg(&reports)
+        .arg("--events")
+        .arg(&recording)
+        .args(["--pid", &demo.id().to_string()])
+        .output()
+        .unwrap();
+    let _ = demo.kill();
+    let _ = demo.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(66), "go{version}: {stderr}");
+    assert_eq!(dropped_in_summary(&stderr), 0, "go{version}: {stderr}");
+    let races = json_lines(&reports);
+    assert_eq!(races.len(), 1, "go{version}: {races:#?}");
+    assert_eq!(races[0]["map"], racy_map.as_str(), "go{version}");
+    assert_eq!(
+        racing_functions(&races[0]),
+        ["main.(*service).janitor", "main.(*service).reset"],
+        "go{version}"
+    );
+    // The recording says from when the stream is complete, so replay agrees.
+    let replayed = dir.path().join("replayed.jsonl");
+    let output = tracer()
+        .args(["replay", "--format", "json", "--output"])
+        .arg(&replayed)
+        .arg(&recording)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(66), "go{version}");
+    assert_eq!(
+        std::fs::read_to_string(&replayed).unwrap(),
+        std::fs::read_to_string(&reports).unwrap(),
+        "go{version}: replay differs from the live run"
+    );
+}
+
+mod attached_demo_race_is_the_only_report {
+    crate::test_each_go_version!(super::attached_demo_race_is_the_only_report);
 }

@@ -94,6 +94,11 @@ impl Engine {
                 let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
                 self.sync_objects.acquire(object, &mut goroutine.clock);
             }
+            Operation::AcquireAll { goroutine } => {
+                let everything = self.slots.times();
+                let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
+                goroutine.clock.join(&everything);
+            }
             Operation::Release { goroutine, object } => {
                 self.release(goroutine, object, Release::Store)
             }

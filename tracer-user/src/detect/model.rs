@@ -40,6 +40,11 @@ pub enum Operation {
         goroutine: GoroutineId,
         object: Address,
     },
+    /// The goroutine is ordered after everything recorded so far: the completion of an
+    /// operation whose start was not seen (lost in a hole of the stream, or before tracing
+    /// began), so what it acquires is unknown. More ordering than the program has, never less;
+    /// costs one clock-wide join.
+    AcquireAll { goroutine: GoroutineId },
     /// A new map at this address: the history of the previous map there is irrelevant.
     MapCreated { map: Address },
     /// A read (lookup, iteration) or write (assign, delete, clear) of a map.

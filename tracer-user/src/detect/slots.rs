@@ -10,7 +10,7 @@
 //! clocks and get another slot when they next need one) and has their records forgotten: that can
 //! hide a race, never invent one.
 
-use super::clock::Slot;
+use super::clock::{Slot, VectorClock};
 use super::model::GoroutineId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +97,15 @@ impl Slots {
         state.time += 1;
         state.last_used = now;
         state.time
+    }
+
+    /// Every slot's last issued time: whoever knows it is ordered after everything recorded.
+    pub fn times(&self) -> VectorClock {
+        let mut clock = VectorClock::default();
+        for (slot, state) in (0..).zip(&self.slots) {
+            clock.set(slot, state.time);
+        }
+        clock
     }
 
     pub fn touch(&mut self, slot: Slot, now: u64) {

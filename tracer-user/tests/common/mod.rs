@@ -239,6 +239,21 @@ impl LoopingTarget {
         Self { child, pid, stdout }
     }
 
+    /// Sends one command line to the fixture (see its `loop` mode).
+    pub fn send(&mut self, command: &str) {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{command}").expect("write a command");
+        stdin.flush().expect("flush a command");
+    }
+
+    /// The fixture's next line of standard output.
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read a line");
+        line
+    }
+
     /// Closes standard input and returns (exit code, the rest of standard output).
     pub fn finish(mut self) -> (Option<i32>, String) {
         drop(self.child.stdin.take());
@@ -284,4 +299,21 @@ pub fn dropped_in_summary(stderr: &str) -> u64 {
         .next()
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("no drop count in {line:?}"))
+}
+
+/// A plain HTTP/1.0 GET: (status code, body).
+pub fn http_get(address: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_owned()))
 }
