@@ -475,3 +475,68 @@ fn ctrl_c_while_attaching_leaves_nothing_behind() {
     let (code, rest) = target.finish();
     assert_eq!(code, Some(0), "{rest}");
 }
+
+/// A process in another mount namespace, as in a container: its executable exists only there,
+/// at a path that means nothing outside. tracer reaches it through `/proc/PID/exe`, traces it,
+/// and names it by the path the process sees.
+#[test]
+fn a_process_in_another_mount_namespace_is_traced() {
+    use std::io::{BufRead as _, BufReader};
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.22.10", dir.path());
+    let hidden = dir.path().join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    let app = hidden.join("app");
+    // A private mount namespace where a tmpfs covers `hidden`; the fixture runs from there.
+    let script = format!(
+        "mount -t tmpfs tracer-test {hidden} && cp {binary} {app} && exec {app} loop",
+        hidden = hidden.display(),
+        binary = binary.display(),
+        app = app.display()
+    );
+    let mut target = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(target.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid = line
+        .strip_prefix("ready ")
+        .expect("ready line")
+        .trim()
+        .to_owned();
+    assert!(
+        !app.exists(),
+        "the executable must not be visible outside its namespace"
+    );
+
+    let output = tracer()
+        .args(["attach", "--pid", &pid, "--duration", "500ms"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("tracing pid {pid} ({}, go1.22.10)", app.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(" 0 events"), "{stderr}");
+    let inspected = tracer().args(["inspect", "--pid", &pid]).output().unwrap();
+    assert!(inspected.status.success(), "{inspected:?}");
+
+    drop(target.stdin.take());
+    assert!(target.wait().unwrap().success());
+}

@@ -13,6 +13,10 @@
 //! `tracer run` with default settings and with each overhead control, and built with `-race`:
 //! throughput and p99 latency as ratios to untraced, and tracer's own CPU and peak memory.
 //!
+//! Part `scale`: tracer's own peak memory while a program keeps 100 000 goroutines alive,
+//! creates 1 000 000 goroutines over its run, or creates 1 000 000 maps (bench/scale), next to
+//! the same at a tenth of the size: bounded tables keep it flat, and no goroutine limit applies.
+//!
 //! Part `detector`: events per second the detection pipeline sustains on one core, and its
 //! memory, replaying a recording of the demo service (made in the same run) until at least
 //! 10 million events have gone through it (tracer-user/examples/detector_throughput.rs).
@@ -41,6 +45,7 @@ pub enum Part {
     Probes,
     Detector,
     Service,
+    Scale,
 }
 
 /// One row of the result table.
@@ -53,7 +58,13 @@ struct Row {
 pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
     let parts = if parts.is_empty() {
-        &[Part::Inspect, Part::Probes, Part::Detector, Part::Service][..]
+        &[
+            Part::Inspect,
+            Part::Probes,
+            Part::Detector,
+            Part::Service,
+            Part::Scale,
+        ][..]
     } else {
         parts
     };
@@ -64,6 +75,7 @@ pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
             Part::Probes => rows.extend(probes(environment)?),
             Part::Detector => rows.extend(detector(environment)?),
             Part::Service => rows.extend(service(environment)?),
+            Part::Scale => rows.extend(scale(environment)?),
         }
     }
     println!("{}", render(&rows));
@@ -285,6 +297,88 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
             case: name.to_owned(),
             measurements,
         });
+    }
+    Ok(rows)
+}
+
+/// The most memory tracer may take on the scale workloads: its tables are bounded (65 536
+/// goroutines, maps and sync objects, clocks of at most 512 slots), which puts the ceiling at
+/// about 350 MB; more means something grows without bound, and the part fails.
+const SCALE_MEMORY_CEILING_MB: u64 = 768;
+
+/// The scale workloads at full size: (mode, count).
+const SCALE_CASES: [(&str, u64); 3] =
+    [("live", 100_000), ("churn", 1_000_000), ("maps", 1_000_000)];
+
+fn scale(environment: &Environment) -> anyhow::Result<Vec<Row>> {
+    let dir = workspace_root().join("target/bench/scale");
+    std::fs::create_dir_all(&dir)?;
+    let program = dir.join("scale");
+    go_build(
+        environment,
+        BENCH_GO_VERSION,
+        &workspace_root().join("bench/scale"),
+        &program,
+        &[],
+    )?;
+    let tracer = workspace_root().join("target/release/tracer");
+    let mut rows = Vec::new();
+    for (mode, count) in SCALE_CASES {
+        let mut peaks = Vec::new();
+        for size in [count / 10, count] {
+            let mut command = Command::new(&tracer);
+            command
+                .args(["run", "--"])
+                .arg(&program)
+                .args([mode, &size.to_string()]);
+            let output = command
+                .output()
+                .with_context(|| shell::describe(&command))?;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if output.status.code() != Some(0) {
+                bail!("`{}` failed: {stderr}", shell::describe(&command));
+            }
+            let summary = stderr
+                .lines()
+                .find(|line| line.starts_with("tracer: traced for"))
+                .with_context(|| format!("no summary in {stderr}"))?;
+            let number_before = |text: &str, suffix: &str| -> Option<u64> {
+                text.split(suffix).next()?.rsplit(' ').next()?.parse().ok()
+            };
+            let events = summary
+                .split(": ")
+                .nth(2)
+                .and_then(|rest| rest.split(' ').next())
+                .unwrap_or("?")
+                .to_owned();
+            let dropped = number_before(summary, " dropped").unwrap_or(0);
+            let peak_mb = stderr
+                .lines()
+                .find_map(|line| line.split("peak memory ").nth(1))
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|mb| mb.parse::<u64>().ok())
+                .context("no peak memory line")?;
+            if peak_mb > SCALE_MEMORY_CEILING_MB {
+                bail!("tracer took {peak_mb} MB on `scale {mode} {size}`: over the {SCALE_MEMORY_CEILING_MB} MB its bounded tables allow");
+            }
+            peaks.push(peak_mb);
+            let mut measurements = vec![
+                ("events", events),
+                ("dropped", dropped.to_string()),
+                ("tracer peak memory", format!("{peak_mb} MB")),
+            ];
+            if let [tenth, full] = peaks[..] {
+                measurements.push((
+                    "vs a tenth of the size",
+                    format!("{:.2}x", full as f64 / tenth.max(1) as f64),
+                ));
+            }
+            rows.push(Row {
+                part: "scale",
+                case: format!("{mode} {size}"),
+                measurements,
+            });
+        }
     }
     Ok(rows)
 }

@@ -108,7 +108,7 @@ fn show_races_metric(url: String) {
 }
 
 /// One GET of /metrics.
-fn scrape(address: &str) -> std::io::Result<String> {
+pub fn scrape(address: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(address)?;
     write!(stream, "GET /metrics HTTP/1.0\r\nHost: {address}\r\n\r\n")?;
     let mut response = String::new();

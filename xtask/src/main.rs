@@ -5,12 +5,16 @@
 //! * `cargo xtask demo`   build tracer and the demo Go service, and trace the service
 //! * `cargo xtask bench`  measurements (see xtask/src/bench.rs)
 //! * `cargo xtask corpus` accuracy on the labelled corpus (see xtask/src/corpus.rs)
+//! * `cargo xtask fuzz`   the fuzz targets of the binary parsers (see xtask/src/fuzz.rs)
+//! * `cargo xtask soak`   a long traced session's memory, drops and races (see xtask/src/soak.rs)
 
 mod bench;
 mod corpus;
 mod demo;
+mod fuzz;
 mod setup;
 mod shell;
+mod soak;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +50,18 @@ enum Task {
         #[arg(long = "part", value_enum)]
         parts: Vec<bench::Part>,
     },
+    /// Setup, then trace the demo service for a while: steady memory, no drops, stable races.
+    Soak {
+        /// How long to trace.
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+    },
+    /// Setup, then run each fuzz target (cargo-fuzz) for a bounded time from fresh seeds.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,5 +73,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => demo::run(&environment),
         Task::Bench { parts } => bench::run(&environment, &parts),
         Task::Corpus { versions, only } => corpus::run(&environment, &versions, only.as_deref()),
+        Task::Fuzz { seconds } => fuzz::run(&environment, seconds),
+        Task::Soak { minutes } => soak::run(&environment, minutes),
     }
 }

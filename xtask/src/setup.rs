@@ -54,7 +54,7 @@ fn go_binary(cache_dir: &Path, version: &str) -> PathBuf {
 }
 
 pub fn run() -> anyhow::Result<Environment> {
-    let steps = 4;
+    let steps = 5;
     step(
         1,
         steps,
@@ -72,6 +72,7 @@ pub fn run() -> anyhow::Result<Environment> {
         go_toolchains(&cache_dir)
     })?;
     step(4, steps, "Debian packages", debian_packages)?;
+    step(5, steps, "cargo-fuzz (for the fuzz targets)", cargo_fuzz)?;
     Ok(Environment { cache_dir })
 }
 
@@ -157,6 +158,20 @@ fn bpf_linker() -> anyhow::Result<String> {
         output(Command::new("rustup").args(["run", "nightly", "bpf-linker", "--version"]))
             .context("bpf-linker was installed but does not run under `rustup run nightly`")?;
     Ok(format!("built ({})", version.trim()))
+}
+
+fn cargo_fuzz() -> anyhow::Result<String> {
+    if let Some(version) = output(Command::new("cargo").args(["fuzz", "--version"])) {
+        return Ok(format!("present ({})", version.trim()));
+    }
+    shell::run(Command::new("cargo").args([
+        "install",
+        "cargo-fuzz",
+        "--version",
+        "0.13.2",
+        "--locked",
+    ]))?;
+    Ok("installed 0.13.2".into())
 }
 
 fn tempdir() -> anyhow::Result<PathBuf> {

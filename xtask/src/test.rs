@@ -1,12 +1,16 @@
 //! `cargo xtask test`: format check, clippy (userspace and kernel crates), unit tests, then the
 //! integration tests, which load real eBPF programs into the kernel and so need root, then the
-//! accuracy corpus on every Go version (`cargo xtask corpus`).
+//! accuracy corpus on every Go version (`cargo xtask corpus`), a short run of every fuzz target
+//! and a one-minute soak.
 
 use std::process::Command;
 
 use anyhow::bail;
 
-use crate::{corpus, setup::Environment, shell};
+use crate::{corpus, fuzz, setup::Environment, shell, soak};
+
+/// Seconds each fuzz target runs in the test (a smoke test; `cargo xtask fuzz` goes longer).
+const FUZZ_SECONDS: u64 = 20;
 
 pub fn run(environment: &Environment) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
@@ -44,5 +48,7 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
             ])
             .env("TRACER_CACHE_DIR", &environment.cache_dir),
     )?;
-    corpus::run(environment, &[], None)
+    corpus::run(environment, &[], None)?;
+    fuzz::run(environment, FUZZ_SECONDS)?;
+    soak::run(environment, 1)
 }

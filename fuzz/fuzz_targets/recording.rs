@@ -1,0 +1,22 @@
+//! An `--events` recording given to `tracer replay`: parsed, then analysed.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tracer::{detection::Detection, replay::Recording};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(recording) = Recording::parse(std::path::Path::new("fuzzed"), text) else {
+        return;
+    };
+    let mut detection = Detection::default();
+    for frames in recording.sites {
+        detection.add_site(frames);
+    }
+    for (event, function, site) in &recording.events {
+        detection.observe(event, function, *site);
+    }
+    let _ = detection.races();
+});
