@@ -176,3 +176,40 @@ fn a_metrics_address_in_use() {
     assert_one_line_error(&output, 88, &format!("cannot serve metrics on {address}"));
     assert!(output.stdout.is_empty());
 }
+
+/// Truncated and corrupted Go executables: `inspect` either analyses them or fails with one
+/// clear line (not a Go program, unsupported binary), never a panic or a hang.
+#[test]
+fn truncated_or_corrupted_executables() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = build_fixture(&go("1.25.5"), "mapwrites", dir.path(), &[]);
+    let data = std::fs::read(&original).unwrap();
+    let mut damaged: Vec<(String, Vec<u8>)> = [64, 4096, data.len() / 2, data.len() - 4096]
+        .into_iter()
+        .map(|len| (format!("truncated to {len} bytes"), data[..len].to_vec()))
+        .collect();
+    // Every 97th byte of one eighth of the file inverted, one eighth at a time: each hits a
+    // different part (headers, code, pclntab, build info, DWARF, section table).
+    for eighth in 0..8 {
+        let mut bytes = data.clone();
+        let part = bytes.len() / 8;
+        for at in (eighth * part..(eighth + 1) * part).step_by(97) {
+            bytes[at] ^= 0xff;
+        }
+        damaged.push((format!("eighth {eighth} corrupted"), bytes));
+    }
+    for (what, bytes) in damaged {
+        let path = dir.path().join("damaged");
+        std::fs::write(&path, &bytes).unwrap();
+        let output = tracer().arg("inspect").arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        match output.status.code() {
+            Some(0) => {}
+            Some(81 | 83) => {
+                assert_eq!(stderr.lines().count(), 1, "{what}: {stderr}");
+                assert!(stderr.starts_with("tracer: "), "{what}: {stderr}");
+            }
+            other => panic!("{what}: exit status {other:?}: {stderr}"),
+        }
+    }
+}
