@@ -65,6 +65,26 @@ fn demo_race_is_reported(version: &str) {
     assert_eq!(races.len(), 1, "go{version}: {races:#?}");
     let race = &races[0];
     assert_eq!(race["type"], "race");
+    // What a report may say: code sites, goroutines, the map's address — never a key, a value
+    // or memory contents (docs/security.md).
+    let fields = |value: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        fields(race),
+        ["count", "current", "kind", "map", "previous", "type"]
+    );
+    for access in [&race["current"], &race["previous"]] {
+        let mut present = fields(access);
+        // The creation stack is left out when the `go` statement was not seen.
+        present.retain(|field| field != "created_at");
+        assert_eq!(present, ["goroutine", "op", "stack"]);
+        for frame in access["stack"].as_array().unwrap() {
+            assert_eq!(fields(frame), ["file", "function", "line"]);
+        }
+    }
     assert_eq!(race["map"], racy_map, "go{version}: {race}");
     assert_eq!(race["kind"], "write/write", "go{version}: {race}");
     assert_eq!(
