@@ -255,12 +255,16 @@ fn load_program(name: &str, map_fds: &[(&str, RawFd)]) -> Result<OwnedFd, Tracer
     load(&mut []).map_err(|error| {
         let mut log = vec![0u8; 1 << 24];
         let retried = load(&mut log);
-        let verifier = String::from_utf8_lossy(&log);
-        let verifier = verifier.trim_end_matches('\0').trim();
-        let tail = &verifier[verifier.len().saturating_sub(2000)..];
-        let tail = tail
-            .get(tail.find('\n').map_or(0, |i| i + 1)..)
-            .unwrap_or(tail);
+        let written = &log[..log.iter().position(|&byte| byte == 0).unwrap_or(log.len())];
+        let verifier = String::from_utf8_lossy(written);
+        // The last lines (cut on bytes, which cannot split a character in two).
+        let end = &written[written.len().saturating_sub(2000)..];
+        let end = &end[end
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map_or(0, |i| i + 1)..];
+        let tail = String::from_utf8_lossy(end);
+        let tail = tail.trim();
         log::debug!(
             "verifier log of {name} ({:?}):\n{verifier}",
             retried.as_ref().err()

@@ -64,6 +64,30 @@ fn through_slot(goroutine: GoroutineId, slot: Address, buffer: ChannelBuffer) ->
     }
 }
 
+/// An unbuffered hand-off between `active` and the parked `partner`, as -race's `racesync`:
+/// each learns what the other knew (through `object`, which accumulates). Also the fallback
+/// for a hand-off on an unrecognised channel: more ordering than any channel gives.
+fn racesync(active: GoroutineId, partner: GoroutineId, object: Address) -> Vec<Operation> {
+    vec![
+        Operation::ReleaseMerge {
+            goroutine: active,
+            object,
+        },
+        Operation::Acquire {
+            goroutine: partner,
+            object,
+        },
+        Operation::ReleaseMerge {
+            goroutine: partner,
+            object,
+        },
+        Operation::Acquire {
+            goroutine: active,
+            object,
+        },
+    ]
+}
+
 /// What an out-of-line sync function means at its return, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum OnReturn {
@@ -217,6 +241,9 @@ impl Translator {
             write,
             site,
         };
+        // A channel operation whose start (or select cases) was not seen learns from every
+        // channel operation.
+        let after_every_channel = || vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
         let published = |write| {
             let mut operations = Vec::with_capacity(2);
             if self.published.contains(&object) {
@@ -300,7 +327,7 @@ impl Translator {
             K::ChanSendDone => match self.state(goroutine).sends.pop() {
                 Some(op) if op.paired => vec![acquire(ANY_SELECT)],
                 Some(op) => vec![acquire(companion(op.channel)), acquire(ANY_SELECT)],
-                None => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
+                None => after_every_channel(),
             },
             K::ChanReceive => {
                 self.state(goroutine).receives.push(ChannelOp::new(event));
@@ -320,7 +347,7 @@ impl Translator {
                     acquire(ANY_SELECT),
                 ],
                 // Its start was not seen (a hole in the stream, or tracing began during it).
-                None => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
+                None => after_every_channel(),
             },
             K::ChanClose => vec![release_merge(closing(object)), release_merge(ANY_CHANNEL)],
             K::SelectNonBlocking => {
@@ -333,7 +360,7 @@ impl Translator {
                     acquire(companion(op.channel)),
                     acquire(closing(op.channel)),
                 ],
-                None if event.arg & 1 != 0 => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
+                None if event.arg & 1 != 0 => after_every_channel(),
                 _ => Vec::new(),
             },
             // As -race's racenotify: a slot carries the clock of the last operation through it
@@ -356,18 +383,7 @@ impl Translator {
                         operations.extend(through_slot(partner, object, buffer));
                         operations
                     }
-                    _ => vec![
-                        release_merge(object),
-                        Operation::Acquire {
-                            goroutine: partner,
-                            object,
-                        },
-                        Operation::ReleaseMerge {
-                            goroutine: partner,
-                            object,
-                        },
-                        acquire(object),
-                    ],
+                    _ => racesync(goroutine, partner, object),
                 }
             }
             // A select publishes on each of its cases' channels when it starts (whichever case
@@ -412,7 +428,7 @@ impl Translator {
                         vec![acquire(closing(op.channel)), acquire(ANY_SELECT)]
                     }
                     // Cases unknown: learn from every channel operation.
-                    None => vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)],
+                    None => after_every_channel(),
                 }
             }
             K::SyncEnter => self.enter(goroutine, function, object, event.arg),
