@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let plan = plan::plan(&binary);
-    let _ = sites::kernel_sites(&plan);
+    let _ = sites::kernel_sites(&plan, |address| binary.bytes_at(address, 15));
     for (_, function) in binary.functions().take(64) {
         let _ = binary.symbolize(function.address);
         let _ = binary.inlined_calls(function.address);

@@ -12,11 +12,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut detection = Detection::default();
-    for frames in recording.sites {
-        detection.add_site(frames);
-    }
-    for (event, function, site) in &recording.events {
-        detection.observe(event, function, *site);
-    }
+    recording.detect(&mut detection);
     let _ = detection.races();
 });

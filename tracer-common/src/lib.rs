@@ -233,6 +233,10 @@ pub mod site_flags {
     /// The object is a channel: record its buffer (`key` = its address, with
     /// [`super::KeyClass::ChannelBuffer`], and [`super::RawEvent::buffer_shape`]).
     pub const CHANNEL_BUFFER: u8 = 32;
+    /// The kernel single-steps the probed instruction (it emulates only pushes, jumps, calls
+    /// and one-byte NOPs): such a hit costs several times more, which the overhead budget
+    /// needs to know (`counter::STEPPED_HITS`).
+    pub const SINGLE_STEPPED: u8 = 64;
 }
 
 /// A channel's capacity and element size packed into [`RawEvent::buffer_shape`] (the element
@@ -380,8 +384,12 @@ pub mod counter {
     pub const STACK_FILTERED: u32 = 2;
     /// User stacks that could not be walked or stored.
     pub const STACK_FAILED: u32 = 3;
+    /// Hits of sites marked [`super::site_flags::SINGLE_STEPPED`].
+    pub const STEPPED_HITS: u32 = 4;
+    /// Nanoseconds spent in the probe programs (not counting the trap around them).
+    pub const PROGRAM_NS: u32 = 5;
     /// Hits of each [`super::ProbeClass`] start here.
-    pub const HITS: u32 = 4;
+    pub const HITS: u32 = 6;
     pub const COUNT: u32 = HITS + super::ProbeClass::ALL.len() as u32;
 }
 

@@ -71,9 +71,14 @@ const ZERO_FLAG: u64 = 1 << 6;
 
 #[inline(always)]
 fn bump(index: u32) {
+    add(index, 1);
+}
+
+#[inline(always)]
+fn add(index: u32, amount: u64) {
     if let Some(value) = COUNTERS.get_ptr_mut(index) {
         // SAFETY: per-CPU slot, and a uprobe program is not re-entered on the same CPU.
-        unsafe { *value += 1 };
+        unsafe { *value += amount };
     }
 }
 
@@ -163,7 +168,17 @@ fn hand_off(config: &RuntimeConfig, channel: u64, sudog: u64) -> (u64, u64) {
     (slot, partner)
 }
 
-/// Records the event of the site named by the attach cookie.
+/// Records the event of the site named by the attach cookie, and the time that took.
+#[inline(always)]
+fn probe(ctx: &ProbeContext, class: ProbeClass) -> u32 {
+    // SAFETY: no preconditions.
+    let started = unsafe { bpf_ktime_get_ns() };
+    let result = record(ctx, class);
+    // SAFETY: no preconditions.
+    add(counter::PROGRAM_NS, unsafe { bpf_ktime_get_ns() } - started);
+    result
+}
+
 #[inline(always)]
 fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     bump(counter::HITS + class as u32);
@@ -172,6 +187,9 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     let (Some(params), Some(config)) = (SITES.get(site), CONFIG.get(0)) else {
         return 0;
     };
+    if params.flags & site_flags::SINGLE_STEPPED != 0 {
+        bump(counter::STEPPED_HITS);
+    }
     // SAFETY: `regs` points to the trapped task's saved user registers.
     let regs = unsafe { &*ctx.regs };
     let base = register(regs, params.base);
@@ -349,25 +367,25 @@ fn stack_of(ctx: &ProbeContext, site: u64) -> i32 {
 /// Entries of map functions (after the stack check).
 #[uprobe]
 pub fn map_op(ctx: ProbeContext) -> u32 {
-    record(&ctx, ProbeClass::MapOp)
+    probe(&ctx, ProbeClass::MapOp)
 }
 
 /// Entries of other runtime and sync functions.
 #[uprobe]
 pub fn call_entry(ctx: ProbeContext) -> u32 {
-    record(&ctx, ProbeClass::CallEntry)
+    probe(&ctx, ProbeClass::CallEntry)
 }
 
 /// RET instructions and the instructions after calls: results are in registers.
 #[uprobe]
 pub fn call_return(ctx: ProbeContext) -> u32 {
-    record(&ctx, ProbeClass::CallReturn)
+    probe(&ctx, ProbeClass::CallReturn)
 }
 
 /// Inlined sync fast paths: just before a release, just after an acquire.
 #[uprobe]
 pub fn sync_inline(ctx: ProbeContext) -> u32 {
-    record(&ctx, ProbeClass::SyncInline)
+    probe(&ctx, ProbeClass::SyncInline)
 }
 
 /// Every `execve` that succeeds: the traced process's is recorded, after everything its old

@@ -108,6 +108,23 @@ pub struct TraceArgs {
     /// cost on read-heavy programs; write/write races are still found, read/write ones are not.
     #[arg(long)]
     pub no_reads: bool,
+    /// Keep tracing within this share of the target's own CPU time: the probes are in place for
+    /// windows of 50 ms, each followed by as long a pause without them as the window's measured
+    /// cost requires (none while it is within budget). Each window is analysed on its own, so
+    /// a race is found when both accesses fall in one window; `off` traces all the time, for
+    /// tests and short programs where every race matters more than speed.
+    #[arg(
+        long,
+        value_name = "PERCENT|off",
+        env = "TRACER_OVERHEAD_BUDGET",
+        default_value = "10%",
+        value_parser = crate::sampling::parse_budget
+    )]
+    pub overhead_budget: crate::sampling::Sampling,
+    /// Trace ON out of every PERIOD (e.g. 100ms/1s) whatever it costs, instead of following
+    /// --overhead-budget; the probes are removed in between.
+    #[arg(long, value_name = "ON/PERIOD", value_parser = crate::sampling::parse_sample)]
+    pub sample: Option<crate::sampling::Sampling>,
     /// Serve Prometheus metrics at http://ADDRESS/metrics while tracing: HOST:PORT, or a bare
     /// PORT for 127.0.0.1:PORT (port 0 picks a free port; the URL is printed).
     #[arg(long, value_name = "ADDRESS", value_parser = crate::metrics::server::parse_address)]

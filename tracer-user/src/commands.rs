@@ -11,6 +11,7 @@ use std::{
 use tracer_common::ProbeClass;
 
 use crate::{
+    calibrate::{self, HitCosts},
     cli::{Format, ReportArgs, TraceArgs},
     error::TracerError,
     gobin::GoBinary,
@@ -21,20 +22,32 @@ use crate::{
     probes::{self, AttachedProbes, KernelChannels},
     report,
     report::ResolvedRace,
+    sampling::Sampling,
     session::{self, Ownership, SessionOptions, SessionResult, TracedProcess},
     sites::{self, KernelSite},
     target,
 };
 
-impl From<&TraceArgs> for SessionOptions {
-    fn from(args: &TraceArgs) -> Self {
-        Self {
-            events: args.events.clone(),
-            duration: args.duration,
-            stats_interval: args.stats_interval,
-            graphs: args.reports.dot_dir.is_some(),
-        }
-    }
+/// What the session is asked to do. Under an overhead budget, this measures what a probe hit
+/// costs here first (needs the privileges already checked).
+fn session_options(args: &TraceArgs) -> Result<SessionOptions, TracerError> {
+    let sampling = args.sample.unwrap_or(args.overhead_budget);
+    let hit_costs = match sampling {
+        Sampling::Budget(_) => calibrate::measure().unwrap_or_else(|error| {
+            log::warn!("could not measure what a probe hit costs ({error}); assuming it is dear");
+            HitCosts::FALLBACK
+        }),
+        _ => HitCosts::FALLBACK,
+    };
+    log::debug!("probe hit costs: {hit_costs:?}");
+    Ok(SessionOptions {
+        events: args.events.clone(),
+        duration: args.duration,
+        stats_interval: args.stats_interval,
+        graphs: args.reports.dot_dir.is_some(),
+        sampling,
+        hit_costs,
+    })
 }
 
 /// `tracer inspect PATH | --pid PID`: prints the analysis and the probe plan.
@@ -207,6 +220,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
     }
     session::catch_interrupts_during_setup();
     privileges::check()?;
+    let options = session_options(args)?;
     let executables = pids
         .iter()
         .map(|&pid| target::running_executable(pid))
@@ -235,7 +249,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
             .zip(&labels)
             .map(|(target, label)| target.attach(label, metrics.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
-        session::trace(processes, &args.into(), Ownership::Attached).await
+        session::trace(processes, &options, Ownership::Attached).await
     })?;
     let several = results.len() > 1;
     let mut raced = false;
@@ -252,6 +266,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     let program = target::resolve_program(&command[0])?;
     let endpoint = MetricsEndpoint::bind(args)?;
     privileges::check()?;
+    let options = session_options(args)?;
     // The pid is not known before the fork; the analysis must come first, single-threaded.
     let mut prepared = Prepared::new(0, program.clone(), &program, args)?;
     session::setup_interrupted()?;
@@ -275,7 +290,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
         let label = executable_name(&prepared.binary.path);
         let process = prepared.traced(probes, channels, &label, metrics.as_deref())?;
         child.release()?;
-        session::trace(vec![process], &args.into(), Ownership::Launched).await
+        session::trace(vec![process], &options, Ownership::Launched).await
     });
     let result = match result {
         Ok(mut results) => results.remove(0),
@@ -316,7 +331,7 @@ fn kernel_sites_for(binary: &GoBinary, reads: bool) -> (Vec<KernelSite>, ProbeCo
             plan.unconfirmed_sync_calls.len()
         );
     }
-    let sites = sites::kernel_sites(&plan);
+    let sites = sites::kernel_sites(&plan, |address| binary.bytes_at(address, 15));
     let mut counts = ProbeCounts::default();
     for site in &sites {
         counts.attached[site.class as usize] += 1;

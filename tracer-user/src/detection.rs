@@ -6,6 +6,7 @@ use crate::{
     events::{op_name, Event},
     graph::{Histories, RaceGraph},
     metrics::RaceTally,
+    replay::WindowMark,
     report::{self, ResolvedRace},
     stacks::SourceFrame,
     translate::Translator,
@@ -28,6 +29,9 @@ pub struct Detection {
     /// Events stamped earlier (CLOCK_MONOTONIC ns) were recorded while the probes were still
     /// being placed, some active and some not: they are not analysed.
     complete_from_ns: u64,
+    /// Events stamped this late or later were recorded while the probes were being removed:
+    /// they are not analysed either.
+    complete_until_ns: u64,
 }
 
 impl Default for Detection {
@@ -41,6 +45,7 @@ impl Default for Detection {
             histories: None,
             graphs: Vec::new(),
             complete_from_ns: 0,
+            complete_until_ns: u64::MAX,
         }
     }
 }
@@ -60,18 +65,36 @@ impl Detection {
         self.site_frames.len() as u64
     }
 
-    /// Analyses only events recorded from `ts_ns` on (CLOCK_MONOTONIC): `attach` places its
-    /// probes while the target runs, and until the last one is in place the stream misses
-    /// some operations but not others (say, a Lock but not the writes after it), which could
-    /// only produce false reports. What those operations started and the analysis did not see
-    /// ends as any operation whose start was not seen.
-    pub fn analyse_from(&mut self, ts_ns: u64) {
-        self.complete_from_ns = ts_ns;
+    /// Analyses only the events of a window of complete tracing (CLOCK_MONOTONIC ns).
+    ///
+    /// `From(ts)`: every probe is in place from `ts` on. `attach` places its probes while the
+    /// target runs, and until the last one is in place the stream misses some operations but
+    /// not others (say, a Lock but not the writes after it), which could only produce false
+    /// reports. The same holds when a sampling window opens; and since nothing is known of
+    /// the time without probes before it, every goroutine, clock and access history is
+    /// forgotten, as if tracing started at `ts` (the races found so far are kept). What an
+    /// operation started before `ts` ends as any operation whose start was not seen.
+    ///
+    /// `Until(ts)`: the probes are being removed from `ts` on (a sampling window closes), one
+    /// link at a time: later events are not analysed.
+    pub fn move_window(&mut self, mark: WindowMark) {
+        match mark {
+            WindowMark::From(ts_ns) => {
+                self.translator = Translator::default();
+                self.engine.forget_order();
+                if let Some(histories) = self.histories.as_mut() {
+                    *histories = Histories::default();
+                }
+                self.complete_from_ns = ts_ns;
+                self.complete_until_ns = u64::MAX;
+            }
+            WindowMark::Until(ts_ns) => self.complete_until_ns = ts_ns,
+        }
     }
 
     /// Processes one event; `function` is its probe site's function, `site` its code-site id.
     pub fn observe(&mut self, event: &Event, function: &str, site: u64) {
-        if event.ts_ns < self.complete_from_ns {
+        if !(self.complete_from_ns..self.complete_until_ns).contains(&event.ts_ns) {
             return;
         }
         // The kernel's drop count changed: the stream has a hole right here, and nothing may be

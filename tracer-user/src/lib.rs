@@ -4,6 +4,7 @@
 //! ([`inspect`] shows it), [`probes`] attaches, [`session`] drains and decodes ([`events`]) and
 //! [`summary`], [`report`] and [`metrics`] report.
 
+pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod detect;
@@ -19,6 +20,7 @@ pub mod privileges;
 pub mod probes;
 pub mod replay;
 pub mod report;
+pub mod sampling;
 pub mod session;
 pub mod sites;
 pub mod stacks;

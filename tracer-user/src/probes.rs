@@ -9,7 +9,7 @@
 //! creates and reads the maps.
 
 use std::{
-    ffi::CString,
+    ffi::{CStr, CString},
     io,
     os::{
         fd::{AsFd as _, AsRawFd as _, FromRawFd as _, OwnedFd, RawFd},
@@ -23,7 +23,7 @@ use aya::{
     programs::{raw_trace_point::RawTracePointLink, RawTracePoint},
     Ebpf, EbpfLoader,
 };
-use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_prog_type};
+use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_type};
 use tracer_common::{names, ProbeClass, RuntimeConfig, SiteParams, MAX_SITES};
 
 use crate::{error::TracerError, sites::KernelSite};
@@ -31,12 +31,19 @@ use crate::{error::TracerError, sites::KernelSite};
 /// The kernel programs, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 
-/// Attached probes: closing the links detaches every site of the plan at once.
+/// Attached probes: closing the links detaches every site of the plan at once. Sampling
+/// windows [`pause`](Self::pause) and [`resume`](Self::resume) them: the programs, maps and
+/// the execve watch stay loaded in between.
 pub struct AttachedProbes {
-    _links: Vec<OwnedFd>,
+    /// One per probe class; empty while paused.
+    links: Vec<OwnedFd>,
     /// Notices the process's `execve` (in the event stream, after its last event).
     _exec_watch: RawTracePointLink,
-    _programs: Vec<OwnedFd>,
+    /// What each link places: a loaded program at its sites.
+    classes: Vec<ClassSites>,
+    /// The executable as a path the kernel can open.
+    target: CString,
+    pid: u32,
     /// The per-site parameters and runtime layout the programs read.
     _tables: (
         Array<MapData, SiteParams>,
@@ -108,8 +115,7 @@ pub fn attach(
         .set(0, config, 0)
         .map_err(|error| classify("writing the runtime layout", &error))?;
 
-    let mut links = Vec::new();
-    let mut programs = Vec::new();
+    let mut classes = Vec::new();
     for class in ProbeClass::ALL {
         let (offsets, cookies): (Vec<u64>, Vec<u64>) = (0u64..)
             .zip(sites)
@@ -119,25 +125,88 @@ pub fn attach(
         if offsets.is_empty() {
             continue;
         }
-        let program = load_program(class.program(), &map_fds)?;
-        links.push(attach_uprobe_multi(
-            &program, target, &offsets, &cookies, pid,
-        )?);
-        programs.push(program);
+        classes.push(ClassSites {
+            program: load_program(class.program(), &map_fds)?,
+            offsets,
+            cookies,
+        });
     }
+    let target = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| anyhow::anyhow!("executable path contains a NUL byte"))?;
     let channels = KernelChannels {
         events: RingBuf::try_from(events).map_err(anyhow::Error::from)?,
         counters: PerCpuArray::try_from(counters).map_err(anyhow::Error::from)?,
         stacks: StackTraceMap::try_from(stacks).map_err(anyhow::Error::from)?,
     };
-    let probes = AttachedProbes {
-        _links: links,
+    let mut probes = AttachedProbes {
+        links: Vec::new(),
         _exec_watch: exec_watch,
-        _programs: programs,
+        classes,
+        target,
+        pid,
         _tables: (site_array, config_array, [caller_stacks, lost]),
         attached: sites.len(),
     };
+    probes.resume()?;
     Ok((probes, channels))
+}
+
+/// One probe class's program and where it goes: file offsets, each with its site's index as
+/// the cookie.
+struct ClassSites {
+    program: OwnedFd,
+    offsets: Vec<u64>,
+    cookies: Vec<u64>,
+}
+
+impl AttachedProbes {
+    /// Removes every probe from the process (the breakpoints are gone when this returns).
+    /// Closing a link waits for an RCU grace period: the links are closed together, so that
+    /// the waits overlap.
+    pub fn pause(&mut self) {
+        std::thread::scope(|scope| {
+            for link in self.links.drain(..) {
+                scope.spawn(move || drop(link));
+            }
+        });
+    }
+
+    /// Places every probe again (a no-op while they are in place).
+    pub fn resume(&mut self) -> Result<(), TracerError> {
+        if !self.links.is_empty() {
+            return Ok(());
+        }
+        // All or nothing: a half-placed set would only mislead the analysis.
+        self.links = self
+            .classes
+            .iter()
+            .map(|class| attach_uprobe_multi(class, &self.target, self.pid))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.links.is_empty()
+    }
+}
+
+/// Places an empty program (`return 0`) at `file_offset` of tracer's own executable, for this
+/// process only: measuring what a hit costs (see `calibrate`). Removed with the link.
+pub fn probe_own_code(file_offset: u64) -> Result<OwnedFd, TracerError> {
+    // SAFETY: an all-zero instruction is valid; only the opcode is set.
+    let instruction = |code: u8| bpf_insn {
+        code,
+        ..unsafe { std::mem::zeroed() }
+    };
+    // BPF_ALU64 | BPF_MOV | BPF_K (r0 = 0), then BPF_JMP | BPF_EXIT.
+    let return_zero = [instruction(0xb7), instruction(0x95)];
+    let class = ClassSites {
+        program: load_instructions("calibration", &return_zero, c"GPL")?,
+        offsets: vec![file_offset],
+        cookies: vec![0],
+    };
+    let own = CString::new("/proc/self/exe").expect("no NUL byte");
+    attach_uprobe_multi(&class, &own, std::process::id())
 }
 
 impl KernelChannels {
@@ -227,8 +296,15 @@ fn load_program(name: &str, map_fds: &[(&str, RawFd)]) -> Result<OwnedFd, Tracer
         .get(name)
         .ok_or_else(|| anyhow::anyhow!("the eBPF object has no {name} program"))?;
     let function = &object.functions[&program.function_key()];
-    let license = program.license.clone();
+    load_instructions(name, &function.instructions, &program.license)
+}
 
+/// Loads `instructions` as program `name` for uprobe_multi links.
+fn load_instructions(
+    name: &str,
+    instructions: &[bpf_insn],
+    license: &CStr,
+) -> Result<OwnedFd, TracerError> {
     let load = |log: &mut [u8]| {
         // SAFETY: an all-zero bpf_attr is the documented way to start one.
         let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
@@ -236,8 +312,8 @@ fn load_program(name: &str, map_fds: &[(&str, RawFd)]) -> Result<OwnedFd, Tracer
         let load = unsafe { &mut attr.__bindgen_anon_3 };
         load.prog_type = bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32;
         load.expected_attach_type = bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32;
-        load.insn_cnt = function.instructions.len() as u32;
-        load.insns = function.instructions.as_ptr() as u64;
+        load.insn_cnt = instructions.len() as u32;
+        load.insns = instructions.as_ptr() as u64;
         load.license = license.as_ptr() as u64;
         if !log.is_empty() {
             load.log_level = 1;
@@ -276,17 +352,19 @@ fn load_program(name: &str, map_fds: &[(&str, RawFd)]) -> Result<OwnedFd, Tracer
     })
 }
 
-/// One link placing `program` at every file offset of `target`, each with its cookie, for
-/// process `pid` only (the kernel does not even place breakpoints in other processes).
+/// One link placing a class's program at each of its file offsets of `target`, each with its
+/// cookie, for process `pid` only (the kernel does not even place breakpoints in other
+/// processes).
 fn attach_uprobe_multi(
-    program: &OwnedFd,
-    target: &Path,
-    offsets: &[u64],
-    cookies: &[u64],
+    class: &ClassSites,
+    target: &CString,
     pid: u32,
 ) -> Result<OwnedFd, TracerError> {
-    let path = CString::new(target.as_os_str().as_bytes())
-        .map_err(|_| anyhow::anyhow!("executable path contains a NUL byte"))?;
+    let ClassSites {
+        program,
+        offsets,
+        cookies,
+    } = class;
     // SAFETY: an all-zero bpf_attr is the documented way to start one.
     let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
     // SAFETY: writing the BPF_LINK_CREATE member of the union.
@@ -295,7 +373,7 @@ fn attach_uprobe_multi(
     link.attach_type = bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32;
     // SAFETY: writing the uprobe_multi member of the link_create union.
     let multi = unsafe { &mut link.__bindgen_anon_3.uprobe_multi };
-    multi.path = path.as_ptr() as u64;
+    multi.path = target.as_ptr() as u64;
     multi.offsets = offsets.as_ptr() as u64;
     multi.cookies = cookies.as_ptr() as u64;
     multi.cnt = offsets.len() as u32;
@@ -305,7 +383,11 @@ fn attach_uprobe_multi(
             return TracerError::NoSuchProcess(pid);
         }
         classify(
-            &format!("attaching {} probes to {}", offsets.len(), target.display()),
+            &format!(
+                "attaching {} probes to {}",
+                offsets.len(),
+                target.to_string_lossy()
+            ),
             &error,
         )
     })

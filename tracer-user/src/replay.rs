@@ -18,10 +18,21 @@ use crate::{
 /// event with its probe site's function and its code-site id (0 = no stack).
 #[derive(Default)]
 pub struct Recording {
-    /// Events before this time were recorded while the probes were being placed (`attach`).
-    pub analysed_from: Option<u64>,
     pub sites: Vec<Vec<SourceFrame>>,
     pub events: Vec<(Event, String, u64)>,
+    /// Where the analysis window moved, as the live session did it: each mark applies before
+    /// the event at its index.
+    pub marks: Vec<(usize, WindowMark)>,
+}
+
+/// A line of a recording that moves the analysis window (see [`Detection`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowMark {
+    /// `{"type":"analysed-from","ts":T}`: every probe is in place from T on; the analysis
+    /// starts over from there (attach, and each sampling window).
+    From(u64),
+    /// `{"type":"analysed-until","ts":T}`: the probes are removed from T on.
+    Until(u64),
 }
 
 impl Recording {
@@ -44,8 +55,14 @@ impl Recording {
             };
             let record: Value =
                 serde_json::from_str(line).map_err(|error| invalid(&error.to_string()))?;
-            if record["type"] == "analysed-from" {
-                recording.analysed_from = record["ts"].as_u64();
+            let mark = match record["type"].as_str() {
+                Some("analysed-from") => Some(WindowMark::From as fn(u64) -> WindowMark),
+                Some("analysed-until") => Some(WindowMark::Until as fn(u64) -> WindowMark),
+                _ => None,
+            };
+            if let Some(mark) = mark {
+                let ts = record["ts"].as_u64().ok_or_else(|| invalid("no ts"))?;
+                recording.marks.push((recording.events.len(), mark(ts)));
                 continue;
             }
             if record["type"] == "stack" {
@@ -68,21 +85,27 @@ impl Recording {
         }
         Ok(recording)
     }
+
+    /// Runs `detection` over the recording: its code sites, then its events and window marks in
+    /// order.
+    pub fn detect(self, detection: &mut Detection) {
+        for frames in self.sites {
+            detection.add_site(frames);
+        }
+        let mut marks = self.marks.into_iter().peekable();
+        for (index, (event, function, site)) in self.events.iter().enumerate() {
+            while let Some((_, mark)) = marks.next_if(|(at, _)| *at <= index) {
+                detection.move_window(mark);
+            }
+            detection.observe(event, function, *site);
+        }
+    }
 }
 
 /// Reads a recording and runs the detection over it (keeping what race graphs need if `graphs`).
 pub fn replay(path: &Path, graphs: bool) -> Result<Vec<ResolvedRace>, TracerError> {
-    let recording = Recording::read(path)?;
     let mut detection = Detection::with_graphs(graphs);
-    if let Some(ts) = recording.analysed_from {
-        detection.analyse_from(ts);
-    }
-    for frames in recording.sites {
-        detection.add_site(frames);
-    }
-    for (event, function, site) in &recording.events {
-        detection.observe(event, function, *site);
-    }
+    Recording::read(path)?.detect(&mut detection);
     Ok(detection.races())
 }
 

@@ -13,21 +13,24 @@ use std::{
 
 use tokio::{
     signal::unix::{signal, SignalKind},
-    time::{interval, sleep, MissedTickBehavior},
+    time::{interval, sleep, sleep_until, MissedTickBehavior},
 };
 use tracer_common::{counter, EventKind, ProbeClass};
 
 use crate::{
+    calibrate::HitCosts,
     detection::Detection,
     error::TracerError,
     events::{decode, Event},
     gobin::GoBinary,
     metrics::{TargetMetrics, TargetTotals},
     probes::{AttachedProbes, KernelChannels},
+    replay::WindowMark,
     report::ResolvedRace,
+    sampling::{Controller, Decision, Sampling, Stretch},
     sites::KernelSite,
     stacks,
-    summary::{KernelCounters, Summary},
+    summary::{KernelCounters, Summary, TracingCost},
     target,
 };
 
@@ -50,6 +53,10 @@ pub struct SessionOptions {
     pub stats_interval: Option<Duration>,
     /// `--dot-dir`: keep what the race graphs need.
     pub graphs: bool,
+    /// When the probes are in place (`--sample`, `--overhead-budget`).
+    pub sampling: Sampling,
+    /// What a probe hit costs on this machine.
+    pub hit_costs: HitCosts,
 }
 
 /// Whether tracer owns the target (`run`: signals are passed on to it and tracing goes on until
@@ -155,12 +162,194 @@ struct Target<'a> {
     metrics: Option<TargetMetrics>,
     /// When and why tracing it ended.
     ended: Option<(Duration, StopReason)>,
+    windows: Windows,
+}
+
+/// A target's sampling windows and what they cost.
+struct Windows {
+    controller: Controller,
+    hit_costs: HitCosts,
+    /// The stretch (window or pause) in progress: when it started, the meters then, and
+    /// tracer's time on the target's events since.
+    started: Instant,
+    at_start: Meters,
+    analysis: Duration,
+    /// When to decide next whether to trace or pause.
+    next_decision: Option<Instant>,
+    /// The target's CPU time when tracing started.
+    started_cpu: Option<Duration>,
+    /// Over the whole session.
+    total: TracingCost,
+}
+
+/// Cumulative readings a stretch's cost is the difference of.
+#[derive(Clone, Copy, Default)]
+struct Meters {
+    hits: u64,
+    single_stepped: u64,
+    program_ns: u64,
+    target_cpu: Option<Duration>,
+}
+
+impl Windows {
+    fn new(options: &SessionOptions, now: Instant, meters: Meters) -> Self {
+        Self {
+            controller: Controller::new(options.sampling),
+            hit_costs: options.hit_costs,
+            started: now,
+            at_start: meters,
+            analysis: Duration::ZERO,
+            next_decision: options.sampling.first_window().map(|window| now + window),
+            started_cpu: meters.target_cpu,
+            total: TracingCost {
+                windows: 1,
+                ..TracingCost::default()
+            },
+        }
+    }
+
+    /// The stretch in progress, measured up to `now`.
+    fn stretch(&self, now: Instant, meters: &Meters) -> Stretch {
+        let probes = self.hit_costs.of(
+            meters.hits - self.at_start.hits,
+            meters.single_stepped - self.at_start.single_stepped,
+            Duration::from_nanos(meters.program_ns - self.at_start.program_ns),
+        );
+        let target_cpu = match (meters.target_cpu, self.at_start.target_cpu) {
+            (Some(now), Some(then)) => now.saturating_sub(then),
+            _ => Duration::ZERO,
+        };
+        Stretch {
+            length: now - self.started,
+            probes,
+            analysis: self.analysis,
+            target_cpu,
+        }
+    }
+
+    /// Ends the stretch in progress at `now`: adds it to the totals and returns it.
+    fn end_stretch(&mut self, now: Instant, meters: Meters, traced: bool) -> Stretch {
+        let stretch = self.stretch(now, &meters);
+        if traced {
+            self.total.traced += stretch.length;
+        }
+        self.total.cost += stretch.probes + stretch.analysis;
+        self.started = now;
+        self.at_start = meters;
+        self.analysis = Duration::ZERO;
+        stretch
+    }
+
+    /// The session's totals, counting the stretch in progress up to `now`.
+    fn totals(&self, now: Instant, meters: Meters, traced: bool) -> TracingCost {
+        let mut total = self.total;
+        let stretch = self.stretch(now, &meters);
+        if traced {
+            total.traced += stretch.length;
+        }
+        total.cost += stretch.probes + stretch.analysis;
+        if let (Some(now), Some(then)) = (meters.target_cpu, self.started_cpu) {
+            total.target_cpu = now.saturating_sub(then);
+        }
+        total
+    }
 }
 
 impl Target<'_> {
+    /// The kernel's cumulative hit counters and the target's CPU time, now.
+    fn meters(&self) -> Meters {
+        let channels = &self.channels;
+        Meters {
+            hits: ProbeClass::ALL
+                .iter()
+                .map(|&class| channels.counter(counter::HITS + class as u32))
+                .sum(),
+            single_stepped: channels.counter(counter::STEPPED_HITS),
+            program_ns: channels.counter(counter::PROGRAM_NS),
+            target_cpu: target::cpu_time(self.pid),
+        }
+    }
+
+    /// Removes every probe for good (once), noting how long they were in place.
+    fn detach(&mut self) {
+        if let Some(probes) = self.probes.take() {
+            let traced = !probes.is_paused();
+            drop(probes);
+            let meters = self.meters();
+            self.output.summary.cost = Some(self.windows.totals(Instant::now(), meters, traced));
+        }
+    }
+
+    /// Ends a sampling window or a pause, if it is time, and decides what comes next.
+    fn switch_window(&mut self, now: Instant, elapsed: Duration) -> Result<(), TracerError> {
+        if self.windows.next_decision.is_none_or(|at| at > now) {
+            return Ok(());
+        }
+        let Some(paused) = self.probes.as_ref().map(AttachedProbes::is_paused) else {
+            return Ok(());
+        };
+        let meters = self.meters();
+        let stretch = self.windows.end_stretch(now, meters, !paused);
+        let decision = self.windows.controller.next(!paused, &stretch);
+        log::debug!("pid {}: {stretch:?} → {decision:?}", self.pid);
+        let next = match decision {
+            Decision::Trace(next) => {
+                if paused {
+                    self.open_window(elapsed)?;
+                }
+                next
+            }
+            Decision::Pause(next) => {
+                if !paused {
+                    self.close_window()?;
+                }
+                next
+            }
+        };
+        self.windows.next_decision = Some(Instant::now() + next);
+        Ok(())
+    }
+
+    /// Places the probes again; the analysis starts over once they are all in place.
+    fn open_window(&mut self, elapsed: Duration) -> Result<(), TracerError> {
+        let placing = Instant::now();
+        let resumed = self.probes.as_mut().map_or(Ok(()), AttachedProbes::resume);
+        log::debug!("pid {}: probes placed in {:?}", self.pid, placing.elapsed());
+        match resumed {
+            Err(TracerError::NoSuchProcess(_)) => {
+                return self.finish(elapsed, StopReason::TargetExited)
+            }
+            resumed => resumed?,
+        }
+        self.output
+            .move_window(WindowMark::From(monotonic_now_ns()))?;
+        self.windows.total.windows += 1;
+        Ok(())
+    }
+
+    /// Removes the probes (the analysis stops where they start going) and analyses what they
+    /// recorded.
+    fn close_window(&mut self) -> Result<(), TracerError> {
+        self.output
+            .move_window(WindowMark::Until(monotonic_now_ns()))?;
+        let removing = Instant::now();
+        if let Some(probes) = self.probes.as_mut() {
+            probes.pause();
+        }
+        log::debug!(
+            "pid {}: probes removed in {:?}",
+            self.pid,
+            removing.elapsed()
+        );
+        let draining = Instant::now();
+        drain_ring(&mut self.channels, &mut self.output, usize::MAX)?;
+        self.windows.analysis += draining.elapsed();
+        Ok(())
+    }
+
     /// Detaches, empties the ring buffer and publishes the final totals.
     fn finish(&mut self, elapsed: Duration, stop: StopReason) -> Result<(), TracerError> {
-        self.probes = None;
+        self.detach();
         // Nothing adds events any more: empty the buffer.
         drain_ring(&mut self.channels, &mut self.output, usize::MAX)?;
         if let Some(sink) = self.output.sink.as_mut() {
@@ -178,6 +367,8 @@ impl Target<'_> {
         summary.dropped = channels.counter(counter::DROPPED);
         summary.kernel = KernelCounters {
             hits: ProbeClass::ALL.map(|class| channels.counter(counter::HITS + class as u32)),
+            single_stepped: channels.counter(counter::STEPPED_HITS),
+            program_ns: channels.counter(counter::PROGRAM_NS),
             stack_filtered: channels.counter(counter::STACK_FILTERED),
             goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
             stack_failed: channels.counter(counter::STACK_FAILED),
@@ -247,7 +438,11 @@ pub async fn trace(
     let started = Instant::now();
     let mut targets = Vec::with_capacity(processes.len());
     for process in processes {
-        targets.push(Target {
+        let sink = match options.events.clone() {
+            Some(path) => Some(EventSink::open(path)?),
+            None => None,
+        };
+        let mut target = Target {
             pid: process.pid,
             exit: process.exit,
             probes: Some(process.probes),
@@ -256,9 +451,9 @@ pub async fn trace(
                 sites: process.sites,
                 binary: process.binary,
                 summary: Summary::default(),
-                sink: open_sink(options, process.complete_from_ns)?,
+                sink,
                 site_ids: HashMap::new(),
-                detection: detection_for(options, process.complete_from_ns),
+                detection: Detection::with_graphs(options.graphs),
                 load_bias: None,
                 newest_event_ns: None,
                 fatal_errors: Vec::new(),
@@ -267,7 +462,13 @@ pub async fn trace(
             },
             metrics: process.metrics,
             ended: None,
-        });
+            windows: Windows::new(options, started, Meters::default()),
+        };
+        if let Some(ts) = process.complete_from_ns {
+            target.output.move_window(WindowMark::From(ts))?;
+        }
+        target.windows = Windows::new(options, started, target.meters());
+        targets.push(target);
     }
     let mut interrupt = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(anyhow::Error::from)?;
@@ -286,15 +487,24 @@ pub async fn trace(
     let deadline = sleep(never_beyond_a_year(options.duration));
     tokio::pin!(deadline);
 
+    let sampling = options.sampling.first_window().is_some();
     let stop = loop {
         if interrupted_during_setup && ownership == Ownership::Attached {
             break StopReason::Signal;
         }
+        let next_switch = targets
+            .iter()
+            .filter(|target| target.ended.is_none())
+            .filter_map(|target| target.windows.next_decision)
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = drain.tick() => {
                 let mut more = false;
                 for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
+                    let draining = Instant::now();
                     more |= drain_ring(&mut target.channels, &mut target.output, DRAIN_BUDGET)?;
+                    target.windows.analysis += draining.elapsed();
                     let exited = target::has_exited(&target.exit);
                     // The kernel knows the target by its pid number: once the target has
                     // exited, the exec of a newcomer with its pid looks the same.
@@ -309,6 +519,12 @@ pub async fn trace(
                 }
                 if more {
                     drain.reset_immediately();
+                }
+            }
+            _ = sleep_until(next_switch.into()), if sampling => {
+                let now = Instant::now();
+                for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
+                    target.switch_window(now, started.elapsed())?;
                 }
             }
             _ = &mut deadline, if options.duration.is_some() => break StopReason::Duration,
@@ -342,35 +558,12 @@ pub async fn trace(
     };
     // Detach everything first, so every target runs unprobed as soon as possible.
     for target in &mut targets {
-        target.probes = None;
+        target.detach();
     }
     for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
         target.finish(started.elapsed(), stop)?;
     }
     Ok(targets.into_iter().map(Target::result).collect())
-}
-
-/// The `--events` recording, which starts with when the analysis starts (for replay).
-fn open_sink(
-    options: &SessionOptions,
-    complete_from_ns: Option<u64>,
-) -> Result<Option<EventSink>, TracerError> {
-    let Some(path) = options.events.clone() else {
-        return Ok(None);
-    };
-    let mut sink = EventSink::open(path)?;
-    if let Some(ts) = complete_from_ns {
-        sink.write_line(&serde_json::json!({"type": "analysed-from", "ts": ts}).to_string())?;
-    }
-    Ok(Some(sink))
-}
-
-fn detection_for(options: &SessionOptions, complete_from_ns: Option<u64>) -> Detection {
-    let mut detection = Detection::with_graphs(options.graphs);
-    if let Some(ts) = complete_from_ns {
-        detection.analyse_from(ts);
-    }
-    detection
 }
 
 /// A period or deadline that may be absent, as a `Duration` tokio accepts.
@@ -403,6 +596,19 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
+    /// Moves the analysis window, and says so in the recording (for replay).
+    fn move_window(&mut self, mark: WindowMark) -> Result<(), TracerError> {
+        if let Some(sink) = self.sink.as_mut() {
+            let (kind, ts) = match mark {
+                WindowMark::From(ts) => ("analysed-from", ts),
+                WindowMark::Until(ts) => ("analysed-until", ts),
+            };
+            sink.write_line(&serde_json::json!({"type": kind, "ts": ts}).to_string())?;
+        }
+        self.detection.move_window(mark);
+        Ok(())
+    }
+
     fn write(&mut self, event: &Event, channels: &KernelChannels) -> Result<(), TracerError> {
         self.summary.record(event);
         self.newest_event_ns = Some(event.ts_ns);

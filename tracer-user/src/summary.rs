@@ -24,6 +24,10 @@ struct MapActivity {
 pub struct KernelCounters {
     /// Hits of the map-entry, call-entry, call-return and inline-sync programs.
     pub hits: [u64; 4],
+    /// Hits on instructions the kernel single-steps (a second trap each).
+    pub single_stepped: u64,
+    /// Time spent in the probe programs, traps excluded.
+    pub program_ns: u64,
     /// Map operations on maps on the goroutine's own stack (dropped: never shared).
     pub stack_filtered: u64,
     pub goid_unreadable: u64,
@@ -42,6 +46,32 @@ pub struct Summary {
     pub undecodable: u64,
     /// The kernel's own counters: hits per probe class and what it filtered.
     pub kernel: KernelCounters,
+    /// How long the probes were in place and what that cost (live sessions).
+    pub cost: Option<TracingCost>,
+}
+
+/// Time with probes in place and its cost, over a whole session.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TracingCost {
+    /// Sampling windows opened (1 when tracing all the time).
+    pub windows: u64,
+    /// Time with every probe in place.
+    pub traced: Duration,
+    /// The target's time in probes plus tracer's on the events, estimated (see `calibrate`).
+    pub cost: Duration,
+    /// The target's CPU time over the session, probes included.
+    pub target_cpu: Duration,
+}
+
+impl TracingCost {
+    /// The cost as a fraction of the target's own CPU time, if it used any.
+    pub fn overhead(&self) -> Option<f64> {
+        let own = self
+            .target_cpu
+            .checked_sub(self.cost)
+            .filter(|own| !own.is_zero())?;
+        Some(self.cost.as_secs_f64() / own.as_secs_f64())
+    }
 }
 
 impl Summary {
@@ -105,9 +135,35 @@ impl Summary {
         let _ = writeln!(
             text,
             "tracer: probe hits: map {map_op}, call {call_entry}, return {call_return}, inline sync \
-             {sync_inline}; {} map operations on goroutine stacks skipped",
+             {sync_inline} ({} single-stepped; {:.1} ms in the programs); {} map operations on \
+             goroutine stacks skipped",
+            self.kernel.single_stepped,
+            self.kernel.program_ns as f64 / 1e6,
             self.kernel.stack_filtered
         );
+        if let Some(cost) = self.cost {
+            // The last window ends when the probes are gone, a little after the session.
+            let traced = cost.traced.min(duration);
+            let share = traced.as_secs_f64() / duration.as_secs_f64().max(1e-9);
+            let _ = write!(
+                text,
+                "tracer: probes in place {:.2}s of {:.2}s ({:.1}%, {} window{})",
+                traced.as_secs_f64(),
+                duration.as_secs_f64(),
+                100.0 * share.min(1.0),
+                cost.windows,
+                if cost.windows == 1 { "" } else { "s" }
+            );
+            match cost.overhead() {
+                Some(overhead) => writeln!(
+                    text,
+                    "; estimated cost {:.1}% of the target's own CPU time",
+                    100.0 * overhead
+                ),
+                None => writeln!(text),
+            }
+            .unwrap_or_default();
+        }
         if self.kernel.goid_unreadable + self.kernel.stack_failed > 0 {
             let _ = writeln!(
                 text,
@@ -165,10 +221,28 @@ mod tests {
             "{text}"
         );
         summary.kernel.hits = [10, 20, 30, 40];
+        summary.kernel.single_stepped = 7;
+        summary.kernel.program_ns = 2_500_000;
         summary.kernel.stack_filtered = 5;
+        summary.cost = Some(TracingCost {
+            windows: 3,
+            traced: Duration::from_millis(300),
+            cost: Duration::from_millis(100),
+            target_cpu: Duration::from_millis(1100),
+        });
         let text = summary.render(Duration::from_millis(1500));
         assert!(
-            text.contains("probe hits: map 10, call 20, return 30, inline sync 40; 5 map"),
+            text.contains(
+                "probe hits: map 10, call 20, return 30, inline sync 40 (7 single-stepped; 2.5 ms \
+                 in the programs); 5 map"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "probes in place 0.30s of 1.50s (20.0%, 3 windows); estimated cost 10.0% of the \
+                 target's own CPU time"
+            ),
             "{text}"
         );
         assert!(

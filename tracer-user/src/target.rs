@@ -259,6 +259,22 @@ pub fn has_exited(exit_notifier: &OwnedFd) -> bool {
     ready > 0 && poll.revents & libc::POLLIN != 0
 }
 
+/// The CPU time process `pid` has used so far, all threads together (kernel time included,
+/// where probe hits are spent), or `None` once it is gone.
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let mut clock: libc::clockid_t = 0;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointers; the clock id comes from the kernel.
+    let readable = unsafe {
+        libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
+            && libc::clock_gettime(clock, &mut now) == 0
+    };
+    readable.then(|| std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+}
+
 /// Reads `len` bytes of process `pid`'s memory at `address` (`/proc/PID/mem`).
 pub fn read_memory(pid: u32, address: u64, len: usize) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt as _;

@@ -198,7 +198,7 @@ fn probes(environment: &Environment) -> anyhow::Result<Vec<Row>> {
         )?;
         let traced = median_ns_per_op(
             Command::new(&tracer)
-                .arg("run")
+                .args(["run", "--overhead-budget", "off"])
                 .arg(&binary)
                 .arg(name)
                 .arg(traced_iterations.to_string()),
@@ -217,11 +217,19 @@ fn probes(environment: &Environment) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// How long each service run lasts.
-const SERVICE_DURATION: &str = "5s";
+/// How long each service run lasts: long enough for sampling windows to settle.
+const SERVICE_DURATION: &str = "10s";
 
-/// One run of the service workload: its JSON line, and tracer's own usage line if traced.
-fn run_service(command: &mut Command) -> anyhow::Result<(serde_json::Value, Option<String>)> {
+/// What tracer says of a run of the service: its own usage, and how long its probes were in
+/// place at what estimated cost.
+#[derive(Default)]
+struct TracerLines {
+    usage: Option<String>,
+    sampling: Option<String>,
+}
+
+/// One run of the service workload: its JSON line, and tracer's lines if traced.
+fn run_service(command: &mut Command) -> anyhow::Result<(serde_json::Value, TracerLines)> {
     let output = command.output().with_context(|| shell::describe(command))?;
     if !matches!(output.status.code(), Some(0 | 66)) {
         bail!(
@@ -235,11 +243,18 @@ fn run_service(command: &mut Command) -> anyhow::Result<(serde_json::Value, Opti
         .lines()
         .find(|line| line.starts_with('{'))
         .with_context(|| format!("no result line in {stdout:?}"))?;
-    let usage = String::from_utf8_lossy(&output.stderr)
-        .lines()
-        .find_map(|line| line.strip_prefix("tracer: own CPU "))
-        .map(str::to_owned);
-    Ok((serde_json::from_str(line)?, usage))
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let find = |prefix: &str| {
+        stderr
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(str::to_owned)
+    };
+    let lines = TracerLines {
+        usage: find("tracer: own CPU "),
+        sampling: find("tracer: probes in place "),
+    };
+    Ok((serde_json::from_str(line)?, lines))
 }
 
 fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
@@ -269,14 +284,29 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
         .env("GORACE", "atexit_sleep_ms=0");
     let cases: Vec<(&str, Command)> = vec![
         ("untraced", untraced),
-        ("tracer run (default)", traced(&[])),
-        ("tracer run --no-reads", traced(&["--no-reads"])),
+        ("tracer run (default: --overhead-budget 10%)", traced(&[])),
+        (
+            "tracer run --overhead-budget 30%",
+            traced(&["--overhead-budget", "30%"]),
+        ),
+        (
+            "tracer run --sample 200ms/2s",
+            traced(&["--sample", "200ms/2s"]),
+        ),
+        (
+            "tracer run --overhead-budget off",
+            traced(&["--overhead-budget", "off"]),
+        ),
+        (
+            "tracer run --overhead-budget off --no-reads",
+            traced(&["--overhead-budget", "off", "--no-reads"]),
+        ),
         ("go build -race", race_build),
     ];
     let mut rows = Vec::new();
     let mut baseline: Option<(f64, f64)> = None;
     for (name, mut command) in cases {
-        let (result, usage) = run_service(&mut command)?;
+        let (result, lines) = run_service(&mut command)?;
         let rps = result["requests_per_second"].as_f64().unwrap_or(0.0);
         let p99 = result["p99_us"].as_f64().unwrap_or(0.0);
         let (base_rps, base_p99) = *baseline.get_or_insert((rps, p99));
@@ -289,7 +319,10 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
                 format!("{:.1}x", p99 / base_p99.max(1.0)),
             ),
         ];
-        if let Some(usage) = usage {
+        if let Some(sampling) = lines.sampling {
+            measurements.push(("probes in place", sampling));
+        }
+        if let Some(usage) = lines.usage {
             measurements.push(("tracer's own CPU", usage));
         }
         rows.push(Row {
@@ -328,7 +361,7 @@ fn scale(environment: &Environment) -> anyhow::Result<Vec<Row>> {
         for size in [count / 10, count] {
             let mut command = Command::new(&tracer);
             command
-                .args(["run", "--"])
+                .args(["run", "--overhead-budget", "off", "--"])
                 .arg(&program)
                 .args([mode, &size.to_string()]);
             let output = command
@@ -399,7 +432,14 @@ fn detector(environment: &Environment) -> anyhow::Result<Vec<Row>> {
     )?;
     let recording = dir.join("demo-events.jsonl");
     let status = Command::new(workspace_root().join("target/release/tracer"))
-        .args(["run", "--output", "/dev/null", "--events"])
+        .args([
+            "run",
+            "--overhead-budget",
+            "off",
+            "--output",
+            "/dev/null",
+            "--events",
+        ])
         .arg(&recording)
         .arg("--")
         .arg(&demo)

@@ -391,7 +391,15 @@ fn trace(tracer: &Path, program: &Program, binary: &Path, reports: &Path) -> Ver
     let _ = std::fs::remove_file(reports);
     let mut command = Command::new(tracer);
     command
-        .args(["run", "--format", "json", "--output"])
+        // Accuracy is the detector's, on complete traces: no sampling.
+        .args([
+            "run",
+            "--overhead-budget",
+            "off",
+            "--format",
+            "json",
+            "--output",
+        ])
         .arg(reports)
         .arg("--")
         .arg(binary);

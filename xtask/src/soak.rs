@@ -62,6 +62,9 @@ fn soak(dir: &std::path::Path, pid: u32, length: Duration) -> anyhow::Result<()>
     tracer
         .args([
             "attach",
+            // Memory under the full event rate, and the race as soon as it happens.
+            "--overhead-budget",
+            "off",
             "--metrics-addr",
             "127.0.0.1:0",
             "--format",

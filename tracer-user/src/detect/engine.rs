@@ -60,6 +60,9 @@ pub struct Engine {
     gaps: u64,
     forgotten_by_gap: u64,
     forgotten_by_preemption: u64,
+    limits: Limits,
+    /// The counters of the tables forgotten by [`Engine::forget_order`].
+    carried: Stats,
 }
 
 impl Engine {
@@ -76,7 +79,19 @@ impl Engine {
             gaps: 0,
             forgotten_by_gap: 0,
             forgotten_by_preemption: 0,
+            limits,
+            carried: Stats::default(),
         }
+    }
+
+    /// Forgets every goroutine, clock and access history, as if tracing started now (a sampling
+    /// window opens after a time without probes, about which nothing is known); keeps the races
+    /// found and the counters.
+    pub fn forget_order(&mut self) {
+        let carried = self.stats();
+        let previous = std::mem::replace(self, Self::new(self.limits));
+        self.reports = previous.reports;
+        self.carried = carried;
     }
 
     /// Applies one event; returns the races it revealed that are new (a pair of code sites not
@@ -126,19 +141,20 @@ impl Engine {
     }
 
     pub fn stats(&self) -> Stats {
+        let carried = &self.carried;
         Stats {
             goroutines: self.goroutines.len(),
             slots: self.slots.len(),
             maps: self.maps.len(),
             sync_objects: self.sync_objects.len(),
-            map_evictions: self.maps.evictions(),
-            sync_object_evictions: self.sync_objects.evictions(),
-            goroutine_evictions: self.goroutines.evictions(),
-            slot_reuses: self.slots.reuses(),
-            slot_preemptions: self.slots.preemptions(),
-            forgotten_by_preemption: self.forgotten_by_preemption,
-            gaps: self.gaps,
-            forgotten_by_gap: self.forgotten_by_gap,
+            map_evictions: carried.map_evictions + self.maps.evictions(),
+            sync_object_evictions: carried.sync_object_evictions + self.sync_objects.evictions(),
+            goroutine_evictions: carried.goroutine_evictions + self.goroutines.evictions(),
+            slot_reuses: carried.slot_reuses + self.slots.reuses(),
+            slot_preemptions: carried.slot_preemptions + self.slots.preemptions(),
+            forgotten_by_preemption: carried.forgotten_by_preemption + self.forgotten_by_preemption,
+            gaps: carried.gaps + self.gaps,
+            forgotten_by_gap: carried.forgotten_by_gap + self.forgotten_by_gap,
             races: self.reports.all().len(),
             race_instances: self.reports.instances(),
         }

@@ -190,8 +190,12 @@ pub fn built_fixture(fixture: &str, version: &str, variant: Variant) -> PathBuf 
     path
 }
 
+/// The tracer binary, tracing all the time: the tests check what is seen, not the sampling
+/// (tests/sampling.rs does, with an explicit `--overhead-budget`).
 pub fn tracer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_tracer"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tracer"));
+    command.env("TRACER_OVERHEAD_BUDGET", "off");
+    command
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes (then panics with `what`).
