@@ -237,6 +237,9 @@ pub mod site_flags {
     /// and one-byte NOPs): such a hit costs several times more, which the overhead budget
     /// needs to know (`counter::STEPPED_HITS`).
     pub const SINGLE_STEPPED: u8 = 64;
+    /// Record as ZF whether the low byte of the `arg` register is non-zero: a `SETE` kept a
+    /// compare-and-swap's ZF there, and the probe sits further on, where the kernel emulates.
+    pub const ZERO_FLAG_IN_ARG: u8 = 128;
 }
 
 /// A channel's capacity and element size packed into [`RawEvent::buffer_shape`] (the element

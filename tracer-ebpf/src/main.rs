@@ -257,7 +257,12 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         -1
     };
     let mut flags = 0;
-    if params.flags & site_flags::ZERO_FLAG != 0 && regs.eflags & ZERO_FLAG != 0 {
+    let zero_flag = if params.flags & site_flags::ZERO_FLAG_IN_ARG != 0 {
+        arg as u8 != 0
+    } else {
+        params.flags & site_flags::ZERO_FLAG != 0 && regs.eflags & ZERO_FLAG != 0
+    };
+    if zero_flag {
         flags |= event_flags::ZERO_FLAG;
     }
     if params.flags & site_flags::SELECT_CASES != 0 {

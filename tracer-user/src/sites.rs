@@ -2,13 +2,13 @@
 //! (what the object is, which registers to keep) and a [`ProbeClass`] (which program). Pure
 //! translation, so it is tested without root; `probes.rs` loads the result.
 
-use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use tracer_common::{
     object, register, site_flags, EventKind, ProbeClass, RuntimeConfig, SiteParams,
 };
 
 use crate::{
     gobin::{
+        disasm,
         dwarf::RuntimeOffsets,
         syncsites::{AddressExpr, Outcome, Primitive, Reg, SyncSite},
     },
@@ -58,42 +58,12 @@ pub fn kernel_sites<'a>(
     runtime
         .chain(inline)
         .map(|mut site| {
-            if !code(site.address).is_some_and(kernel_emulates) {
+            if !code(site.address).is_some_and(disasm::kernel_emulates) {
                 site.params.flags |= site_flags::SINGLE_STEPPED;
             }
             site
         })
         .collect()
-}
-
-/// x86 legacy prefix bytes (operand and address size, segments, LOCK, REP).
-const LEGACY_PREFIXES: [u8; 11] = [
-    0x66, 0x67, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0xf0, 0xf2, 0xf3,
-];
-
-/// Whether the kernel emulates the instruction `code` starts with when a uprobe on it fires
-/// (x86-64, `arch/x86/kernel/uprobes.c`): relative jumps and calls, conditional jumps, NOPs
-/// (the multi-byte forms since recent kernels: measured on 6.18) and `PUSH reg`. Anything else
-/// is copied out of line and single-stepped, a second trap: about 6 µs instead of 0.9 in a VM.
-pub fn kernel_emulates(code: &[u8]) -> bool {
-    let instruction = Decoder::new(64, code, DecoderOptions::NONE).decode();
-    if instruction.is_invalid() {
-        return false;
-    }
-    // The kernel refuses to emulate branches with a 0x66 prefix.
-    let operand_size_prefix = code
-        .iter()
-        .take_while(|byte| LEGACY_PREFIXES.contains(byte) || (0x40..=0x4f).contains(*byte))
-        .any(|&byte| byte == 0x66);
-    match instruction.mnemonic() {
-        Mnemonic::Nop => true,
-        Mnemonic::Jmp => instruction.is_jmp_short_or_near() && !operand_size_prefix,
-        Mnemonic::Call => instruction.is_call_near() && !operand_size_prefix,
-        _ if instruction.is_jcc_short_or_near() => !operand_size_prefix,
-        // `50+r`, or `41 50+r` for R8–R15.
-        Mnemonic::Push => matches!(code, [0x50..=0x57, ..] | [0x41, 0x50..=0x57, ..]),
-        _ => false,
-    }
 }
 
 /// The runtime layout the programs need, from the binary's offsets, for process `pid`.
@@ -330,6 +300,10 @@ fn inline_site(site: &SyncSite) -> SiteParams {
         Outcome::Always => {}
         Outcome::ZeroFlag => params.flags |= site_flags::ZERO_FLAG,
         Outcome::Register(reg) => params.arg = register_index(reg),
+        Outcome::ZeroFlagIn(reg) => {
+            params.arg = register_index(reg);
+            params.flags |= site_flags::ZERO_FLAG_IN_ARG;
+        }
     }
     params
 }
@@ -337,36 +311,6 @@ fn inline_site(site: &SyncSite) -> SiteParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[test]
-    fn the_kernel_emulates_pushes_branches_and_nops_only() {
-        let emulated: [&[u8]; 9] = [
-            &[0x55],                               // PUSHQ BP
-            &[0x41, 0x56],                         // PUSHQ R14
-            &[0x90],                               // NOP (an inline mark)
-            &[0x66, 0x90],                         // NOPW
-            &[0x0f, 0x1f, 0x00],                   // NOPL (AX)
-            &[0x75, 0x19],                         // JNE rel8
-            &[0x0f, 0x85, 0x10, 0x00, 0x00, 0x00], // JNE rel32
-            &[0xe8, 0x5b, 0x69, 0xfe, 0xff],       // CALL rel32
-            &[0xeb, 0x04],                         // JMP rel8
-        ];
-        for code in emulated {
-            assert!(kernel_emulates(code), "{code:02x?}");
-        }
-        let stepped: [&[u8]; 7] = [
-            &[0x40, 0x0f, 0x94, 0xc6], // SETE SI
-            &[0xc3],                   // RET
-            &[0x5d],                   // POPQ BP
-            &[0x48, 0x89, 0xe5],       // MOVQ SP, BP
-            &[0x49, 0x3b, 0x66, 0x10], // CMPQ SP, 0x10(R14)
-            &[0xff, 0xd0],             // CALL AX (indirect)
-            &[0x66, 0xe8, 0x00, 0x00], // CALLW: refused with the 0x66 prefix
-        ];
-        for code in stepped {
-            assert!(!kernel_emulates(code), "{code:02x?}");
-        }
-        assert!(!kernel_emulates(&[]));
-    }
 
     use crate::gobin::syncsites::Timing;
     use tracer_common::KeyClass;

@@ -42,8 +42,18 @@ fn demo_race_is_reported(version: &str) {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let recording = dir.path().join("events.jsonl");
     let graphs = dir.path().join("graphs");
+    // Traced all the time, the demo's clients make it produce events faster than tracer's share
+    // of two cores analyses them: a buffer that holds the whole run keeps this test about
+    // detection (drops are storm.rs's subject).
     let output = tracer()
-        .args(["run", "--format", "json", "--output"])
+        .args([
+            "run",
+            "--buffer-size",
+            "128M",
+            "--format",
+            "json",
+            "--output",
+        ])
         .arg(&reports)
         .arg("--events")
         .arg(&recording)

@@ -6,14 +6,19 @@
 //! the call is always attributed to the inlined frame, while the atomic instruction sometimes is
 //! not), then confirmed by decoding the atomic instruction before it. A uprobe cannot sit on a
 //! `LOCK`-prefixed instruction, so:
-//! * acquires are probed on the instruction after the atomic (its result is then known);
+//! * acquires are probed after the atomic (its result is then known): on the first instruction
+//!   the kernel emulates rather than single-steps, usually the conditional jump a few
+//!   instructions on, when nothing on the way changes what the probe reads;
 //! * releases are probed on the instruction before the atomic, so that the release is recorded
 //!   before any other goroutine can observe it; the object's address is then an expression in
 //!   that instruction's registers (the base register may still have to be loaded).
 
 use std::collections::{HashMap, HashSet};
 
-use iced_x86::{Code, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{
+    Code, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register,
+    RflagsBits,
+};
 use serde::Serialize;
 
 use super::{disasm, pclntab::InlinedCall};
@@ -142,6 +147,9 @@ pub enum Outcome {
     ZeroFlag,
     /// A register holding the atomic's result (old value of an `XADD`, a loaded flag).
     Register(Reg),
+    /// A register whose low byte a `SETE` set from ZF after a compare-and-swap: non-zero when
+    /// it succeeded (the probe moved past the `SETE` to an instruction the kernel emulates).
+    ZeroFlagIn(Reg),
 }
 
 /// One inlined synchronisation operation.
@@ -232,7 +240,7 @@ pub fn find_sites(
             anchor_index: index,
         };
         match context.site(anchor) {
-            Found::Site(site) => sites.push(site),
+            Found::Site(site) => sites.push(context.emulated_probe(site, code, address)),
             Found::NotInlined => {}
             Found::Unconfirmed => unconfirmed.push(call.ip()),
         }
@@ -753,7 +761,7 @@ pub fn atomic_sites(
         let acquire = (access != AtomicAccess::Store).then(|| context.atomic_acquire(index));
         for site in [release, acquire].into_iter().flatten() {
             match site {
-                Some(site) => sites.push(site),
+                Some(site) => sites.push(context.emulated_probe(site, code, address)),
                 None => unconfirmed.push(calls[call].call_pc),
             }
         }
@@ -944,7 +952,7 @@ fn try_lock_site(
     if matches!(object, AddressExpr::Register { base: Reg::Rax, .. }) {
         return None;
     }
-    Some(SyncSite {
+    let site = SyncSite {
         primitive: Primitive::MutexTryLock,
         function: function.to_owned(),
         probe: next.ip(),
@@ -954,7 +962,122 @@ fn try_lock_site(
         outcome: Outcome::ZeroFlag,
         atomic: atomic.ip(),
         anchor: atomic.ip(),
-    })
+    };
+    let context = SiteContext {
+        function,
+        instructions: &instructions,
+        branch_targets: &branch_targets(&instructions),
+        anchor_index: index,
+    };
+    Some(context.emulated_probe(site, code, address))
+}
+
+/// How far past its first possible instruction an acquire's probe may move.
+const ACQUIRE_PROBE_WINDOW: usize = 4;
+
+impl SiteContext<'_> {
+    /// An acquire is first placed right after its atomic instruction, usually on one the kernel
+    /// must single-step (`SETE`, `TESTL`: about 6 µs a hit in a VM, against under 1 µs for one
+    /// it emulates). This moves the probe forward through the straight line that follows to the
+    /// first instruction the kernel emulates — typically the conditional jump on the outcome —
+    /// if no other path joins on the way and nothing on the way changes what the probe reads:
+    /// the object's registers (or, for a loaded base, memory), the outcome register, or ZF
+    /// before a `SETE` has kept it in a register. Otherwise the site stays as it is.
+    fn emulated_probe(&self, site: SyncSite, code: &[u8], address: u64) -> SyncSite {
+        if site.timing != Timing::After {
+            return site;
+        }
+        let Some(start) = self
+            .instructions
+            .iter()
+            .position(|instruction| instruction.ip() == site.probe)
+        else {
+            return site;
+        };
+        let object_registers: Vec<Reg> = match site.object {
+            AddressExpr::Register { base, .. } | AddressExpr::Load { base, .. } => vec![base],
+            AddressExpr::Static { .. } => Vec::new(),
+        };
+        let loaded = matches!(site.object, AddressExpr::Load { .. });
+        let mut outcome = site.outcome;
+        let mut factory = InstructionInfoFactory::new();
+        for instruction in self
+            .instructions
+            .iter()
+            .skip(start)
+            .take(ACQUIRE_PROBE_WINDOW)
+        {
+            let joined =
+                instruction.ip() != site.probe && self.branch_targets.contains(&instruction.ip());
+            if joined {
+                break;
+            }
+            let bytes = instruction
+                .ip()
+                .checked_sub(address)
+                .and_then(|offset| code.get(offset as usize..));
+            if bytes.is_some_and(disasm::kernel_emulates) {
+                return SyncSite {
+                    probe: instruction.ip(),
+                    outcome,
+                    ..site
+                };
+            }
+            if instruction.flow_control() != FlowControl::Next
+                || instruction.has_lock_prefix()
+                || instruction.mnemonic() == Mnemonic::Xchg
+            {
+                break;
+            }
+            let info = factory.info(instruction);
+            let written: Vec<Reg> = info
+                .used_registers()
+                .iter()
+                .filter(|used| {
+                    matches!(
+                        used.access(),
+                        OpAccess::Write
+                            | OpAccess::CondWrite
+                            | OpAccess::ReadWrite
+                            | OpAccess::ReadCondWrite
+                    )
+                })
+                .filter_map(|used| Reg::of(used.register()))
+                .collect();
+            let writes_memory = info.used_memory().iter().any(|used| {
+                matches!(
+                    used.access(),
+                    OpAccess::Write
+                        | OpAccess::CondWrite
+                        | OpAccess::ReadWrite
+                        | OpAccess::ReadCondWrite
+                )
+            });
+            if object_registers.iter().any(|reg| written.contains(reg)) || (loaded && writes_memory)
+            {
+                break;
+            }
+            outcome = match outcome {
+                Outcome::ZeroFlag if instruction.mnemonic() == Mnemonic::Sete => {
+                    let register = instruction.op0_register();
+                    let high_byte = matches!(
+                        register,
+                        Register::AH | Register::BH | Register::CH | Register::DH
+                    );
+                    match (instruction.op0_kind(), Reg::of(register)) {
+                        (OpKind::Register, Some(reg)) if !high_byte => Outcome::ZeroFlagIn(reg),
+                        _ => break,
+                    }
+                }
+                Outcome::ZeroFlag if instruction.rflags_modified() & RflagsBits::ZF != 0 => break,
+                Outcome::Register(reg) | Outcome::ZeroFlagIn(reg) if written.contains(&reg) => {
+                    break
+                }
+                unchanged => unchanged,
+            };
+        }
+        site
+    }
 }
 
 /// A load of a 32- or 8-bit flag from memory into a register, or a compare of it with zero.
@@ -1077,7 +1200,8 @@ mod tests {
         (sites, unconfirmed)
     }
 
-    /// Go 1.21 `h.g.mu.Lock()` with the mutex at +0x18 behind CX (from `go tool objdump`).
+    /// Go 1.21 `h.g.mu.Lock()` with the mutex at +0x18 behind CX (from `go tool objdump`):
+    /// probed on the `JNE` (emulated by the kernel), where SI holds the CAS's success.
     #[test]
     fn embedded_lock_is_probed_after_the_cas() {
         let mut code = vec![
@@ -1097,9 +1221,9 @@ mod tests {
         let site = &sites[0];
         assert_eq!(site.primitive, Primitive::MutexLock);
         assert_eq!(site.atomic, BASE + 8);
-        assert_eq!(site.probe, BASE + 13);
+        assert_eq!(site.probe, BASE + 20);
         assert_eq!(site.timing, Timing::After);
-        assert_eq!(site.outcome, Outcome::ZeroFlag);
+        assert_eq!(site.outcome, Outcome::ZeroFlagIn(Reg::Rsi));
         assert_eq!(
             site.object,
             AddressExpr::Register {
@@ -1205,6 +1329,80 @@ mod tests {
         let (sites, unconfirmed) = sites_of(&code);
         assert!(sites.is_empty());
         assert_eq!(unconfirmed, vec![at]);
+    }
+
+    /// The Lock of `embedded_lock_is_probed_after_the_cas`, with `first` after the CAS.
+    fn lock_followed_by(first: &[u8]) -> SyncSite {
+        let mut code = vec![
+            0xbe, 0x01, 0x00, 0x00, 0x00, // MOVL $1, SI
+            0xf0, 0x0f, 0xb1, 0x71, 0x18, // LOCK CMPXCHGL SI, 0x18(CX)
+        ];
+        code.extend(first);
+        code.extend([
+            0x40, 0x84, 0xf6, // TESTL SI, SI
+            0x75, 0x08, // JNE +8
+            0x48, 0x89, 0xc8, // MOVQ CX, AX
+        ]);
+        let at = BASE + code.len() as u64;
+        code.extend(call(at, LOCK_SLOW));
+        let (mut sites, _) = sites_of(&code);
+        assert_eq!(sites.len(), 1);
+        sites.remove(0)
+    }
+
+    #[test]
+    fn an_acquire_stays_where_moving_it_would_change_what_it_reads() {
+        // The base register is overwritten before the jump.
+        let clobbered = lock_followed_by(&[
+            0x40, 0x0f, 0x94, 0xc6, // SETE SI
+            0x48, 0x31, 0xc9, // XORQ CX, CX
+        ]);
+        assert_eq!(
+            (clobbered.probe, clobbered.outcome),
+            (BASE + 10, Outcome::ZeroFlag)
+        );
+        // ZF is overwritten before any SETE kept it.
+        let flags_lost = lock_followed_by(&[0x48, 0x85, 0xc0]); // TESTQ AX, AX
+        assert_eq!(
+            (flags_lost.probe, flags_lost.outcome),
+            (BASE + 10, Outcome::ZeroFlag)
+        );
+        // The SETE's register is overwritten.
+        let result_lost = lock_followed_by(&[
+            0x40, 0x0f, 0x94, 0xc6, // SETE SI
+            0xbe, 0x00, 0x00, 0x00, 0x00, // MOVL $0, SI
+        ]);
+        assert_eq!(result_lost.probe, BASE + 10);
+        // A NOP right after the SETE (Go 1.25/1.26) is emulated: the probe goes there.
+        let nop = lock_followed_by(&[
+            0x40, 0x0f, 0x94, 0xc6, // SETE SI
+            0x90, // NOP
+        ]);
+        assert_eq!(
+            (nop.probe, nop.outcome),
+            (BASE + 14, Outcome::ZeroFlagIn(Reg::Rsi))
+        );
+    }
+
+    #[test]
+    fn an_acquire_does_not_move_onto_code_other_paths_reach() {
+        let mut code = vec![
+            0xeb, 0x0e, // JMP +14 → the TESTL
+            0xbe, 0x01, 0x00, 0x00, 0x00, // MOVL $1, SI
+            0xf0, 0x0f, 0xb1, 0x71, 0x18, // LOCK CMPXCHGL SI, 0x18(CX)
+            0x40, 0x0f, 0x94, 0xc6, // SETE SI
+            0x40, 0x84, 0xf6, // TESTL SI, SI
+            0x75, 0x03, // JNE +3
+            0x48, 0x89, 0xc8, // MOVQ CX, AX
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(call(at, LOCK_SLOW));
+        let (sites, _) = sites_of(&code);
+        assert_eq!(sites.len(), 1);
+        assert_eq!(
+            (sites[0].probe, sites[0].outcome),
+            (BASE + 12, Outcome::ZeroFlag)
+        );
     }
 
     #[test]
