@@ -972,6 +972,14 @@ fn try_lock_site(
     Some(context.emulated_probe(site, code, address))
 }
 
+/// Whether an operand access may change the operand.
+fn writes(access: OpAccess) -> bool {
+    matches!(
+        access,
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+    )
+}
+
 /// How far past its first possible instruction an acquire's probe may move.
 const ACQUIRE_PROBE_WINDOW: usize = 4;
 
@@ -1033,26 +1041,10 @@ impl SiteContext<'_> {
             let written: Vec<Reg> = info
                 .used_registers()
                 .iter()
-                .filter(|used| {
-                    matches!(
-                        used.access(),
-                        OpAccess::Write
-                            | OpAccess::CondWrite
-                            | OpAccess::ReadWrite
-                            | OpAccess::ReadCondWrite
-                    )
-                })
+                .filter(|used| writes(used.access()))
                 .filter_map(|used| Reg::of(used.register()))
                 .collect();
-            let writes_memory = info.used_memory().iter().any(|used| {
-                matches!(
-                    used.access(),
-                    OpAccess::Write
-                        | OpAccess::CondWrite
-                        | OpAccess::ReadWrite
-                        | OpAccess::ReadCondWrite
-                )
-            });
+            let writes_memory = info.used_memory().iter().any(|used| writes(used.access()));
             if object_registers.iter().any(|reg| written.contains(reg)) || (loaded && writes_memory)
             {
                 break;
@@ -1204,21 +1196,10 @@ mod tests {
     /// probed on the `JNE` (emulated by the kernel), where SI holds the CAS's success.
     #[test]
     fn embedded_lock_is_probed_after_the_cas() {
-        let mut code = vec![
-            0x48, 0x89, 0xc1, // MOVQ AX, CX
-            0xbe, 0x01, 0x00, 0x00, 0x00, // MOVL $1, SI
-            0xf0, 0x0f, 0xb1, 0x71, 0x18, // LOCK CMPXCHGL SI, 0x18(CX)
-            0x40, 0x0f, 0x94, 0xc6, // SETE SI
-            0x40, 0x84, 0xf6, // TESTL SI, SI
-            0x75, 0x08, // JNE +8
-            0x48, 0x89, 0xd0, // MOVQ DX, AX
-        ];
-        let at = BASE + code.len() as u64;
-        code.extend(call(at, LOCK_SLOW));
-        let (sites, unconfirmed) = sites_of(&code);
-        assert!(unconfirmed.is_empty());
-        assert_eq!(sites.len(), 1);
-        let site = &sites[0];
+        let site = lock_between(
+            &[0x48, 0x89, 0xc1],       // MOVQ AX, CX
+            &[0x40, 0x0f, 0x94, 0xc6], // SETE SI
+        );
         assert_eq!(site.primitive, Primitive::MutexLock);
         assert_eq!(site.atomic, BASE + 8);
         assert_eq!(site.probe, BASE + 20);
@@ -1231,7 +1212,7 @@ mod tests {
                 offset: 0x18
             }
         );
-        assert_eq!(site.anchor, at);
+        assert_eq!(site.anchor, BASE + 25);
     }
 
     /// Go 1.27 `h.g.mu.Unlock()`: the base is reloaded from the stack right before the XADD.
@@ -1331,13 +1312,15 @@ mod tests {
         assert_eq!(unconfirmed, vec![at]);
     }
 
-    /// The Lock of `embedded_lock_is_probed_after_the_cas`, with `first` after the CAS.
-    fn lock_followed_by(first: &[u8]) -> SyncSite {
-        let mut code = vec![
+    /// An inlined Lock of the mutex at 0x18(CX): `before`, the CAS, `after_cas`, then the test
+    /// of SI, the jump over the slow path, and the slow path.
+    fn lock_between(before: &[u8], after_cas: &[u8]) -> SyncSite {
+        let mut code = before.to_vec();
+        code.extend([
             0xbe, 0x01, 0x00, 0x00, 0x00, // MOVL $1, SI
             0xf0, 0x0f, 0xb1, 0x71, 0x18, // LOCK CMPXCHGL SI, 0x18(CX)
-        ];
-        code.extend(first);
+        ]);
+        code.extend(after_cas);
         code.extend([
             0x40, 0x84, 0xf6, // TESTL SI, SI
             0x75, 0x08, // JNE +8
@@ -1345,9 +1328,15 @@ mod tests {
         ]);
         let at = BASE + code.len() as u64;
         code.extend(call(at, LOCK_SLOW));
-        let (mut sites, _) = sites_of(&code);
+        let (mut sites, unconfirmed) = sites_of(&code);
+        assert!(unconfirmed.is_empty());
         assert_eq!(sites.len(), 1);
         sites.remove(0)
+    }
+
+    /// The Lock of `embedded_lock_is_probed_after_the_cas`, with `after_cas` after the CAS.
+    fn lock_followed_by(after_cas: &[u8]) -> SyncSite {
+        lock_between(&[], after_cas)
     }
 
     #[test]
@@ -1386,23 +1375,9 @@ mod tests {
 
     #[test]
     fn an_acquire_does_not_move_onto_code_other_paths_reach() {
-        let mut code = vec![
-            0xeb, 0x0e, // JMP +14 → the TESTL
-            0xbe, 0x01, 0x00, 0x00, 0x00, // MOVL $1, SI
-            0xf0, 0x0f, 0xb1, 0x71, 0x18, // LOCK CMPXCHGL SI, 0x18(CX)
-            0x40, 0x0f, 0x94, 0xc6, // SETE SI
-            0x40, 0x84, 0xf6, // TESTL SI, SI
-            0x75, 0x03, // JNE +3
-            0x48, 0x89, 0xc8, // MOVQ CX, AX
-        ];
-        let at = BASE + code.len() as u64;
-        code.extend(call(at, LOCK_SLOW));
-        let (sites, _) = sites_of(&code);
-        assert_eq!(sites.len(), 1);
-        assert_eq!(
-            (sites[0].probe, sites[0].outcome),
-            (BASE + 12, Outcome::ZeroFlag)
-        );
+        // JMP +14: onto the TESTL after the SETE.
+        let site = lock_between(&[0xeb, 0x0e], &[0x40, 0x0f, 0x94, 0xc6]);
+        assert_eq!((site.probe, site.outcome), (BASE + 12, Outcome::ZeroFlag));
     }
 
     #[test]
