@@ -57,20 +57,22 @@ pub struct TracingCost {
     pub windows: u64,
     /// Time with every probe in place.
     pub traced: Duration,
-    /// The target's time in probes plus tracer's on the events, estimated (see `calibrate`).
-    pub cost: Duration,
+    /// The target's time in probes, estimated (see `calibrate`).
+    pub probes: Duration,
+    /// tracer's time on the events.
+    pub analysis: Duration,
     /// The target's CPU time over the session, probes included.
     pub target_cpu: Duration,
 }
 
 impl TracingCost {
-    /// The cost as a fraction of the target's own CPU time, if it used any.
+    /// Probes and analysis as a fraction of the target's own CPU time, if it used any.
     pub fn overhead(&self) -> Option<f64> {
         let own = self
             .target_cpu
-            .checked_sub(self.cost)
+            .checked_sub(self.probes)
             .filter(|own| !own.is_zero())?;
-        Some(self.cost.as_secs_f64() / own.as_secs_f64())
+        Some((self.probes + self.analysis).as_secs_f64() / own.as_secs_f64())
     }
 }
 
@@ -227,8 +229,9 @@ mod tests {
         summary.cost = Some(TracingCost {
             windows: 3,
             traced: Duration::from_millis(300),
-            cost: Duration::from_millis(100),
-            target_cpu: Duration::from_millis(1100),
+            probes: Duration::from_millis(80),
+            analysis: Duration::from_millis(20),
+            target_cpu: Duration::from_millis(1080),
         });
         let text = summary.render(Duration::from_millis(1500));
         assert!(

@@ -62,6 +62,27 @@ fn process_state(stat: &str) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
+/// The kernel-mode CPU time process `pid` has used so far (`stime` of `/proc/PID/stat`), where
+/// uprobe traps and programs are counted, or `None` once it is gone.
+pub fn system_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = system_ticks(&stat)?;
+    (ticks_per_second > 0)
+        .then(|| std::time::Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+}
+
+/// `stime`, the 15th field of `/proc/PID/stat`: the 13th after the command name.
+fn system_ticks(stat: &str) -> Option<u64> {
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(12)?
+        .parse()
+        .ok()
+}
+
 /// Finds `program` the way a shell would: a name with a slash is a path, otherwise each `PATH`
 /// entry is tried for an executable regular file.
 pub fn resolve_program(program: &OsStr) -> Result<PathBuf, TracerError> {
@@ -305,6 +326,15 @@ pub fn wait_exit_status(pid: u32) -> Result<i32, TracerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn system_time_is_read_after_the_command_name() {
+        let stat = "4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 73 571 0 0 20 0";
+        assert_eq!(system_ticks(stat), Some(571));
+        assert_eq!(system_ticks("4242 (cut) S 1 2"), None);
+        let own = system_time(std::process::id()).expect("own stat is readable");
+        assert!(own < std::time::Duration::from_secs(3600));
+    }
 
     #[test]
     fn parses_the_state_after_an_awkward_command_name() {

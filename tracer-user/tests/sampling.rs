@@ -123,13 +123,14 @@ fn an_overhead_budget_removes_the_probes_of_a_busy_target() {
     let binary = build_fixture(&go("1.26.6"), "sampled", dir.path(), &[]);
     let (output, races) = traced(&binary, dir.path(), &["--overhead-budget", "20%"], 4);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    // Fully traced, this workload spends most of its time in probes: the budget cuts it into
-    // windows (the cost itself is measured by `cargo xtask bench`).
+    // Fully traced, this workload spends most of its time in probes: the budget removes them
+    // for most of the run (what that saves is measured by `cargo xtask bench`).
     let sampling_line = stderr
         .lines()
         .find(|line| line.starts_with("tracer: probes in place"))
         .unwrap();
-    assert!(windows(&stderr) >= 2, "{sampling_line}");
+    assert!(windows(&stderr) >= 1, "{sampling_line}");
+    assert!(sampling_line.contains("estimated cost"), "{sampling_line}");
     let share: f64 = sampling_line
         .split(" (")
         .nth(1)

@@ -276,40 +276,83 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
             .args(["-duration", SERVICE_DURATION]);
         command
     };
-    let mut untraced = Command::new(&plain);
-    untraced.args(["-duration", SERVICE_DURATION]);
+    let untraced = || {
+        let mut command = Command::new(&plain);
+        command.args(["-duration", SERVICE_DURATION]);
+        command
+    };
     let mut race_build = Command::new(&race);
     race_build
         .args(["-duration", SERVICE_DURATION])
         .env("GORACE", "atexit_sleep_ms=0");
-    let cases: Vec<(&str, Command)> = vec![
-        ("untraced", untraced),
-        ("tracer run (default: --overhead-budget 10%)", traced(&[])),
+    // (case, its overhead budget, the command)
+    let cases: Vec<(&str, Option<f64>, Command)> = vec![
+        (
+            "tracer run (default: --overhead-budget 10%)",
+            Some(0.10),
+            traced(&[]),
+        ),
         (
             "tracer run --overhead-budget 30%",
+            Some(0.30),
             traced(&["--overhead-budget", "30%"]),
         ),
         (
             "tracer run --sample 200ms/2s",
+            None,
             traced(&["--sample", "200ms/2s"]),
         ),
         (
             "tracer run --overhead-budget off",
+            None,
             traced(&["--overhead-budget", "off"]),
         ),
         (
             "tracer run --overhead-budget off --no-reads",
+            None,
             traced(&["--overhead-budget", "off", "--no-reads"]),
         ),
-        ("go build -race", race_build),
+        ("go build -race", None, race_build),
     ];
-    let mut rows = Vec::new();
-    let mut baseline: Option<(f64, f64)> = None;
-    for (name, mut command) in cases {
+    let throughput_and_p99 = |result: &serde_json::Value| {
+        (
+            result["requests_per_second"].as_f64().unwrap_or(0.0),
+            result["p99_us"].as_f64().unwrap_or(0.0),
+        )
+    };
+    // This VM's neighbours move the untraced throughput by ±15% from one run to the next, and
+    // the first run after a build is slower: after a warm-up, an untraced run precedes each
+    // case, and every case is compared with their median.
+    run_service(&mut untraced())?;
+    let mut untraced_runs = Vec::new();
+    let mut traced_runs = Vec::new();
+    for (name, budget, mut command) in cases {
+        untraced_runs.push(throughput_and_p99(&run_service(&mut untraced())?.0));
         let (result, lines) = run_service(&mut command)?;
-        let rps = result["requests_per_second"].as_f64().unwrap_or(0.0);
-        let p99 = result["p99_us"].as_f64().unwrap_or(0.0);
-        let (base_rps, base_p99) = *baseline.get_or_insert((rps, p99));
+        traced_runs.push((name, budget, throughput_and_p99(&result), lines));
+    }
+    untraced_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (base_rps, base_p99) = untraced_runs[untraced_runs.len() / 2];
+    let mut rows = vec![Row {
+        part: "service",
+        case: format!(
+            "untraced ({} runs, one before each case)",
+            untraced_runs.len()
+        ),
+        measurements: vec![
+            ("median throughput", format!("{base_rps:.0} req/s")),
+            (
+                "range",
+                format!(
+                    "{:.0} to {:.0} req/s",
+                    untraced_runs[0].0,
+                    untraced_runs[untraced_runs.len() - 1].0
+                ),
+            ),
+            ("p99", format!("{:.2} ms", base_p99 / 1000.0)),
+        ],
+    }];
+    for (name, budget, (rps, p99), lines) in traced_runs {
         let mut measurements = vec![
             ("throughput", format!("{rps:.0} req/s")),
             ("vs untraced", format!("{:.2}x", rps / base_rps)),
@@ -319,6 +362,19 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
                 format!("{:.1}x", p99 / base_p99.max(1.0)),
             ),
         ];
+        if let Some(budget) = budget {
+            // What the budget bounds: the extra time per request.
+            let slowdown = base_rps / rps.max(1e-9) - 1.0;
+            let verdict = if slowdown <= budget { "within" } else { "OVER" };
+            measurements.push((
+                "slowdown",
+                format!(
+                    "{:.0}% ({verdict} the {:.0}% budget)",
+                    100.0 * slowdown,
+                    100.0 * budget
+                ),
+            ));
+        }
         if let Some(sampling) = lines.sampling {
             measurements.push(("probes in place", sampling));
         }
