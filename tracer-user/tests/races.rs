@@ -42,9 +42,9 @@ fn demo_race_is_reported(version: &str) {
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let recording = dir.path().join("events.jsonl");
     let graphs = dir.path().join("graphs");
-    // Traced all the time, the demo's clients make it produce events faster than tracer's share
-    // of two cores analyses them: a buffer that holds the whole run keeps this test about
-    // detection (drops are storm.rs's subject).
+    // Traced all the time, the demo produces events faster than tracer's share of two cores
+    // analyses them: a buffer that holds the whole run keeps this test about detection (drops
+    // are storm.rs's subject).
     let output = tracer()
         .args([
             "run",
@@ -218,8 +218,10 @@ fn attached_demo_race_is_the_only_report(version: &str) {
     };
     let reports = dir.path().join("races.jsonl");
     let recording = dir.path().join("events.jsonl");
+    // As in demo_race_is_reported: a buffer that holds the whole run.
     let output = tracer()
-        .args(["attach", "--duration", "2s", "--format", "json", "--output"])
+        .args(["attach", "--duration", "2s", "--buffer-size", "128M"])
+        .args(["--format", "json", "--output"])
         .arg(&reports)
         .arg("--events")
         .arg(&recording)
