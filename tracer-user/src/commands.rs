@@ -30,7 +30,7 @@ use crate::{
 
 /// What the session is asked to do. Under an overhead budget, this measures what a probe hit
 /// costs here first (needs the privileges already checked).
-fn session_options(args: &TraceArgs) -> Result<SessionOptions, TracerError> {
+fn session_options(args: &TraceArgs) -> SessionOptions {
     let sampling = args.sample.unwrap_or(args.overhead_budget);
     let hit_costs = match sampling {
         Sampling::Budget(_) => calibrate::measure().unwrap_or_else(|error| {
@@ -40,14 +40,14 @@ fn session_options(args: &TraceArgs) -> Result<SessionOptions, TracerError> {
         _ => HitCosts::FALLBACK,
     };
     log::debug!("probe hit costs: {hit_costs:?}");
-    Ok(SessionOptions {
+    SessionOptions {
         events: args.events.clone(),
         duration: args.duration,
         stats_interval: args.stats_interval,
         graphs: args.reports.dot_dir.is_some(),
         sampling,
         hit_costs,
-    })
+    }
 }
 
 /// `tracer inspect PATH | --pid PID`: prints the analysis and the probe plan.
@@ -220,7 +220,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
     }
     session::catch_interrupts_during_setup();
     privileges::check()?;
-    let options = session_options(args)?;
+    let options = session_options(args);
     let executables = pids
         .iter()
         .map(|&pid| target::running_executable(pid))
@@ -266,7 +266,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     let program = target::resolve_program(&command[0])?;
     let endpoint = MetricsEndpoint::bind(args)?;
     privileges::check()?;
-    let options = session_options(args)?;
+    let options = session_options(args);
     // The pid is not known before the fork; the analysis must come first, single-threaded.
     let mut prepared = Prepared::new(0, program.clone(), &program, args)?;
     session::setup_interrupted()?;

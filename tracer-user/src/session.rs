@@ -225,15 +225,10 @@ impl Windows {
                 .saturating_sub(self.at_start.single_stepped),
             Duration::from_nanos(meters.program_ns.saturating_sub(self.at_start.program_ns)),
         );
-        let since_start = |now: Option<Duration>, then: Option<Duration>| match (now, then) {
-            (Some(now), Some(then)) => now.saturating_sub(then),
-            _ => Duration::ZERO,
-        };
-        let target_cpu = since_start(meters.target_cpu, self.at_start.target_cpu);
+        let target_cpu = since(meters.target_cpu, self.at_start.target_cpu);
         let probes = match traced {
-            true => estimated.max(
-                since_start(meters.target_system, self.at_start.target_system).min(target_cpu),
-            ),
+            true => estimated
+                .max(since(meters.target_system, self.at_start.target_system).min(target_cpu)),
             false => estimated,
         };
         Stretch {
@@ -247,11 +242,7 @@ impl Windows {
     /// Ends the stretch in progress at `now`: adds it to the totals and returns it.
     fn end_stretch(&mut self, now: Instant, meters: Meters, traced: bool) -> Stretch {
         let stretch = self.stretch(now, &meters, traced);
-        if traced {
-            self.total.traced += stretch.length;
-        }
-        self.total.probes += stretch.probes;
-        self.total.analysis += stretch.analysis;
+        add_stretch(&mut self.total, &stretch, traced);
         self.started = now;
         self.at_start = meters;
         self.analysis = Duration::ZERO;
@@ -261,29 +252,49 @@ impl Windows {
     /// The session's totals, counting the stretch in progress up to `now`.
     fn totals(&self, now: Instant, meters: Meters, traced: bool) -> TracingCost {
         let mut total = self.total;
-        let stretch = self.stretch(now, &meters, traced);
-        if traced {
-            total.traced += stretch.length;
-        }
-        total.probes += stretch.probes;
-        total.analysis += stretch.analysis;
-        if let (Some(now), Some(then)) = (meters.target_cpu, self.started_cpu) {
-            total.target_cpu = now.saturating_sub(then);
-        }
+        add_stretch(&mut total, &self.stretch(now, &meters, traced), traced);
+        total.target_cpu = since(meters.target_cpu, self.started_cpu);
         total
+    }
+}
+
+/// Counts a stretch (a window if `traced`) in the session's totals.
+fn add_stretch(total: &mut TracingCost, stretch: &Stretch, traced: bool) {
+    if traced {
+        total.traced += stretch.length;
+    }
+    total.probes += stretch.probes;
+    total.analysis += stretch.analysis;
+}
+
+/// The kernel programs' counters, summed over CPUs.
+fn kernel_counters(channels: &KernelChannels) -> KernelCounters {
+    KernelCounters {
+        hits: ProbeClass::ALL.map(|class| channels.counter(counter::HITS + class as u32)),
+        single_stepped: channels.counter(counter::STEPPED_HITS),
+        program_ns: channels.counter(counter::PROGRAM_NS),
+        stack_filtered: channels.counter(counter::STACK_FILTERED),
+        goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
+        stack_failed: channels.counter(counter::STACK_FAILED),
+    }
+}
+
+/// How much of `now` (a cumulative reading) came after `then`; zero if either is unknown.
+fn since(now: Option<Duration>, then: Option<Duration>) -> Duration {
+    match (now, then) {
+        (Some(now), Some(then)) => now.saturating_sub(then),
+        _ => Duration::ZERO,
     }
 }
 
 impl Meters {
     /// The kernel's cumulative hit counters and process `pid`'s CPU time, now.
     fn read(channels: &KernelChannels, pid: u32) -> Self {
+        let kernel = kernel_counters(channels);
         Self {
-            hits: ProbeClass::ALL
-                .iter()
-                .map(|&class| channels.counter(counter::HITS + class as u32))
-                .sum(),
-            single_stepped: channels.counter(counter::STEPPED_HITS),
-            program_ns: channels.counter(counter::PROGRAM_NS),
+            hits: kernel.hits.iter().sum(),
+            single_stepped: kernel.single_stepped,
+            program_ns: kernel.program_ns,
             target_cpu: target::cpu_time(pid),
             target_system: target::system_time(pid),
         }
@@ -392,14 +403,7 @@ impl Target<'_> {
         let channels = &self.channels;
         let summary = &mut self.output.summary;
         summary.dropped = channels.counter(counter::DROPPED);
-        summary.kernel = KernelCounters {
-            hits: ProbeClass::ALL.map(|class| channels.counter(counter::HITS + class as u32)),
-            single_stepped: channels.counter(counter::STEPPED_HITS),
-            program_ns: channels.counter(counter::PROGRAM_NS),
-            stack_filtered: channels.counter(counter::STACK_FILTERED),
-            goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
-            stack_failed: channels.counter(counter::STACK_FAILED),
-        };
+        summary.kernel = kernel_counters(channels);
     }
 
     fn publish_metrics(&mut self) {
