@@ -3,7 +3,7 @@
 //! accuracy corpus on every Go version (`cargo xtask corpus`), a short run of every fuzz target
 //! and a one-minute soak.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 use anyhow::bail;
 
@@ -11,6 +11,9 @@ use crate::{corpus, fuzz, setup::Environment, shell, soak};
 
 /// Seconds each fuzz target runs in the test (a smoke test; `cargo xtask fuzz` goes longer).
 const FUZZ_SECONDS: u64 = 20;
+
+/// Time the integration tests get once built (they take about 5 minutes on two cores).
+const INTEGRATION_TEST_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 pub fn run(environment: &Environment) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
@@ -35,9 +38,10 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
         bail!("the integration tests load eBPF programs and attach uprobes: run `cargo xtask test` as root");
     }
     // Optimised: a debug build of tracer cannot keep up with a busy traced program, and the race
-    // tests assert that no event was dropped.
-    shell::run(
-        Command::new("cargo")
+    // tests assert that no event was dropped. Built first, so that the limit counts the tests only.
+    let integration_tests = || {
+        let mut command = Command::new("cargo");
+        command
             .args([
                 "test",
                 "--release",
@@ -46,8 +50,11 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
                 "--test",
                 "*",
             ])
-            .env("TRACER_CACHE_DIR", &environment.cache_dir),
-    )?;
+            .env("TRACER_CACHE_DIR", &environment.cache_dir);
+        command
+    };
+    shell::run(integration_tests().arg("--no-run"))?;
+    shell::run_within(&mut integration_tests(), INTEGRATION_TEST_LIMIT)?;
     corpus::run(environment, &[], None)?;
     fuzz::run(environment, FUZZ_SECONDS)?;
     soak::run(environment, 1)

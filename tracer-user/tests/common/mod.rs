@@ -8,6 +8,7 @@ use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
+    sync::mpsc::{self, Receiver, RecvTimeoutError},
     time::{Duration, Instant},
 };
 
@@ -220,11 +221,16 @@ pub fn wait_with_timeout(mut child: Child, what: &str, timeout: Duration) -> Out
     child.wait_with_output().expect("collect output")
 }
 
-/// A Go fixture running in `loop` mode: it writes maps until its standard input closes.
+/// How long a looping fixture may take to answer a command or to exit.
+const FIXTURE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A Go fixture running in `loop` mode: it writes maps until its standard input closes. Its
+/// standard output is read by a thread of its own, so that every wait for a line has a deadline
+/// and a stuck fixture fails the test instead of hanging it.
 pub struct LoopingTarget {
     pub child: Child,
     pub pid: u32,
-    stdout: BufReader<std::process::ChildStdout>,
+    lines: Receiver<String>,
 }
 
 impl LoopingTarget {
@@ -235,12 +241,23 @@ impl LoopingTarget {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the fixture");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the ready line");
-        assert!(line.starts_with("ready "), "unexpected first line {line:?}");
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let pid = child.id();
-        Self { child, pid, stdout }
+        let mut target = Self { child, pid, lines };
+        let ready = target.next_line();
+        assert!(
+            ready.starts_with("ready "),
+            "unexpected first line {ready:?}"
+        );
+        target
     }
 
     /// Sends one command line to the fixture (see its `loop` mode).
@@ -251,20 +268,41 @@ impl LoopingTarget {
         stdin.flush().expect("flush a command");
     }
 
-    /// The fixture's next line of standard output.
+    /// The fixture's next line of standard output (without its line end).
     pub fn next_line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read a line");
-        line
+        match self.lines.recv_timeout(FIXTURE_TIMEOUT) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!(
+                    "the fixture (pid {}) printed nothing for {FIXTURE_TIMEOUT:?}",
+                    self.pid
+                )
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("the fixture (pid {}) closed its output", self.pid)
+            }
+        }
     }
 
     /// Closes standard input and returns (exit code, the rest of standard output).
     pub fn finish(mut self) -> (Option<i32>, String) {
         drop(self.child.stdin.take());
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut self.stdout, &mut rest).expect("read stdout");
-        let status = self.child.wait().expect("wait for the fixture");
-        (status.code(), rest)
+        let mut status = None;
+        wait_for("the fixture to exit", FIXTURE_TIMEOUT, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        let mut rest = Vec::new();
+        loop {
+            match self.lines.recv_timeout(FIXTURE_TIMEOUT) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("the fixture's output stayed open after it exited")
+                }
+            }
+        }
+        (status.and_then(|status| status.code()), rest.join("\n"))
     }
 }
 
