@@ -142,30 +142,49 @@ fn on_own_stack(regs: &pt_regs, config: &RuntimeConfig, address: u64) -> bool {
     }
 }
 
-/// A channel's buffer address and [`buffer_shape`] (zeros where unreadable: a nil channel).
-#[inline(always)]
-fn channel_buffer(config: &RuntimeConfig, channel: u64) -> (u64, u64) {
-    let field = |offset: u16| read_u64(channel.wrapping_add(u64::from(offset))).unwrap_or(0);
-    let element_size = field(config.hchan_elemsize) & 0xffff;
-    (
-        field(config.hchan_buf),
-        buffer_shape(field(config.hchan_dataqsiz), element_size),
-    )
+/// The `runtime.hchan` at `address`, read field by field (zeros where unreadable: a nil
+/// channel).
+struct Hchan<'a> {
+    config: &'a RuntimeConfig,
+    address: u64,
 }
 
-/// In `runtime.send`/`recv(c, sg, …)`, under `c`'s lock: the slot the value goes through
-/// (`recvx`; unbuffered channels have `recvx = 0` and `buf` = their own address) and the
-/// goroutine id of the parked partner (`sg.g`, the sudog's first field).
-#[inline(always)]
-fn hand_off(config: &RuntimeConfig, channel: u64, sudog: u64) -> (u64, u64) {
-    let field = |offset: u16| read_u64(channel.wrapping_add(u64::from(offset))).unwrap_or(0);
-    let element_size = field(config.hchan_elemsize) & 0xffff;
-    let slot =
-        field(config.hchan_buf).wrapping_add(field(config.hchan_recvx).wrapping_mul(element_size));
-    let partner = read_u64(sudog)
-        .and_then(|g| read_u64(g.wrapping_add(u64::from(config.g_goid))))
-        .unwrap_or(0);
-    (slot, partner)
+impl Hchan<'_> {
+    #[inline(always)]
+    fn field(&self, offset: u16) -> u64 {
+        read_u64(self.address.wrapping_add(u64::from(offset))).unwrap_or(0)
+    }
+
+    /// `elemsize` is a uint16; the word read holds the fields after it too.
+    #[inline(always)]
+    fn element_size(&self) -> u64 {
+        self.field(self.config.hchan_elemsize) & 0xffff
+    }
+
+    /// The buffer's address and [`buffer_shape`].
+    #[inline(always)]
+    fn buffer(&self) -> (u64, u64) {
+        (
+            self.field(self.config.hchan_buf),
+            buffer_shape(self.field(self.config.hchan_dataqsiz), self.element_size()),
+        )
+    }
+
+    /// In `runtime.send`/`recv(c, sg, …)`, under the channel's lock: the slot the value goes
+    /// through (`recvx`; unbuffered channels have `recvx = 0` and `buf` = their own address)
+    /// and the goroutine id of the parked partner (`sg.g`, the sudog's first field).
+    #[inline(always)]
+    fn hand_off(&self, sudog: u64) -> (u64, u64) {
+        let config = self.config;
+        let slot = self.field(config.hchan_buf).wrapping_add(
+            self.field(config.hchan_recvx)
+                .wrapping_mul(self.element_size()),
+        );
+        let partner = read_u64(sudog)
+            .and_then(|g| read_u64(g.wrapping_add(u64::from(config.g_goid))))
+            .unwrap_or(0);
+        (slot, partner)
+    }
 }
 
 /// Records the event of the site named by the attach cookie, and the time that took.
@@ -210,7 +229,11 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
             read_u64(base + u64::from(config.g_goid)).unwrap_or(0)
         }
         object::HAND_OFF => {
-            let (slot, partner) = hand_off(config, base, arg);
+            let (slot, partner) = Hchan {
+                config,
+                address: base,
+            }
+            .hand_off(arg);
             arg = partner;
             slot
         }
@@ -227,21 +250,21 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
             0
         }
     };
-    let mut key_class = params.key;
-    let mut shape = 0;
-    let key = match KeyClass::from_u8(params.key) {
-        KeyClass::None | KeyClass::ChannelBuffer => 0,
-        KeyClass::U32 => regs.rcx & 0xffff_ffff,
-        KeyClass::U64 => regs.rcx,
-        KeyClass::Str => regs.rdi,
-    };
-    let key = if params.flags & site_flags::CHANNEL_BUFFER != 0 {
-        let (buffer, buffer_shape) = channel_buffer(config, object);
-        key_class = KeyClass::ChannelBuffer as u8;
-        shape = buffer_shape;
-        buffer
+    let (key, key_class, shape) = if params.flags & site_flags::CHANNEL_BUFFER != 0 {
+        let (buffer, shape) = Hchan {
+            config,
+            address: object,
+        }
+        .buffer();
+        (buffer, KeyClass::ChannelBuffer as u8, shape)
     } else {
-        key
+        let key = match KeyClass::from_u8(params.key) {
+            KeyClass::None | KeyClass::ChannelBuffer => 0,
+            KeyClass::U32 => regs.rcx & 0xffff_ffff,
+            KeyClass::U64 => regs.rcx,
+            KeyClass::Str => regs.rdi,
+        };
+        (key, params.key, 0)
     };
     let caller = if params.flags & site_flags::CALLER_AT_SP != 0 {
         read_u64(regs.rsp).unwrap_or(0)
@@ -308,7 +331,11 @@ fn emit_select_cases(regs: &pt_regs, config: &RuntimeConfig, enter: RawEvent) {
         }
         let channel = read_u64(cases.wrapping_add(index * SCASE_SIZE)).unwrap_or(0);
         let direction = if index < sends { SELECT_CASE_SEND } else { 0 };
-        let (buffer, buffer_shape) = channel_buffer(config, channel);
+        let (buffer, buffer_shape) = Hchan {
+            config,
+            address: channel,
+        }
+        .buffer();
         emit(RawEvent {
             kind: EventKind::SelectCase as u8,
             object: channel,

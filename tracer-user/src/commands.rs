@@ -77,11 +77,8 @@ pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<
     Ok(0)
 }
 
-/// A process ready to be probed: its executable analysed and its probe sites computed.
+/// An executable ready to be probed: analysed, its probe sites computed.
 struct Prepared {
-    pid: u32,
-    /// Readable once the process has exited (set when the pid is known).
-    exit: Option<OwnedFd>,
     /// The executable as the kernel can open it.
     open_path: PathBuf,
     binary: GoBinary,
@@ -92,17 +89,10 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(
-        pid: u32,
-        open_path: PathBuf,
-        display_path: &Path,
-        args: &TraceArgs,
-    ) -> Result<Self, TracerError> {
+    fn new(open_path: PathBuf, display_path: &Path, args: &TraceArgs) -> Result<Self, TracerError> {
         let binary = GoBinary::open(&open_path, display_path)?;
         let (sites, probe_counts) = kernel_sites_for(&binary, !args.no_reads);
         Ok(Self {
-            pid,
-            exit: None,
             open_path,
             binary,
             sites,
@@ -111,35 +101,39 @@ impl Prepared {
         })
     }
 
-    /// Loads and attaches the probes: the process is traced from here on. Its metrics carry
-    /// `label` as the executable.
+    /// Loads and attaches the probes to the running process `pid` (`exit`: its pidfd): the
+    /// process is traced from here on. Its metrics carry `label` as the executable.
     fn attach(
         &self,
+        pid: u32,
+        exit: OwnedFd,
         label: &str,
         metrics: Option<&Metrics>,
     ) -> Result<TracedProcess<'_>, TracerError> {
-        let (probes, channels) = self.load_probes()?;
+        let (probes, channels) = self.load_probes(pid, Some(&exit))?;
         let complete_from_ns = session::monotonic_now_ns();
         session::setup_interrupted()?;
-        let mut process = self.traced(probes, channels, label, metrics)?;
-        process.complete_from_ns = Some(complete_from_ns);
-        Ok(process)
+        let running = RunningProcess {
+            pid,
+            exit,
+            complete_from_ns: Some(complete_from_ns),
+        };
+        Ok(self.traced(running, probes, channels, label, metrics))
     }
 
-    /// Loads the kernel programs and attaches every site to the process. The kernel resolves
-    /// the pid when the probes are attached: if the process had exited by then, the pid may be
-    /// another process's, so the probes are removed again.
-    fn load_probes(&self) -> Result<(AttachedProbes, KernelChannels), TracerError> {
-        let config = sites::runtime_config(&self.binary.offsets, self.pid);
-        let attached = probes::attach(
-            &self.sites,
-            config,
-            &self.open_path,
-            self.pid,
-            self.buffer_bytes,
-        )?;
-        match &self.exit {
-            Some(exit) if target::has_exited(exit) => Err(TracerError::ProcessExited(self.pid)),
+    /// Loads the kernel programs and attaches every site to process `pid`. The kernel resolves
+    /// the pid when the probes are attached: if the process had exited by then (`exit`
+    /// readable), the pid may be another process's, so the probes are removed again.
+    fn load_probes(
+        &self,
+        pid: u32,
+        exit: Option<&OwnedFd>,
+    ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
+        let config = sites::runtime_config(&self.binary.offsets, pid);
+        let attached =
+            probes::attach(&self.sites, config, &self.open_path, pid, self.buffer_bytes)?;
+        match exit {
+            Some(exit) if target::has_exited(exit) => Err(TracerError::ProcessExited(pid)),
             _ => Ok(attached),
         }
     }
@@ -147,20 +141,17 @@ impl Prepared {
     /// The process as a session traces it, announced on standard error.
     fn traced(
         &self,
+        running: RunningProcess,
         probes: AttachedProbes,
         channels: KernelChannels,
         label: &str,
         metrics: Option<&Metrics>,
-    ) -> Result<TracedProcess<'_>, TracerError> {
-        let exit = match &self.exit {
-            Some(exit) => exit.try_clone().map_err(anyhow::Error::from)?,
-            None => target::exit_notifier(self.pid)?,
-        };
-        announce(&self.binary, self.pid, probes.attached);
-        Ok(TracedProcess {
-            pid: self.pid,
-            complete_from_ns: None,
-            exit,
+    ) -> TracedProcess<'_> {
+        announce(&self.binary, running.pid, probes.attached);
+        TracedProcess {
+            pid: running.pid,
+            complete_from_ns: running.complete_from_ns,
+            exit: running.exit,
             probes,
             channels,
             sites: &self.sites,
@@ -168,8 +159,17 @@ impl Prepared {
             metrics: metrics.map(|metrics| {
                 metrics.target(label, &self.binary.build_info.version, self.probe_counts)
             }),
-        })
+        }
     }
+}
+
+/// The process a [`Prepared`] executable's probes go to.
+struct RunningProcess {
+    pid: u32,
+    /// Readable once the process has exited.
+    exit: OwnedFd,
+    /// When its analysis starts (see [`TracedProcess::complete_from_ns`]).
+    complete_from_ns: Option<u64>,
 }
 
 /// `--metrics-addr`: the registry and its bound listener.
@@ -226,17 +226,17 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
         .map(|&pid| target::running_executable(pid))
         .collect::<Result<Vec<_>, TracerError>>()?;
     let endpoint = MetricsEndpoint::bind(args)?;
-    let prepared = pids
-        .iter()
-        .zip(executables)
-        .map(|(&pid, executable)| {
-            let mut prepared =
-                Prepared::new(pid, executable.open_path, &executable.display_path, args)?;
-            prepared.exit = Some(executable.exit);
-            session::setup_interrupted()?;
-            Ok(prepared)
-        })
-        .collect::<Result<Vec<_>, TracerError>>()?;
+    let mut exits = Vec::new();
+    let mut prepared = Vec::new();
+    for executable in executables {
+        prepared.push(Prepared::new(
+            executable.open_path,
+            &executable.display_path,
+            args,
+        )?);
+        exits.push(executable.exit);
+        session::setup_interrupted()?;
+    }
     let labels = distinct_labels(
         prepared
             .iter()
@@ -246,8 +246,11 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
         let metrics = MetricsEndpoint::serve(endpoint)?;
         let processes = prepared
             .iter()
+            .zip(pids.iter().zip(exits))
             .zip(&labels)
-            .map(|(target, label)| target.attach(label, metrics.as_deref()))
+            .map(|((target, (&pid, exit)), label)| {
+                target.attach(pid, exit, label, metrics.as_deref())
+            })
             .collect::<Result<Vec<_>, _>>()?;
         session::trace(processes, &options, Ownership::Attached).await
     })?;
@@ -268,16 +271,15 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     privileges::check()?;
     let options = session_options(args);
     // The pid is not known before the fork; the analysis must come first, single-threaded.
-    let mut prepared = Prepared::new(0, program.clone(), &program, args)?;
+    let prepared = Prepared::new(program.clone(), &program, args)?;
     session::setup_interrupted()?;
     // Fork while still single-threaded: the async runtime starts afterwards.
     let child = target::spawn_paused(&program, command)?;
-    prepared.pid = child.pid;
     let pid = child.pid;
-    let attached = match prepared
-        .load_probes()
-        .and_then(|attached| session::setup_interrupted().map(|()| attached))
-    {
+    let attached = match prepared.load_probes(pid, None).and_then(|attached| {
+        let exit = target::exit_notifier(pid)?;
+        session::setup_interrupted().map(|()| (attached, exit))
+    }) {
         Ok(attached) => attached,
         Err(error) => {
             child.abandon();
@@ -286,9 +288,14 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     };
     let result = runtime()?.block_on(async {
         let metrics = MetricsEndpoint::serve(endpoint)?;
-        let (probes, channels) = attached;
+        let ((probes, channels), exit) = attached;
         let label = executable_name(&prepared.binary.path);
-        let process = prepared.traced(probes, channels, &label, metrics.as_deref())?;
+        let running = RunningProcess {
+            pid,
+            exit,
+            complete_from_ns: None,
+        };
+        let process = prepared.traced(running, probes, channels, &label, metrics.as_deref());
         child.release()?;
         session::trace(vec![process], &options, Ownership::Launched).await
     });

@@ -161,8 +161,8 @@ fn prometheus_sees_data_for_every_dashboard_panel() {
         let line = stderr_lines
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("no metrics address announced: {seen:#?}"));
-        if let Some(rest) = line.strip_prefix("tracer: serving Prometheus metrics at http://") {
-            break rest.trim_end_matches("/metrics").parse().unwrap();
+        if let Some(address) = announced_metrics_address(&line) {
+            break address;
         }
         seen.push(line);
     };

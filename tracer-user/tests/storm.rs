@@ -93,11 +93,8 @@ fn a_storm_is_counted_invents_no_race_and_tracing_recovers() {
         .lock()
         .unwrap()
         .iter()
-        .find_map(|line| line.strip_prefix("tracer: serving Prometheus metrics at http://"))
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .expect("the metrics address")
-        .parse()
-        .unwrap();
+        .find_map(|line| announced_metrics_address(line))
+        .expect("the metrics address");
     wait_for("the metrics to count the drops", TIMEOUT, || {
         let (_, exposition) = http_get(metrics, "/metrics").unwrap();
         counter(&exposition, "tracer_events_dropped_total") == Some(dropped as f64)

@@ -359,3 +359,11 @@ pub fn http_get(address: std::net::SocketAddr, path: &str) -> std::io::Result<(u
         .unwrap_or(0);
     Ok((status, body.to_owned()))
 }
+
+/// The address in tracer's "serving Prometheus metrics at http://ADDRESS/metrics" line.
+pub fn announced_metrics_address(line: &str) -> Option<std::net::SocketAddr> {
+    line.strip_prefix("tracer: serving Prometheus metrics at http://")?
+        .strip_suffix("/metrics")?
+        .parse()
+        .ok()
+}
