@@ -25,5 +25,6 @@ pub mod session;
 pub mod sites;
 pub mod stacks;
 pub mod summary;
+pub mod sync_functions;
 pub mod target;
 pub mod translate;

@@ -5,10 +5,13 @@
 use serde::Serialize;
 use tracer_common::KeyClass;
 
-use crate::gobin::{
-    disasm,
-    syncsites::{self, SyncSite, ANCHORS},
-    GoBinary, MapImplementation,
+use crate::{
+    gobin::{
+        disasm,
+        syncsites::{self, SyncSite, ANCHORS},
+        GoBinary, MapImplementation,
+    },
+    sync_functions::SYNC_FUNCTIONS,
 };
 
 /// What a probe site observes.
@@ -256,57 +259,6 @@ const RETURN_PROBES: [(&str, Operation); 11] = [
     ("sync.(*Pool).Get", Operation::PoolGet),
 ];
 
-/// Out-of-line synchronisation functions and slow paths (GO_INTERNALS.md §2c), probed at entry
-/// and at every return. Uncontended Lock/Unlock/RLock/RUnlock/Once.Do/WaitGroup.Done are inlined
-/// into their callers and found by the inline-site analysis instead.
-const SYNC_FUNCTIONS: [&str; 30] = [
-    "sync.(*Mutex).Lock",
-    "sync.(*Mutex).Unlock",
-    "sync.(*Mutex).TryLock",
-    "sync.(*Mutex).lockSlow",
-    "sync.(*Mutex).unlockSlow",
-    "internal/sync.(*Mutex).Lock",
-    "internal/sync.(*Mutex).Unlock",
-    "internal/sync.(*Mutex).TryLock",
-    "internal/sync.(*Mutex).lockSlow",
-    "internal/sync.(*Mutex).unlockSlow",
-    "sync.(*RWMutex).Lock",
-    "sync.(*RWMutex).Unlock",
-    "sync.(*RWMutex).RLock",
-    "sync.(*RWMutex).RUnlock",
-    "sync.(*RWMutex).TryLock",
-    "sync.(*RWMutex).TryRLock",
-    "sync.(*RWMutex).rUnlockSlow",
-    "sync.(*WaitGroup).Add",
-    "sync.(*WaitGroup).Done",
-    "sync.(*WaitGroup).Wait",
-    "sync.(*WaitGroup).Go",
-    "sync.(*Once).Do",
-    "sync.(*Once).doSlow",
-    "runtime.semacquire1",
-    "runtime.semrelease1",
-    "sync.runtime_Semacquire",
-    "sync.runtime_SemacquireMutex",
-    "internal/sync.runtime_SemacquireMutex",
-    "sync.runtime_SemacquireRWMutexR",
-    "sync.runtime_SemacquireRWMutex",
-];
-
-/// More semaphore entry points: `sync.runtime_SemacquireWaitGroup` (1.24+) and the releases.
-const SEMAPHORE_FUNCTIONS: [&str; 3] = [
-    "sync.runtime_SemacquireWaitGroup",
-    "sync.runtime_Semrelease",
-    "internal/sync.runtime_Semrelease",
-];
-
-/// The out-of-line pointer atomics behind `atomic.Pointer`'s writes (they need a write
-/// barrier, so they are calls; the typed methods around them are inlined).
-const POINTER_ATOMICS: [&str; 3] = [
-    "sync/atomic.StorePointer",
-    "sync/atomic.SwapPointer",
-    "sync/atomic.CompareAndSwapPointer",
-];
-
 /// `atomic.Value` methods that publish a value (maps are often published copy-on-write this
 /// way, and read without a lock).
 const ATOMIC_PUBLISH: [&str; 3] = [
@@ -350,13 +302,13 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
     for (name, operation) in RETURN_PROBES {
         builder.returns(name, operation);
     }
-    for name in SYNC_FUNCTIONS
-        .into_iter()
-        .chain(SEMAPHORE_FUNCTIONS)
-        .chain(POINTER_ATOMICS)
-    {
-        builder.entry(name, Operation::Sync, KeyClass::None);
-        builder.returns(name, Operation::Sync);
+    for function in SYNC_FUNCTIONS {
+        if function.entry_probed() {
+            builder.entry(function.name, Operation::Sync, KeyClass::None);
+        }
+        if function.returns_probed() {
+            builder.returns(function.name, Operation::Sync);
+        }
     }
     for name in ATOMIC_PUBLISH {
         builder.entry(name, Operation::AtomicPublish, KeyClass::None);

@@ -16,6 +16,7 @@ use tracer_common::{EventKind, MAX_SELECT_CASES, SELECT_CASE_SEND};
 use crate::{
     detect::{Address, GoroutineId, Operation, SiteId},
     events::{ChannelBuffer, Event},
+    sync_functions::{meaning, OnEntry, OnReturn},
 };
 
 /// The reverse direction of a channel (receives release, sends acquire) and the writer side of
@@ -86,66 +87,6 @@ fn racesync(active: GoroutineId, partner: GoroutineId, object: Address) -> Vec<O
             object,
         },
     ]
-}
-
-/// What an out-of-line sync function means at its return, by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OnReturn {
-    Nothing,
-    /// Lock slow paths, semaphore acquires, WaitGroup.Wait, RLock's reader wait: acquire.
-    Acquire,
-    /// RWMutex.Lock: acquire both the reader and the writer side.
-    AcquireBoth,
-    /// Once.doSlow: whoever ran f publishes it, whoever waited learns it.
-    AcquireAndPublish,
-    /// Out-of-line TryLock / RWMutex TryLock: acquire if it returned true.
-    AcquireIfTrue,
-}
-
-/// What an out-of-line sync function means at its entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OnEntry {
-    Nothing,
-    /// Mutex.Unlock (out of line), RWMutex.Unlock: release.
-    Release,
-    /// RUnlock (out of line), semaphore releases: release-merge.
-    ReleaseMerge,
-    /// RWMutex.RUnlock out of line: release-merge on the writer side.
-    ReleaseMergeWriterSide,
-    /// WaitGroup.Add: a negative delta (Done) release-merges.
-    AddDelta,
-}
-
-fn meaning(function: &str) -> (OnEntry, OnReturn) {
-    let method = function
-        .strip_prefix("internal/sync.")
-        .or_else(|| function.strip_prefix("sync."))
-        .or_else(|| function.strip_prefix("runtime."))
-        .or_else(|| function.strip_prefix("sync/atomic."))
-        .unwrap_or(function);
-    match method {
-        "(*Mutex).Lock" | "(*Mutex).lockSlow" => (OnEntry::Nothing, OnReturn::Acquire),
-        "(*Mutex).TryLock" | "(*RWMutex).TryRLock" => (OnEntry::Nothing, OnReturn::AcquireIfTrue),
-        "(*Mutex).Unlock" => (OnEntry::Release, OnReturn::Nothing),
-        "(*RWMutex).Lock" => (OnEntry::Nothing, OnReturn::AcquireBoth),
-        "(*RWMutex).Unlock" => (OnEntry::Release, OnReturn::Nothing),
-        "(*RWMutex).RLock" => (OnEntry::Nothing, OnReturn::Acquire),
-        "(*RWMutex).RUnlock" => (OnEntry::ReleaseMergeWriterSide, OnReturn::Nothing),
-        "(*WaitGroup).Add" => (OnEntry::AddDelta, OnReturn::Nothing),
-        "(*WaitGroup).Wait" => (OnEntry::Nothing, OnReturn::Acquire),
-        "(*Once).doSlow" => (OnEntry::Nothing, OnReturn::AcquireAndPublish),
-        "semacquire1"
-        | "runtime_Semacquire"
-        | "runtime_SemacquireMutex"
-        | "runtime_SemacquireWaitGroup"
-        | "runtime_SemacquireRWMutex" => (OnEntry::Nothing, OnReturn::Acquire),
-        "semrelease1" | "runtime_Semrelease" => (OnEntry::ReleaseMerge, OnReturn::Nothing),
-        // atomic.Pointer's writes call these (a write barrier is needed): writes release,
-        // Swap and CompareAndSwap also read.
-        "StorePointer" => (OnEntry::ReleaseMerge, OnReturn::Nothing),
-        "SwapPointer" | "CompareAndSwapPointer" => (OnEntry::ReleaseMerge, OnReturn::Acquire),
-        _ => (OnEntry::Nothing, OnReturn::Nothing),
-    }
 }
 
 /// The object every channel operation publishes to and every `select` acquires.
@@ -462,10 +403,14 @@ impl Translator {
         object: Address,
         arg: u64,
     ) -> Vec<Operation> {
-        self.state(goroutine)
-            .calls
-            .push((function.to_owned(), object));
-        match meaning(function).0 {
+        let (on_entry, on_return) = meaning(function);
+        if on_return != OnReturn::Nothing {
+            // The returns are probed: they are matched with this entry for its object.
+            self.state(goroutine)
+                .calls
+                .push((function.to_owned(), object));
+        }
+        match on_entry {
             OnEntry::Nothing => Vec::new(),
             OnEntry::Release => vec![Operation::Release { goroutine, object }],
             OnEntry::ReleaseMerge => vec![Operation::ReleaseMerge { goroutine, object }],
@@ -481,21 +426,28 @@ impl Translator {
     }
 
     fn exit(&mut self, goroutine: GoroutineId, function: &str, result: u64) -> Vec<Operation> {
+        // A TryLock acquires only when it returns true.
+        let on_return = match meaning(function).1 {
+            OnReturn::AcquireIfTrue | OnReturn::AcquireBothIfTrue if result & 1 == 0 => {
+                OnReturn::Nothing
+            }
+            OnReturn::AcquireIfTrue => OnReturn::Acquire,
+            OnReturn::AcquireBothIfTrue => OnReturn::AcquireBoth,
+            other => other,
+        };
         let calls = &mut self.state(goroutine).calls;
         let Some(index) = calls.iter().rposition(|(called, _)| called == function) else {
             // The call was not seen (a hole in the stream, or tracing began during it): what it
             // acquires is unknown, so the goroutine is ordered after everything.
-            return match meaning(function).1 {
+            return match on_return {
                 OnReturn::Nothing => Vec::new(),
-                OnReturn::AcquireIfTrue if result & 1 == 0 => Vec::new(),
                 _ => vec![Operation::AcquireAll { goroutine }],
             };
         };
         let object = calls[index].1;
         calls.truncate(index);
         // A reader that waited for a writer acquires when its semaphore wait returns.
-        let waited_reader = function
-            .ends_with("runtime_SemacquireRWMutexR")
+        let waited_reader = (on_return == OnReturn::EndReaderWait)
             .then(|| calls.iter().rposition(|(called, _)| called == "rlock-wait"))
             .flatten()
             .map(|index| {
@@ -511,8 +463,12 @@ impl Translator {
             });
         }
         let acquire = |object| Operation::Acquire { goroutine, object };
-        match meaning(function).1 {
-            OnReturn::Nothing => {}
+        match on_return {
+            // Resolved to Acquire/AcquireBoth/Nothing above.
+            OnReturn::Nothing
+            | OnReturn::EndReaderWait
+            | OnReturn::AcquireIfTrue
+            | OnReturn::AcquireBothIfTrue => {}
             OnReturn::Acquire => operations.push(acquire(object)),
             OnReturn::AcquireBoth => {
                 operations.push(acquire(object));
@@ -522,8 +478,6 @@ impl Translator {
                 operations.push(acquire(object));
                 operations.push(Operation::ReleaseMerge { goroutine, object });
             }
-            OnReturn::AcquireIfTrue if result & 1 != 0 => operations.push(acquire(object)),
-            OnReturn::AcquireIfTrue => {}
         }
         operations
     }
@@ -557,6 +511,68 @@ mod tests {
                 object: 0x100
             }]
         );
+    }
+
+    /// Unlock's returns are not probed: its entry releases and leaves no call open, however
+    /// often a goroutine unlocks (a deferred Unlock is a call).
+    #[test]
+    fn calls_whose_returns_are_not_probed_are_not_kept_open() {
+        let mut translator = Translator::default();
+        let unlock = "sync.(*Mutex).Unlock";
+        for _ in 0..1000 {
+            assert_eq!(
+                translator.translate(&event(EventKind::SyncEnter, 4, 0x300, 0), unlock, 0),
+                vec![Operation::Release {
+                    goroutine: 4,
+                    object: 0x300
+                }]
+            );
+        }
+        assert!(translator
+            .goroutines
+            .get(&4)
+            .is_none_or(|state| state.calls.is_empty()));
+        for function in crate::sync_functions::SYNC_FUNCTIONS {
+            assert!(
+                function.entry_probed() || !function.returns_probed(),
+                "{}: a probed return needs its entry",
+                function.name
+            );
+        }
+    }
+
+    /// A writer's successful RWMutex.TryLock is ordered after the readers' RUnlocks (the writer
+    /// side) and the last Unlock, as Lock is; a failed one acquires nothing.
+    #[test]
+    fn rwmutex_trylock_acquires_both_sides_only_when_it_succeeds() {
+        let mut translator = Translator::default();
+        let try_lock = "sync.(*RWMutex).TryLock";
+        for (goroutine, returned, expected) in [
+            (5, 0, vec![]),
+            (
+                6,
+                1,
+                vec![
+                    Operation::Acquire {
+                        goroutine: 6,
+                        object: 0x400,
+                    },
+                    Operation::Acquire {
+                        goroutine: 6,
+                        object: companion(0x400),
+                    },
+                ],
+            ),
+        ] {
+            translator.translate(
+                &event(EventKind::SyncEnter, goroutine, 0x400, 0),
+                try_lock,
+                0,
+            );
+            let exit = event(EventKind::SyncExit, goroutine, 0, returned);
+            assert_eq!(translator.translate(&exit, try_lock, 0), expected);
+            assert!(translator.goroutines[&goroutine].calls.is_empty());
+        }
     }
 
     #[test]

@@ -173,9 +173,9 @@ fn check(version: &str) {
             step("make-map", "map", ""),
             step("lock", "mu", "true"),
             step("assign", "map", ""),
+            // unlockSlow follows (a waiter is woken) but means nothing of its own: the
+            // inlined Unlock released, and unlockSlow is not probed.
             step("unlock", "mu", ""),
-            step("sync-enter", "mu", "Mutex.unlockSlow"),
-            step("sync-exit", "mu", "Mutex.unlockSlow"),
         ],
     );
     expect(
@@ -189,20 +189,18 @@ fn check(version: &str) {
             step("unlock", "mu", ""),
         ],
     );
+    // Add's entry is the release (a negative delta); its returns mean nothing and are not
+    // probed.
     for worker in ["w1", "w2"] {
-        let mut expected = vec![
-            step("assign", "map", ""),
-            step("done", "wg", ""),
-            step("sync-enter", "wg", "WaitGroup.Add"),
-            step("sync-exit", "wg", "WaitGroup.Add"),
-        ];
-        // The last Done wakes main, and the program may end before that worker runs again to
-        // return from Add.
-        let seen = seen("waitgroup", worker);
-        if seen.len() == expected.len() - 1 {
-            expected.pop();
-        }
-        assert_eq!(seen, expected, "go{version} waitgroup: goroutine {worker}");
+        expect(
+            "waitgroup",
+            worker,
+            vec![
+                step("assign", "map", ""),
+                step("done", "wg", ""),
+                step("sync-enter", "wg", "WaitGroup.Add"),
+            ],
+        );
     }
     expect(
         "waitgroup",
@@ -210,7 +208,6 @@ fn check(version: &str) {
         vec![
             step("make-map", "map", ""),
             step("sync-enter", "wg", "WaitGroup.Add"),
-            step("sync-exit", "wg", "WaitGroup.Add"),
             step("sync-enter", "wg", "WaitGroup.Wait"),
             step("sync-exit", "wg", "WaitGroup.Wait"),
             step("read", "map", ""),
@@ -251,7 +248,6 @@ fn check(version: &str) {
             step("assign", "map", ""),
             step("sync-enter", "rw", "RWMutex.Unlock"),
             step("unlock", "rw", ""),
-            step("sync-exit", "rw", "RWMutex.Unlock"),
         ],
     );
     expect(
