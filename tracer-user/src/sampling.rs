@@ -35,17 +35,6 @@ impl Default for Sampling {
     }
 }
 
-impl Sampling {
-    /// How long the first window lasts (`None`: the probes stay for good).
-    pub fn first_window(&self) -> Option<Duration> {
-        match *self {
-            Self::Full => None,
-            Self::Fixed { on, .. } => Some(on),
-            Self::Budget(_) => Some(BUDGET_WINDOW),
-        }
-    }
-}
-
 /// The budget is kept over about this long: cost and CPU time further back fade out, so a long
 /// quiet spell does not save up for minutes of full tracing when the traffic comes.
 pub const BUDGET_HORIZON: Duration = Duration::from_secs(10);
@@ -84,10 +73,17 @@ pub enum Decision {
     Pause(Duration),
 }
 
+/// The samplings that come in windows.
+#[derive(Clone, Copy, Debug)]
+enum Windowed {
+    Fixed { on: Duration, period: Duration },
+    Budget(f64),
+}
+
 /// Decides window after window from what the stretches cost.
 #[derive(Clone, Debug)]
 pub struct Controller {
-    sampling: Sampling,
+    sampling: Windowed,
     /// Tracing's cost and the target's own CPU time, both fading over [`BUDGET_HORIZON`].
     cost: f64,
     own: f64,
@@ -102,15 +98,23 @@ pub struct Controller {
 }
 
 impl Controller {
-    pub fn new(sampling: Sampling) -> Self {
-        Self {
+    /// The controller of a sampling in windows, and how long the first window lasts; `None`
+    /// when the probes stay for good.
+    pub fn start(sampling: Sampling) -> Option<(Self, Duration)> {
+        let (sampling, first_window) = match sampling {
+            Sampling::Full => return None,
+            Sampling::Fixed { on, period } => (Windowed::Fixed { on, period }, on),
+            Sampling::Budget(budget) => (Windowed::Budget(budget), BUDGET_WINDOW),
+        };
+        let controller = Self {
             sampling,
             cost: 0.0,
             own: 0.0,
             untraced_pace: None,
             closed_window: None,
             window_cost: None,
-        }
+        };
+        Some((controller, first_window))
     }
 
     /// After a window (`traced`) or a pause that went as `stretch` measured: trace or pause next,
@@ -127,10 +131,9 @@ impl Controller {
     /// its pace in a window would make the pauses needlessly long.
     pub fn next(&mut self, traced: bool, stretch: &Stretch) -> Decision {
         match self.sampling {
-            Sampling::Full => Decision::Trace(LONGEST_PAUSE),
-            Sampling::Fixed { on, period } if traced => Decision::Pause(period.saturating_sub(on)),
-            Sampling::Fixed { on, .. } => Decision::Trace(on),
-            Sampling::Budget(budget) => {
+            Windowed::Fixed { on, period } if traced => Decision::Pause(period.saturating_sub(on)),
+            Windowed::Fixed { on, .. } => Decision::Trace(on),
+            Windowed::Budget(budget) => {
                 let fading = (-stretch.length.as_secs_f64() / BUDGET_HORIZON.as_secs_f64()).exp();
                 self.cost = self.cost * fading + stretch.cost().as_secs_f64();
                 self.own = self.own * fading + stretch.own_cpu().as_secs_f64();
@@ -226,9 +229,15 @@ mod tests {
         }
     }
 
+    fn budget_controller(budget: f64) -> Controller {
+        let (controller, first_window) = Controller::start(Sampling::Budget(budget)).unwrap();
+        assert_eq!(first_window, BUDGET_WINDOW);
+        controller
+    }
+
     #[test]
     fn a_costly_window_is_followed_by_the_pause_that_pays_for_it() {
-        let mut controller = Controller::new(Sampling::Budget(0.10));
+        let mut controller = budget_controller(0.10);
         // 50 ms of cost for 5 ms of own work: at the window's own pace (0.1 CPU) the pause
         // would be (500 − 5) / 0.1 ms, beyond the longest pause.
         assert_eq!(
@@ -251,7 +260,7 @@ mod tests {
     #[test]
     fn the_budget_holds_over_many_windows() {
         let budget = 0.10;
-        let mut controller = Controller::new(Sampling::Budget(budget));
+        let mut controller = budget_controller(budget);
         let (mut cost, mut own) = (Duration::ZERO, Duration::ZERO);
         let mut traced = true;
         let mut next = busy_window();
@@ -281,7 +290,7 @@ mod tests {
 
     #[test]
     fn cheap_tracing_keeps_the_probes() {
-        let mut controller = Controller::new(Sampling::Budget(0.10));
+        let mut controller = budget_controller(0.10);
         let cheap = Stretch {
             length: ms(50),
             probes: Duration::from_micros(500),
@@ -298,7 +307,7 @@ mod tests {
 
     #[test]
     fn an_idle_target_waits_for_work_to_pay_for_the_last_window() {
-        let mut controller = Controller::new(Sampling::Budget(0.10));
+        let mut controller = budget_controller(0.10);
         controller.next(true, &busy_window());
         let idle = Stretch {
             length: LONGEST_PAUSE,
@@ -315,10 +324,12 @@ mod tests {
     #[test]
     fn fixed_windows_ignore_the_cost() {
         let on = ms(100);
-        let mut controller = Controller::new(Sampling::Fixed {
+        let (mut controller, first_window) = Controller::start(Sampling::Fixed {
             on,
             period: ms(1000),
-        });
+        })
+        .unwrap();
+        assert_eq!(first_window, on);
         assert_eq!(
             controller.next(true, &busy_window()),
             Decision::Pause(ms(900))
@@ -327,7 +338,7 @@ mod tests {
             controller.next(false, &busy_pause(ms(900))),
             Decision::Trace(on)
         );
-        assert_eq!(Sampling::Full.first_window(), None);
+        assert!(Controller::start(Sampling::Full).is_none());
         assert_eq!(Sampling::default(), Sampling::Budget(DEFAULT_BUDGET));
     }
 

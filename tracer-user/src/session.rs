@@ -167,7 +167,8 @@ struct Target<'a> {
 
 /// A target's sampling windows and what they cost.
 struct Windows {
-    controller: Controller,
+    /// `None` when the probes stay for good.
+    controller: Option<Controller>,
     hit_costs: HitCosts,
     /// The stretch (window or pause) in progress: when it started, the meters then, and
     /// tracer's time on the target's events since.
@@ -195,13 +196,14 @@ struct Meters {
 
 impl Windows {
     fn new(options: &SessionOptions, now: Instant, meters: Meters) -> Self {
+        let (controller, first_window) = Controller::start(options.sampling).unzip();
         Self {
-            controller: Controller::new(options.sampling),
+            controller,
             hit_costs: options.hit_costs,
             started: now,
             at_start: meters,
             analysis: Duration::ZERO,
-            next_decision: options.sampling.first_window().map(|window| now + window),
+            next_decision: first_window.map(|window| now + window),
             started_cpu: meters.target_cpu,
             total: TracingCost {
                 windows: 1,
@@ -328,7 +330,10 @@ impl Target<'_> {
         };
         let meters = self.meters();
         let stretch = self.windows.end_stretch(now, meters, !paused);
-        let decision = self.windows.controller.next(!paused, &stretch);
+        let Some(controller) = self.windows.controller.as_mut() else {
+            return Ok(());
+        };
+        let decision = controller.next(!paused, &stretch);
         log::debug!("pid {}: {stretch:?} → {decision:?}", self.pid);
         let next = match decision {
             Decision::Trace(next) => {
@@ -522,7 +527,7 @@ pub async fn trace(
     let deadline = sleep(never_beyond_a_year(options.duration));
     tokio::pin!(deadline);
 
-    let sampling = options.sampling.first_window().is_some();
+    let sampling = options.sampling != Sampling::Full;
     let stop = loop {
         if interrupted_during_setup && ownership == Ownership::Attached {
             break StopReason::Signal;
