@@ -49,8 +49,9 @@ pub struct Stretch {
     pub length: Duration,
     /// Time the target's threads spent in probes (traps and programs), estimated.
     pub probes: Duration,
-    /// Time tracer spent decoding and analysing events (it competes with the target for CPUs).
-    pub analysis: Duration,
+    /// tracer's CPU time on the target: placing and removing its probes, decoding and analysing
+    /// its events (it competes with the target for CPUs).
+    pub tracer_cpu: Duration,
     /// The target's CPU time, probes included.
     pub target_cpu: Duration,
 }
@@ -62,7 +63,7 @@ impl Stretch {
     }
 
     fn cost(&self) -> Duration {
-        self.probes + self.analysis
+        self.probes + self.tracer_cpu
     }
 }
 
@@ -216,7 +217,7 @@ mod tests {
         Stretch {
             length: ms(50),
             probes: ms(45),
-            analysis: ms(5),
+            tracer_cpu: ms(5),
             target_cpu: ms(50),
         }
     }
@@ -294,7 +295,7 @@ mod tests {
         let cheap = Stretch {
             length: ms(50),
             probes: Duration::from_micros(500),
-            analysis: Duration::from_micros(500),
+            tracer_cpu: Duration::from_micros(500),
             target_cpu: ms(50),
         };
         for _ in 0..100 {

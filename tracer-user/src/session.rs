@@ -171,10 +171,10 @@ struct Windows {
     controller: Option<Controller>,
     hit_costs: HitCosts,
     /// The stretch (window or pause) in progress: when it started, the meters then, and
-    /// tracer's time on the target's events since.
+    /// tracer's CPU time on the target since.
     started: Instant,
     at_start: Meters,
-    analysis: Duration,
+    tracer_cpu: Duration,
     /// When to decide next whether to trace or pause.
     next_decision: Option<Instant>,
     /// The target's CPU time when tracing started.
@@ -202,7 +202,7 @@ impl Windows {
             hit_costs: options.hit_costs,
             started: now,
             at_start: meters,
-            analysis: Duration::ZERO,
+            tracer_cpu: Duration::ZERO,
             next_decision: first_window.map(|window| now + window),
             started_cpu: meters.target_cpu,
             total: TracingCost {
@@ -236,7 +236,7 @@ impl Windows {
         Stretch {
             length: now - self.started,
             probes,
-            analysis: self.analysis,
+            tracer_cpu: self.tracer_cpu,
             target_cpu,
         }
     }
@@ -247,7 +247,7 @@ impl Windows {
         add_stretch(&mut self.total, &stretch, traced);
         self.started = now;
         self.at_start = meters;
-        self.analysis = Duration::ZERO;
+        self.tracer_cpu = Duration::ZERO;
         stretch
     }
 
@@ -266,7 +266,7 @@ fn add_stretch(total: &mut TracingCost, stretch: &Stretch, traced: bool) {
         total.traced += stretch.length;
     }
     total.probes += stretch.probes;
-    total.analysis += stretch.analysis;
+    total.tracer_cpu += stretch.tracer_cpu;
 }
 
 /// The kernel programs' counters, summed over CPUs.
@@ -279,6 +279,24 @@ fn kernel_counters(channels: &KernelChannels) -> KernelCounters {
         goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
         stack_failed: channels.counter(counter::STACK_FAILED),
     }
+}
+
+/// Runs `work` and measures tracer's CPU time meanwhile, in the kernel (placing and removing
+/// probes, on threads of their own) as in user space: the session does its work for one target
+/// at a time, and nothing else in tracer is busy.
+fn on_cpu<T>(work: impl FnOnce() -> T) -> (T, Duration) {
+    let process_cpu = || {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid out-pointer; this clock always exists.
+        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    };
+    let before = process_cpu();
+    let result = work();
+    (result, process_cpu().saturating_sub(before))
 }
 
 /// How much of `now` (a cumulative reading) came after `then`; zero if either is unknown.
@@ -356,8 +374,13 @@ impl Target<'_> {
     /// Places the probes again; the analysis starts over once they are all in place.
     fn open_window(&mut self, elapsed: Duration) -> Result<(), TracerError> {
         let placing = Instant::now();
-        let resumed = self.probes.as_mut().map_or(Ok(()), AttachedProbes::resume);
-        log::debug!("pid {}: probes placed in {:?}", self.pid, placing.elapsed());
+        let (resumed, cpu) = on_cpu(|| self.probes.as_mut().map_or(Ok(()), AttachedProbes::resume));
+        self.windows.tracer_cpu += cpu;
+        log::debug!(
+            "pid {}: probes placed in {:?} ({cpu:?} of CPU)",
+            self.pid,
+            placing.elapsed()
+        );
         match resumed {
             Err(TracerError::NoSuchProcess(_)) => {
                 return self.finish(elapsed, StopReason::TargetExited)
@@ -376,18 +399,16 @@ impl Target<'_> {
         self.output
             .move_window(WindowMark::Until(monotonic_now_ns()))?;
         let removing = Instant::now();
-        if let Some(probes) = self.probes.as_mut() {
-            probes.pause();
-        }
+        let ((), cpu) = on_cpu(|| self.probes.as_mut().map_or((), AttachedProbes::pause));
         log::debug!(
-            "pid {}: probes removed in {:?}",
+            "pid {}: probes removed in {:?} ({cpu:?} of CPU)",
             self.pid,
             removing.elapsed()
         );
-        let draining = Instant::now();
-        drain_ring(&mut self.channels, &mut self.output, usize::MAX)?;
-        self.windows.analysis += draining.elapsed();
-        Ok(())
+        let (drained, draining) =
+            on_cpu(|| drain_ring(&mut self.channels, &mut self.output, usize::MAX));
+        self.windows.tracer_cpu += cpu + draining;
+        drained.map(|_| ())
     }
 
     /// Detaches, empties the ring buffer and publishes the final totals.
@@ -542,9 +563,11 @@ pub async fn trace(
             _ = drain.tick() => {
                 let mut more = false;
                 for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
-                    let draining = Instant::now();
-                    more |= drain_ring(&mut target.channels, &mut target.output, DRAIN_BUDGET)?;
-                    target.windows.analysis += draining.elapsed();
+                    let (drained, cpu) = on_cpu(|| {
+                        drain_ring(&mut target.channels, &mut target.output, DRAIN_BUDGET)
+                    });
+                    target.windows.tracer_cpu += cpu;
+                    more |= drained?;
                     let exited = target::has_exited(&target.exit);
                     // The kernel knows the target by its pid number: once the target has
                     // exited, the exec of a newcomer with its pid looks the same.

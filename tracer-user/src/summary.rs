@@ -59,20 +59,21 @@ pub struct TracingCost {
     pub traced: Duration,
     /// The target's time in probes, estimated (see `calibrate`).
     pub probes: Duration,
-    /// tracer's time on the events.
-    pub analysis: Duration,
+    /// tracer's CPU time on the target: placing and removing its probes, decoding and
+    /// analysing its events.
+    pub tracer_cpu: Duration,
     /// The target's CPU time over the session, probes included.
     pub target_cpu: Duration,
 }
 
 impl TracingCost {
-    /// Probes and analysis as a fraction of the target's own CPU time, if it used any.
+    /// Probes and tracer's work as a fraction of the target's own CPU time, if it used any.
     pub fn overhead(&self) -> Option<f64> {
         let own = self
             .target_cpu
             .checked_sub(self.probes)
             .filter(|own| !own.is_zero())?;
-        Some((self.probes + self.analysis).as_secs_f64() / own.as_secs_f64())
+        Some((self.probes + self.tracer_cpu).as_secs_f64() / own.as_secs_f64())
     }
 }
 
@@ -230,7 +231,7 @@ mod tests {
             windows: 3,
             traced: Duration::from_millis(300),
             probes: Duration::from_millis(80),
-            analysis: Duration::from_millis(20),
+            tracer_cpu: Duration::from_millis(20),
             target_cpu: Duration::from_millis(1080),
         });
         let text = summary.render(Duration::from_millis(1500));
