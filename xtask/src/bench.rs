@@ -314,71 +314,68 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
         ),
         ("go build -race", None, race_build),
     ];
-    let throughput_and_p99 = |result: &serde_json::Value| {
-        (
-            result["requests_per_second"].as_f64().unwrap_or(0.0),
-            result["p99_us"].as_f64().unwrap_or(0.0),
-        )
-    };
     // This VM's neighbours move the untraced throughput by ±15% from one run to the next, and
-    // the first run after a build is slower: after a warm-up, an untraced run precedes each
-    // case, and every case is compared with their median.
+    // the first run after a build is slower: after a warm-up, every traced run is paired with
+    // an untraced run just before it and compared with that one. A budget's verdict is the
+    // median over several pairs.
     run_service(&mut untraced())?;
     let mut untraced_runs = Vec::new();
-    let mut traced_runs = Vec::new();
+    let mut rows = Vec::new();
     for (name, budget, mut command) in cases {
-        untraced_runs.push(throughput_and_p99(&run_service(&mut untraced())?.0));
-        let (result, lines) = run_service(&mut command)?;
-        traced_runs.push((name, budget, throughput_and_p99(&result), lines));
-    }
-    untraced_runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (base_rps, base_p99) = untraced_runs[untraced_runs.len() / 2];
-    let mut rows = vec![Row {
-        part: "service",
-        case: format!(
-            "untraced ({} runs, one before each case)",
-            untraced_runs.len()
-        ),
-        measurements: vec![
-            ("median throughput", format!("{base_rps:.0} req/s")),
-            (
-                "range",
-                format!(
-                    "{:.0} to {:.0} req/s",
-                    untraced_runs[0].0,
-                    untraced_runs[untraced_runs.len() - 1].0
-                ),
-            ),
-            ("p99", format!("{:.2} ms", base_p99 / 1000.0)),
-        ],
-    }];
-    for (name, budget, (rps, p99), lines) in traced_runs {
+        let repeats = if budget.is_some() { BUDGET_PAIRS } else { 1 };
+        let mut pairs = Vec::new();
+        for _ in 0..repeats {
+            let before = Throughput::of(&run_service(&mut untraced())?.0);
+            let (result, lines) = run_service(&mut command)?;
+            untraced_runs.push(before);
+            pairs.push(Pair {
+                untraced: before,
+                traced: Throughput::of(&result),
+                lines,
+            });
+        }
+        pairs.sort_by(|a, b| a.slowdown().total_cmp(&b.slowdown()));
+        let slowdowns: Vec<String> = pairs
+            .iter()
+            .map(|pair| format!("{:.0}%", 100.0 * pair.slowdown()))
+            .collect();
+        let median = pairs.swap_remove(pairs.len() / 2);
         let mut measurements = vec![
-            ("throughput", format!("{rps:.0} req/s")),
-            ("vs untraced", format!("{:.2}x", rps / base_rps)),
-            ("p99", format!("{:.2} ms", p99 / 1000.0)),
+            ("throughput", format!("{:.0} req/s", median.traced.rps)),
+            (
+                "vs untraced",
+                format!("{:.2}x", median.traced.rps / median.untraced.rps),
+            ),
+            ("p99", format!("{:.2} ms", median.traced.p99_us / 1000.0)),
             (
                 "p99 vs untraced",
-                format!("{:.1}x", p99 / base_p99.max(1.0)),
+                format!(
+                    "{:.1}x",
+                    median.traced.p99_us / median.untraced.p99_us.max(1.0)
+                ),
             ),
         ];
         if let Some(budget) = budget {
             // What the budget bounds: the extra time per request.
-            let slowdown = base_rps / rps.max(1e-9) - 1.0;
-            let verdict = if slowdown <= budget { "within" } else { "OVER" };
+            let verdict = if median.slowdown() <= budget {
+                "within"
+            } else {
+                "OVER"
+            };
             measurements.push((
                 "slowdown",
                 format!(
-                    "{:.0}% ({verdict} the {:.0}% budget)",
-                    100.0 * slowdown,
-                    100.0 * budget
+                    "{:.0}% ({verdict} the {:.0}% budget; median of {})",
+                    100.0 * median.slowdown(),
+                    100.0 * budget,
+                    slowdowns.join(", ")
                 ),
             ));
         }
-        if let Some(sampling) = lines.sampling {
+        if let Some(sampling) = median.lines.sampling {
             measurements.push(("probes in place", sampling));
         }
-        if let Some(usage) = lines.usage {
+        if let Some(usage) = median.lines.usage {
             measurements.push(("tracer's own CPU", usage));
         }
         rows.push(Row {
@@ -387,7 +384,65 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
             measurements,
         });
     }
+    untraced_runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let base = untraced_runs[untraced_runs.len() / 2];
+    rows.insert(
+        0,
+        Row {
+            part: "service",
+            case: format!(
+                "untraced ({} runs, one before each traced run)",
+                untraced_runs.len()
+            ),
+            measurements: vec![
+                ("median throughput", format!("{:.0} req/s", base.rps)),
+                (
+                    "range",
+                    format!(
+                        "{:.0} to {:.0} req/s",
+                        untraced_runs[0].rps,
+                        untraced_runs[untraced_runs.len() - 1].rps
+                    ),
+                ),
+                ("p99", format!("{:.2} ms", base.p99_us / 1000.0)),
+            ],
+        },
+    );
     Ok(rows)
+}
+
+/// Untraced/traced pairs run for each case with a budget: one pair says little when the
+/// untraced throughput alone moves by more than the budget from run to run.
+const BUDGET_PAIRS: usize = 3;
+
+/// What the service's load generator measured.
+#[derive(Clone, Copy)]
+struct Throughput {
+    rps: f64,
+    p99_us: f64,
+}
+
+impl Throughput {
+    fn of(result: &serde_json::Value) -> Self {
+        Self {
+            rps: result["requests_per_second"].as_f64().unwrap_or(0.0),
+            p99_us: result["p99_us"].as_f64().unwrap_or(0.0),
+        }
+    }
+}
+
+/// A traced run and the untraced run just before it.
+struct Pair {
+    untraced: Throughput,
+    traced: Throughput,
+    lines: TracerLines,
+}
+
+impl Pair {
+    /// The extra time per request.
+    fn slowdown(&self) -> f64 {
+        self.untraced.rps / self.traced.rps.max(1e-9) - 1.0
+    }
 }
 
 /// The most memory tracer may take on the scale workloads: its tables are bounded (65 536
