@@ -115,11 +115,11 @@ impl Summary {
     /// One line for `--stats-interval`: totals so far.
     pub fn progress_line(&self, elapsed: Duration) -> String {
         format!(
-            "tracer: {:>7.1}s  {}, {} maps, {} goroutines, {} dropped",
+            "tracer: {:>7.1}s  {}, {}, {}, {} dropped",
             elapsed.as_secs_f64(),
             self.events_line(),
-            self.maps.len(),
-            self.goroutines.len(),
+            counted(self.maps.len(), "map"),
+            counted(self.goroutines.len(), "goroutine"),
             self.dropped
         )
     }
@@ -127,11 +127,11 @@ impl Summary {
     /// The end-of-run summary: totals, drops, duration and the busiest maps.
     pub fn render(&self, duration: Duration) -> String {
         let mut text = format!(
-            "tracer: traced for {:.2}s: {}; {} maps written by {} goroutines; {} dropped\n",
+            "tracer: traced for {:.2}s: {}; {} written by {}; {} dropped\n",
             duration.as_secs_f64(),
             self.events_line(),
-            self.maps.len(),
-            self.goroutines.len(),
+            counted(self.maps.len(), "map"),
+            counted(self.goroutines.len(), "goroutine"),
             self.dropped
         );
         let [map_op, call_entry, call_return, sync_inline] = self.kernel.hits;
@@ -150,12 +150,11 @@ impl Summary {
             let share = traced.as_secs_f64() / duration.as_secs_f64().max(1e-9);
             let _ = write!(
                 text,
-                "tracer: probes in place {:.2}s of {:.2}s ({:.1}%, {} window{})",
+                "tracer: probes in place {:.2}s of {:.2}s ({:.1}%, {})",
                 traced.as_secs_f64(),
                 duration.as_secs_f64(),
                 100.0 * share.min(1.0),
-                cost.windows,
-                if cost.windows == 1 { "" } else { "s" }
+                counted(cost.windows, "window")
             );
             match cost.overhead() {
                 Some(overhead) => writeln!(
@@ -182,12 +181,20 @@ impl Summary {
         for (map, activity) in busiest.into_iter().take(BUSIEST_MAPS_SHOWN) {
             let _ = writeln!(
                 text,
-                "tracer:   map {map:#x}: {} writes from {} goroutines",
-                activity.writes,
-                activity.goroutines.len()
+                "tracer:   map {map:#x}: {} from {}",
+                counted(activity.writes, "write"),
+                counted(activity.goroutines.len(), "goroutine")
             );
         }
         text
+    }
+}
+
+/// `1 goroutine`, `2 goroutines`.
+fn counted(count: impl TryInto<u64>, noun: &str) -> String {
+    match count.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {noun}"),
+        count => format!("{count} {noun}s"),
     }
 }
 
@@ -253,5 +260,13 @@ mod tests {
             text.contains("map 0x20: 2 writes from 2 goroutines"),
             "{text}"
         );
+        summary.record(&event(EventKind::MapAssign, 0x40, 5));
+        summary.cost = summary.cost.map(|cost| TracingCost { windows: 1, ..cost });
+        let text = summary.render(Duration::from_millis(1500));
+        assert!(
+            text.contains("map 0x40: 1 write from 1 goroutine"),
+            "{text}"
+        );
+        assert!(text.contains("20.0%, 1 window)"), "{text}");
     }
 }
