@@ -225,7 +225,7 @@ pub mod site_flags {
     pub const ZERO_FLAG: u8 = 2;
     /// Record the return address at `*(RSP)` (entry probes) as the caller.
     pub const CALLER_AT_SP: u8 = 4;
-    /// Record a user stack (walked once per distinct caller, see `CALLER_STACKS`).
+    /// Record a user stack (walked once per distinct call path, see `CALLER_STACKS`).
     pub const CAPTURE_STACK: u8 = 8;
     /// `selectgo` entry: also record each case's channel (`SelectCase` events), and put the
     /// number of cases in the event's `arg`.
@@ -288,8 +288,9 @@ pub struct SiteParams {
 pub struct RuntimeConfig {
     pub g_goid: u16,
     pub g_parent_goid: u16,
-    pub g_stack_lo: u16,
-    pub g_stack_hi: u16,
+    pub g_startpc: u16,
+    /// `g.stack`: the goroutine's stack bounds, `lo` then `hi`.
+    pub g_stack: u16,
     pub g_m: u16,
     pub m_curg: u16,
     pub hchan_dataqsiz: u16,

@@ -50,11 +50,8 @@ static CONFIG: Array<RuntimeConfig> = Array::with_max_entries(1, 0);
 #[map]
 static STACKS: StackTrace = StackTrace::with_max_entries(MAX_STACKS, 0);
 
-/// The stack id first recorded for each call site — the caller address together with its own
-/// caller's: a frame-pointer walk costs as much as the probe itself, so each such pair is walked
-/// once (the innermost frames are exact; the outer ones are those of its first occurrence). The
-/// second level matters for wrappers: Go 1.27 reads every `m[k]` through `mapaccess1*`, which
-/// calls `mapaccess2*` from one single place.
+/// The stack id first recorded for each call path (see [`call_path`]): a frame-pointer walk
+/// costs more than the probe itself (1.2 µs on a short stack), so each path is walked once.
 #[map]
 static CALLER_STACKS: LruHashMap<u64, i32> = LruHashMap::with_max_entries(1 << 16, 0);
 
@@ -129,17 +126,12 @@ fn current_goroutine(regs: &pt_regs, config: &RuntimeConfig) -> Option<u64> {
     read_u64(curg + u64::from(config.g_goid))
 }
 
-/// Whether `address` lies on the stack of the goroutine in R14.
+/// The bounds of the stack of the goroutine in R14 (`g.stack`: `lo`, then `hi`).
 #[inline(always)]
-fn on_own_stack(regs: &pt_regs, config: &RuntimeConfig, address: u64) -> bool {
-    let g = regs.r14;
-    match (
-        read_u64(g + u64::from(config.g_stack_lo)),
-        read_u64(g + u64::from(config.g_stack_hi)),
-    ) {
-        (Some(lo), Some(hi)) => lo <= address && address < hi,
-        _ => false,
-    }
+fn own_stack(regs: &pt_regs, config: &RuntimeConfig) -> Option<[u64; 2]> {
+    let bounds = regs.r14.wrapping_add(u64::from(config.g_stack));
+    // SAFETY: a user-memory read that fails cleanly on a bad address.
+    unsafe { bpf_probe_read_user(bounds as *const [u64; 2]) }.ok()
 }
 
 /// The `runtime.hchan` at `address`, read field by field (zeros where unreadable: a nil
@@ -239,7 +231,12 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         }
         _ => 0,
     };
-    if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_own_stack(regs, config, object) {
+    let stack = match params.flags & (site_flags::SKIP_STACK_OBJECTS | site_flags::CAPTURE_STACK) {
+        0 => None,
+        _ => own_stack(regs, config),
+    };
+    let on_own_stack = stack.is_some_and(|[lo, hi]| lo <= object && object < hi);
+    if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_own_stack {
         bump(counter::STACK_FILTERED);
         return 0;
     }
@@ -272,10 +269,7 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         regs.rip
     };
     let stack_id = if params.flags & site_flags::CAPTURE_STACK != 0 {
-        // At a function's entry RBP is still its caller's frame, whose return address is the
-        // caller's caller.
-        let outer = read_u64(regs.rbp.wrapping_add(8)).unwrap_or(0);
-        stack_of(ctx, caller ^ outer.rotate_left(32))
+        stack_of(ctx, call_path(regs, config, caller, stack))
     } else {
         -1
     };
@@ -375,18 +369,51 @@ fn emit(event: RawEvent) {
     }
 }
 
-/// The user stack for an event at call site `site` (see `CALLER_STACKS`): the cached one, or a
+/// Frames above the caller whose return addresses identify a call path (see [`call_path`]).
+const PATH_FRAMES: usize = 3;
+
+/// What tells the paths to a map function's entry apart without walking the whole stack: the
+/// caller and the return addresses of the [`PATH_FRAMES`] frames above it (at a function's
+/// entry RBP is still the caller's frame), how deep the goroutine's stack is (a frame of
+/// another size anywhere further out changes it), and the function the goroutine started in
+/// (the same code run by two goroutines). Paths that agree on all of these are taken to be one.
+#[inline(always)]
+fn call_path(regs: &pt_regs, config: &RuntimeConfig, caller: u64, stack: Option<[u64; 2]>) -> u64 {
+    let mix = |hash: u64, word: u64| {
+        (hash ^ word)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29)
+    };
+    let g = regs.r14;
+    let depth = stack.map_or(0, |[_, hi]| hi.wrapping_sub(regs.rsp));
+    let start = read_u64(g.wrapping_add(u64::from(config.g_startpc))).unwrap_or(0);
+    let mut hash = mix(mix(caller, depth), start);
+    let mut frame = regs.rbp;
+    for _ in 0..PATH_FRAMES {
+        // SAFETY: a user-memory read that fails cleanly on a bad address.
+        let Ok([outer_frame, return_address]) =
+            (unsafe { bpf_probe_read_user(frame as *const [u64; 2]) })
+        else {
+            break;
+        };
+        hash = mix(hash, return_address);
+        frame = outer_frame;
+    }
+    hash
+}
+
+/// The user stack for an event on call path `path` (see `CALLER_STACKS`): the cached one, or a
 /// new walk.
 #[inline(always)]
-fn stack_of(ctx: &ProbeContext, site: u64) -> i32 {
+fn stack_of(ctx: &ProbeContext, path: u64) -> i32 {
     // SAFETY: values are plain integers written only by this program.
-    if let Some(id) = unsafe { CALLER_STACKS.get(site) } {
+    if let Some(id) = unsafe { CALLER_STACKS.get(path) } {
         return *id;
     }
     match ctx.get_stackid(&STACKS, USER_STACK) {
         Ok(id) => {
             let id = id as i32;
-            let _ = CALLER_STACKS.insert(site, id, 0);
+            let _ = CALLER_STACKS.insert(path, id, 0);
             id
         }
         Err(_) => {

@@ -71,8 +71,9 @@ pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32) -> RuntimeConfig {
     RuntimeConfig {
         g_goid: offsets.g_goid,
         g_parent_goid: offsets.g_parent_goid,
-        g_stack_lo: offsets.g_stack_lo,
-        g_stack_hi: offsets.g_stack_hi,
+        g_startpc: offsets.g_startpc,
+        // runtime.stack is {lo, hi uintptr}: `g.stack.lo` is where the struct starts.
+        g_stack: offsets.g_stack_lo,
         g_m: offsets.g_m,
         m_curg: offsets.m_curg,
         hchan_dataqsiz: offsets.hchan_dataqsiz,

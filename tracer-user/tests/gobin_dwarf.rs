@@ -168,6 +168,7 @@ fn readelf_agrees_with_the_dwarf_reader() {
             g_atomicstatus: field(g, "atomicstatus"),
             g_goid: field(g, "goid"),
             g_parent_goid: field(g, "parentGoid"),
+            g_startpc: field(g, "startpc"),
             m_curg: field(m, "curg"),
             hchan_qcount: field(hchan, "qcount"),
             hchan_dataqsiz: field(hchan, "dataqsiz"),

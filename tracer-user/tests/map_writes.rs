@@ -191,3 +191,54 @@ fn exact_counts_for_every_build(version: &str) {
 mod exact_write_counts {
     crate::test_each_go_version!(super::exact_counts_for_every_build);
 }
+
+/// One map written through the same two helpers from two callers in turn: each write's stack
+/// names the caller it came through (even keys come through `viaFirst`, odd ones through
+/// `viaSecond`), though the write's call site and the helper's caller are the same.
+fn stacks_tell_call_paths_apart(version: &str) {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = built_fixture("mapwrites", version, Variant::Default);
+    let events_path = dir.path().join("events.jsonl");
+    let output = tracer()
+        .args(["run", "--overhead-budget", "off", "--events"])
+        .arg(&events_path)
+        .arg("--")
+        .arg(&fixture)
+        .arg("paths")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "go{version}: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "paths 400");
+    let mut stacks: HashMap<u64, Vec<String>> = HashMap::new();
+    let mut through = [0; 2];
+    for line in std::fs::read_to_string(&events_path).unwrap().lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        if event["type"] == "stack" {
+            let functions = event["frames"].as_array().unwrap().iter();
+            let functions = functions.map(|frame| frame["function"].as_str().unwrap().to_owned());
+            stacks.insert(event["id"].as_u64().unwrap(), functions.collect());
+            continue;
+        }
+        let Some(stack) = event["stack"].as_u64().map(|id| &stacks[&id]) else {
+            continue;
+        };
+        if event["op"] != "assign" || !stack.iter().any(|function| function == "main.set") {
+            continue;
+        }
+        let key = event["key"].as_u64().expect("an integer key");
+        let expected = ["main.viaFirst", "main.viaSecond"][key as usize % 2];
+        assert!(
+            stack.iter().any(|function| function == expected),
+            "go{version}: key {key} written through {expected}, but the stack is {stack:?}"
+        );
+        through[key as usize % 2] += 1;
+    }
+    assert_eq!(through, [200, 200], "go{version}: writes seen per caller");
+}
+
+mod call_paths {
+    crate::test_each_go_version!(super::stacks_tell_call_paths_apart);
+}

@@ -31,6 +31,8 @@ pub struct RuntimeOffsets {
     pub g_atomicstatus: u16,
     pub g_goid: u16,
     pub g_parent_goid: u16,
+    /// `g.startpc`: the function the goroutine started in (it tells call paths apart).
+    pub g_startpc: u16,
     pub m_curg: u16,
     pub hchan_qcount: u16,
     pub hchan_dataqsiz: u16,
@@ -138,6 +140,7 @@ const GO_1_21: RuntimeOffsets = RuntimeOffsets {
     g_atomicstatus: 144,
     g_goid: 152,
     g_parent_goid: 272,
+    g_startpc: 296,
     m_curg: 192,
     hchan_qcount: 0,
     hchan_dataqsiz: 8,
@@ -155,6 +158,7 @@ const GO_1_23: RuntimeOffsets = RuntimeOffsets {
     g_atomicstatus: 152,
     g_goid: 160,
     g_parent_goid: 280,
+    g_startpc: 304,
     hchan_sendx: 48,
     hchan_recvx: 56,
     hchan_lock: 96,
@@ -166,6 +170,7 @@ const GO_1_25: RuntimeOffsets = RuntimeOffsets {
     g_atomicstatus: 144,
     g_goid: 152,
     g_parent_goid: 272,
+    g_startpc: 296,
     m_curg: 184,
     hchan_lock: 104,
     ..GO_1_23
@@ -174,6 +179,7 @@ const GO_1_25: RuntimeOffsets = RuntimeOffsets {
 /// Go 1.26 and 1.27 added `g.fipsOnlyBypass`, `g.ditWanted` and `g.secret` before `parentGoid`.
 const GO_1_26: RuntimeOffsets = RuntimeOffsets {
     g_parent_goid: 280,
+    g_startpc: 304,
     ..GO_1_25
 };
 
@@ -284,6 +290,7 @@ impl Layouts {
             g_atomicstatus: g("atomicstatus")?,
             g_goid: g("goid")?,
             g_parent_goid: g("parentGoid")?,
+            g_startpc: g("startpc")?,
             m_curg: self.offset("runtime.m", "curg")?,
             hchan_qcount: hchan("qcount")?,
             hchan_dataqsiz: hchan("dataqsiz")?,
@@ -339,27 +346,28 @@ mod tests {
     /// The numbers published in GO_INTERNALS.md §4 (runtime.g) and §5 (hchan).
     #[test]
     fn table_matches_the_published_layouts() {
-        // (minor, atomicstatus, goid, parentGoid, hchan.lock)
+        // (minor, atomicstatus, goid, parentGoid, startpc, hchan.lock)
         let published = [
-            (21, 144, 152, 272, 88),
-            (22, 144, 152, 272, 88),
-            (23, 152, 160, 280, 96),
-            (24, 152, 160, 280, 96),
-            (25, 144, 152, 272, 104),
-            (26, 144, 152, 280, 104),
-            (27, 144, 152, 280, 104),
+            (21, 144, 152, 272, 296, 88),
+            (22, 144, 152, 272, 296, 88),
+            (23, 152, 160, 280, 304, 96),
+            (24, 152, 160, 280, 304, 96),
+            (25, 144, 152, 272, 296, 104),
+            (26, 144, 152, 280, 304, 104),
+            (27, 144, 152, 280, 304, 104),
         ];
-        for (minor, atomicstatus, goid, parent_goid, lock) in published {
+        for (minor, atomicstatus, goid, parent_goid, startpc, lock) in published {
             let offsets = table(minor);
             let actual = (
                 offsets.g_atomicstatus,
                 offsets.g_goid,
                 offsets.g_parent_goid,
+                offsets.g_startpc,
                 offsets.hchan_lock,
             );
             assert_eq!(
                 actual,
-                (atomicstatus, goid, parent_goid, lock),
+                (atomicstatus, goid, parent_goid, startpc, lock),
                 "go1.{minor}"
             );
             // Same in every version: stack.lo/hi 0/8, m 48, hchan qcount 0 and closed 28.
