@@ -220,11 +220,14 @@ const SWISS_ITERATION: [(&str, Operation); 4] = [
 ];
 
 /// Functions observed at their entry.
-const ENTRY_PROBES: [(&str, Operation); 16] = [
+const ENTRY_PROBES: [(&str, Operation); 18] = [
     ("runtime.newproc", Operation::GoStatement),
     ("runtime.chansend1", Operation::ChanSend),
     ("runtime.chanrecv1", Operation::ChanReceive),
     ("runtime.chanrecv2", Operation::ChanReceive),
+    // reflect.Value.Send/Recv/TrySend/TryRecv: the runtime's bodies, under reflect's names.
+    (REFLECT_CHANSEND, Operation::ChanSend),
+    (REFLECT_CHANRECV, Operation::ChanReceive),
     ("runtime.selectnbsend", Operation::SelectNonBlocking),
     ("runtime.selectnbrecv", Operation::SelectNonBlocking),
     ("runtime.closechan", Operation::ChanClose),
@@ -239,13 +242,19 @@ const ENTRY_PROBES: [(&str, Operation); 16] = [
     ("runtime.recv", Operation::ChanHandOff),
 ];
 
+/// `reflect.chansend0(c, elem, nb) bool`: channel in AX, like `chansend1`.
+const REFLECT_CHANSEND: &str = "reflect.chansend0";
+/// `reflect.chanrecv(c, nb, elem) (selected, received bool)`: channel in AX, like `chanrecv1`;
+/// whether a value arrived in BX.
+pub const REFLECT_CHANRECV: &str = "reflect.chanrecv";
+
 /// Where channel values enter and leave buffer slots: the calls of the second list made by the
 /// functions of the first (each under the channel's lock; GO_INTERNALS.md).
 const CHANNEL_FUNCTIONS: [&str; 3] = ["runtime.chansend", "runtime.chanrecv", "runtime.selectgo"];
 const SLOT_COPIES: [&str; 2] = ["runtime.typedmemmove", "runtime.typedmemclr"];
 
 /// Functions observed where they return (their result is what matters).
-const RETURN_PROBES: [(&str, Operation); 11] = [
+const RETURN_PROBES: [(&str, Operation); 13] = [
     ("runtime.makemap", Operation::MapMake),
     ("runtime.makemap64", Operation::MapMake),
     ("runtime.makemap_small", Operation::MapMake),
@@ -255,6 +264,8 @@ const RETURN_PROBES: [(&str, Operation); 11] = [
     ("runtime.chansend1", Operation::ChanSend),
     ("runtime.chanrecv1", Operation::ChanReceive),
     ("runtime.chanrecv2", Operation::ChanReceive),
+    (REFLECT_CHANSEND, Operation::ChanSend),
+    (REFLECT_CHANRECV, Operation::ChanReceive),
     ("runtime.selectnbrecv", Operation::SelectNonBlocking),
     ("sync.(*Pool).Get", Operation::PoolGet),
 ];

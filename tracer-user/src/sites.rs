@@ -84,6 +84,18 @@ pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32) -> RuntimeConfig {
     }
 }
 
+/// Where a receive function returns whether a value arrived (false: the channel is closed):
+/// `chanrecv2` in AL, reflect's `chanrecv` in BL (after `selected`); `chanrecv1` does not say.
+pub fn received_in(function: &str) -> Option<u8> {
+    if function.ends_with("chanrecv2") {
+        Some(register::RAX)
+    } else if function == crate::plan::REFLECT_CHANRECV {
+        Some(register::RBX)
+    } else {
+        None
+    }
+}
+
 fn params(kind: EventKind, object: u8, base: u8, arg: u8, flags: u8) -> SiteParams {
     SiteParams {
         kind: kind as u8,
@@ -155,15 +167,11 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         (Op::ChanSend, true) => channel_entry(EventKind::ChanSend, register::RAX),
         (Op::ChanSend, false) => call(EventKind::ChanSendDone, register::NONE, register::NONE),
         (Op::ChanReceive, true) => channel_entry(EventKind::ChanReceive, register::RAX),
-        // chanrecv2 returns whether a value arrived (AL); chanrecv1 returns nothing.
-        (Op::ChanReceive, false) => {
-            let received = if site.function.ends_with("chanrecv2") {
-                register::RAX
-            } else {
-                register::NONE
-            };
-            call(EventKind::ChanReceiveDone, register::NONE, received)
-        }
+        (Op::ChanReceive, false) => call(
+            EventKind::ChanReceiveDone,
+            register::NONE,
+            received_in(&site.function).unwrap_or(register::NONE),
+        ),
         (Op::ChanClose, true) => call(EventKind::ChanClose, register::RAX, register::NONE),
         // selectnbsend(c, elem) but selectnbrecv(elem, c): the channel is in AX or BX.
         (Op::SelectNonBlocking, true) => {

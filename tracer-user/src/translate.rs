@@ -274,11 +274,11 @@ impl Translator {
                 self.state(goroutine).receives.push(ChannelOp::new(event));
                 vec![release_merge(companion(object)), release_merge(ANY_CHANNEL)]
             }
-            // chanrecv2 returns whether a value arrived (false: the channel is closed);
-            // chanrecv1 cannot tell, so it learns from both sends and close.
+            // chanrecv2 and reflect's chanrecv return whether a value arrived (false: the
+            // channel is closed); chanrecv1 cannot tell, so it learns from both sends and close.
             K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
                 Some(op) if op.paired => vec![acquire(ANY_SELECT)],
-                Some(op) if function.ends_with("chanrecv2") => match event.arg & 1 {
+                Some(op) if crate::sites::received_in(function).is_some() => match event.arg & 1 {
                     1 => vec![acquire(op.channel), acquire(ANY_SELECT)],
                     _ => vec![acquire(closing(op.channel))],
                 },
@@ -713,17 +713,34 @@ mod tests {
                 object: 0x303
             }
         );
-        let mut receive = |received: u64| {
-            let recv2 = "runtime.chanrecv2";
-            translator.translate(&event(EventKind::ChanReceive, 2, 0x300, 0), recv2, 0);
-            translator.translate(&event(EventKind::ChanReceiveDone, 2, 0, received), recv2, 0)
-        };
         let acquire = |object| Operation::Acquire {
             goroutine: 2,
             object,
         };
-        assert_eq!(receive(1), [acquire(0x300), acquire(ANY_SELECT)]);
-        assert_eq!(receive(0), [acquire(0x303)]);
+        // chanrecv2 and reflect.Value.Recv's runtime function say whether a value arrived.
+        for function in ["runtime.chanrecv2", crate::plan::REFLECT_CHANRECV] {
+            let mut receive = |received: u64| {
+                translator.translate(&event(EventKind::ChanReceive, 2, 0x300, 0), function, 0);
+                translator.translate(
+                    &event(EventKind::ChanReceiveDone, 2, 0, received),
+                    function,
+                    0,
+                )
+            };
+            assert_eq!(
+                receive(1),
+                [acquire(0x300), acquire(ANY_SELECT)],
+                "{function}"
+            );
+            assert_eq!(receive(0), [acquire(0x303)], "{function}");
+        }
+        // chanrecv1 cannot tell: it learns from both.
+        let recv1 = "runtime.chanrecv1";
+        translator.translate(&event(EventKind::ChanReceive, 2, 0x300, 0), recv1, 0);
+        assert_eq!(
+            translator.translate(&event(EventKind::ChanReceiveDone, 2, 0, 0), recv1, 0),
+            [acquire(0x300), acquire(0x303), acquire(ANY_SELECT)]
+        );
     }
 
     #[test]
