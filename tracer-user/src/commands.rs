@@ -364,11 +364,30 @@ fn own_usage() -> String {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
     let (user, system) = (seconds(usage.ru_utime), seconds(usage.ru_stime));
+    // ru_maxrss also holds the memory of the image before exec — the whole parent process
+    // tracer was forked from — so the peak of tracer's own image comes from VmHWM.
+    let peak_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| peak_resident_kb(&status))
+        .unwrap_or(usage.ru_maxrss as u64);
     format!(
         "tracer: own CPU {:.2} s (user {user:.2} s, system {system:.2} s), peak memory {} MB",
         user + system,
-        usage.ru_maxrss / 1024
+        peak_kb / 1024
     )
+}
+
+/// `VmHWM` of a `/proc/PID/status`: the peak resident memory of the process's current image, in
+/// kB.
+fn peak_resident_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Exit status when at least one race was reported, as with `go build -race`.
@@ -517,5 +536,16 @@ mod tests {
             distinct_labels(names.into_iter()),
             ["api", "worker", "api#2", "api#3"]
         );
+    }
+
+    #[test]
+    fn peak_memory_is_the_current_images_high_water_mark() {
+        let status =
+            "Name:\ttracer\nVmPeak:\t  900000 kB\nVmHWM:\t   69632 kB\nVmRSS:\t   51200 kB\n";
+        assert_eq!(peak_resident_kb(status), Some(69_632));
+        assert_eq!(peak_resident_kb("Name:\ttracer\n"), None);
+        assert_eq!(peak_resident_kb("VmHWM:\t  lots\n"), None);
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(peak_resident_kb(&own).is_some_and(|kb| kb > 0), "{own}");
     }
 }
