@@ -285,18 +285,10 @@ fn kernel_counters(channels: &KernelChannels) -> KernelCounters {
 /// probes, on threads of their own) as in user space: the session does its work for one target
 /// at a time, and nothing else in tracer is busy.
 fn on_cpu<T>(work: impl FnOnce() -> T) -> (T, Duration) {
-    let process_cpu = || {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid out-pointer; this clock always exists.
-        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-    };
-    let before = process_cpu();
+    let own_cpu = || target::cpu_time(std::process::id());
+    let before = own_cpu();
     let result = work();
-    (result, process_cpu().saturating_sub(before))
+    (result, since(own_cpu(), before))
 }
 
 /// How much of `now` (a cumulative reading) came after `then`; zero if either is unknown.
