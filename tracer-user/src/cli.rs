@@ -130,6 +130,11 @@ pub struct TraceArgs {
     /// PORT for 127.0.0.1:PORT (port 0 picks a free port; the URL is printed).
     #[arg(long, value_name = "ADDRESS", value_parser = crate::metrics::server::parse_address)]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// With --metrics-addr, once every target has exited: keep serving the final values until
+    /// they are scraped once more, for at most this long (0 to stop at once; Ctrl-C stops
+    /// waiting), so that Prometheus sees the last races and the target's fatal error.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub metrics_linger: Duration,
     /// Size of the kernel's event ring buffer (a power of two from 4K to 1G, e.g. 64M): events
     /// that do not fit while tracer catches up are dropped and counted. Bigger absorbs longer
     /// bursts, at the cost of locked kernel memory.

@@ -6,7 +6,10 @@ use std::{
     os::fd::OwnedFd,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
+
+use tokio::signal::unix::{signal, SignalKind};
 
 use tracer_common::ProbeClass;
 
@@ -15,13 +18,13 @@ use crate::{
     cli::{Format, ReportArgs, TraceArgs},
     error::TracerError,
     gobin::GoBinary,
-    graph, inspect,
+    inspect,
     metrics::{server::MetricsListener, Metrics, ProbeCounts},
     plan::{self, Placement},
     privileges,
     probes::{self, AttachedProbes, KernelChannels},
-    report,
-    report::ResolvedRace,
+    race_log::RaceLog,
+    report::{Finding, Outcome},
     sampling::Sampling,
     session::{self, Ownership, SessionOptions, SessionResult, TracedProcess},
     sites::{self, KernelSite},
@@ -150,6 +153,7 @@ impl Prepared {
         announce(&self.binary, running.pid, probes.attached);
         TracedProcess {
             pid: running.pid,
+            name: label.to_owned(),
             complete_from_ns: running.complete_from_ns,
             exit: running.exit,
             probes,
@@ -191,7 +195,7 @@ impl MetricsEndpoint {
     }
 
     /// Starts serving; call inside the session's runtime.
-    fn serve(endpoint: Option<Self>) -> Result<Option<Arc<Metrics>>, TracerError> {
+    fn serve(endpoint: Option<Self>) -> Result<Option<Served>, TracerError> {
         let Some(Self { metrics, listener }) = endpoint else {
             return Ok(None);
         };
@@ -199,8 +203,48 @@ impl MetricsEndpoint {
             "tracer: serving Prometheus metrics at http://{}/metrics",
             listener.address
         );
+        let address = listener.address;
         listener.serve(Arc::clone(&metrics))?;
-        Ok(Some(metrics))
+        Ok(Some(Served { metrics, address }))
+    }
+}
+
+/// Metrics being served.
+struct Served {
+    metrics: Arc<Metrics>,
+    address: std::net::SocketAddr,
+}
+
+impl Served {
+    /// After the last target exited: serves the final values until one more scrape, at most
+    /// `linger` (`--metrics-linger`), or until Ctrl-C / SIGTERM.
+    async fn linger(&self, linger: Duration) {
+        if linger.is_zero() {
+            return;
+        }
+        eprintln!(
+            "tracer: the target is gone; serving the final metrics at http://{}/metrics until \
+             they are scraped (at most {:.0} s; Ctrl-C to stop)",
+            self.address,
+            linger.as_secs_f64()
+        );
+        let signals = async {
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                },
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.metrics.next_scrape() => {}
+            () = tokio::time::sleep(linger) => {}
+            () = signals => {}
+        }
     }
 }
 
@@ -226,6 +270,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
         .map(|&pid| target::running_executable(pid))
         .collect::<Result<Vec<_>, TracerError>>()?;
     let endpoint = MetricsEndpoint::bind(args)?;
+    let mut race_log = RaceLog::open(&args.reports)?;
     let mut exits = Vec::new();
     let mut prepared = Vec::new();
     for executable in executables {
@@ -242,23 +287,26 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
             .iter()
             .map(|target| executable_name(&target.binary.path)),
     );
-    let results = runtime()?.block_on(async {
-        let metrics = MetricsEndpoint::serve(endpoint)?;
+    let runtime = runtime()?;
+    let (results, served) = runtime.block_on(async {
+        let served = MetricsEndpoint::serve(endpoint)?;
+        let metrics = served.as_ref().map(|served| &*served.metrics);
         let processes = prepared
             .iter()
             .zip(pids.iter().zip(exits))
             .zip(&labels)
-            .map(|((target, (&pid, exit)), label)| {
-                target.attach(pid, exit, label, metrics.as_deref())
-            })
+            .map(|((target, (&pid, exit)), label)| target.attach(pid, exit, label, metrics))
             .collect::<Result<Vec<_>, _>>()?;
-        session::trace(processes, &options, Ownership::Attached).await
+        let results = session::trace(processes, &options, Ownership::Attached, &mut race_log);
+        Ok::<_, TracerError>((results.await?, served))
     })?;
     let several = results.len() > 1;
     let mut raced = false;
     for (result, target) in results.iter().zip(&prepared) {
-        raced |= report(result, several.then_some(&target.binary), args)?;
+        raced |= report(result, several.then_some(&target.binary), &mut race_log)?;
     }
+    race_log.close();
+    linger(&runtime, served, &results, args);
     eprintln!("{}", own_usage());
     Ok(if raced { RACE_EXIT_STATUS } else { 0 })
 }
@@ -268,6 +316,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     session::catch_interrupts_during_setup();
     let program = target::resolve_program(&command[0])?;
     let endpoint = MetricsEndpoint::bind(args)?;
+    let mut race_log = RaceLog::open(&args.reports)?;
     privileges::check()?;
     let options = session_options(args);
     // The pid is not known before the fork; the analysis must come first, single-threaded.
@@ -286,8 +335,11 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
             return Err(error);
         }
     };
-    let result = runtime()?.block_on(async {
-        let metrics = MetricsEndpoint::serve(endpoint)?;
+    let runtime = runtime()?;
+    let mut served = None;
+    let result = runtime.block_on(async {
+        let metrics = &*served.insert(MetricsEndpoint::serve(endpoint)?);
+        let metrics = metrics.as_ref().map(|served| &*served.metrics);
         let ((probes, channels), exit) = attached;
         let label = executable_name(&prepared.binary.path);
         let running = RunningProcess {
@@ -295,9 +347,9 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
             exit,
             complete_from_ns: None,
         };
-        let process = prepared.traced(running, probes, channels, &label, metrics.as_deref());
+        let process = prepared.traced(running, probes, channels, &label, metrics);
         child.release()?;
-        session::trace(vec![process], &options, Ownership::Launched).await
+        session::trace(vec![process], &options, Ownership::Launched, &mut race_log).await
     });
     let result = match result {
         Ok(mut results) => results.remove(0),
@@ -308,10 +360,35 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
             return Err(error);
         }
     };
-    let raced = report(&result, None, args)?;
+    let raced = report(&result, None, &mut race_log)?;
+    race_log.close();
+    linger(
+        &runtime,
+        served.flatten(),
+        std::slice::from_ref(&result),
+        args,
+    );
     eprintln!("{}", own_usage());
     let status = target::wait_exit_status(pid)?;
     Ok(if raced { RACE_EXIT_STATUS } else { status })
+}
+
+/// Keeps the metrics up after the session when every target has exited (`--metrics-linger`).
+fn linger(
+    runtime: &tokio::runtime::Runtime,
+    served: Option<Served>,
+    results: &[SessionResult],
+    args: &TraceArgs,
+) {
+    let gone = results.iter().all(|result| {
+        matches!(
+            result.stop,
+            session::StopReason::TargetExited | session::StopReason::Exec
+        )
+    });
+    if let (Some(served), true) = (served, gone) {
+        runtime.block_on(served.linger(args.metrics_linger));
+    }
 }
 
 /// Every site the kernel programs record (map reads only if `reads`), with the plan's caveats
@@ -393,12 +470,13 @@ fn peak_resident_kb(status: &str) -> Option<u64> {
 /// Exit status when at least one race was reported, as with `go build -race`.
 pub const RACE_EXIT_STATUS: i32 = 66;
 
-/// Writes one target's race reports, fatal errors and summary (headed by the target when
-/// `several` targets were traced); returns whether any race was reported.
+/// Closes one target's session (headed by the target when `several` targets were traced): its
+/// fatal errors and totals on standard error, its summary in the race log; returns whether any
+/// race was reported.
 fn report(
     result: &SessionResult,
     several: Option<&GoBinary>,
-    args: &TraceArgs,
+    race_log: &mut RaceLog,
 ) -> Result<bool, TracerError> {
     let pid = result.pid;
     let why = match result.stop {
@@ -410,11 +488,6 @@ fn report(
     if let Some(binary) = several {
         eprintln!("tracer: --- pid {pid} ({}) ---", display_name(&binary.path));
     }
-    let graph_name = match several {
-        Some(_) => format!("pid{pid}-race"),
-        None => "race".to_owned(),
-    };
-    write_races(&result.races, &args.reports, &graph_name)?;
     for (message, count) in &result.fatal_errors {
         let times = if *count > 1 {
             format!(" ({count} times)")
@@ -425,68 +498,49 @@ fn report(
     }
     eprintln!("tracer: stopped ({why}); all probes removed");
     eprint!("{}", result.summary.render(result.elapsed));
-    announce_races(&result.races);
+    race_log.summary(&Outcome {
+        pid,
+        executable: &result.name,
+        stopped: &why,
+        elapsed: Some(result.elapsed),
+        cost: result.summary.cost,
+        races: &result.races,
+        fatal_errors: &result.fatal_errors,
+    })?;
     Ok(!result.races.is_empty())
 }
 
-/// `tracer replay FILE`: the races of a recording; exit status 66 if there are any.
+/// `tracer replay FILE`: the races of a recording, in the order they were found, then the
+/// summary; exit status 66 if there are any.
 pub fn replay(recording: &Path, reports: &ReportArgs) -> Result<i32, TracerError> {
-    let races = crate::replay::replay(recording, reports.dot_dir.is_some())?;
-    write_races(&races, reports, "race")?;
-    announce_races(&races);
-    Ok(if races.is_empty() {
+    let mut race_log = RaceLog::open(reports)?;
+    let replayed = crate::replay::replay(recording, reports.dot_dir.is_some())?;
+    let executable = replayed.executable.as_deref().unwrap_or("unknown");
+    for (number, race) in (1..).zip(&replayed.races) {
+        let finding = Finding {
+            number,
+            pid: replayed.pid,
+            executable,
+            at: None,
+            after: None,
+        };
+        race_log.found(race, &finding, "race")?;
+    }
+    race_log.summary(&Outcome {
+        pid: replayed.pid,
+        executable,
+        stopped: "end of the recording",
+        elapsed: None,
+        cost: None,
+        races: &replayed.races,
+        fatal_errors: &[],
+    })?;
+    race_log.close();
+    Ok(if replayed.races.is_empty() {
         0
     } else {
         RACE_EXIT_STATUS
     })
-}
-
-/// Writes the reports, and with `--dot-dir` one `<graph_name>-N.dot` per race.
-fn write_races(
-    races: &[ResolvedRace],
-    reports: &ReportArgs,
-    graph_name: &str,
-) -> Result<(), TracerError> {
-    let text: String = races
-        .iter()
-        .map(|race| match reports.format {
-            Format::Text => report::text(race),
-            Format::Json => report::json(race) + "\n",
-        })
-        .collect();
-    match &reports.output {
-        Some(path) => std::fs::write(path, &text).map_err(|source| TracerError::Output {
-            path: path.clone(),
-            source,
-        })?,
-        None => eprint!("{text}"),
-    }
-    if let Some(dir) = &reports.dot_dir {
-        let failed = |path: &Path| {
-            let path = path.to_owned();
-            move |source| TracerError::Output { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(failed(dir))?;
-        for (number, race) in (1..).zip(races) {
-            let path = dir.join(format!("{graph_name}-{number}.dot"));
-            let dot = graph::dot(race, race.graph.as_ref().unwrap_or(&Default::default()));
-            std::fs::write(&path, dot).map_err(failed(&path))?;
-        }
-        if !races.is_empty() {
-            eprintln!(
-                "tracer: {} race graph(s) in {} (render with: dot -Tsvg FILE.dot -o FILE.svg)",
-                races.len(),
-                dir.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-fn announce_races(races: &[ResolvedRace]) {
-    if !races.is_empty() {
-        eprintln!("tracer: found {} data race(s) on maps", races.len());
-    }
 }
 
 fn display_name(path: &Path) -> String {

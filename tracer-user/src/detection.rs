@@ -124,7 +124,8 @@ impl Detection {
         }
     }
 
-    fn frames(&self, site: u64) -> &[SourceFrame] {
+    /// The frames of code site `site` (empty for 0, no stack).
+    pub fn frames(&self, site: u64) -> &[SourceFrame] {
         site.checked_sub(1)
             .and_then(|index| self.site_frames.get(index as usize))
             .map_or(&[], Vec::as_slice)
@@ -151,26 +152,35 @@ impl Detection {
 
     /// Every distinct race so far, with both stacks.
     pub fn races(&self) -> Vec<ResolvedRace> {
+        self.races_since(0)
+    }
+
+    /// The distinct races found after the first `known`, with both stacks.
+    pub fn races_since(&self, known: usize) -> Vec<ResolvedRace> {
+        let created = |access: &detect::Access| {
+            access
+                .created_at
+                .map(|site| self.frames(site).to_vec())
+                .unwrap_or_default()
+        };
         self.engine
             .reports()
             .iter()
             .enumerate()
-            .map(|(index, race)| {
-                let created = |access: &detect::Access| {
-                    access
-                        .created_at
-                        .map(|site| self.frames(site).to_vec())
-                        .unwrap_or_default()
-                };
-                ResolvedRace {
-                    race: race.clone(),
-                    current_stack: self.frames(race.current.site).to_vec(),
-                    previous_stack: self.frames(race.previous.site).to_vec(),
-                    current_created_at: created(&race.current),
-                    previous_created_at: created(&race.previous),
-                    graph: self.graphs.get(index).cloned(),
-                }
+            .skip(known)
+            .map(|(index, race)| ResolvedRace {
+                race: race.clone(),
+                current_stack: self.frames(race.current.site).to_vec(),
+                previous_stack: self.frames(race.previous.site).to_vec(),
+                current_created_at: created(&race.current),
+                previous_created_at: created(&race.previous),
+                graph: self.graphs.get(index).cloned(),
             })
             .collect()
+    }
+
+    /// How many distinct races were found so far.
+    pub fn race_count(&self) -> usize {
+        self.engine.reports().len()
     }
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod plan;
 pub mod privileges;
 pub mod probes;
+pub mod race_log;
 pub mod replay;
 pub mod report;
 pub mod sampling;

@@ -37,6 +37,9 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 pub struct AttachedProbes {
     /// One per probe class; empty while paused.
     links: Vec<OwnedFd>,
+    /// The sites that stay in place while the others are paused (see
+    /// [`KernelSite::always_in_place`]).
+    _permanent: Vec<OwnedFd>,
     /// Notices the process's `execve` (in the event stream, after its last event).
     _exec_watch: RawTracePointLink,
     /// What each link places: a loaded program at its sites.
@@ -116,23 +119,41 @@ pub fn attach(
         .map_err(|error| classify("writing the runtime layout", &error))?;
 
     let mut classes = Vec::new();
+    let mut permanent = Vec::new();
     for class in ProbeClass::ALL {
-        let (offsets, cookies): (Vec<u64>, Vec<u64>) = (0u64..)
-            .zip(sites)
-            .filter(|(_, site)| site.class == class)
-            .map(|(index, site)| (site.file_offset, index))
-            .unzip();
-        if offsets.is_empty() {
+        let of_class = |always: bool| -> (Vec<u64>, Vec<u64>) {
+            (0u64..)
+                .zip(sites)
+                .filter(|(_, site)| site.class == class && site.always_in_place() == always)
+                .map(|(index, site)| (site.file_offset, index))
+                .unzip()
+        };
+        let groups = [(false, of_class(false)), (true, of_class(true))];
+        if groups.iter().all(|(_, (offsets, _))| offsets.is_empty()) {
             continue;
         }
-        classes.push(ClassSites {
-            program: load_program(class.program(), &map_fds)?,
-            offsets,
-            cookies,
-        });
+        let program = load_program(class.program(), &map_fds)?;
+        for (always, (offsets, cookies)) in groups {
+            if offsets.is_empty() {
+                continue;
+            }
+            let sites = ClassSites {
+                program: program.try_clone().map_err(anyhow::Error::from)?,
+                offsets,
+                cookies,
+            };
+            match always {
+                true => permanent.push(sites),
+                false => classes.push(sites),
+            }
+        }
     }
     let target = CString::new(target.as_os_str().as_bytes())
         .map_err(|_| anyhow::anyhow!("executable path contains a NUL byte"))?;
+    let permanent = permanent
+        .iter()
+        .map(|sites| attach_uprobe_multi(sites, &target, pid))
+        .collect::<Result<_, _>>()?;
     let channels = KernelChannels {
         events: RingBuf::try_from(events).map_err(anyhow::Error::from)?,
         counters: PerCpuArray::try_from(counters).map_err(anyhow::Error::from)?,
@@ -140,6 +161,7 @@ pub fn attach(
     };
     let mut probes = AttachedProbes {
         links: Vec::new(),
+        _permanent: permanent,
         _exec_watch: exec_watch,
         classes,
         target,

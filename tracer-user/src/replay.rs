@@ -18,6 +18,10 @@ use crate::{
 /// event with its probe site's function and its code-site id (0 = no stack).
 #[derive(Default)]
 pub struct Recording {
+    /// The process recorded and its executable's name, from the header line (older
+    /// recordings have none: the pid then comes from the first event).
+    pub pid: u32,
+    pub executable: Option<String>,
     pub sites: Vec<Vec<SourceFrame>>,
     pub events: Vec<(Event, String, u64)>,
     /// Where the analysis window moved, as the live session did it: each mark applies before
@@ -47,6 +51,13 @@ impl Recording {
     /// Parses a recording's text; errors name `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, TracerError> {
         let mut recording = Self::default();
+        if text.trim().is_empty() {
+            return Err(TracerError::InvalidRecording {
+                path: path.to_owned(),
+                line: 1,
+                reason: "the file is empty".to_owned(),
+            });
+        }
         for (number, line) in text.lines().enumerate() {
             let invalid = |what: &str| TracerError::InvalidRecording {
                 path: path.to_owned(),
@@ -65,6 +76,20 @@ impl Recording {
                 recording.marks.push((recording.events.len(), mark(ts)));
                 continue;
             }
+            if record["type"] == "session" {
+                if record["version"].as_u64() != Some(RECORDING_VERSION) {
+                    return Err(invalid(&format!(
+                        "recording version {} (this tracer reads version {RECORDING_VERSION})",
+                        record["version"]
+                    )));
+                }
+                recording.pid = record["pid"]
+                    .as_u64()
+                    .and_then(|pid| u32::try_from(pid).ok())
+                    .ok_or_else(|| invalid("no pid"))?;
+                recording.executable = record["executable"].as_str().map(str::to_owned);
+                continue;
+            }
             if record["type"] == "stack" {
                 let frames: Vec<SourceFrame> = serde_json::from_value(record["frames"].clone())
                     .map_err(|error| invalid(&format!("bad stack frames: {error}")))?;
@@ -79,6 +104,9 @@ impl Recording {
                 continue;
             }
             let event = event_of(&record).ok_or_else(|| invalid("not an event record"))?;
+            if recording.pid == 0 {
+                recording.pid = event.pid;
+            }
             let function = record["function"].as_str().unwrap_or_default().to_owned();
             let site = record["stack"].as_u64().unwrap_or(0);
             recording.events.push((event, function, site));
@@ -102,11 +130,38 @@ impl Recording {
     }
 }
 
+/// The version of the recording format `--events` writes (its first line says it).
+pub const RECORDING_VERSION: u64 = 1;
+
+/// The header line of a recording of process `pid`.
+pub fn header(pid: u32, executable: &str) -> String {
+    serde_json::json!({
+        "type": "session",
+        "version": RECORDING_VERSION,
+        "pid": pid,
+        "executable": executable,
+    })
+    .to_string()
+}
+
+/// What a replay found: the races, in the order the live session found them.
+pub struct Replayed {
+    pub pid: u32,
+    pub executable: Option<String>,
+    pub races: Vec<ResolvedRace>,
+}
+
 /// Reads a recording and runs the detection over it (keeping what race graphs need if `graphs`).
-pub fn replay(path: &Path, graphs: bool) -> Result<Vec<ResolvedRace>, TracerError> {
+pub fn replay(path: &Path, graphs: bool) -> Result<Replayed, TracerError> {
     let mut detection = Detection::with_graphs(graphs);
-    Recording::read(path)?.detect(&mut detection);
-    Ok(detection.races())
+    let mut recording = Recording::read(path)?;
+    let (pid, executable) = (recording.pid, recording.executable.take());
+    recording.detect(&mut detection);
+    Ok(Replayed {
+        pid,
+        executable,
+        races: detection.races(),
+    })
 }
 
 /// The event of one JSON record (the fields `Event::to_json` writes).
@@ -147,4 +202,39 @@ fn event_of(record: &Value) -> Option<Event> {
             element_size: record["element_size"].as_u64().unwrap_or(0),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Recording, TracerError> {
+        Recording::parse(Path::new("rec.jsonl"), text)
+    }
+
+    #[test]
+    fn the_header_names_the_process_and_its_version_is_checked() {
+        let event = r#"{"op":"assign","map":"0x10","goroutine":1,"pid":7,"tid":7,"ts":2}"#;
+        let recording = parse(&format!("{}\n{event}\n", header(42, "svc"))).unwrap();
+        assert_eq!(recording.pid, 42);
+        assert_eq!(recording.executable.as_deref(), Some("svc"));
+        assert_eq!(recording.events.len(), 1);
+        // Without a header (older recordings), the pid comes from the first event.
+        let recording = parse(event).unwrap();
+        assert_eq!((recording.pid, recording.executable), (7, None));
+        let newer = r#"{"type":"session","version":2,"pid":1,"executable":"svc"}"#;
+        let error = parse(newer).err().unwrap().to_string();
+        assert!(error.contains("recording version 2"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_file_is_not_a_recording() {
+        for empty in ["", "\n \n"] {
+            let error = parse(empty).err().unwrap();
+            assert!(
+                matches!(error, TracerError::InvalidRecording { .. }),
+                "{error}"
+            );
+        }
+    }
 }

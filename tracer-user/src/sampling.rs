@@ -118,6 +118,11 @@ impl Controller {
         Some((controller, first_window))
     }
 
+    /// Whether windows follow the overhead budget (rather than a fixed `--sample`).
+    pub fn budgeted(&self) -> bool {
+        matches!(self.sampling, Windowed::Budget(_))
+    }
+
     /// After a window (`traced`) or a pause that went as `stretch` measured: trace or pause next,
     /// and for how long.
     ///

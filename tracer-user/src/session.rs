@@ -8,7 +8,7 @@ use std::{
     os::{fd::OwnedFd, unix::fs::OpenOptionsExt as _},
     path::PathBuf,
     sync::atomic::{AtomicBool, Ordering},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use tokio::{
@@ -25,12 +25,14 @@ use crate::{
     gobin::GoBinary,
     metrics::{TargetMetrics, TargetTotals},
     probes::{AttachedProbes, KernelChannels},
+    race_log::RaceLog,
     replay::WindowMark,
     report::ResolvedRace,
+    report::{FatalCrash, Finding},
     sampling::{Controller, Decision, Sampling, Stretch},
     sites::KernelSite,
     stacks,
-    summary::{KernelCounters, Summary, TracingCost},
+    summary::{KernelCounters, Progress, Summary, TracingCost},
     target,
 };
 
@@ -79,6 +81,8 @@ pub enum StopReason {
 
 pub struct SessionResult {
     pub pid: u32,
+    /// The executable's name, as reports and metrics give it.
+    pub name: String,
     /// Every distinct race found, in the order they were found.
     pub races: Vec<ResolvedRace>,
     /// The target's fatal errors (`concurrent map writes`…): message and count.
@@ -137,6 +141,8 @@ impl EventSink {
 /// its executable.
 pub struct TracedProcess<'a> {
     pub pid: u32,
+    /// The executable's name, as reports and metrics give it.
+    pub name: String,
     /// When the last probe was in place (CLOCK_MONOTONIC ns), if the process was already
     /// running then (`attach`): earlier events are recorded but not analysed.
     pub complete_from_ns: Option<u64>,
@@ -153,6 +159,10 @@ pub struct TracedProcess<'a> {
 /// A process while it is traced.
 struct Target<'a> {
     pid: u32,
+    name: String,
+    /// Races and fatal map errors already written to the race log.
+    reported: usize,
+    crashes_reported: usize,
     /// `None` once detached.
     probes: Option<AttachedProbes>,
     channels: KernelChannels,
@@ -417,6 +427,71 @@ impl Target<'_> {
         Ok(())
     }
 
+    /// Writes the races and fatal map errors found since the last call, the moment they are
+    /// known.
+    fn report_new_races(
+        &mut self,
+        race_log: &mut RaceLog,
+        started: Instant,
+        several: bool,
+    ) -> Result<(), TracerError> {
+        let races = self.output.detection.races_since(self.reported);
+        let graph_name = match several {
+            true => format!("pid{}-race", self.pid),
+            false => "race".to_owned(),
+        };
+        for race in races {
+            self.reported += 1;
+            let finding = Finding {
+                number: self.reported,
+                pid: self.pid,
+                executable: &self.name,
+                at: Some(SystemTime::now()),
+                after: Some(started.elapsed()),
+            };
+            race_log.found(&race, &finding, &graph_name)?;
+        }
+        for crash in std::mem::take(&mut self.output.crashes) {
+            self.crashes_reported += 1;
+            let finding = Finding {
+                number: self.crashes_reported,
+                pid: self.pid,
+                executable: &self.name,
+                at: Some(SystemTime::now()),
+                after: Some(started.elapsed()),
+            };
+            race_log.crashed(&crash, &finding)?;
+        }
+        Ok(())
+    }
+
+    /// The `--stats-interval` line: totals, races found so far, and whether the probes are in
+    /// place.
+    fn progress_line(&mut self, elapsed: Duration) -> String {
+        self.refresh_counters();
+        let now = Instant::now();
+        let meters = self.meters();
+        let probes = match self.probes.as_ref().map(AttachedProbes::is_paused) {
+            None => "removed",
+            Some(false) => "in place",
+            Some(true) => match self.windows.controller.as_ref().map(Controller::budgeted) {
+                Some(true) => "paused by the budget",
+                _ => "paused",
+            },
+        };
+        let traced = self
+            .probes
+            .as_ref()
+            .is_some_and(|probes| !probes.is_paused());
+        let cost = self.windows.totals(now, meters, traced);
+        self.output.summary.progress_line(&Progress {
+            elapsed,
+            races: self.output.detection.race_count(),
+            probes,
+            cost,
+        })
+    }
+
     fn refresh_counters(&mut self) {
         let channels = &self.channels;
         let summary = &mut self.output.summary;
@@ -434,6 +509,7 @@ impl Target<'_> {
         let (elapsed, stop) = self.ended.expect("every target is finished before results");
         SessionResult {
             pid: self.pid,
+            name: self.name,
             races: self.output.detection.races(),
             fatal_errors: self.output.fatal_errors,
             summary: self.output.summary,
@@ -483,12 +559,17 @@ pub async fn trace(
     processes: Vec<TracedProcess<'_>>,
     options: &SessionOptions,
     ownership: Ownership,
+    race_log: &mut RaceLog,
 ) -> Result<Vec<SessionResult>, TracerError> {
     let started = Instant::now();
     let mut targets = Vec::with_capacity(processes.len());
     for process in processes {
         let sink = match options.events.clone() {
-            Some(path) => Some(EventSink::open(path)?),
+            Some(path) => {
+                let mut sink = EventSink::open(path)?;
+                sink.write_line(&crate::replay::header(process.pid, &process.name))?;
+                Some(sink)
+            }
             None => None,
         };
         let windows = Windows::new(
@@ -498,6 +579,9 @@ pub async fn trace(
         );
         let mut target = Target {
             pid: process.pid,
+            name: process.name,
+            reported: 0,
+            crashes_reported: 0,
             exit: process.exit,
             probes: Some(process.probes),
             channels: process.channels,
@@ -511,6 +595,7 @@ pub async fn trace(
                 load_bias: None,
                 newest_event_ns: None,
                 fatal_errors: Vec::new(),
+                crashes: Vec::new(),
                 launching: ownership == Ownership::Launched,
                 replaced: false,
             },
@@ -541,7 +626,11 @@ pub async fn trace(
     tokio::pin!(deadline);
 
     let sampling = options.sampling != Sampling::Full;
+    let several = targets.len() > 1;
     let stop = loop {
+        for target in &mut targets {
+            target.report_new_races(race_log, started, several)?;
+        }
         if interrupted_during_setup && ownership == Ownership::Attached {
             break StopReason::Signal;
         }
@@ -592,10 +681,8 @@ pub async fn trace(
                 forward_signal(&targets, libc::SIGTERM);
             }
             _ = stats.tick(), if options.stats_interval.is_some() => {
-                let several = targets.len() > 1;
                 for target in &mut targets {
-                    target.refresh_counters();
-                    let line = target.output.summary.progress_line(started.elapsed());
+                    let line = target.progress_line(started.elapsed());
                     if several {
                         eprintln!("{line} [pid {}]", target.pid);
                     } else {
@@ -617,6 +704,9 @@ pub async fn trace(
     }
     for target in targets.iter_mut().filter(|target| target.ended.is_none()) {
         target.finish(started.elapsed(), stop)?;
+    }
+    for target in &mut targets {
+        target.report_new_races(race_log, started, several)?;
     }
     Ok(targets.into_iter().map(Target::result).collect())
 }
@@ -644,6 +734,8 @@ struct Output<'a> {
     newest_event_ns: Option<u64>,
     /// Fatal errors by message.
     fatal_errors: Vec<(String, u64)>,
+    /// Fatal map errors not yet reported.
+    crashes: Vec<FatalCrash>,
     /// `run`: the program's own `execve` from tracer's fork is still to come.
     launching: bool,
     /// The process replaced its program: later events are another program's.
@@ -672,7 +764,15 @@ impl Output<'_> {
             None => 0,
         };
         if event.kind == EventKind::Fatal {
-            self.count_fatal_error(event);
+            let message = self.count_fatal_error(event);
+            if FatalCrash::is_map_error(&message) {
+                self.crashes.push(FatalCrash {
+                    message,
+                    goroutine: event.goroutine,
+                    stack: self.detection.frames(site).to_vec(),
+                    map: self.summary.last_map_written_by(event.goroutine),
+                });
+            }
         }
         let function = self
             .sites
@@ -715,10 +815,10 @@ impl Output<'_> {
         Ok(id)
     }
 
-    /// Counts a fatal error under its message: `runtime.fatal`/`throw` take a string, whose
-    /// bytes are almost always a literal in the executable's read-only data; otherwise they are
-    /// read from the process, if it still exists.
-    fn count_fatal_error(&mut self, event: &Event) {
+    /// Counts a fatal error under its message, and returns the message: `runtime.fatal`/`throw`
+    /// take a string, whose bytes are almost always a literal in the executable's read-only
+    /// data; otherwise they are read from the process, if it still exists.
+    fn count_fatal_error(&mut self, event: &Event) -> String {
         let message = fatal_message(
             self.binary,
             event.pid,
@@ -732,8 +832,9 @@ impl Output<'_> {
             .find(|(known, _)| *known == message)
         {
             Some((_, count)) => *count += 1,
-            None => self.fatal_errors.push((message, 1)),
+            None => self.fatal_errors.push((message.clone(), 1)),
         }
+        message
     }
 
     /// Totals for the metrics.

@@ -30,6 +30,15 @@ pub struct KernelSite {
     pub function: String,
 }
 
+impl KernelSite {
+    /// Whether the site stays in place between sampling windows: the runtime's fatal errors,
+    /// hit once in a process's life, when it dies of `concurrent map writes` — the crash that
+    /// brings users to tracer must be reported whatever the budget, and costs nothing until then.
+    pub fn always_in_place(&self) -> bool {
+        self.params.kind == EventKind::Fatal as u8
+    }
+}
+
 /// Every site of `plan` the kernel programs can record, in a stable order (the index of a site
 /// here is its attach cookie and the `site` of its events). `code` gives the bytes at a
 /// link-time address: sites on instructions the kernel single-steps are marked, for the cost

@@ -38,6 +38,8 @@ pub struct KernelCounters {
 #[derive(Default)]
 pub struct Summary {
     by_kind: BTreeMap<EventKind, u64>,
+    /// The map each goroutine wrote last (for the report of a fatal map error).
+    last_written: HashMap<u64, u64>,
     maps: HashMap<u64, MapActivity>,
     goroutines: HashSet<u64>,
     /// Events lost in the kernel (ring buffer full), as counted there.
@@ -48,6 +50,16 @@ pub struct Summary {
     pub kernel: KernelCounters,
     /// How long the probes were in place and what that cost (live sessions).
     pub cost: Option<TracingCost>,
+}
+
+/// Where a session stands, for its progress line.
+pub struct Progress<'a> {
+    pub elapsed: Duration,
+    /// Distinct races found so far.
+    pub races: usize,
+    /// `in place`, `paused by the budget`…
+    pub probes: &'a str,
+    pub cost: TracingCost,
 }
 
 /// Time with probes in place and its cost, over a whole session.
@@ -85,7 +97,13 @@ impl Summary {
             activity.writes += 1;
             activity.goroutines.insert(event.goroutine);
             self.goroutines.insert(event.goroutine);
+            self.last_written.insert(event.goroutine, event.object);
         }
+    }
+
+    /// The map `goroutine` wrote last, if that write was recorded.
+    pub fn last_map_written_by(&self, goroutine: u64) -> Option<u64> {
+        self.last_written.get(&goroutine).copied()
     }
 
     /// Events per operation name.
@@ -112,11 +130,19 @@ impl Summary {
         format!("{} events ({})", self.total(), per_kind.join(", "))
     }
 
-    /// One line for `--stats-interval`: totals so far.
-    pub fn progress_line(&self, elapsed: Duration) -> String {
+    /// One line for `--stats-interval`: races found so far, whether the probes are in place
+    /// and for how much of the time they were, then the totals.
+    pub fn progress_line(&self, progress: &Progress<'_>) -> String {
+        let elapsed = progress.elapsed;
+        let share =
+            progress.cost.traced.min(elapsed).as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
         format!(
-            "tracer: {:>7.1}s  {}, {}, {}, {} dropped",
+            "tracer: {:>7.1}s  {} so far; probes {} (in place {:.1}% of the time, {}); {}, {}, {}, {} dropped",
             elapsed.as_secs_f64(),
+            counted(progress.races, "race"),
+            progress.probes,
+            100.0 * share.min(1.0),
+            counted(progress.cost.windows, "window"),
             self.events_line(),
             counted(self.maps.len(), "map"),
             counted(self.goroutines.len(), "goroutine"),
@@ -191,7 +217,7 @@ impl Summary {
 }
 
 /// `1 goroutine`, `2 goroutines`.
-fn counted(count: impl TryInto<u64>, noun: &str) -> String {
+pub fn counted(count: impl TryInto<u64>, noun: &str) -> String {
     match count.try_into().unwrap_or(u64::MAX) {
         1 => format!("1 {noun}"),
         count => format!("{count} {noun}s"),
@@ -268,5 +294,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("20.0%, 1 window)"), "{text}");
+    }
+
+    #[test]
+    fn the_progress_line_says_races_so_far_and_whether_probes_are_in_place() {
+        let mut summary = Summary::default();
+        summary.record(&event(EventKind::MapAssign, 0x10, 1));
+        let line = summary.progress_line(&Progress {
+            elapsed: Duration::from_secs(10),
+            races: 1,
+            probes: "paused by the budget",
+            cost: TracingCost {
+                windows: 4,
+                traced: Duration::from_millis(800),
+                ..TracingCost::default()
+            },
+        });
+        assert!(
+            line.starts_with(
+                "tracer:    10.0s  1 race so far; probes paused by the budget (in place 8.0% of \
+                 the time, 4 windows); 1 events (assign 1)"
+            ),
+            "{line}"
+        );
     }
 }

@@ -33,7 +33,7 @@ fn trace(version: &str, extra: &[&str]) -> (u64, Vec<Value>) {
         .unwrap_or_else(|| panic!("go{version}: no probe count in {stderr}"));
     let events = json_lines(&events)
         .into_iter()
-        .filter(|event| event["type"] != "stack")
+        .filter(|event| event.get("op").is_some())
         .collect();
     (probes, events)
 }

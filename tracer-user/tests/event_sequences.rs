@@ -126,7 +126,7 @@ fn check(version: &str) {
     let scenarios = scenarios(&stdout);
     let events: Vec<Value> = json_lines(&events_path)
         .into_iter()
-        .filter(|event| event["type"] != "stack")
+        .filter(|event| event.get("op").is_some())
         .collect();
     let goroutine =
         |scenario: &str, key: &str| -> u64 { scenarios[scenario][key].parse().unwrap() };

@@ -53,7 +53,7 @@ fn the_crash_is_reported_with_both_sides(version: &str) {
         "go{version}: {stderr}"
     );
     let line = racing_line();
-    let races = json_lines(&reports);
+    let races = race_reports(&reports);
     let race = races
         .iter()
         .find(|race| race["kind"] == "write/write")
@@ -65,4 +65,55 @@ fn the_crash_is_reported_with_both_sides(version: &str) {
 
 mod the_crash_is_reported_with_both_sides {
     crate::test_each_go_version!(super::the_crash_is_reported_with_both_sides);
+}
+
+/// The crash comes while sampling has the probes paused (a 10 ms window, then a minute without
+/// probes): the fatal probes stay in place, so the crash is still reported, with the stack of
+/// the goroutine that noticed it.
+fn the_crash_is_reported_while_the_probes_are_paused(version: &str) {
+    require_root();
+    let binary = built_fixture("fatalmap", version, Variant::Default);
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports.jsonl");
+    let output = tracer()
+        .args([
+            "run", "--sample", "10ms/60s", "--format", "json", "--output",
+        ])
+        .arg(&reports)
+        .arg("--")
+        .arg(&binary)
+        .arg("500ms")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("fatal error: concurrent map writes"),
+        "go{version}: the runtime did not detect the race: {stderr}"
+    );
+    assert!(
+        stderr.contains("raised fatal error: concurrent map writes"),
+        "go{version}: {stderr}"
+    );
+    let records = json_lines(&reports);
+    let crash = records
+        .iter()
+        .find(|record| record["type"] == "fatal")
+        .unwrap_or_else(|| panic!("go{version}: no fatal record: {records:#?}\n{stderr}"));
+    assert_eq!(crash["message"], "concurrent map writes", "go{version}");
+    assert!(writes_line(crash, racing_line()), "go{version}: {crash}");
+    // Written as found, before the summary that closes the file.
+    let summary = records.last().unwrap();
+    assert_eq!(summary["type"], "summary", "go{version}");
+    assert_eq!(
+        summary["fatal_errors"][0]["message"], "concurrent map writes",
+        "go{version}: {summary}"
+    );
+    assert!(
+        summary["traced"].as_f64().unwrap() < 0.5,
+        "go{version}: the probes were not paused when the crash came: {summary}"
+    );
+}
+
+mod the_crash_is_reported_while_the_probes_are_paused {
+    crate::test_each_go_version!(super::the_crash_is_reported_while_the_probes_are_paused);
 }

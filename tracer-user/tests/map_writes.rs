@@ -108,6 +108,9 @@ fn counts_match(version: &str, variant: Variant) {
             stacks.insert(event["id"].as_u64().unwrap(), event["frames"].clone());
             continue;
         }
+        if event.get("op").is_none() {
+            continue; // the recording's header
+        }
         let on_ints = event["map"]
             .as_str()
             .and_then(|map| truth.maps.get(map))
@@ -221,6 +224,9 @@ fn stacks_tell_call_paths_apart(version: &str) {
             let functions = functions.map(|frame| frame["function"].as_str().unwrap().to_owned());
             stacks.insert(event["id"].as_u64().unwrap(), functions.collect());
             continue;
+        }
+        if event.get("op").is_none() {
+            continue; // the recording's header
         }
         let Some(stack) = event["stack"].as_u64().map(|id| &stacks[&id]) else {
             continue;

@@ -240,3 +240,41 @@ fn prometheus_sees_data_for_every_dashboard_panel() {
         let _ = demo.wait();
     }
 }
+
+/// A target that dies of `fatal error: concurrent map writes` while sampling has its probes
+/// paused: the crash is counted, and the endpoint stays up after the target is gone until a
+/// real Prometheus has scraped the final values.
+#[test]
+fn prometheus_sees_a_fatal_map_error_after_the_target_is_gone() {
+    require_root();
+    let binary = built_fixture("fatalmap", "1.26.6", Variant::Default);
+    let metrics_address = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let prometheus = Prometheus::start(metrics_address);
+    let output = tracer()
+        .args(["run", "--sample", "10ms/60s", "--metrics-linger", "60s"])
+        .arg("--metrics-addr")
+        .arg(metrics_address.to_string())
+        .arg("--")
+        .arg(&binary)
+        .arg("2s")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("raised fatal error: concurrent map writes"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("serving the final metrics"),
+        "tracer did not wait for the last scrape: {stderr}"
+    );
+    let fatal = prometheus.wait_for_data(
+        r#"tracer_target_fatal_errors_total{reason="concurrent map writes"} > 0"#,
+        Duration::from_secs(30),
+    );
+    assert_eq!(fatal.len(), 1, "{fatal:#?}");
+    assert_eq!(fatal[0]["metric"]["executable"], "fatalmap");
+}

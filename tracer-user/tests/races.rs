@@ -10,7 +10,9 @@ mod common;
 
 use std::{
     io::{BufRead as _, BufReader},
+    path::Path,
     process::{Command, Stdio},
+    time::Duration,
 };
 
 use common::*;
@@ -30,6 +32,37 @@ fn first_user_function(access: &Value) -> String {
 
 /// One traced demo at a time: two at once on a two-core machine starve tracer's consumer and
 /// the kernel drops events (which the detector survives, but this test asserts none are lost).
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A replay's JSON reports give the live run's races in the same order, then a summary with the
+/// same counts; only the live run knows when each race was found.
+fn replay_agrees(live: &Path, replayed: &Path, version: &str) {
+    let without_time = |records: Vec<Value>| -> Vec<Value> {
+        records
+            .into_iter()
+            .map(|mut record| {
+                if let Some(fields) = record.as_object_mut() {
+                    fields.remove("found_at");
+                    fields.remove("found_after");
+                }
+                record
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_time(race_reports(replayed)),
+        without_time(race_reports(live)),
+        "go{version}: replay differs from the live run"
+    );
+    let summary = |path: &Path| json_lines(path).pop().unwrap();
+    let (live, again) = (summary(live), summary(replayed));
+    assert_eq!(live["type"], "summary", "go{version}");
+    assert_eq!(
+        again["races"], live["races"],
+        "go{version}: replay counts differ from the live run"
+    );
+}
+
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn demo_race_is_reported(version: &str) {
@@ -71,7 +104,7 @@ fn demo_race_is_reported(version: &str) {
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("go{version}: the demo did not print lastReset: {stderr}"));
-    let races = json_lines(&reports);
+    let races = race_reports(&reports);
     assert_eq!(races.len(), 1, "go{version}: {races:#?}");
     let race = &races[0];
     assert_eq!(race["type"], "race");
@@ -84,7 +117,18 @@ fn demo_race_is_reported(version: &str) {
     };
     assert_eq!(
         fields(race),
-        ["count", "current", "kind", "map", "previous", "type"]
+        [
+            "current",
+            "executable",
+            "found_after",
+            "found_at",
+            "id",
+            "kind",
+            "map",
+            "pid",
+            "previous",
+            "type"
+        ]
     );
     for access in [&race["current"], &race["previous"]] {
         let mut present = fields(access);
@@ -168,11 +212,7 @@ fn demo_race_is_reported(version: &str) {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(
-        std::fs::read_to_string(&replayed).unwrap(),
-        std::fs::read_to_string(&reports).unwrap(),
-        "go{version}: replay differs from the live run"
-    );
+    replay_agrees(&reports, &replayed, version);
     assert_eq!(
         std::fs::read_to_string(replayed_graphs.join("race-1.dot")).unwrap(),
         graph,
@@ -218,22 +258,37 @@ fn attached_demo_race_is_the_only_report(version: &str) {
     };
     let reports = dir.path().join("races.jsonl");
     let recording = dir.path().join("events.jsonl");
-    // As in demo_race_is_reported: a buffer that holds the whole run.
-    let output = tracer()
-        .args(["attach", "--duration", "2s", "--buffer-size", "128M"])
+    // As in demo_race_is_reported: a buffer that holds the whole run. No duration: the race
+    // must be reported while tracer is still attached, then Ctrl-C ends the session.
+    let mut tracing = tracer()
+        .args(["attach", "--buffer-size", "128M"])
         .args(["--format", "json", "--output"])
         .arg(&reports)
         .arg("--events")
         .arg(&recording)
         .args(["--pid", &demo.id().to_string()])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    wait_for("the live race report", TIMEOUT, || {
+        line_count(&reports) > 0 || tracing.try_wait().unwrap().is_some()
+    });
+    assert!(
+        tracing.try_wait().unwrap().is_none(),
+        "go{version}: tracer stopped before reporting"
+    );
+    let live = race_reports(&reports);
+    assert_eq!(live.len(), 1, "go{version}: {live:#?}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracing.id() as i32, libc::SIGINT) };
+    let output = wait_with_timeout(tracing, "tracer to stop after Ctrl-C", TIMEOUT);
     let _ = demo.kill();
     let _ = demo.wait();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(66), "go{version}: {stderr}");
     assert_eq!(dropped_in_summary(&stderr), 0, "go{version}: {stderr}");
-    let races = json_lines(&reports);
+    let races = race_reports(&reports);
     assert_eq!(races.len(), 1, "go{version}: {races:#?}");
     assert_eq!(races[0]["map"], racy_map.as_str(), "go{version}");
     assert_eq!(
@@ -250,11 +305,7 @@ fn attached_demo_race_is_the_only_report(version: &str) {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(66), "go{version}");
-    assert_eq!(
-        std::fs::read_to_string(&replayed).unwrap(),
-        std::fs::read_to_string(&reports).unwrap(),
-        "go{version}: replay differs from the live run"
-    );
+    replay_agrees(&reports, &replayed, version);
 }
 
 mod attached_demo_race_is_the_only_report {

@@ -31,12 +31,7 @@ fn traced(binary: &Path, dir: &Path, controls: &[&str], seconds: u32) -> (Output
         matches!(output.status.code(), Some(0 | 66)),
         "tracer failed: {stderr}"
     );
-    let races = std::fs::read_to_string(&reports)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    (output, races)
+    (output, race_reports(&reports))
 }
 
 /// The windows tracer reports in its summary: "(N windows)".

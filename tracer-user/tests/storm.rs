@@ -112,7 +112,7 @@ fn a_storm_is_counted_invents_no_race_and_tracing_recovers() {
     assert_eq!(dropped_in_summary(&stderr), dropped, "{stderr}");
 
     // One race, the deliberate one: nothing from the storm's holes.
-    let races = json_lines(&reports);
+    let races = race_reports(&reports);
     assert_eq!(races.len(), 1, "{races:#?}");
     let source =
         std::fs::read_to_string(repository().join("tracer-user/tests/fixtures/storm/main.go"))

@@ -99,6 +99,8 @@ pub struct Metrics {
     lag: GaugeVec,
     fatal_errors: IntCounterVec,
     kernel_skipped: IntCounterVec,
+    /// Woken by every scrape (see [`Metrics::next_scrape`]).
+    scraped: tokio::sync::Notify,
 }
 
 fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
@@ -253,6 +255,7 @@ impl Metrics {
                 &["executable", "reason"],
             ),
             registry,
+            scraped: tokio::sync::Notify::new(),
         }
     }
 
@@ -309,6 +312,16 @@ impl Metrics {
             .encode_utf8(&self.registry.gather(), &mut text)
             .expect("encoding into a string cannot fail");
         text
+    }
+
+    /// A scrape's response has been sent (see [`Metrics::next_scrape`]).
+    pub fn scrape_delivered(&self) {
+        self.scraped.notify_waiters();
+    }
+
+    /// Completes once a scrape's response has been sent after this call.
+    pub async fn next_scrape(&self) {
+        self.scraped.notified().await;
     }
 
     /// The content type of [`Metrics::render`]'s output.

@@ -79,8 +79,11 @@ async fn respond(mut stream: TcpStream, metrics: Arc<Metrics>) {
     };
     let response = route(&head, &metrics);
     // A client that went away is not tracer's problem.
-    let _ = stream.write_all(&response).await;
+    let delivered = stream.write_all(&response).await.is_ok();
     let _ = stream.shutdown().await;
+    if delivered && head.starts_with("GET /metrics") {
+        metrics.scrape_delivered();
+    }
 }
 
 /// Reads up to the blank line that ends the request head; `None` if the client closed or sent

@@ -322,6 +322,14 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The race reports of a `--format json` report file, without its summary lines.
+pub fn race_reports(path: &Path) -> Vec<serde_json::Value> {
+    json_lines(path)
+        .into_iter()
+        .filter(|record| record["type"] == "race")
+        .collect()
+}
+
 /// Number of lines in a file (0 if it does not exist yet).
 pub fn line_count(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
