@@ -376,6 +376,15 @@ impl ProbeClass {
             Self::SyncInline => "sync_inline",
         }
     }
+
+    /// The program for the class's sites that stay in place between sampling windows and
+    /// always record (the runtime's fatal errors, entry probes), if it has such sites.
+    pub const fn always_program(self) -> Option<&'static str> {
+        match self {
+            Self::CallEntry => Some("call_entry_always"),
+            _ => None,
+        }
+    }
 }
 
 /// Indices into the kernel's per-CPU `COUNTERS` array.
@@ -394,7 +403,10 @@ pub mod counter {
     pub const PROGRAM_NS: u32 = 5;
     /// Hits of each [`super::ProbeClass`] start here.
     pub const HITS: u32 = 6;
-    pub const COUNT: u32 = HITS + super::ProbeClass::ALL.len() as u32;
+    /// Hits while a sampling window's probes were being placed or removed (`RECORDING` off):
+    /// not recorded, since they would not be analysed.
+    pub const EDGE_SKIPPED: u32 = HITS + super::ProbeClass::ALL.len() as u32;
+    pub const COUNT: u32 = EDGE_SKIPPED + 1;
 }
 
 /// Names of the maps in the eBPF object, shared so a rename breaks the build.
@@ -406,6 +418,7 @@ pub mod names {
     pub const STACKS: &str = "STACKS";
     pub const CALLER_STACKS: &str = "CALLER_STACKS";
     pub const LOST: &str = "LOST";
+    pub const RECORDING: &str = "RECORDING";
     /// The program that notices the traced process's `execve`, and its raw tracepoint.
     pub const EXEC_PROGRAM: &str = "process_exec";
     pub const EXEC_TRACEPOINT: &str = "sched_process_exec";

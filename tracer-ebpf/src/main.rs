@@ -60,6 +60,12 @@ static CALLER_STACKS: LruHashMap<u64, i32> = LruHashMap::with_max_entries(1 << 1
 #[map]
 static LOST: Array<u64> = Array::with_max_entries(1, 0);
 
+/// 1 while every probe of a sampling window is in place; 0 while they are being placed or
+/// removed, when events would not be analysed (userspace marks the analysed stretch) and are
+/// not worth their program time and ring-buffer space.
+#[map]
+static RECORDING: Array<u32> = Array::with_max_entries(1, 0);
+
 /// `BPF_F_USER_STACK`: walk the user stack, not the kernel's.
 const USER_STACK: u64 = 1 << 8;
 
@@ -76,6 +82,19 @@ fn add(index: u32, amount: u64) {
     if let Some(value) = COUNTERS.get_ptr_mut(index) {
         // SAFETY: per-CPU slot, and a uprobe program is not re-entered on the same CPU.
         unsafe { *value += amount };
+    }
+}
+
+/// Whether every probe of the window is in place (see `RECORDING`). A volatile read: the
+/// verifier rejects the program when the compiler keeps the map-value pointer around for
+/// unrelated arithmetic.
+#[inline(always)]
+fn recording() -> bool {
+    match RECORDING.get_ptr(0) {
+        // SAFETY: a valid map value, written only by userspace; a stale read only moves the
+        // edge of the window by one event, which the analysis marks bound anyway.
+        Some(flag) => (unsafe { core::ptr::read_volatile(flag) }) == 1,
+        None => false,
     }
 }
 
@@ -179,15 +198,36 @@ impl Hchan<'_> {
     }
 }
 
-/// Records the event of the site named by the attach cookie, and the time that took.
+/// Records the event of the site named by the attach cookie (only while every probe of the
+/// window is in place, unless the site is `always` recorded), and the time that took.
 #[inline(always)]
-fn probe(ctx: &ProbeContext, class: ProbeClass) -> u32 {
+fn probe(ctx: &ProbeContext, class: ProbeClass, always: bool) -> u32 {
     // SAFETY: no preconditions.
     let started = unsafe { bpf_ktime_get_ns() };
-    let result = record(ctx, class);
+    let result = if always || recording() {
+        record(ctx, class)
+    } else {
+        skip(ctx, class)
+    };
     // SAFETY: no preconditions.
     add(counter::PROGRAM_NS, unsafe { bpf_ktime_get_ns() } - started);
     result
+}
+
+/// Counts a hit while the window's probes are being placed or removed, without recording it.
+#[inline(always)]
+fn skip(ctx: &ProbeContext, class: ProbeClass) -> u32 {
+    bump(counter::HITS + class as u32);
+    bump(counter::EDGE_SKIPPED);
+    // SAFETY: a uprobe context always carries a cookie (0 when none was set).
+    let site = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
+    if SITES
+        .get(site)
+        .is_some_and(|params| params.flags & site_flags::SINGLE_STEPPED != 0)
+    {
+        bump(counter::STEPPED_HITS);
+    }
+    0
 }
 
 #[inline(always)]
@@ -269,7 +309,12 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         regs.rip
     };
     let stack_id = if params.flags & site_flags::CAPTURE_STACK != 0 {
-        stack_of(ctx, call_path(regs, config, caller, stack))
+        // Zeros, not an absent value: the compiler must not leave the bounds' registers
+        // undefined (it may compute with whatever they hold, which the verifier rejects).
+        stack_of(
+            ctx,
+            call_path(regs, config, caller, stack.unwrap_or([0, 0])),
+        )
     } else {
         -1
     };
@@ -378,14 +423,17 @@ const PATH_FRAMES: usize = 3;
 /// another size anywhere further out changes it), and the function the goroutine started in
 /// (the same code run by two goroutines). Paths that agree on all of these are taken to be one.
 #[inline(always)]
-fn call_path(regs: &pt_regs, config: &RuntimeConfig, caller: u64, stack: Option<[u64; 2]>) -> u64 {
+fn call_path(regs: &pt_regs, config: &RuntimeConfig, caller: u64, stack: [u64; 2]) -> u64 {
     let mix = |hash: u64, word: u64| {
         (hash ^ word)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .rotate_left(29)
     };
     let g = regs.r14;
-    let depth = stack.map_or(0, |[_, hi]| hi.wrapping_sub(regs.rsp));
+    let depth = match stack {
+        [_, 0] => 0,
+        [_, hi] => hi.wrapping_sub(regs.rsp),
+    };
     let start = read_u64(g.wrapping_add(u64::from(config.g_startpc))).unwrap_or(0);
     let mut hash = mix(mix(caller, depth), start);
     let mut frame = regs.rbp;
@@ -426,25 +474,32 @@ fn stack_of(ctx: &ProbeContext, path: u64) -> i32 {
 /// Entries of map functions (after the stack check).
 #[uprobe]
 pub fn map_op(ctx: ProbeContext) -> u32 {
-    probe(&ctx, ProbeClass::MapOp)
+    probe(&ctx, ProbeClass::MapOp, false)
 }
 
 /// Entries of other runtime and sync functions.
 #[uprobe]
 pub fn call_entry(ctx: ProbeContext) -> u32 {
-    probe(&ctx, ProbeClass::CallEntry)
+    probe(&ctx, ProbeClass::CallEntry, false)
+}
+
+/// Entries of the runtime's fatal-error functions: in place between windows too, and always
+/// recording (see `KernelSite::always_in_place` in userspace).
+#[uprobe]
+pub fn call_entry_always(ctx: ProbeContext) -> u32 {
+    probe(&ctx, ProbeClass::CallEntry, true)
 }
 
 /// RET instructions and the instructions after calls: results are in registers.
 #[uprobe]
 pub fn call_return(ctx: ProbeContext) -> u32 {
-    probe(&ctx, ProbeClass::CallReturn)
+    probe(&ctx, ProbeClass::CallReturn, false)
 }
 
 /// Inlined sync fast paths: just before a release, just after an acquire.
 #[uprobe]
 pub fn sync_inline(ctx: ProbeContext) -> u32 {
-    probe(&ctx, ProbeClass::SyncInline)
+    probe(&ctx, ProbeClass::SyncInline, false)
 }
 
 /// Every `execve` that succeeds: the traced process's is recorded, after everything its old

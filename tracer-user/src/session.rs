@@ -288,6 +288,7 @@ fn kernel_counters(channels: &KernelChannels) -> KernelCounters {
         stack_filtered: channels.counter(counter::STACK_FILTERED),
         goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
         stack_failed: channels.counter(counter::STACK_FAILED),
+        edge_skipped: channels.counter(counter::EDGE_SKIPPED),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct KernelCounters {
     pub stack_filtered: u64,
     pub goid_unreadable: u64,
     pub stack_failed: u64,
+    /// Hits while a window's probes were being placed or removed (not recorded).
+    pub edge_skipped: u64,
 }
 
 /// Running totals over the decoded events.
@@ -165,10 +167,11 @@ impl Summary {
             text,
             "tracer: probe hits: map {map_op}, call {call_entry}, return {call_return}, inline sync \
              {sync_inline} ({} single-stepped; {:.1} ms in the programs); {} map operations on \
-             goroutine stacks skipped",
+             goroutine stacks skipped; {} hits while windows opened or closed not recorded",
             self.kernel.single_stepped,
             self.kernel.program_ns as f64 / 1e6,
-            self.kernel.stack_filtered
+            self.kernel.stack_filtered,
+            self.kernel.edge_skipped
         );
         if let Some(cost) = self.cost {
             // The last window ends when the probes are gone, a little after the session.

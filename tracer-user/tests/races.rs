@@ -10,7 +10,6 @@ mod common;
 
 use std::{
     io::{BufRead as _, BufReader},
-    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -33,35 +32,6 @@ fn first_user_function(access: &Value) -> String {
 /// One traced demo at a time: two at once on a two-core machine starve tracer's consumer and
 /// the kernel drops events (which the detector survives, but this test asserts none are lost).
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A replay's JSON reports give the live run's races in the same order, then a summary with the
-/// same counts; only the live run knows when each race was found.
-fn replay_agrees(live: &Path, replayed: &Path, version: &str) {
-    let without_time = |records: Vec<Value>| -> Vec<Value> {
-        records
-            .into_iter()
-            .map(|mut record| {
-                if let Some(fields) = record.as_object_mut() {
-                    fields.remove("found_at");
-                    fields.remove("found_after");
-                }
-                record
-            })
-            .collect()
-    };
-    assert_eq!(
-        without_time(race_reports(replayed)),
-        without_time(race_reports(live)),
-        "go{version}: replay differs from the live run"
-    );
-    let summary = |path: &Path| json_lines(path).pop().unwrap();
-    let (live, again) = (summary(live), summary(replayed));
-    assert_eq!(live["type"], "summary", "go{version}");
-    assert_eq!(
-        again["races"], live["races"],
-        "go{version}: replay counts differ from the live run"
-    );
-}
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -17,6 +17,9 @@
 //! creates 1 000 000 goroutines over its run, or creates 1 000 000 maps (bench/scale), next to
 //! the same at a tenth of the size: bounded tables keep it flat, and no goroutine limit applies.
 //!
+//! Part `hunt` (only when asked for): how soon a race is reported under a budget, busy and
+//! quiet, and what that costs (xtask/src/hunt.rs).
+//!
 //! Part `detector`: events per second the detection pipeline sustains on one core, and its
 //! memory, replaying a recording of the demo service (made in the same run) until at least
 //! 10 million events have gone through it (tracer-user/examples/detector_throughput.rs).
@@ -32,7 +35,7 @@ use crate::{
 };
 
 /// The Go version benchmarks build with.
-const BENCH_GO_VERSION: &str = "1.27.3";
+pub(crate) const BENCH_GO_VERSION: &str = "1.27.3";
 /// Generated handlers: enough to take the executable past 30 MB.
 const GENERATED_HANDLERS: usize = 12_000;
 /// Runs per measurement; the median is reported.
@@ -46,16 +49,19 @@ pub enum Part {
     Detector,
     Service,
     Scale,
+    /// Not part of the default set (it takes about half an hour): time to first report under
+    /// a budget (see xtask/src/hunt.rs).
+    Hunt,
 }
 
 /// One row of the result table.
-struct Row {
-    part: &'static str,
-    case: String,
-    measurements: Vec<(&'static str, String)>,
+pub(crate) struct Row {
+    pub part: &'static str,
+    pub case: String,
+    pub measurements: Vec<(&'static str, String)>,
 }
 
-pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
+pub fn run(environment: &Environment, parts: &[Part], runs: usize) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
     let parts = if parts.is_empty() {
         &[
@@ -76,6 +82,7 @@ pub fn run(environment: &Environment, parts: &[Part]) -> anyhow::Result<()> {
             Part::Detector => rows.extend(detector(environment)?),
             Part::Service => rows.extend(service(environment)?),
             Part::Scale => rows.extend(scale(environment)?),
+            Part::Hunt => rows.extend(crate::hunt::hunt(environment, runs)?),
         }
     }
     println!("{}", render(&rows));

@@ -12,6 +12,7 @@ mod bench;
 mod corpus;
 mod demo;
 mod fuzz;
+mod hunt;
 mod setup;
 mod shell;
 mod soak;
@@ -46,9 +47,12 @@ enum Task {
         only: Option<String>,
     },
     Bench {
-        /// Only these parts (default: all).
+        /// Only these parts (default: all but hunt).
         #[arg(long = "part", value_enum)]
         parts: Vec<bench::Part>,
+        /// Runs per case of the hunt part.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// Setup, then trace the demo service for a while: steady memory, no drops, stable races.
     Soak {
@@ -71,7 +75,7 @@ fn main() -> anyhow::Result<()> {
         Task::Setup => Ok(()),
         Task::Test => test::run(&environment),
         Task::Demo => demo::run(&environment),
-        Task::Bench { parts } => bench::run(&environment, &parts),
+        Task::Bench { parts, runs } => bench::run(&environment, &parts, runs),
         Task::Corpus { versions, only } => corpus::run(&environment, &versions, only.as_deref()),
         Task::Fuzz { seconds } => fuzz::run(&environment, seconds),
         Task::Soak { minutes } => soak::run(&environment, minutes),

@@ -251,7 +251,7 @@ impl Metrics {
                 "tracer_kernel_skipped_total",
                 "Probe hits the kernel recorded no event or no stack for: maps on the \
                  goroutine's own stack (never shared), unreadable goroutine ids, failed stack \
-                 walks.",
+                 walks, hits while a sampling window's probes were being placed or removed.",
                 &["executable", "reason"],
             ),
             registry,
@@ -300,8 +300,13 @@ impl Metrics {
                 .map(|table| with(&self.evictions, table)),
             forgotten: ["gap", "slot_reuse"].map(|reason| with(&self.forgotten, reason)),
             lag: self.lag.with_label_values(&[executable]),
-            kernel_skipped: ["stack_local_map", "goid_unreadable", "stack_failed"]
-                .map(|reason| with(&self.kernel_skipped, reason)),
+            kernel_skipped: [
+                "stack_local_map",
+                "goid_unreadable",
+                "stack_failed",
+                "window_edge",
+            ]
+            .map(|reason| with(&self.kernel_skipped, reason)),
         }
     }
 
@@ -354,7 +359,7 @@ struct TargetHandles {
     evictions: [Counter; 3],
     forgotten: [Counter; 2],
     lag: Gauge,
-    kernel_skipped: [Counter; 3],
+    kernel_skipped: [Counter; 4],
 }
 
 /// One traced program's metrics.
@@ -394,6 +399,7 @@ impl TargetMetrics {
             kernel.stack_filtered,
             kernel.goid_unreadable,
             kernel.stack_failed,
+            kernel.edge_skipped,
         ]) {
             raise(counter, total);
         }

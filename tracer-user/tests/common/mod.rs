@@ -330,6 +330,35 @@ pub fn race_reports(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A replay's JSON reports give the live run's races in the same order, then a summary with the
+/// same counts; only the live run knows when each race was found.
+pub fn replay_agrees(live: &Path, replayed: &Path, version: &str) {
+    let without_time = |records: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        records
+            .into_iter()
+            .map(|mut record| {
+                if let Some(fields) = record.as_object_mut() {
+                    fields.remove("found_at");
+                    fields.remove("found_after");
+                }
+                record
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_time(race_reports(replayed)),
+        without_time(race_reports(live)),
+        "go{version}: replay differs from the live run"
+    );
+    let summary = |path: &Path| json_lines(path).pop().unwrap();
+    let (live, again) = (summary(live), summary(replayed));
+    assert_eq!(live["type"], "summary", "go{version}");
+    assert_eq!(
+        again["races"], live["races"],
+        "go{version}: replay counts differ from the live run"
+    );
+}
+
 /// Number of lines in a file (0 if it does not exist yet).
 pub fn line_count(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
