@@ -97,12 +97,25 @@ func (s *service) janitor(stop <-chan struct{}) {
 	}
 }
 
-// load runs `clients` goroutines that call the service until `deadline`.
-func load(base string, clients int, deadline time.Time) int64 {
+// adminEvery is how often the load calls /admin/reset, the handler that races with the janitor.
+const adminEvery = 500 * time.Millisecond
+
+// load runs `clients` goroutines that call the service until `deadline`, as fast as they can or,
+// if rps > 0, at rps requests per second in all (a service at its usual pace).
+func load(base string, clients int, rps int, deadline time.Time) int64 {
 	var done atomic.Int64
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second}
+	var pace <-chan time.Time
+	if rps > 0 {
+		ticker := time.NewTicker(time.Second / time.Duration(rps))
+		defer ticker.Stop()
+		pace = ticker.C
+	}
 	get := func(path string) {
+		if pace != nil {
+			<-pace
+		}
 		resp, err := client.Get(base + path)
 		if err != nil {
 			log.Fatalf("GET %s: %v", path, err)
@@ -119,7 +132,7 @@ func load(base string, clients int, deadline time.Time) int64 {
 			for i := 0; time.Now().Before(deadline); i++ {
 				get(fmt.Sprintf("/login?user=u%d", (c*31+i)%40))
 				get(fmt.Sprintf("/item?id=%d", (i*7+c)%800))
-				if c == 0 && time.Since(lastAdmin) > time.Second {
+				if c == 0 && time.Since(lastAdmin) > adminEvery {
 					get("/admin/reset")
 					lastAdmin = time.Now()
 				}
@@ -133,6 +146,7 @@ func load(base string, clients int, deadline time.Time) int64 {
 func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long the built-in load runs")
 	clients := flag.Int("clients", 4, "concurrent clients of the built-in load")
+	rps := flag.Int("rps", 0, "requests per second of the built-in load (0: as fast as the clients can)")
 	flag.Parse()
 
 	s := newService()
@@ -153,7 +167,7 @@ func main() {
 	log.Printf("demo: serving on %s; %d clients for %s", base, *clients, *duration)
 	log.Printf("demo: maps: sessions %p (mutex), cache %p (rwmutex), lastReset %p (no lock: racy)",
 		s.sessions, s.cache, s.lastReset)
-	done := load(base, *clients, time.Now().Add(*duration))
+	done := load(base, *clients, *rps, time.Now().Add(*duration))
 	close(stop)
 	server.Close()
 	log.Printf("demo: %d requests served (%.0f/s)", s.requests.Load(), float64(done)/duration.Seconds())

@@ -108,8 +108,9 @@ pub struct TraceArgs {
     /// cost on read-heavy programs; write/write races are still found, read/write ones are not.
     #[arg(long)]
     pub no_reads: bool,
-    /// Keep tracing's cost within this share of the target's own CPU time: the probes are in
-    /// place for windows of 200 ms, a window opening only when the budget has room for it (while
+    /// Keep tracing's cost within this share of the target's own CPU time (counted as at least
+    /// one CPU's worth, so that a quiet service is traced too: it may cost this share of one
+    /// CPU): the probes are in place for windows of 200 ms, a window opening only when the budget has room for it (while
     /// tracing costs less than the budget, the probes stay), and removed in between. Each window
     /// is analysed on its own, so a race is found when both accesses fall in one window, and
     /// never invented from a gap; `off` traces all the time, for tests and short programs where

@@ -174,13 +174,10 @@ pub fn dot(race: &ResolvedRace, graph: &RaceGraph) -> String {
     let report = &race.race;
     let mut text = String::new();
     let _ = writeln!(text, "digraph race {{");
-    let seen = match report.count {
-        1 => "once".to_owned(),
-        count => format!("{count} times"),
-    };
+    // Drawn when the race is first found: how often it recurs is in the session's summary.
     let _ = writeln!(
         text,
-        "  label=\"{} race on map {:#x} (seen {seen})\";\n  labelloc=t;\n  \
+        "  label=\"{} race on map {:#x}\";\n  labelloc=t;\n  \
          node [shape=box, fontname=\"monospace\", fontsize=10];\n  edge [fontsize=9];",
         report.kind(),
         report.map,
@@ -373,7 +370,7 @@ mod tests {
         assert_eq!(graph.current.len(), 3);
         let text = dot(&resolved(race), &graph);
         assert!(
-            text.contains("write/write race on map 0x100 (seen 3 times)"),
+            text.contains("label=\"write/write race on map 0x100\";"),
             "{text}"
         );
         assert!(text.contains("subgraph cluster_p {\n    label=\"goroutine 1\";"));

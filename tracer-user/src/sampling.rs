@@ -39,6 +39,19 @@ impl Default for Sampling {
 /// quiet spell does not save up for minutes of full tracing when the traffic comes.
 pub const BUDGET_HORIZON: Duration = Duration::from_secs(10);
 
+/// The budget is a share of the target's own CPU time, but never of less than this many CPUs:
+/// most services are quiet most of the time, and a share of a few milliseconds of CPU per
+/// second would not pay for opening a single window (placing and removing the probes costs
+/// tens of milliseconds), so a quiet service would never be traced — yet its races are just as
+/// real. With the default 10%, a quiet service may cost up to a tenth of one CPU.
+pub const FLOOR_CPUS: f64 = 1.0;
+
+/// The last stretch of a pause, the one after which the budget has room for a window, is
+/// drawn at random from (1 ± this) times its length, the shortfall of a short one forgiven
+/// once: on average the budget is spent as before, but windows at a fixed rhythm could stay out
+/// of phase with code that runs at a fixed rhythm (a ticker, a janitor, a reloader) for ever.
+const PAUSE_JITTER: f64 = 0.5;
+
 /// The longest pause before the budget is checked again (the target's pace may change).
 const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
@@ -85,9 +98,11 @@ enum Windowed {
 #[derive(Clone, Debug)]
 pub struct Controller {
     sampling: Windowed,
-    /// Tracing's cost and the target's own CPU time, both fading over [`BUDGET_HORIZON`].
+    /// Tracing's cost, the target's own CPU time and the time elapsed, all fading over
+    /// [`BUDGET_HORIZON`].
     cost: f64,
     own: f64,
+    elapsed: f64,
     /// The target's own CPU time per second without probes, as last measured (first estimated
     /// from the first window).
     untraced_pace: Option<f64>,
@@ -96,6 +111,11 @@ pub struct Controller {
     closed_window: Option<f64>,
     /// What the last window cost, its probes' removal included: what the next will cost.
     window_cost: Option<f64>,
+    /// Own CPU time still missing when a pause drawn short of what the budget needed ends
+    /// (see [`PAUSE_JITTER`]): forgiven once, at the next decision.
+    forgiven: f64,
+    /// xorshift64* state for the jitter.
+    random: u64,
 }
 
 impl Controller {
@@ -111,9 +131,12 @@ impl Controller {
             sampling,
             cost: 0.0,
             own: 0.0,
+            elapsed: 0.0,
             untraced_pace: None,
             closed_window: None,
             window_cost: None,
+            forgiven: 0.0,
+            random: seed(),
         };
         Some((controller, first_window))
     }
@@ -126,13 +149,15 @@ impl Controller {
     /// After a window (`traced`) or a pause that went as `stretch` measured: trace or pause next,
     /// and for how long.
     ///
-    /// Under a budget `b`, with cost `C` and own CPU time `O` over the horizon, and `W` what the
-    /// next window will cost (as the last one did, with its probes' placing and removal when it
-    /// must be opened), a window opens — or the current one goes on — only when the budget has
-    /// room for it: `C + W ≤ b·O`. Otherwise the pause
-    /// lasts until the target's own work at its untraced pace `r` has made that room:
-    /// `((C + W) / b − O) / r`, checked again at least every second. Paying before rather than
-    /// after keeps the cost within the budget at any moment, not just on average. The pace
+    /// Under a budget `b`, with cost `C` and own CPU time `O` over the horizon (counted as at
+    /// least [`FLOOR_CPUS`] times the time elapsed), and `W` what the next window will cost (as
+    /// the last one did, with its probes' placing and removal when it must be opened), a window
+    /// opens — or the current one goes on — only when the budget has room for it:
+    /// `C + W ≤ b·O`. Otherwise the pause lasts until the target's own work at its untraced
+    /// pace `r` (at least the floor) has made that room: `((C + W) / b − O) / r`, checked
+    /// again at least every second; the last such pause is drawn at random around its length
+    /// (see [`PAUSE_JITTER`]). Paying before rather than after keeps the cost within the
+    /// budget at any moment (give or take the jitter), not just on average. The pace
     /// comes from pauses: a service whose clients wait for it works slower while traced, so
     /// its pace in a window would make the pauses needlessly long.
     pub fn next(&mut self, traced: bool, stretch: &Stretch) -> Decision {
@@ -143,6 +168,7 @@ impl Controller {
                 let fading = (-stretch.length.as_secs_f64() / BUDGET_HORIZON.as_secs_f64()).exp();
                 self.cost = self.cost * fading + stretch.cost().as_secs_f64();
                 self.own = self.own * fading + stretch.own_cpu().as_secs_f64();
+                self.elapsed = self.elapsed * fading + stretch.length.as_secs_f64();
                 let pace = stretch.own_cpu().as_secs_f64() / stretch.length.as_secs_f64().max(1e-9);
                 if !traced || self.untraced_pace.is_none() {
                     self.untraced_pace = Some(pace);
@@ -162,17 +188,41 @@ impl Controller {
                         .or(self.closed_window.map(|window| 2.0 * window))
                         .unwrap_or(0.0),
                 };
-                let shortfall = (self.cost + next_window) / budget - self.own;
-                if shortfall <= 0.0 {
+                // The budget's base: the target's own CPU time, but at least one CPU's worth.
+                let base = self.own.max(self.elapsed * FLOOR_CPUS);
+                let shortfall = (self.cost + next_window) / budget - base;
+                if shortfall <= std::mem::take(&mut self.forgiven) {
                     return Decision::Trace(BUDGET_WINDOW);
                 }
-                let pace = self.untraced_pace.unwrap_or(pace).max(1e-9);
-                Decision::Pause(Duration::from_secs_f64(
-                    (shortfall / pace).min(LONGEST_PAUSE.as_secs_f64()),
-                ))
+                let pace = self.untraced_pace.unwrap_or(pace).max(FLOOR_CPUS);
+                let needed = shortfall / pace;
+                if needed >= LONGEST_PAUSE.as_secs_f64() {
+                    return Decision::Pause(LONGEST_PAUSE);
+                }
+                let drawn = needed * (1.0 + PAUSE_JITTER * (2.0 * self.uniform() - 1.0));
+                self.forgiven = (needed - drawn).max(0.0) * pace;
+                Decision::Pause(Duration::from_secs_f64(drawn))
             }
         }
     }
+}
+
+impl Controller {
+    /// A number drawn uniformly from [0, 1).
+    fn uniform(&mut self) -> f64 {
+        self.random ^= self.random >> 12;
+        self.random ^= self.random << 25;
+        self.random ^= self.random >> 27;
+        (self.random.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A seed for the jitter: the clock's nanoseconds (never zero, which xorshift cannot leave).
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64);
+    nanos | 1
 }
 
 /// Parses `--sample ON/PERIOD` (e.g. `100ms/1s`): ON must be shorter than PERIOD.
@@ -216,21 +266,21 @@ mod tests {
         Duration::from_millis(value)
     }
 
-    /// A busy service: traced, the probes take most of its CPU time; untraced, it keeps a CPU
-    /// busy.
+    /// A busy service: traced, the probes take most of its CPU time; untraced, it keeps two
+    /// CPUs busy (above the floor of one CPU, so its own CPU time is the budget's base).
     fn busy_window() -> Stretch {
         Stretch {
             length: ms(50),
-            probes: ms(45),
-            tracer_cpu: ms(5),
-            target_cpu: ms(50),
+            probes: ms(90),
+            tracer_cpu: ms(10),
+            target_cpu: ms(100),
         }
     }
 
     fn busy_pause(length: Duration) -> Stretch {
         Stretch {
             length,
-            target_cpu: length,
+            target_cpu: length * 2,
             ..Stretch::default()
         }
     }
@@ -244,14 +294,14 @@ mod tests {
     #[test]
     fn a_costly_window_is_followed_by_the_pause_that_pays_for_it() {
         let mut controller = budget_controller(0.10);
-        // 50 ms of cost for 5 ms of own work: at the window's own pace (0.1 CPU) the pause
-        // would be (500 − 5) / 0.1 ms, beyond the longest pause.
+        // 100 ms of cost for 10 ms of own work: even at the floor's pace (one CPU) the pause
+        // would be (1000 − 10) / 1 ms, the longest pause.
         assert_eq!(
             controller.next(true, &busy_window()),
             Decision::Pause(LONGEST_PAUSE)
         );
-        // A second of pause at one CPU: the target did 1 s of its own work, which pays for the
-        // window and leaves room for another: trace again.
+        // A second of pause at two CPUs: the target did 2 s of its own work, which pays for
+        // the window and leaves room for another: trace again.
         assert_eq!(
             controller.next(false, &busy_pause(LONGEST_PAUSE)),
             Decision::Trace(BUDGET_WINDOW)
@@ -312,19 +362,82 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_target_waits_for_work_to_pay_for_the_last_window() {
-        let mut controller = budget_controller(0.10);
-        controller.next(true, &busy_window());
-        let idle = Stretch {
-            length: LONGEST_PAUSE,
+    fn a_quiet_target_is_traced_for_a_share_of_one_cpu() {
+        let budget = 0.10;
+        let mut controller = budget_controller(budget);
+        // Traced, a quiet service costs a third of a CPU; untraced it uses 2% of one.
+        let window = |length: Duration| Stretch {
+            length,
+            probes: length / 3,
+            tracer_cpu: length / 30,
+            target_cpu: length / 3 + length / 50,
+        };
+        let pause = |length: Duration| Stretch {
+            length,
+            target_cpu: length / 50,
             ..Stretch::default()
         };
-        for _ in 0..5 {
-            assert_eq!(
-                controller.next(false, &idle),
-                Decision::Pause(LONGEST_PAUSE)
-            );
+        let (mut cost, mut elapsed, mut traced) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let mut next = window(BUDGET_WINDOW);
+        let mut in_window = true;
+        for _ in 0..2000 {
+            cost += next.cost();
+            elapsed += next.length;
+            if in_window {
+                traced += next.length;
+            }
+            next = match controller.next(in_window, &next) {
+                Decision::Trace(length) => {
+                    in_window = true;
+                    window(length)
+                }
+                Decision::Pause(length) => {
+                    in_window = false;
+                    pause(length)
+                }
+            };
         }
+        // Its own 2% of a CPU would allow 0.2% of a CPU, not even one window a minute; the
+        // floor allows a tenth of one CPU, and no more.
+        let share_of_a_cpu = cost.as_secs_f64() / elapsed.as_secs_f64();
+        assert!(
+            (budget * 0.5..=budget * 1.01).contains(&share_of_a_cpu),
+            "cost {share_of_a_cpu} of a CPU"
+        );
+        let duty = traced.as_secs_f64() / elapsed.as_secs_f64();
+        assert!(duty > 0.10, "traced {duty} of the time");
+    }
+
+    #[test]
+    fn pauses_are_drawn_at_random_around_what_the_budget_needs() {
+        let mut controller = budget_controller(0.10);
+        let mut pauses = Vec::new();
+        let mut next = busy_window();
+        let mut traced = true;
+        for _ in 0..400 {
+            next = match controller.next(traced, &next) {
+                Decision::Trace(length) => {
+                    traced = true;
+                    Stretch {
+                        length,
+                        ..busy_window()
+                    }
+                }
+                Decision::Pause(length) => {
+                    traced = false;
+                    if length < LONGEST_PAUSE {
+                        pauses.push(length);
+                    }
+                    busy_pause(length)
+                }
+            };
+        }
+        pauses.sort();
+        let (shortest, longest) = (pauses[0], pauses[pauses.len() - 1]);
+        assert!(
+            longest.as_secs_f64() > 1.5 * shortest.as_secs_f64(),
+            "pauses from {shortest:?} to {longest:?}: no rhythm can lock onto them"
+        );
     }
 
     #[test]

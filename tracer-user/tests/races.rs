@@ -281,3 +281,42 @@ fn attached_demo_race_is_the_only_report(version: &str) {
 mod attached_demo_race_is_the_only_report {
     crate::test_each_go_version!(super::attached_demo_race_is_the_only_report);
 }
+
+/// With the settings a user gets by default (an overhead budget of 10%), the demo at its usual
+/// pace — what `cargo xtask demo` runs — reports its race while it runs, every time.
+#[test]
+fn the_demo_reports_its_race_live_under_the_default_budget() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_demo("1.26.6", dir.path());
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for run in 1..=3 {
+        let reports = dir.path().join(format!("races-{run}.jsonl"));
+        let output = tracer()
+            .env_remove("TRACER_OVERHEAD_BUDGET")
+            .args(["run", "--format", "json", "--output"])
+            .arg(&reports)
+            .arg("--")
+            .arg(&binary)
+            .args(["-duration", "20s", "-rps", "200"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(66), "run {run}: {stderr}");
+        assert!(
+            stderr.contains("tracer: probes in place") && !stderr.contains("(100.0%, 1 window)"),
+            "run {run}: not sampled: {stderr}"
+        );
+        let races = race_reports(&reports);
+        assert_eq!(
+            racing_functions(&races[0]),
+            ["main.(*service).janitor", "main.(*service).reset"],
+            "run {run}"
+        );
+        // Reported while the demo ran, not at its end.
+        let found_after = races[0]["found_after"].as_f64().unwrap();
+        assert!(found_after < 20.0, "run {run}: found after {found_after} s");
+    }
+}

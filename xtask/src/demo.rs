@@ -16,6 +16,10 @@ use crate::{
     shell::{self, workspace_root},
 };
 
+/// The demo service's own arguments: 20 s of steady load at a service's usual pace (a few hundred
+/// requests per second, a few percent of one CPU), with tracer at its default settings.
+pub const DEMO_ARGUMENTS: [&str; 4] = ["-duration", "20s", "-rps", "200"];
+
 pub fn run(environment: &Environment) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
     let root = workspace_root();
@@ -47,7 +51,7 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
         .arg(&events)
         .arg("--")
         .arg(&demo)
-        .args(["-duration", "10s"])
+        .args(DEMO_ARGUMENTS)
         .stderr(Stdio::piped());
     eprintln!("xtask: $ {}", shell::describe(&tracer));
     let mut child = tracer.spawn()?;
@@ -58,7 +62,7 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
         eprintln!("{line}");
         if let Some(url) = line.strip_prefix("tracer: serving Prometheus metrics at ") {
             eprintln!(
-                "xtask: while the demo runs (10 s), see the metrics with:\n\
+                "xtask: while the demo runs (20 s), see the metrics with:\n\
                  xtask:   curl -s {url} | grep '^tracer_'"
             );
             show_races_metric(url.to_owned());

@@ -339,8 +339,8 @@ fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_millis((seconds * 1000 + millis) as u64))
 }
 
-/// What the load generator measured.
-fn run_load(program: &Path, address: &str, load: Load) -> anyhow::Result<f64> {
+/// What the load generator measured: requests per second and p99 latency (µs).
+fn run_load(program: &Path, address: &str, load: Load) -> anyhow::Result<(f64, f64)> {
     let output = start_load(program, address, load, THROUGHPUT_RUN)?.wait_with_output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let result: serde_json::Value = stdout
@@ -348,12 +348,16 @@ fn run_load(program: &Path, address: &str, load: Load) -> anyhow::Result<f64> {
         .find(|line| line.starts_with('{'))
         .context("the load printed no result")
         .and_then(|line| Ok(serde_json::from_str(line)?))?;
-    result["requests_per_second"]
-        .as_f64()
-        .context("no requests_per_second")
+    let number = |field: &str| {
+        result[field]
+            .as_f64()
+            .with_context(|| format!("no {field}"))
+    };
+    Ok((number("requests_per_second")?, number("p99_us")?))
 }
 
-/// Throughput under `setting`, with the race once a second, against untraced runs.
+/// Throughput and p99 latency under `setting`, with the race once a second, against untraced
+/// runs (a quiet load's throughput is its own pace: its latency shows the cost).
 fn throughput_row(
     tracer: &Path,
     program: &Path,
@@ -367,7 +371,7 @@ fn throughput_row(
         "-race-after".to_owned(),
         "0s".to_owned(),
     ];
-    let mut ratios = Vec::new();
+    let (mut ratios, mut latencies) = (Vec::new(), Vec::new());
     for _ in 0..THROUGHPUT_PAIRS {
         let mut untraced = Command::new(program)
             .arg("serve")
@@ -394,19 +398,25 @@ fn throughput_row(
         )?;
         let traced = run_load(program, &address, load)?;
         service.stop()?;
-        ratios.push(traced / before.max(1e-9));
+        ratios.push(traced.0 / before.0.max(1e-9));
+        latencies.push(traced.1 / before.1.max(1.0));
     }
     ratios.sort_by(f64::total_cmp);
+    latencies.sort_by(f64::total_cmp);
     let shown: Vec<String> = ratios.iter().map(|ratio| format!("{ratio:.2}x")).collect();
     Ok(Row {
         part: "hunt",
-        case: format!("{}, {}: throughput", load.name, setting.name),
+        case: format!("{}, {}: throughput and latency", load.name, setting.name),
         measurements: vec![
             (
                 "vs untraced (median pair)",
                 format!("{:.2}x", ratios[ratios.len() / 2]),
             ),
             ("pairs", shown.join(", ")),
+            (
+                "p99 latency vs untraced (median)",
+                format!("{:.1}x", latencies[latencies.len() / 2]),
+            ),
         ],
     })
 }
