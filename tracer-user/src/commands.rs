@@ -336,10 +336,9 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
         }
     };
     let runtime = runtime()?;
-    let mut served = None;
-    let result = runtime.block_on(async {
-        let metrics = &*served.insert(MetricsEndpoint::serve(endpoint)?);
-        let metrics = metrics.as_ref().map(|served| &*served.metrics);
+    let traced = runtime.block_on(async {
+        let served = MetricsEndpoint::serve(endpoint)?;
+        let metrics = served.as_ref().map(|served| &*served.metrics);
         let ((probes, channels), exit) = attached;
         let label = executable_name(&prepared.binary.path);
         let running = RunningProcess {
@@ -349,10 +348,11 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
         };
         let process = prepared.traced(running, probes, channels, &label, metrics);
         child.release()?;
-        session::trace(vec![process], &options, Ownership::Launched, &mut race_log).await
+        let results = session::trace(vec![process], &options, Ownership::Launched, &mut race_log);
+        Ok::<_, TracerError>((results.await?, served))
     });
-    let result = match result {
-        Ok(mut results) => results.remove(0),
+    let (result, served) = match traced {
+        Ok((mut results, served)) => (results.remove(0), served),
         Err(error) => {
             // Tracing failed after the program started: it keeps running, untraced.
             eprintln!("tracer: {error}; waiting for pid {pid} to exit");
@@ -362,12 +362,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     };
     let raced = report(&result, None, &mut race_log)?;
     race_log.close();
-    linger(
-        &runtime,
-        served.flatten(),
-        std::slice::from_ref(&result),
-        args,
-    );
+    linger(&runtime, served, std::slice::from_ref(&result), args);
     eprintln!("{}", own_usage());
     let status = target::wait_exit_status(pid)?;
     Ok(if raced { RACE_EXIT_STATUS } else { status })
@@ -524,7 +519,7 @@ pub fn replay(recording: &Path, reports: &ReportArgs) -> Result<i32, TracerError
             at: None,
             after: None,
         };
-        race_log.found(race, &finding, "race")?;
+        race_log.found(race, &finding, false)?;
     }
     race_log.summary(&Outcome {
         pid: replayed.pid,

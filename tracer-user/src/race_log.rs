@@ -55,12 +55,13 @@ impl RaceLog {
         self.reported
     }
 
-    /// Writes the report of a race just found, and its graph as `<graph_name>-N.dot`.
+    /// Writes the report of a race just found, and its graph as `race-N.dot` (`pidP-race-N.dot`
+    /// when `several` targets share the log).
     pub fn found(
         &mut self,
         race: &ResolvedRace,
         finding: &Finding<'_>,
-        graph_name: &str,
+        several: bool,
     ) -> Result<(), TracerError> {
         let text = match self.format {
             Format::Text => report::text(race, finding),
@@ -69,7 +70,11 @@ impl RaceLog {
         self.write(&text)?;
         self.reported += 1;
         if let Some(dir) = &self.dot_dir {
-            let path = dir.join(format!("{graph_name}-{}.dot", finding.number));
+            let name = match several {
+                true => format!("pid{}-race-{}.dot", finding.pid, finding.number),
+                false => format!("race-{}.dot", finding.number),
+            };
+            let path = dir.join(name);
             let dot = graph::dot(race, race.graph.as_ref().unwrap_or(&Default::default()));
             std::fs::write(&path, dot).map_err(failed(&path))?;
         }
@@ -163,7 +168,7 @@ mod tests {
             at: Some(std::time::SystemTime::now()),
             after: Some(std::time::Duration::from_millis(2500)),
         };
-        log.found(&race, &finding, "race").unwrap();
+        log.found(&race, &finding, false).unwrap();
         // Read while the log is still open: nothing waits for the end.
         let written = std::fs::read_to_string(&path).unwrap();
         let record: serde_json::Value = serde_json::from_str(written.trim()).unwrap();

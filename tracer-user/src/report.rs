@@ -236,6 +236,20 @@ pub fn json(race: &ResolvedRace, finding: &Finding<'_>) -> String {
     serde_json::to_string(&record).expect("a race always serialises")
 }
 
+#[derive(Serialize)]
+struct JsonFatal<'a> {
+    #[serde(rename = "type")]
+    kind_of_record: &'static str,
+    #[serde(flatten)]
+    finding: JsonFinding<'a>,
+    message: &'a str,
+    goroutine: u64,
+    /// The map the goroutine last wrote, when that write was traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    map: Option<String>,
+    stack: &'a [SourceFrame],
+}
+
 /// The target died of the runtime's own map check (`fatal error: concurrent map writes`): what
 /// tracer knows of it, whatever the budget (the fatal probes stay in place between windows).
 #[derive(Clone, Debug, PartialEq)]
@@ -277,22 +291,15 @@ impl FatalCrash {
 
     /// The JSON line.
     pub fn json(&self, finding: &Finding<'_>) -> String {
-        let mut record = serde_json::json!({
-            "type": "fatal",
-            "message": self.message,
-            "goroutine": self.goroutine,
-            "stack": self.stack,
-        });
-        if let Some(map) = self.map {
-            record["map"] = format!("{map:#x}").into();
-        }
-        if let (Some(object), Ok(serde_json::Value::Object(finding))) = (
-            record.as_object_mut(),
-            serde_json::to_value(JsonFinding::from(finding)),
-        ) {
-            object.extend(finding);
-        }
-        record.to_string()
+        let record = JsonFatal {
+            kind_of_record: "fatal",
+            finding: finding.into(),
+            message: &self.message,
+            goroutine: self.goroutine,
+            map: self.map.map(|map| format!("{map:#x}")),
+            stack: &self.stack,
+        };
+        serde_json::to_string(&record).expect("a fatal record always serialises")
     }
 }
 
@@ -517,6 +524,42 @@ pub(crate) mod tests {
         let record: serde_json::Value =
             serde_json::from_str(&super::json(&resolved(3), &replayed)).unwrap();
         assert!(record.get("found_at").is_none() && record.get("found_after").is_none());
+    }
+
+    #[test]
+    fn a_fatal_map_error_is_reported_with_its_goroutine_stack_and_map() {
+        let crash = FatalCrash {
+            message: "concurrent map writes".to_owned(),
+            goroutine: 7,
+            stack: vec![frame("runtime.fatal", 1), frame("main.writer", 14)],
+            map: Some(0xc000_0100),
+        };
+        let text = crash.text(&finding());
+        assert!(
+            text.starts_with(
+                "==================\nFATAL ERROR: concurrent map writes\n(crash 2 in pid 42 (svc)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Noticed by goroutine 7 writing 0xc0000100 (map):\n  main.writer()"),
+            "{text}"
+        );
+        let record: serde_json::Value = serde_json::from_str(&crash.json(&finding())).unwrap();
+        assert_eq!(record["type"], "fatal");
+        assert_eq!(record["id"], 2);
+        assert_eq!(record["pid"], 42);
+        assert_eq!(record["message"], "concurrent map writes");
+        assert_eq!(record["goroutine"], 7);
+        assert_eq!(record["map"], "0xc0000100");
+        assert_eq!(record["stack"][1]["line"], 14);
+        let untraced = FatalCrash { map: None, ..crash };
+        let record: serde_json::Value = serde_json::from_str(&untraced.json(&finding())).unwrap();
+        assert!(record.get("map").is_none(), "{record}");
+        assert!(FatalCrash::is_map_error(
+            "concurrent map read and map write"
+        ));
+        assert!(!FatalCrash::is_map_error("out of memory"));
     }
 
     #[test]

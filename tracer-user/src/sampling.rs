@@ -205,9 +205,7 @@ impl Controller {
             }
         }
     }
-}
 
-impl Controller {
     /// A number drawn uniformly from [0, 1).
     fn uniform(&mut self) -> f64 {
         self.random ^= self.random >> 12;
@@ -291,6 +289,35 @@ mod tests {
         controller
     }
 
+    /// Feeds `controller` `steps` stretches, starting with the window `first`, each next one
+    /// as long as it decided, shaped by `window` or `pause`; returns them, each with whether it
+    /// was a window.
+    fn simulate(
+        controller: &mut Controller,
+        steps: usize,
+        first: Stretch,
+        window: impl Fn(Duration) -> Stretch,
+        pause: impl Fn(Duration) -> Stretch,
+    ) -> Vec<(bool, Stretch)> {
+        let mut stretches = vec![(true, first)];
+        while stretches.len() < steps {
+            let &(traced, last) = stretches.last().expect("never empty");
+            stretches.push(match controller.next(traced, &last) {
+                Decision::Trace(length) => (true, window(length)),
+                Decision::Pause(length) => (false, pause(length)),
+            });
+        }
+        stretches
+    }
+
+    /// A busy window of `length`.
+    fn busy_window_of(length: Duration) -> Stretch {
+        Stretch {
+            length,
+            ..busy_window()
+        }
+    }
+
     #[test]
     fn a_costly_window_is_followed_by_the_pause_that_pays_for_it() {
         let mut controller = budget_controller(0.10);
@@ -317,26 +344,15 @@ mod tests {
     fn the_budget_holds_over_many_windows() {
         let budget = 0.10;
         let mut controller = budget_controller(budget);
-        let (mut cost, mut own) = (Duration::ZERO, Duration::ZERO);
-        let mut traced = true;
-        let mut next = busy_window();
-        for _ in 0..2000 {
-            cost += next.cost();
-            own += next.own_cpu();
-            next = match controller.next(traced, &next) {
-                Decision::Trace(length) => {
-                    traced = true;
-                    Stretch {
-                        length,
-                        ..busy_window()
-                    }
-                }
-                Decision::Pause(length) => {
-                    traced = false;
-                    busy_pause(length)
-                }
-            };
-        }
+        let stretches = simulate(
+            &mut controller,
+            2000,
+            busy_window(),
+            busy_window_of,
+            busy_pause,
+        );
+        let cost: Duration = stretches.iter().map(|(_, stretch)| stretch.cost()).sum();
+        let own: Duration = stretches.iter().map(|(_, stretch)| stretch.own_cpu()).sum();
         let overhead = cost.as_secs_f64() / own.as_secs_f64();
         assert!(
             (budget * 0.5..=budget).contains(&overhead),
@@ -377,26 +393,14 @@ mod tests {
             target_cpu: length / 50,
             ..Stretch::default()
         };
-        let (mut cost, mut elapsed, mut traced) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-        let mut next = window(BUDGET_WINDOW);
-        let mut in_window = true;
-        for _ in 0..2000 {
-            cost += next.cost();
-            elapsed += next.length;
-            if in_window {
-                traced += next.length;
-            }
-            next = match controller.next(in_window, &next) {
-                Decision::Trace(length) => {
-                    in_window = true;
-                    window(length)
-                }
-                Decision::Pause(length) => {
-                    in_window = false;
-                    pause(length)
-                }
-            };
-        }
+        let stretches = simulate(&mut controller, 2000, window(BUDGET_WINDOW), window, pause);
+        let cost: Duration = stretches.iter().map(|(_, stretch)| stretch.cost()).sum();
+        let elapsed: Duration = stretches.iter().map(|(_, stretch)| stretch.length).sum();
+        let traced: Duration = stretches
+            .iter()
+            .filter(|(in_window, _)| *in_window)
+            .map(|(_, stretch)| stretch.length)
+            .sum();
         // Its own 2% of a CPU would allow 0.2% of a CPU, not even one window a minute; the
         // floor allows a tenth of one CPU, and no more.
         let share_of_a_cpu = cost.as_secs_f64() / elapsed.as_secs_f64();
@@ -411,27 +415,17 @@ mod tests {
     #[test]
     fn pauses_are_drawn_at_random_around_what_the_budget_needs() {
         let mut controller = budget_controller(0.10);
-        let mut pauses = Vec::new();
-        let mut next = busy_window();
-        let mut traced = true;
-        for _ in 0..400 {
-            next = match controller.next(traced, &next) {
-                Decision::Trace(length) => {
-                    traced = true;
-                    Stretch {
-                        length,
-                        ..busy_window()
-                    }
-                }
-                Decision::Pause(length) => {
-                    traced = false;
-                    if length < LONGEST_PAUSE {
-                        pauses.push(length);
-                    }
-                    busy_pause(length)
-                }
-            };
-        }
+        let mut pauses: Vec<Duration> = simulate(
+            &mut controller,
+            400,
+            busy_window(),
+            busy_window_of,
+            busy_pause,
+        )
+        .into_iter()
+        .filter(|&(traced, stretch)| !traced && stretch.length < LONGEST_PAUSE)
+        .map(|(_, stretch)| stretch.length)
+        .collect();
         pauses.sort();
         let (shortest, longest) = (pauses[0], pauses[pauses.len() - 1]);
         assert!(

@@ -436,34 +436,26 @@ impl Target<'_> {
         started: Instant,
         several: bool,
     ) -> Result<(), TracerError> {
-        let races = self.output.detection.races_since(self.reported);
-        let graph_name = match several {
-            true => format!("pid{}-race", self.pid),
-            false => "race".to_owned(),
-        };
-        for race in races {
+        for race in self.output.detection.races_since(self.reported) {
             self.reported += 1;
-            let finding = Finding {
-                number: self.reported,
-                pid: self.pid,
-                executable: &self.name,
-                at: Some(SystemTime::now()),
-                after: Some(started.elapsed()),
-            };
-            race_log.found(&race, &finding, &graph_name)?;
+            race_log.found(&race, &self.finding(self.reported, started), several)?;
         }
         for crash in std::mem::take(&mut self.output.crashes) {
             self.crashes_reported += 1;
-            let finding = Finding {
-                number: self.crashes_reported,
-                pid: self.pid,
-                executable: &self.name,
-                at: Some(SystemTime::now()),
-                after: Some(started.elapsed()),
-            };
-            race_log.crashed(&crash, &finding)?;
+            race_log.crashed(&crash, &self.finding(self.crashes_reported, started))?;
         }
         Ok(())
+    }
+
+    /// The heading of this target's `number`th report, written now.
+    fn finding(&self, number: usize, started: Instant) -> Finding<'_> {
+        Finding {
+            number,
+            pid: self.pid,
+            executable: &self.name,
+            at: Some(SystemTime::now()),
+            after: Some(started.elapsed()),
+        }
     }
 
     /// The `--stats-interval` line: totals, races found so far, and whether the probes are in

@@ -29,31 +29,50 @@ fn writes_line(access: &Value, line: u64) -> bool {
     })
 }
 
-fn the_crash_is_reported_with_both_sides(version: &str) {
+/// Runs the fixture (with `arguments`) under `tracer run OPTIONS --format json --output FILE`
+/// until the runtime kills it; checks that the runtime noticed the race and that tracer names
+/// the fatal error; returns tracer's exit status, its standard error and the JSON records
+/// written.
+fn crash_under_tracer(
+    version: &str,
+    options: &[&str],
+    arguments: &[&str],
+) -> (Option<i32>, String, Vec<Value>) {
     require_root();
     let binary = built_fixture("fatalmap", version, Variant::Default);
     let dir = tempfile::tempdir().unwrap();
-    let reports = dir.path().join("races.jsonl");
+    let reports = dir.path().join("reports.jsonl");
     let output = tracer()
-        .args(["run", "--format", "json", "--output"])
+        .arg("run")
+        .args(options)
+        .args(["--format", "json", "--output"])
         .arg(&reports)
         .arg("--")
         .arg(&binary)
+        .args(arguments)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     // The program's own output (inherited) shows the runtime's verdict.
     assert!(
         stderr.contains("fatal error: concurrent map writes"),
         "go{version}: the runtime did not detect the race: {stderr}"
     );
-    assert_eq!(output.status.code(), Some(66), "go{version}: {stderr}");
     assert!(
         stderr.contains("raised fatal error: concurrent map writes"),
         "go{version}: {stderr}"
     );
+    (output.status.code(), stderr, json_lines(&reports))
+}
+
+fn the_crash_is_reported_with_both_sides(version: &str) {
+    let (status, stderr, records) = crash_under_tracer(version, &[], &[]);
+    assert_eq!(status, Some(66), "go{version}: {stderr}");
     let line = racing_line();
-    let races = race_reports(&reports);
+    let races: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["type"] == "race")
+        .collect();
     let race = races
         .iter()
         .find(|race| race["kind"] == "write/write")
@@ -71,30 +90,7 @@ mod the_crash_is_reported_with_both_sides {
 /// probes): the fatal probes stay in place, so the crash is still reported, with the stack of
 /// the goroutine that noticed it.
 fn the_crash_is_reported_while_the_probes_are_paused(version: &str) {
-    require_root();
-    let binary = built_fixture("fatalmap", version, Variant::Default);
-    let dir = tempfile::tempdir().unwrap();
-    let reports = dir.path().join("reports.jsonl");
-    let output = tracer()
-        .args([
-            "run", "--sample", "10ms/60s", "--format", "json", "--output",
-        ])
-        .arg(&reports)
-        .arg("--")
-        .arg(&binary)
-        .arg("500ms")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("fatal error: concurrent map writes"),
-        "go{version}: the runtime did not detect the race: {stderr}"
-    );
-    assert!(
-        stderr.contains("raised fatal error: concurrent map writes"),
-        "go{version}: {stderr}"
-    );
-    let records = json_lines(&reports);
+    let (_, stderr, records) = crash_under_tracer(version, &["--sample", "10ms/60s"], &["500ms"]);
     let crash = records
         .iter()
         .find(|record| record["type"] == "fatal")

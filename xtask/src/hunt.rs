@@ -270,7 +270,7 @@ fn start_load(
         .arg("-duration")
         .arg(format!("{}ms", duration.as_millis()))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .context("starting the load")
 }
@@ -346,7 +346,12 @@ fn run_load(program: &Path, address: &str, load: Load) -> anyhow::Result<(f64, f
     let result: serde_json::Value = stdout
         .lines()
         .find(|line| line.starts_with('{'))
-        .context("the load printed no result")
+        .with_context(|| {
+            format!(
+                "the load printed no result: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        })
         .and_then(|line| Ok(serde_json::from_str(line)?))?;
     let number = |field: &str| {
         result[field]
