@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracer::gobin::buildinfo;
+use tracer::analyse::buildinfo;
 
 fuzz_target!(|data: &[u8]| {
     let _ = buildinfo::parse(data, |address, len| {

@@ -4,7 +4,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracer::{gobin::GoBinary, plan, sites};
+use tracer::{
+    analyse::GoBinary,
+    plan::{self, sites},
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(binary) = GoBinary::parse(std::path::Path::new("fuzzed"), data.to_vec()) else {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracer::{detection::Detection, replay::Recording};
+use tracer::{detect::pipeline::Detection, events::recording::Recording};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut detection = Detection::default();
-    recording.detect(&mut detection);
+    detection.replay(recording);
     let _ = detection.races();
 });

@@ -8,7 +8,10 @@
 use std::{path::PathBuf, time::Instant};
 
 use anyhow::Context as _;
-use tracer::{detection::Detection, events::Event, replay::Recording};
+use tracer::{
+    detect::pipeline::Detection,
+    events::{recording::Recording, Event},
+};
 use tracer_common::EventKind;
 
 /// Added to goroutine ids per pass (Go's ids stay far below it).

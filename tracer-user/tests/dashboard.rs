@@ -8,7 +8,10 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::dashboard;
-use tracer::metrics::{Metrics, ProbeCounts, RaceTally, TargetTotals};
+use tracer::{
+    detect::pipeline::RaceTally,
+    metrics::{Metrics, ProbeCounts, TargetTotals},
+};
 
 /// The metric families tracer exports (with one target that raced, so every per-target series
 /// exists).

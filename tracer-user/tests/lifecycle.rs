@@ -12,7 +12,7 @@ use std::{
 };
 
 use common::*;
-use tracer::{gobin::GoBinary, plan::plan};
+use tracer::{analyse::GoBinary, plan::plan};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 

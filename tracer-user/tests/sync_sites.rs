@@ -15,7 +15,7 @@ use std::{
 use common::*;
 use object::{Object as _, ObjectSection as _};
 use tracer::{
-    gobin::{
+    analyse::{
         syncsites::{AddressExpr, Primitive},
         GoBinary,
     },
@@ -140,7 +140,7 @@ fn sites_in_plan(binary: &GoBinary, plan: &ProbePlan) -> BTreeSet<Site> {
         .iter()
         .filter_map(|callee| Some((binary.function(callee)?, out_of_line_kind(callee)?)))
         {
-            for call in tracer::gobin::disasm::calls_to(code, function.address, callee.address) {
+            for call in tracer::analyse::disasm::calls_to(code, function.address, callee.address) {
                 let frames = binary.symbolize(call.call);
                 let caller = frames.last().unwrap_or_else(|| panic!("{name} symbolizes"));
                 if in_fixture(&caller.file) {

@@ -1,28 +1,17 @@
-//! The happens-before engine: turns a stream of synchronisation and map events into race
-//! reports. Pure logic, no I/O.
+//! Stage 6, detect: from events to races. In: decoded events in stream order and the code
+//! sites' stacks. Out: each distinct race with both accesses' stacks ([`pipeline::ResolvedRace`]),
+//! found the moment it happens.
 //!
-//! The caller translates Go's operations into generic [`Operation`]s the way Go's `-race`
-//! annotates them (Mutex Unlock = release, Lock = acquire; WaitGroup Done = release-merge, Wait
-//! return = acquire; channel slots = release-acquire; `go f()` = spawn; ...). [`Engine`] keeps
-//! FastTrack-style vector clocks: one epoch per recorded map access, vector clocks only for
-//! goroutines and synchronisation objects, indexed by reusable slots so they stay small. Every
-//! bound it enforces (maps, objects, goroutines, slots) and every [`Operation::Gap`] can make it
-//! miss a race, never report one that is not there; [`Stats`] counts what was given up.
+//! [`translate`] turns Go's operations into the happens-before [`Operation`]s the way Go's
+//! `-race` annotates them, the [`engine`] keeps the clocks and finds the races, and
+//! [`pipeline`] runs the two over live or recorded events and keeps, for each race, what its
+//! report and graph need ([`history`]).
 
-mod clock;
-mod clock_table;
-mod engine;
-mod lru;
-mod maps;
-mod model;
-mod reports;
-mod shadow;
-mod slots;
-mod sync_objects;
-#[cfg(test)]
-mod tests;
+pub mod engine;
+pub mod history;
+pub mod pipeline;
+pub mod translate;
 
-pub use engine::Engine;
-pub use model::{
-    Access, Address, Event, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
+pub use engine::{
+    Access, Address, Engine, Event, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
 };

@@ -1,3 +1,6 @@
+//! Export. In: each target's session totals (events, kernel counters, races, costs). Out:
+//! Prometheus metrics on the `--metrics-addr` endpoint ([`server`]).
+//!
 //! Prometheus metrics (`--metrics-addr`): what each traced target's session has counted, as
 //! counters and gauges labelled by executable name (bounded; never a pid, address or key).
 //!
@@ -17,7 +20,10 @@ use prometheus::{
 };
 use tracer_common::ProbeClass;
 
-use crate::{detect::Stats, summary::KernelCounters};
+use crate::{
+    detect::{pipeline::RaceTally, Stats},
+    report::summary::KernelCounters,
+};
 
 /// Distinct (function, previous function) pairs labelled per executable; later pairs are
 /// counted under `other` so a program with many racy sites cannot blow up the series count.
@@ -42,18 +48,6 @@ fn class_label(class: ProbeClass) -> &'static str {
         ProbeClass::CallReturn => "return",
         ProbeClass::SyncInline => "inline_sync",
     }
-}
-
-/// One distinct race as the metrics see it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RaceTally {
-    /// `write/write`, `write/read`, `read/write`.
-    pub kind: &'static str,
-    /// The function of the later access and of the earlier one.
-    pub function: String,
-    pub previous_function: String,
-    /// Racing pairs of accesses at these two code sites.
-    pub count: u64,
 }
 
 /// A target session's totals since it attached.

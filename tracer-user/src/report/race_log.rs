@@ -9,10 +9,9 @@ use std::{
 };
 
 use crate::{
-    cli::{Format, ReportArgs},
+    detect::pipeline::ResolvedRace,
     error::TracerError,
-    graph,
-    report::{self, FatalCrash, Finding, Outcome, ResolvedRace},
+    report::{self, graph, FatalCrash, Finding, Format, Outcome},
 };
 
 pub struct RaceLog {
@@ -27,21 +26,25 @@ pub struct RaceLog {
 impl RaceLog {
     /// Opens (truncates) `--output` and creates `--dot-dir` now, so a bad path fails before
     /// anything is traced.
-    pub fn open(reports: &ReportArgs) -> Result<Self, TracerError> {
-        let output = match &reports.output {
+    pub fn open(
+        format: Format,
+        output: Option<&Path>,
+        dot_dir: Option<&Path>,
+    ) -> Result<Self, TracerError> {
+        let output = match output {
             Some(path) => {
                 let file = std::fs::File::create(path).map_err(failed(path))?;
-                Some((path.clone(), io::BufWriter::new(file)))
+                Some((path.to_owned(), io::BufWriter::new(file)))
             }
             None => None,
         };
-        if let Some(dir) = &reports.dot_dir {
+        if let Some(dir) = dot_dir {
             std::fs::create_dir_all(dir).map_err(failed(dir))?;
         }
         Ok(Self {
-            format: reports.format,
+            format,
             output,
-            dot_dir: reports.dot_dir.clone(),
+            dot_dir: dot_dir.map(Path::to_owned),
             reported: 0,
         })
     }
@@ -154,12 +157,8 @@ mod tests {
     fn reports_are_in_the_file_as_soon_as_they_are_found() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("races.jsonl");
-        let mut log = RaceLog::open(&ReportArgs {
-            format: Format::Json,
-            output: Some(path.clone()),
-            dot_dir: Some(dir.path().join("graphs")),
-        })
-        .unwrap();
+        let mut log =
+            RaceLog::open(Format::Json, Some(&path), Some(&dir.path().join("graphs"))).unwrap();
         let race = crate::report::tests::resolved(5);
         let finding = Finding {
             number: 1,
@@ -205,11 +204,11 @@ mod tests {
 
     #[test]
     fn a_bad_output_path_fails_before_tracing() {
-        let error = RaceLog::open(&ReportArgs {
-            format: Format::Text,
-            output: Some("/nonexistent/dir/races.txt".into()),
-            dot_dir: None,
-        })
+        let error = RaceLog::open(
+            Format::Text,
+            Some(Path::new("/nonexistent/dir/races.txt")),
+            None,
+        )
         .err()
         .unwrap();
         assert!(matches!(error, TracerError::Output { .. }), "{error}");

@@ -1,16 +1,42 @@
 //! The detection pipeline shared by live tracing and `tracer replay`: decoded events in stream
 //! order → happens-before operations → the engine → races with their stacks.
 
-use crate::{
-    detect::{self, Engine, Limits, Operation},
-    events::{op_name, Event},
-    graph::{Histories, RaceGraph},
-    metrics::RaceTally,
-    replay::WindowMark,
-    report::{self, ResolvedRace},
-    stacks::SourceFrame,
+use super::{
+    engine::{self, Engine, Limits, Operation, RaceReport},
+    history::{Histories, RaceGraph},
     translate::Translator,
 };
+use crate::events::{
+    op_name,
+    recording::{Recording, WindowMark},
+    stacks::{access_function, SourceFrame},
+    Event,
+};
+
+/// A race with its accesses' stacks resolved.
+#[derive(Clone, Debug)]
+pub struct ResolvedRace {
+    pub race: RaceReport,
+    pub current_stack: Vec<SourceFrame>,
+    pub previous_stack: Vec<SourceFrame>,
+    /// Where each goroutine was started (the `go` statement's stack), when that was seen.
+    pub current_created_at: Vec<SourceFrame>,
+    pub previous_created_at: Vec<SourceFrame>,
+    /// The two goroutines' steps around the race, when `--dot-dir` asked for graphs.
+    pub graph: Option<RaceGraph>,
+}
+
+/// One distinct race as the metrics see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaceTally {
+    /// `write/write`, `write/read`, `read/write`.
+    pub kind: &'static str,
+    /// The function of the later access and of the earlier one.
+    pub function: String,
+    pub previous_function: String,
+    /// Racing pairs of accesses at these two code sites.
+    pub count: u64,
+}
 
 /// Feeds events to the engine and remembers each code site's frames for the reports.
 pub struct Detection {
@@ -51,7 +77,7 @@ impl Default for Detection {
 }
 
 impl Detection {
-    /// A detection that also keeps what [`crate::graph`] needs to draw each race.
+    /// A detection that also keeps what the race graphs need (`--dot-dir`).
     pub fn with_graphs(graphs: bool) -> Self {
         Self {
             histories: graphs.then(Histories::default),
@@ -63,6 +89,21 @@ impl Detection {
     pub fn add_site(&mut self, frames: Vec<SourceFrame>) -> u64 {
         self.site_frames.push(frames);
         self.site_frames.len() as u64
+    }
+
+    /// Runs over a `--events` recording: its code sites, then its events and window marks in
+    /// order, as the live session met them.
+    pub fn replay(&mut self, recording: Recording) {
+        for frames in recording.sites {
+            self.add_site(frames);
+        }
+        let mut marks = recording.marks.into_iter().peekable();
+        for (index, (event, function, site)) in recording.events.iter().enumerate() {
+            while let Some((_, mark)) = marks.next_if(|(at, _)| *at <= index) {
+                self.move_window(mark);
+            }
+            self.observe(event, function, *site);
+        }
     }
 
     /// Analyses only the events of a window of complete tracing (CLOCK_MONOTONIC ns).
@@ -114,7 +155,7 @@ impl Detection {
         if let Some(histories) = self.histories.as_mut() {
             histories.record(self.seq, name, &operation);
         }
-        let new_races = self.engine.process(detect::Event {
+        let new_races = self.engine.process(engine::Event {
             seq: self.seq,
             operation,
         });
@@ -131,13 +172,13 @@ impl Detection {
             .map_or(&[], Vec::as_slice)
     }
 
-    pub fn stats(&self) -> detect::Stats {
+    pub fn stats(&self) -> engine::Stats {
         self.engine.stats()
     }
 
     /// Every distinct race so far, as the metrics count them.
     pub fn race_tallies(&self) -> Vec<RaceTally> {
-        let function = |site: u64| report::access_function(self.frames(site)).to_owned();
+        let function = |site: u64| access_function(self.frames(site)).to_owned();
         self.engine
             .reports()
             .iter()
@@ -157,7 +198,7 @@ impl Detection {
 
     /// The distinct races found after the first `known`, with both stacks.
     pub fn races_since(&self, known: usize) -> Vec<ResolvedRace> {
-        let created = |access: &detect::Access| {
+        let created = |access: &engine::Access| {
             access
                 .created_at
                 .map(|site| self.frames(site).to_vec())

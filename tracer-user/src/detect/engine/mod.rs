@@ -1,17 +1,39 @@
-//! The engine: applies each operation to the clocks of goroutines and synchronisation objects
-//! (vector clocks indexed by slot), checks each map access against the map's history, and keeps
-//! the distinct races.
+//! The happens-before engine: turns a stream of synchronisation and map events into race
+//! reports. Pure logic, no I/O.
+//!
+//! The caller translates Go's operations into generic [`Operation`]s the way Go's `-race`
+//! annotates them (Mutex Unlock = release, Lock = acquire; WaitGroup Done = release-merge, Wait
+//! return = acquire; channel slots = release-acquire; `go f()` = spawn; ...). [`Engine`] keeps
+//! FastTrack-style vector clocks: one epoch per recorded map access, vector clocks only for
+//! goroutines and synchronisation objects, indexed by reusable slots so they stay small. Every
+//! bound it enforces (maps, objects, goroutines, slots) and every [`Operation::Gap`] can make it
+//! miss a race, never report one that is not there; [`Stats`] counts what was given up.
 
-use super::clock::{Epoch, Slot, VectorClock};
-use super::clock_table::{ClockTable, Clocked};
-use super::maps::Maps;
-use super::model::{
+mod clock;
+mod clock_table;
+mod lru;
+mod maps;
+mod model;
+mod reports;
+mod shadow;
+mod slots;
+mod sync_objects;
+#[cfg(test)]
+mod tests;
+
+pub use model::{
     Access, Address, Event, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
 };
-use super::reports::Reports;
-use super::shadow::Record;
-use super::slots::Slots;
-use super::sync_objects::SyncObjects;
+
+use self::{
+    clock::{Epoch, Slot, VectorClock},
+    clock_table::{ClockTable, Clocked},
+    maps::Maps,
+    reports::Reports,
+    shadow::Record,
+    slots::Slots,
+    sync_objects::SyncObjects,
+};
 
 const ADMITTED: &str = "the goroutine was admitted";
 const ATTACHED: &str = "the goroutine holds a slot";

@@ -11,7 +11,7 @@ use std::{borrow::Cow, collections::HashMap};
 use gimli::{EndianSlice, RunTimeEndian};
 use object::{Object as _, ObjectSection as _};
 
-use crate::gobin::GoVersion;
+use crate::analyse::GoVersion;
 
 /// Where the offsets came from (shown by `tracer inspect`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -12,7 +12,7 @@ use std::{
 
 use common::*;
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
-use tracer::gobin::pclntab::{FuncEntry, Pclntab, PclntabError};
+use tracer::analyse::pclntab::{FuncEntry, Pclntab, PclntabError};
 
 const FIXTURE: &str = "mapwrites";
 

@@ -16,7 +16,7 @@ use tracer_common::{EventKind, MAX_SELECT_CASES, SELECT_CASE_SEND};
 use crate::{
     detect::{Address, GoroutineId, Operation, SiteId},
     events::{ChannelBuffer, Event},
-    sync_functions::{meaning, OnEntry, OnReturn},
+    plan::sync_functions::{meaning, OnEntry, OnReturn},
 };
 
 /// The reverse direction of a channel (receives release, sends acquire) and the writer side of
@@ -278,10 +278,12 @@ impl Translator {
             // channel is closed); chanrecv1 cannot tell, so it learns from both sends and close.
             K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
                 Some(op) if op.paired => vec![acquire(ANY_SELECT)],
-                Some(op) if crate::sites::received_in(function).is_some() => match event.arg & 1 {
-                    1 => vec![acquire(op.channel), acquire(ANY_SELECT)],
-                    _ => vec![acquire(closing(op.channel))],
-                },
+                Some(op) if crate::plan::sites::received_in(function).is_some() => {
+                    match event.arg & 1 {
+                        1 => vec![acquire(op.channel), acquire(ANY_SELECT)],
+                        _ => vec![acquire(closing(op.channel))],
+                    }
+                }
                 Some(op) => vec![
                     acquire(op.channel),
                     acquire(closing(op.channel)),
@@ -532,7 +534,7 @@ mod tests {
             .goroutines
             .get(&4)
             .is_none_or(|state| state.calls.is_empty()));
-        for function in crate::sync_functions::SYNC_FUNCTIONS {
+        for function in crate::plan::sync_functions::SYNC_FUNCTIONS {
             assert!(
                 function.entry_probed() || !function.returns_probed(),
                 "{}: a probed return needs its entry",
@@ -887,7 +889,7 @@ mod tests {
     /// How many races the detection reports for `steps` (goroutine, kind, object, arg); channel
     /// operations are on the channel of [`buffer`], the map is 0x5000.
     fn races_in(capacity: u64, steps: &[(u64, EventKind, u64, u64)]) -> usize {
-        let mut detection = crate::detection::Detection::default();
+        let mut detection = crate::detect::pipeline::Detection::default();
         let site = detection.add_site(Vec::new());
         for &(goroutine, kind, object, arg) in steps {
             let mut event = event(kind, goroutine, object, arg);
@@ -1042,7 +1044,7 @@ mod tests {
         use EventKind as K;
         // Goroutine 2 entered lockSlow in a hole of the stream; goroutine 1 wrote the map and
         // unlocked after the hole; goroutine 2's lockSlow returns and it writes the map.
-        let mut detection = crate::detection::Detection::default();
+        let mut detection = crate::detect::pipeline::Detection::default();
         let site = detection.add_site(Vec::new());
         let slow = "internal/sync.(*Mutex).lockSlow";
         let steps = [

@@ -1,4 +1,9 @@
-//! Decoding the kernel's records into events, and their JSON-lines form (`--events FILE`).
+//! Stage 4, decode. In: the kernel's raw records (ring buffer) or a recording (`--events` file).
+//! Out: decoded [`Event`]s, the code sites' symbolized stacks ([`stacks`]), and the recording
+//! written and read back ([`recording`]).
+
+pub mod recording;
+pub mod stacks;
 
 use serde::Serialize;
 use tracer_common::{event_flags, EventKind, KeyClass, RawEvent, BUFFER_CAPACITY_MASK};

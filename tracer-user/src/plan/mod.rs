@@ -1,17 +1,22 @@
-//! The probe plan: every instruction of a Go binary tracer probes and what each one observes.
-//! Pure data computed from a [`GoBinary`], so it can be inspected (`tracer inspect`) and tested
-//! without root. Which sites are attached depends on what the kernel programs support.
+//! Stage 2, plan: what to probe and what it means. In: an analysed Go executable
+//! ([`GoBinary`]). Out: the probe plan, every instruction tracer probes and what each one observes
+//! ([`ProbePlan`]), and the kernel's view of each site ([`sites::KernelSite`]: which program, which
+//! registers). Pure data, so it can be inspected (`tracer inspect`) and tested without root; which
+//! sites are attached depends on what the kernel programs support.
+
+pub mod sites;
+pub mod sync_functions;
 
 use serde::Serialize;
 use tracer_common::KeyClass;
 
 use crate::{
-    gobin::{
+    analyse::{
         disasm,
         syncsites::{self, SyncSite, ANCHORS},
         GoBinary, MapImplementation,
     },
-    sync_functions::SYNC_FUNCTIONS,
+    plan::sync_functions::SYNC_FUNCTIONS,
 };
 
 /// What a probe site observes.

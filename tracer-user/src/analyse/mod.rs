@@ -1,5 +1,8 @@
-//! Go binary analysis: what a Go executable is (version, functions, load segments) and where in
-//! its file each probe goes. Pure functions of the file's bytes: no root, no running process.
+//! Stage 1, analyse: what a Go executable is. In: the executable's bytes (a path, or
+//! `/proc/PID/exe`). Out: a [`GoBinary`] with its Go version, functions and inlined frames
+//! (pclntab), load segments, runtime struct offsets (DWARF, or the version's known ones) and the
+//! call sites of its synchronisation (disassembly). Pure functions of the file: no root, no
+//! running process.
 
 pub mod buildinfo;
 pub mod disasm;

@@ -1,4 +1,9 @@
-//! Loading the kernel programs and attaching a [`ProbePlan`] to one process.
+//! Stage 3, attach. In: the plan's kernel sites and a pid. Out: the kernel programs loaded and
+//! attached ([`AttachedProbes`]), the ring buffer and counters they write to ([`KernelChannels`]);
+//! also what a probe hit costs on this machine ([`calibrate`]) and whether tracer may do all this
+//! ([`privileges`]).
+//!
+//! Loading the kernel programs and attaching a [`ProbePlan`](crate::plan::ProbePlan) to one process.
 //!
 //! All the sites of one program are attached through a single uprobe_multi link (Linux 6.6+):
 //! the kernel then removes them together, after one RCU grace period, when the link is closed.
@@ -7,6 +12,9 @@
 //! sync sites. aya 0.14 cannot load a program for uprobe_multi links (the expected attach type
 //! must be set at load time), so the program is loaded here from the relocated object; aya still
 //! creates and reads the maps.
+
+pub mod calibrate;
+pub mod privileges;
 
 use std::{
     ffi::{CStr, CString},
@@ -26,7 +34,7 @@ use aya::{
 use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_type};
 use tracer_common::{names, ProbeClass, RuntimeConfig, SiteParams, MAX_SITES};
 
-use crate::{error::TracerError, sites::KernelSite};
+use crate::{error::TracerError, plan::sites::KernelSite};
 
 /// The kernel programs, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
@@ -465,7 +473,7 @@ fn classify(what: &str, error: &(dyn std::error::Error + 'static)) -> TracerErro
             if matches!(io_error.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
                 return TracerError::NoPrivileges(format!(
                     "{what}: {io_error}; {}",
-                    crate::privileges::REQUIRED
+                    crate::probes::privileges::REQUIRED
                 ));
             }
         }

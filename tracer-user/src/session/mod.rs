@@ -1,6 +1,13 @@
-//! One tracing session: drain the ring buffer on a short timer, decode, write `--events`, keep
-//! the summary, and stop on the target's exit, Ctrl-C / SIGTERM or `--duration`. Detaching
-//! happens first when stopping, so the target runs unprobed as soon as possible.
+//! The live run of the pipeline. In: attached probes, their targets and the user's options.
+//! Out: each target's [`SessionResult`] (races, counts, costs, why it stopped), with reports and
+//! metrics published as it goes.
+//!
+//! A session drains the ring buffer on a short timer, decodes, writes `--events`, feeds the
+//! detector, opens and closes the budget's windows ([`sampling`]), and stops on the target's exit,
+//! Ctrl-C / SIGTERM or `--duration`. Detaching happens first when stopping, so the target runs
+//! unprobed as soon as possible.
+
+pub mod sampling;
 
 use std::{
     collections::HashMap,
@@ -18,21 +25,21 @@ use tokio::{
 use tracer_common::{counter, EventKind, ProbeClass};
 
 use crate::{
-    calibrate::HitCosts,
-    detection::Detection,
+    analyse::GoBinary,
+    detect::pipeline::Detection,
+    detect::pipeline::ResolvedRace,
     error::TracerError,
+    events::recording::WindowMark,
+    events::stacks,
     events::{decode, Event},
-    gobin::GoBinary,
     metrics::{TargetMetrics, TargetTotals},
+    plan::sites::KernelSite,
+    probes::calibrate::HitCosts,
     probes::{AttachedProbes, KernelChannels},
-    race_log::RaceLog,
-    replay::WindowMark,
-    report::ResolvedRace,
+    report::race_log::RaceLog,
+    report::summary::{KernelCounters, Progress, Summary, TracingCost},
     report::{FatalCrash, Finding},
-    sampling::{Controller, Decision, Sampling, Stretch},
-    sites::KernelSite,
-    stacks,
-    summary::{KernelCounters, Progress, Summary, TracingCost},
+    session::sampling::{Controller, Decision, Sampling, Stretch},
     target,
 };
 
@@ -560,7 +567,10 @@ pub async fn trace(
         let sink = match options.events.clone() {
             Some(path) => {
                 let mut sink = EventSink::open(path)?;
-                sink.write_line(&crate::replay::header(process.pid, &process.name))?;
+                sink.write_line(&crate::events::recording::header(
+                    process.pid,
+                    &process.name,
+                ))?;
                 Some(sink)
             }
             None => None,

@@ -8,7 +8,7 @@ use std::{collections::HashMap, path::Path, process::Command};
 
 use common::*;
 use object::{Object as _, ObjectSection as _};
-use tracer::gobin::{
+use tracer::analyse::{
     dwarf::{
         offsets_for_version, offsets_from_dwarf, runtime_offsets, OffsetSource, OffsetsError,
         RuntimeOffsets,

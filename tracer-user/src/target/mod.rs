@@ -1,5 +1,6 @@
-//! The traced process: finding a running one (`attach`), starting a new one paused before its
-//! first instruction (`run`), and learning when it exits.
+//! The traced process. In: a pid (`attach`) or a command line (`run`). Out: the running
+//! executable to analyse, a child started paused before its first instruction, and a pidfd that
+//! says when the process exits.
 
 use std::{
     ffi::{CString, OsStr, OsString},
@@ -132,7 +133,7 @@ pub struct PausedChild {
     program: String,
 }
 
-/// Forks a child that waits on a pipe, then `execv`s `path` with `args` (`args[0]` is argv[0]).
+/// Forks a child that waits on a pipe, then `execv`s `path` with `args` (`args[0]` is `argv[0]`).
 ///
 /// Must be called while the process is single-threaded (before the async runtime starts): the
 /// child only makes async-signal-safe calls between `fork` and `execv`.

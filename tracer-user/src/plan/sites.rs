@@ -7,7 +7,7 @@ use tracer_common::{
 };
 
 use crate::{
-    gobin::{
+    analyse::{
         disasm,
         dwarf::RuntimeOffsets,
         syncsites::{AddressExpr, Outcome, Primitive, Reg, SyncSite},
@@ -330,7 +330,7 @@ fn inline_site(site: &SyncSite) -> SiteParams {
 mod tests {
     use super::*;
 
-    use crate::gobin::syncsites::Timing;
+    use crate::analyse::syncsites::Timing;
     use tracer_common::KeyClass;
 
     fn sync_site(object: AddressExpr, outcome: Outcome) -> SyncSite {

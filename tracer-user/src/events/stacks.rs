@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::gobin::pclntab::Frame;
+use crate::analyse::pclntab::Frame;
 
 /// One source frame of a stack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -59,6 +59,21 @@ pub fn with_caller(walked: &[u64], caller: u64) -> Vec<u64> {
     pcs.push(caller);
     pcs.extend(walked.iter().skip(1));
     pcs
+}
+
+/// The frames from the first one outside the runtime on: the map function the probe sits in
+/// is noise to the reader.
+pub fn user_frames(frames: &[SourceFrame]) -> impl Iterator<Item = &SourceFrame> {
+    frames
+        .iter()
+        .skip_while(move |frame| frame.function.starts_with("runtime.") && frames.len() > 1)
+}
+
+/// The function a stack's access happened in, as reports show it first.
+pub fn access_function(frames: &[SourceFrame]) -> &str {
+    user_frames(frames)
+        .next()
+        .map_or("unknown", |frame| frame.function.as_str())
 }
 
 #[cfg(test)]

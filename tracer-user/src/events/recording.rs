@@ -1,18 +1,13 @@
-//! `tracer replay FILE`: the detection of a `--events` recording, again. The recording holds
-//! every event in stream order with the code-site stacks, so replaying it gives the same races
-//! as the live run, deterministically.
+//! The `--events` recording, read back for `tracer replay`: it holds every event in stream
+//! order with the code-site stacks, so replaying it gives the same races as the live run,
+//! deterministically.
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::{
-    detection::Detection,
-    error::TracerError,
-    events::{kind_of_op, ChannelBuffer, Event, Key},
-    report::ResolvedRace,
-    stacks::SourceFrame,
-};
+use super::{kind_of_op, stacks::SourceFrame, ChannelBuffer, Event, Key};
+use crate::error::TracerError;
 
 /// A `--events` recording, parsed: the code sites' frames (ids 1, 2, … in order) and every
 /// event with its probe site's function and its code-site id (0 = no stack).
@@ -29,7 +24,7 @@ pub struct Recording {
     pub marks: Vec<(usize, WindowMark)>,
 }
 
-/// A line of a recording that moves the analysis window (see [`Detection`]).
+/// A line of a recording that moves the analysis window (see `detect::pipeline::Detection`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WindowMark {
     /// `{"type":"analysed-from","ts":T}`: every probe is in place from T on; the analysis
@@ -113,21 +108,6 @@ impl Recording {
         }
         Ok(recording)
     }
-
-    /// Runs `detection` over the recording: its code sites, then its events and window marks in
-    /// order.
-    pub fn detect(self, detection: &mut Detection) {
-        for frames in self.sites {
-            detection.add_site(frames);
-        }
-        let mut marks = self.marks.into_iter().peekable();
-        for (index, (event, function, site)) in self.events.iter().enumerate() {
-            while let Some((_, mark)) = marks.next_if(|(at, _)| *at <= index) {
-                detection.move_window(mark);
-            }
-            detection.observe(event, function, *site);
-        }
-    }
 }
 
 /// The version of the recording format `--events` writes (its first line says it).
@@ -142,26 +122,6 @@ pub fn header(pid: u32, executable: &str) -> String {
         "executable": executable,
     })
     .to_string()
-}
-
-/// What a replay found: the races, in the order the live session found them.
-pub struct Replayed {
-    pub pid: u32,
-    pub executable: Option<String>,
-    pub races: Vec<ResolvedRace>,
-}
-
-/// Reads a recording and runs the detection over it (keeping what race graphs need if `graphs`).
-pub fn replay(path: &Path, graphs: bool) -> Result<Replayed, TracerError> {
-    let mut detection = Detection::with_graphs(graphs);
-    let mut recording = Recording::read(path)?;
-    let (pid, executable) = (recording.pid, recording.executable.take());
-    recording.detect(&mut detection);
-    Ok(Replayed {
-        pid,
-        executable,
-        races: detection.races(),
-    })
 }
 
 /// The event of one JSON record (the fields `Event::to_json` writes).

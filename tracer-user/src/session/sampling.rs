@@ -156,7 +156,7 @@ impl Controller {
     /// `C + W ≤ b·O`. Otherwise the pause lasts until the target's own work at its untraced
     /// pace `r` (at least the floor) has made that room: `((C + W) / b − O) / r`, checked
     /// again at least every second; the last such pause is drawn at random around its length
-    /// (see [`PAUSE_JITTER`]). Paying before rather than after keeps the cost within the
+    /// (see `PAUSE_JITTER`). Paying before rather than after keeps the cost within the
     /// budget at any moment (give or take the jitter), not just on average. The pace
     /// comes from pauses: a service whose clients wait for it works slower while traced, so
     /// its pace in a window would make the pauses needlessly long.
@@ -221,39 +221,6 @@ fn seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos() as u64);
     nanos | 1
-}
-
-/// Parses `--sample ON/PERIOD` (e.g. `100ms/1s`): ON must be shorter than PERIOD.
-pub fn parse_sample(text: &str) -> Result<Sampling, String> {
-    let (on, period) = text
-        .split_once('/')
-        .ok_or_else(|| format!("`{text}` is not ON/PERIOD (e.g. 100ms/1s)"))?;
-    let on = crate::cli::parse_duration(on)?;
-    let period = crate::cli::parse_duration(period)?;
-    if on.is_zero() || on >= period {
-        return Err(format!(
-            "in `{text}`, ON must be above zero and shorter than PERIOD"
-        ));
-    }
-    Ok(Sampling::Fixed { on, period })
-}
-
-/// Parses `--overhead-budget`: a percentage (`10%`, `2.5%`, or a bare `10`) of the target's
-/// own CPU time from 0.1% to 1000%, or `off` to trace all the time.
-pub fn parse_budget(text: &str) -> Result<Sampling, String> {
-    if text == "off" {
-        return Ok(Sampling::Full);
-    }
-    let percent: f64 = text
-        .strip_suffix('%')
-        .unwrap_or(text)
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a percentage (e.g. 10%) or `off`"))?;
-    if !(0.1..=1000.0).contains(&percent) {
-        return Err(format!("{text}: the budget must be from 0.1% to 1000%"));
-    }
-    Ok(Sampling::Budget(percent / 100.0))
 }
 
 #[cfg(test)]
@@ -453,26 +420,5 @@ mod tests {
         );
         assert!(Controller::start(Sampling::Full).is_none());
         assert_eq!(Sampling::default(), Sampling::Budget(DEFAULT_BUDGET));
-    }
-
-    #[test]
-    fn sample_and_budget_options_parse_or_say_why_not() {
-        assert_eq!(
-            parse_sample("100ms/1s"),
-            Ok(Sampling::Fixed {
-                on: ms(100),
-                period: ms(1000)
-            })
-        );
-        for bad in ["100ms", "1s/100ms", "1s/1s", "0s/1s", "x/1s", "1s/"] {
-            assert!(parse_sample(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_budget("10%"), Ok(Sampling::Budget(0.10)));
-        assert_eq!(parse_budget("2.5%"), Ok(Sampling::Budget(0.025)));
-        assert_eq!(parse_budget("50"), Ok(Sampling::Budget(0.5)));
-        assert_eq!(parse_budget("off"), Ok(Sampling::Full));
-        for bad in ["", "0%", "0.01%", "2000%", "ten", "-5%", "NaN"] {
-            assert!(parse_budget(bad).is_err(), "{bad}");
-        }
     }
 }

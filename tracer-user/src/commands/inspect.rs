@@ -1,17 +1,20 @@
 //! `tracer inspect`: what tracer learns from a Go executable and where it would probe it.
 //! Builds a plain report from the analysis; rendering is separate so tests need no binary.
 
-use std::{collections::BTreeMap, fmt::Write as _};
+use std::{collections::BTreeMap, fmt::Write as _, io::Write as _, path::Path};
 
 use serde::Serialize;
 
 use crate::{
-    gobin::{
+    analyse::{
         dwarf::RuntimeOffsets,
         syncsites::{Primitive, SyncSite},
         GoBinary, Linkage, MapImplementation,
     },
-    plan::{Operation, ProbePlan, ProbeSite},
+    error::TracerError,
+    plan::{self, Operation, ProbePlan, ProbeSite},
+    report::Format,
+    target,
 };
 
 /// Everything `tracer inspect` shows.
@@ -159,6 +162,33 @@ fn json_name(value: &impl Serialize) -> String {
         .unwrap_or_default()
 }
 
+/// `tracer inspect PATH | --pid PID`: prints the analysis and the probe plan.
+pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<i32, TracerError> {
+    let binary = match (path, pid) {
+        (_, Some(pid)) => {
+            let executable = target::running_executable(pid)?;
+            GoBinary::open(&executable.open_path, &executable.display_path)?
+        }
+        (Some(path), None) => GoBinary::open(path, path)?,
+        (None, None) => unreachable!("clap requires a path or a pid"),
+    };
+    let plan = plan::plan(&binary);
+    let report = Report::new(&binary, &plan);
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match format {
+        Format::Text => stdout.write_all(report.to_text().as_bytes()),
+        Format::Json => report
+            .write_json(&mut stdout)
+            .and_then(|()| stdout.write_all(b"\n")),
+    }
+    .and_then(|()| stdout.flush())
+    .map_err(|source| TracerError::Output {
+        path: "standard output".into(),
+        source,
+    })?;
+    Ok(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,8 +218,8 @@ mod tests {
             go_version: "go1.26.6",
             maps: MapImplementation::Swiss,
             linkage: Linkage::Pie,
-            offsets: crate::gobin::dwarf::offsets_for_version(
-                crate::gobin::GoVersion::parse("go1.26.6").unwrap(),
+            offsets: crate::analyse::dwarf::offsets_for_version(
+                crate::analyse::GoVersion::parse("go1.26.6").unwrap(),
             )
             .unwrap(),
             counts: BTreeMap::from([(Operation::MapAssign, 2), (Operation::ChanSend, 1)]),

@@ -1,8 +1,8 @@
-//! The `attach` and `run` commands: analyse → plan → attach → trace → summarise.
+//! `tracer attach` and `tracer run`: analyse → plan → attach → trace → report, for one or
+//! several targets, with the metrics endpoint and its linger.
 
 use std::{
     ffi::OsString,
-    io::Write as _,
     os::fd::OwnedFd,
     path::{Path, PathBuf},
     sync::Arc,
@@ -13,21 +13,20 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use tracer_common::ProbeClass;
 
+use super::{runtime, RACE_EXIT_STATUS};
 use crate::{
-    calibrate::{self, HitCosts},
-    cli::{Format, ReportArgs, TraceArgs},
+    analyse::GoBinary,
+    commands::cli::TraceArgs,
     error::TracerError,
-    gobin::GoBinary,
-    inspect,
     metrics::{server::MetricsListener, Metrics, ProbeCounts},
+    plan::sites::{self, KernelSite},
     plan::{self, Placement},
-    privileges,
+    probes::calibrate::{self, HitCosts},
+    probes::privileges,
     probes::{self, AttachedProbes, KernelChannels},
-    race_log::RaceLog,
-    report::{Finding, Outcome},
-    sampling::Sampling,
+    report::{race_log::RaceLog, Outcome},
+    session::sampling::Sampling,
     session::{self, Ownership, SessionOptions, SessionResult, TracedProcess},
-    sites::{self, KernelSite},
     target,
 };
 
@@ -51,33 +50,6 @@ fn session_options(args: &TraceArgs) -> SessionOptions {
         sampling,
         hit_costs,
     }
-}
-
-/// `tracer inspect PATH | --pid PID`: prints the analysis and the probe plan.
-pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<i32, TracerError> {
-    let binary = match (path, pid) {
-        (_, Some(pid)) => {
-            let executable = target::running_executable(pid)?;
-            GoBinary::open(&executable.open_path, &executable.display_path)?
-        }
-        (Some(path), None) => GoBinary::open(path, path)?,
-        (None, None) => unreachable!("clap requires a path or a pid"),
-    };
-    let plan = plan::plan(&binary);
-    let report = inspect::Report::new(&binary, &plan);
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    match format {
-        Format::Text => stdout.write_all(report.to_text().as_bytes()),
-        Format::Json => report
-            .write_json(&mut stdout)
-            .and_then(|()| stdout.write_all(b"\n")),
-    }
-    .and_then(|()| stdout.flush())
-    .map_err(|source| TracerError::Output {
-        path: "standard output".into(),
-        source,
-    })?;
-    Ok(0)
 }
 
 /// An executable ready to be probed: analysed, its probe sites computed.
@@ -270,7 +242,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
         .map(|&pid| target::running_executable(pid))
         .collect::<Result<Vec<_>, TracerError>>()?;
     let endpoint = MetricsEndpoint::bind(args)?;
-    let mut race_log = RaceLog::open(&args.reports)?;
+    let mut race_log = args.reports.race_log()?;
     let mut exits = Vec::new();
     let mut prepared = Vec::new();
     for executable in executables {
@@ -316,7 +288,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     session::catch_interrupts_during_setup();
     let program = target::resolve_program(&command[0])?;
     let endpoint = MetricsEndpoint::bind(args)?;
-    let mut race_log = RaceLog::open(&args.reports)?;
+    let mut race_log = args.reports.race_log()?;
     privileges::check()?;
     let options = session_options(args);
     // The pid is not known before the fork; the analysis must come first, single-threaded.
@@ -462,9 +434,6 @@ fn peak_resident_kb(status: &str) -> Option<u64> {
         .ok()
 }
 
-/// Exit status when at least one race was reported, as with `go build -race`.
-pub const RACE_EXIT_STATUS: i32 = 66;
-
 /// Closes one target's session (headed by the target when `several` targets were traced): its
 /// fatal errors and totals on standard error, its summary in the race log; returns whether any
 /// race was reported.
@@ -505,39 +474,6 @@ fn report(
     Ok(!result.races.is_empty())
 }
 
-/// `tracer replay FILE`: the races of a recording, in the order they were found, then the
-/// summary; exit status 66 if there are any.
-pub fn replay(recording: &Path, reports: &ReportArgs) -> Result<i32, TracerError> {
-    let mut race_log = RaceLog::open(reports)?;
-    let replayed = crate::replay::replay(recording, reports.dot_dir.is_some())?;
-    let executable = replayed.executable.as_deref().unwrap_or("unknown");
-    for (number, race) in (1..).zip(&replayed.races) {
-        let finding = Finding {
-            number,
-            pid: replayed.pid,
-            executable,
-            at: None,
-            after: None,
-        };
-        race_log.found(race, &finding, false)?;
-    }
-    race_log.summary(&Outcome {
-        pid: replayed.pid,
-        executable,
-        stopped: "end of the recording",
-        elapsed: None,
-        cost: None,
-        races: &replayed.races,
-        fatal_errors: &[],
-    })?;
-    race_log.close();
-    Ok(if replayed.races.is_empty() {
-        0
-    } else {
-        RACE_EXIT_STATUS
-    })
-}
-
 fn display_name(path: &Path) -> String {
     path.display().to_string()
 }
@@ -565,13 +501,6 @@ fn executable_name(path: &Path) -> String {
         || display_name(path),
         |name| name.to_string_lossy().into_owned(),
     )
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, TracerError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| anyhow::anyhow!("starting the async runtime: {error}").into())
 }
 
 #[cfg(test)]

@@ -1,7 +1,15 @@
+//! Stage 6, report. In: resolved races, the session's counts and costs. Out: what people read:
+//! race reports as found ([`race_log`]), DOT graphs ([`graph`]) and the closing summary
+//! ([`summary`]).
+//!
 //! Race reports for people (the `WARNING: DATA RACE` shape Go developers know from `-race`) and
 //! for programs (one JSON object per race, as docs/cli.md specifies), each written the moment
 //! the race is first found; and the summary that closes a session: how often each race was
 //! seen, the target's fatal map errors, and a verdict on what the session could have missed.
+
+pub mod graph;
+pub mod race_log;
+pub mod summary;
 
 use std::{
     fmt::Write as _,
@@ -11,23 +19,10 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    detect::{Access, RaceReport},
-    stacks::SourceFrame,
-    summary::{counted, TracingCost},
+    detect::{pipeline::ResolvedRace, Access},
+    events::stacks::{access_function, user_frames, SourceFrame},
+    report::summary::{counted, TracingCost},
 };
-
-/// A race with its accesses' stacks resolved.
-#[derive(Clone, Debug)]
-pub struct ResolvedRace {
-    pub race: RaceReport,
-    pub current_stack: Vec<SourceFrame>,
-    pub previous_stack: Vec<SourceFrame>,
-    /// Where each goroutine was started (the `go` statement's stack), when that was seen.
-    pub current_created_at: Vec<SourceFrame>,
-    pub previous_created_at: Vec<SourceFrame>,
-    /// The two goroutines' steps around the race, when `--dot-dir` asked for graphs.
-    pub graph: Option<crate::graph::RaceGraph>,
-}
 
 fn capitalised(op: &str) -> String {
     let mut chars = op.chars();
@@ -37,19 +32,11 @@ fn capitalised(op: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The frames from the first one outside the runtime on: the map function the probe sits in
-/// is noise to the reader.
-fn user_frames(frames: &[SourceFrame]) -> impl Iterator<Item = &SourceFrame> {
-    frames
-        .iter()
-        .skip_while(move |frame| frame.function.starts_with("runtime.") && frames.len() > 1)
-}
-
-/// The function a stack's access happened in, as reports show it first.
-pub fn access_function(frames: &[SourceFrame]) -> &str {
-    user_frames(frames)
-        .next()
-        .map_or("unknown", |frame| frame.function.as_str())
+/// How reports are written: the `WARNING: DATA RACE` text of `go build -race`, or JSON lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
 }
 
 /// Where, when and in which process a race was found: the heading of its report.
@@ -417,6 +404,7 @@ impl Outcome<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::detect::RaceReport;
 
     fn frame(function: &str, line: u32) -> SourceFrame {
         SourceFrame {

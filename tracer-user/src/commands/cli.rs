@@ -4,6 +4,13 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::{
+    error::TracerError,
+    metrics::server::parse_address,
+    report::{race_log::RaceLog, Format},
+    session::sampling::Sampling,
+};
+
 /// Find data races on maps in running, unmodified Go programs, with eBPF.
 ///
 /// tracer places uprobes on a Go program's map operations and synchronisation, rebuilds the
@@ -87,12 +94,6 @@ pub enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// Write every event as one JSON line to FILE ("-" for standard output).
@@ -120,16 +121,16 @@ pub struct TraceArgs {
         value_name = "PERCENT|off",
         env = "TRACER_OVERHEAD_BUDGET",
         default_value = "10%",
-        value_parser = crate::sampling::parse_budget
+        value_parser = parse_budget
     )]
-    pub overhead_budget: crate::sampling::Sampling,
+    pub overhead_budget: Sampling,
     /// Trace ON out of every PERIOD (e.g. 100ms/1s) whatever it costs, instead of following
     /// --overhead-budget; the probes are removed in between.
-    #[arg(long, value_name = "ON/PERIOD", value_parser = crate::sampling::parse_sample)]
-    pub sample: Option<crate::sampling::Sampling>,
+    #[arg(long, value_name = "ON/PERIOD", value_parser = parse_sample)]
+    pub sample: Option<Sampling>,
     /// Serve Prometheus metrics at http://ADDRESS/metrics while tracing: HOST:PORT, or a bare
     /// PORT for 127.0.0.1:PORT (port 0 picks a free port; the URL is printed).
-    #[arg(long, value_name = "ADDRESS", value_parser = crate::metrics::server::parse_address)]
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// With --metrics-addr, once every target has exited: keep serving the final values until
     /// they are scraped once more, for at most this long (0 to stop at once; Ctrl-C stops
@@ -188,6 +189,13 @@ pub struct ReportArgs {
     pub dot_dir: Option<PathBuf>,
 }
 
+impl ReportArgs {
+    /// Opens the race log these options describe.
+    pub fn race_log(&self) -> Result<RaceLog, TracerError> {
+        RaceLog::open(self.format, self.output.as_deref(), self.dot_dir.as_deref())
+    }
+}
+
 /// `250ms`, `1.5s`, `10s`, `5m`, `2h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -213,6 +221,39 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("duration {text:?} must be positive"));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses `--sample ON/PERIOD` (e.g. `100ms/1s`): ON must be shorter than PERIOD.
+pub fn parse_sample(text: &str) -> Result<Sampling, String> {
+    let (on, period) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not ON/PERIOD (e.g. 100ms/1s)"))?;
+    let on = parse_duration(on)?;
+    let period = parse_duration(period)?;
+    if on.is_zero() || on >= period {
+        return Err(format!(
+            "in `{text}`, ON must be above zero and shorter than PERIOD"
+        ));
+    }
+    Ok(Sampling::Fixed { on, period })
+}
+
+/// Parses `--overhead-budget`: a percentage (`10%`, `2.5%`, or a bare `10`) of the target's
+/// own CPU time from 0.1% to 1000%, or `off` to trace all the time.
+pub fn parse_budget(text: &str) -> Result<Sampling, String> {
+    if text == "off" {
+        return Ok(Sampling::Full);
+    }
+    let percent: f64 = text
+        .strip_suffix('%')
+        .unwrap_or(text)
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage (e.g. 10%) or `off`"))?;
+    if !(0.1..=1000.0).contains(&percent) {
+        return Err(format!("{text}: the budget must be from 0.1% to 1000%"));
+    }
+    Ok(Sampling::Budget(percent / 100.0))
 }
 
 #[cfg(test)]
@@ -307,5 +348,26 @@ mod tests {
             Cli::try_parse_from(["tracer", "attach", "--pid", "4", "--metrics-addr", "x:y"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn sample_and_budget_options_parse_or_say_why_not() {
+        assert_eq!(
+            parse_sample("100ms/1s"),
+            Ok(Sampling::Fixed {
+                on: Duration::from_millis(100),
+                period: Duration::from_secs(1)
+            })
+        );
+        for bad in ["100ms", "1s/100ms", "1s/1s", "0s/1s", "x/1s", "1s/"] {
+            assert!(parse_sample(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_budget("10%"), Ok(Sampling::Budget(0.10)));
+        assert_eq!(parse_budget("2.5%"), Ok(Sampling::Budget(0.025)));
+        assert_eq!(parse_budget("50"), Ok(Sampling::Budget(0.5)));
+        assert_eq!(parse_budget("off"), Ok(Sampling::Full));
+        for bad in ["", "0%", "0.01%", "2000%", "ten", "-5%", "NaN"] {
+            assert!(parse_budget(bad).is_err(), "{bad}");
+        }
     }
 }
