@@ -2,10 +2,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracer::events;
+use tracer::events::{self, recording};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(event) = events::decode(data) {
-        let _ = event.to_json("fuzzed", Some(1));
+        let _ = recording::Line::Event(recording::EventRecord::of(&event, "fuzzed", Some(1))).to_json();
     }
 });

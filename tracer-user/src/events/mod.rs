@@ -5,7 +5,6 @@
 pub mod recording;
 pub mod stacks;
 
-use serde::Serialize;
 use tracer_common::{event_flags, EventKind, KeyClass, RawEvent, BUFFER_CAPACITY_MASK};
 
 /// The key of a map operation, as far as the probe records it.
@@ -202,97 +201,6 @@ impl Event {
             EventKind::MapAssign | EventKind::MapDelete | EventKind::MapClear
         )
     }
-
-    /// The JSON line of this event; `function` names the probe site's function and `stack` is
-    /// the id of its `{"type":"stack"}` line, if it has one.
-    pub fn to_json(&self, function: &str, stack: Option<u64>) -> String {
-        let is_map = self.is_map_access() || self.kind == EventKind::MapMake;
-        let chosen = self.kind == EventKind::SelectChosen;
-        let hex = |value: u64| (value != 0).then(|| format!("{value:#x}"));
-        let acquired = matches!(self.kind, EventKind::MutexLock | EventKind::MutexTryLock)
-            .then_some(self.zero_flag);
-        let record = EventRecord {
-            op: op_name(self.kind),
-            map: if is_map {
-                Some(format!("{:#x}", self.object))
-            } else {
-                None
-            },
-            child: (self.kind == EventKind::GoroutineCreate).then_some(self.object),
-            object: if is_map || chosen || self.kind == EventKind::GoroutineCreate {
-                None
-            } else {
-                hex(self.object)
-            },
-            case: chosen.then_some(self.object),
-            arg: (!is_map && self.arg != 0).then_some(self.arg),
-            acquired,
-            goroutine: self.goroutine,
-            pid: self.pid,
-            tid: self.tid,
-            ts: self.ts_ns,
-            key: match self.key {
-                Key::Integer(value) => Some(value),
-                _ => None,
-            },
-            key_len: match self.key {
-                Key::StringOfLength(len) => Some(len),
-                _ => None,
-            },
-            function,
-            caller: hex(self.caller),
-            stack,
-            lost: (self.lost != 0).then_some(self.lost),
-            buffer: self.buffer.map(|buffer| format!("{:#x}", buffer.address)),
-            capacity: self.buffer.map(|buffer| buffer.capacity),
-            element_size: self.buffer.map(|buffer| buffer.element_size),
-        };
-        serde_json::to_string(&record).expect("an event always serialises")
-    }
-}
-
-/// The JSON-lines record of one event. Field names are part of the CLI contract (docs/cli.md).
-#[derive(Serialize)]
-struct EventRecord<'a> {
-    op: &'static str,
-    /// Lowercase hex, as Go's `%p` prints the map.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    map: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    child: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    object: Option<String>,
-    /// `select`: the index of the case that ran (sends first, then receives).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    case: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    arg: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    acquired: Option<bool>,
-    goroutine: u64,
-    pid: u32,
-    tid: u32,
-    ts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_len: Option<u64>,
-    function: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    caller: Option<String>,
-    /// The id of the event's `{"type":"stack"}` line.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stack: Option<u64>,
-    /// Events the kernel had dropped so far (a change marks a hole in the stream).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lost: Option<u32>,
-    /// Channel operations: the channel's buffer address, `cap(ch)` and element size.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    buffer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    capacity: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    element_size: Option<u64>,
 }
 
 #[cfg(test)]
@@ -312,7 +220,7 @@ mod tests {
 
     fn json(raw: &RawEvent) -> serde_json::Value {
         let event = decode(&bytes_of(raw)).unwrap();
-        serde_json::from_str(&event.to_json("runtime.f", Some(3))).unwrap()
+        serde_json::to_value(recording::EventRecord::of(&event, "runtime.f", Some(3))).unwrap()
     }
 
     #[test]

@@ -1,17 +1,305 @@
-//! The `--events` recording, read back for `tracer replay`: it holds every event in stream
-//! order with the code-site stacks, so replaying it gives the same races as the live run,
-//! deterministically.
+//! The `--events` recording: every event in stream order with the code-site stacks, one JSON
+//! object per line, so `tracer replay` gives the same races as the live run, deterministically.
+//!
+//! [`Line`] is the format: the session writes it ([`Recorder`]) and replay reads it
+//! ([`Recording`]), so a renamed field cannot break one side silently. Field names are part of
+//! the CLI contract (docs/cli.md); [`RECORDING_VERSION`] changes when they do.
 
-use std::path::Path;
+use std::{
+    borrow::Cow,
+    io::{self, BufWriter, Write},
+    os::unix::fs::OpenOptionsExt as _,
+    path::{Path, PathBuf},
+};
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use tracer_common::EventKind;
 
-use super::{kind_of_op, stacks::SourceFrame, ChannelBuffer, Event, Key};
+use super::{kind_of_op, op_name, stacks::SourceFrame, ChannelBuffer, Event, Key};
 use crate::error::TracerError;
 
-/// A `--events` recording, parsed: the code sites' frames (ids 1, 2, … in order) and every
-/// event with its probe site's function and its code-site id (0 = no stack).
-#[derive(Default)]
+/// The version of the recording format `--events` writes (its first line says it).
+pub const RECORDING_VERSION: u64 = 1;
+
+/// One line of a recording.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a line lives only while it is written or read, and most lines are events"
+)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Line<'a> {
+    /// The lines with a `"type"`.
+    #[serde(borrow)]
+    Marker(Marker<'a>),
+    /// Everything else is an event.
+    #[serde(borrow)]
+    Event(EventRecord<'a>),
+}
+
+/// A line that is not an event, told apart by its `"type"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Marker<'a> {
+    /// The first line: the format's version and the process recorded.
+    Session {
+        version: u64,
+        pid: u32,
+        #[serde(borrow)]
+        executable: Cow<'a, str>,
+    },
+    /// A code site's frames, written before the first event that refers to it (ids 1, 2, …).
+    Stack { id: u64, frames: Vec<SourceFrame> },
+    /// Every probe is in place from `ts` on; the analysis starts over from there (attach, and
+    /// each sampling window).
+    AnalysedFrom { ts: u64 },
+    /// The probes are removed from `ts` on.
+    AnalysedUntil { ts: u64 },
+}
+
+/// Where the analysis window moved (see `detect::pipeline::Detection`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowMark {
+    From(u64),
+    Until(u64),
+}
+
+/// The record of one event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord<'a> {
+    #[serde(borrow)]
+    pub op: Cow<'a, str>,
+    /// Lowercase hex, as Go's `%p` prints the map.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex")]
+    pub map: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex")]
+    pub object: Option<u64>,
+    /// `select`: the index of the case that ran (sends first, then receives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquired: Option<bool>,
+    pub goroutine: u64,
+    pub pid: u32,
+    pub tid: u32,
+    pub ts: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_len: Option<u64>,
+    /// The probe site's function.
+    #[serde(default, borrow)]
+    pub function: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex")]
+    pub caller: Option<u64>,
+    /// The id of the event's `{"type":"stack"}` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<u64>,
+    /// Events the kernel had dropped so far (a change marks a hole in the stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u32>,
+    /// Channel operations: the channel's buffer address, `cap(ch)` and element size.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex")]
+    pub buffer: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element_size: Option<u64>,
+}
+
+impl<'a> EventRecord<'a> {
+    /// The record of `event`, observed by a probe in `function`, with the code site `stack`.
+    pub fn of(event: &Event, function: &'a str, stack: Option<u64>) -> Self {
+        use EventKind as K;
+        let is_map = event.is_map_access() || event.kind == K::MapMake;
+        let chosen = event.kind == K::SelectChosen;
+        let created = event.kind == K::GoroutineCreate;
+        let nonzero = |value: u64| (value != 0).then_some(value);
+        Self {
+            op: Cow::Borrowed(op_name(event.kind)),
+            map: is_map.then_some(event.object),
+            child: created.then_some(event.object),
+            object: if is_map || chosen || created {
+                None
+            } else {
+                nonzero(event.object)
+            },
+            case: chosen.then_some(event.object),
+            arg: if is_map { None } else { nonzero(event.arg) },
+            acquired: matches!(event.kind, K::MutexLock | K::MutexTryLock)
+                .then_some(event.zero_flag),
+            goroutine: event.goroutine,
+            pid: event.pid,
+            tid: event.tid,
+            ts: event.ts_ns,
+            key: match event.key {
+                Key::Integer(value) => Some(value),
+                _ => None,
+            },
+            key_len: match event.key {
+                Key::StringOfLength(len) => Some(len),
+                _ => None,
+            },
+            function: Cow::Borrowed(function),
+            caller: nonzero(event.caller),
+            stack,
+            lost: (event.lost != 0).then_some(event.lost),
+            buffer: event.buffer.map(|buffer| buffer.address),
+            capacity: event.buffer.map(|buffer| buffer.capacity),
+            element_size: event.buffer.map(|buffer| buffer.element_size),
+        }
+    }
+
+    /// The event this record describes; `None` for an unknown `op`.
+    pub fn event(&self) -> Option<Event> {
+        Some(Event {
+            kind: kind_of_op(&self.op)?,
+            ts_ns: self.ts,
+            pid: self.pid,
+            tid: self.tid,
+            goroutine: self.goroutine,
+            object: self
+                .map
+                .or(self.object)
+                .or(self.child)
+                .or(self.case)
+                .unwrap_or(0),
+            arg: self.arg.unwrap_or(0),
+            key: match (self.key, self.key_len) {
+                (Some(value), _) => Key::Integer(value),
+                (None, Some(len)) => Key::StringOfLength(len),
+                _ => Key::Unknown,
+            },
+            caller: self.caller.unwrap_or(0),
+            site: 0,
+            zero_flag: self.acquired.unwrap_or(false),
+            stack: None,
+            lost: self.lost.unwrap_or(0),
+            buffer: self.buffer.map(|address| ChannelBuffer {
+                address,
+                capacity: self.capacity.unwrap_or(0),
+                element_size: self.element_size.unwrap_or(0),
+            }),
+        })
+    }
+}
+
+/// Addresses as `"0x…"` strings, the way Go prints pointers.
+mod hex {
+    use serde::{de::Error as _, Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => serializer.collect_str(&format_args!("{value:#x}")),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u64>, D::Error> {
+        let Some(text) = Option::<std::borrow::Cow<'de, str>>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        let digits = text.strip_prefix("0x").unwrap_or(&text);
+        u64::from_str_radix(digits, 16)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("{text:?} is not a hexadecimal address")))
+    }
+}
+
+impl Line<'_> {
+    /// The line as JSON (no newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a recording line always serialises")
+    }
+}
+
+/// Writes a recording (`--events FILE`, `-` for standard output), header first.
+pub struct Recorder {
+    path: PathBuf,
+    writer: BufWriter<Box<dyn Write>>,
+}
+
+impl Recorder {
+    /// Creates (truncates) `path` and writes the header for process `pid` running `executable`.
+    pub fn create(path: PathBuf, pid: u32, executable: &str) -> Result<Self, TracerError> {
+        let output: Box<dyn Write> = if path.as_os_str() == "-" {
+            Box::new(io::stdout())
+        } else {
+            // Integer map keys are in it: readable by its owner only.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path);
+            Box::new(file.map_err(|source| TracerError::Output {
+                path: path.clone(),
+                source,
+            })?)
+        };
+        let mut recorder = Self {
+            path,
+            writer: BufWriter::with_capacity(1 << 16, output),
+        };
+        recorder.write(&Line::Marker(Marker::Session {
+            version: RECORDING_VERSION,
+            pid,
+            executable: Cow::Borrowed(executable),
+        }))?;
+        Ok(recorder)
+    }
+
+    pub fn event(
+        &mut self,
+        event: &Event,
+        function: &str,
+        stack: Option<u64>,
+    ) -> Result<(), TracerError> {
+        self.write(&Line::Event(EventRecord::of(event, function, stack)))
+    }
+
+    pub fn stack(&mut self, id: u64, frames: &[SourceFrame]) -> Result<(), TracerError> {
+        self.write(&Line::Marker(Marker::Stack {
+            id,
+            frames: frames.to_vec(),
+        }))
+    }
+
+    pub fn window(&mut self, mark: WindowMark) -> Result<(), TracerError> {
+        self.write(&Line::Marker(match mark {
+            WindowMark::From(ts) => Marker::AnalysedFrom { ts },
+            WindowMark::Until(ts) => Marker::AnalysedUntil { ts },
+        }))
+    }
+
+    fn write(&mut self, line: &Line<'_>) -> Result<(), TracerError> {
+        serde_json::to_writer(&mut self.writer, line)
+            .map_err(io::Error::from)
+            .and_then(|()| self.writer.write_all(b"\n"))
+            .map_err(|source| self.error(source))
+    }
+
+    pub fn flush(&mut self) -> Result<(), TracerError> {
+        self.writer.flush().map_err(|source| self.error(source))
+    }
+
+    fn error(&self, source: io::Error) -> TracerError {
+        TracerError::Output {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// A recording, read: the code sites' frames (ids 1, 2, … in order) and every event with its
+/// probe site's function and its code-site id (0 = no stack).
+#[derive(Debug, Default, PartialEq)]
 pub struct Recording {
     /// The process recorded and its executable's name, from the header line (older
     /// recordings have none: the pid then comes from the first event).
@@ -24,16 +312,6 @@ pub struct Recording {
     pub marks: Vec<(usize, WindowMark)>,
 }
 
-/// A line of a recording that moves the analysis window (see `detect::pipeline::Detection`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WindowMark {
-    /// `{"type":"analysed-from","ts":T}`: every probe is in place from T on; the analysis
-    /// starts over from there (attach, and each sampling window).
-    From(u64),
-    /// `{"type":"analysed-until","ts":T}`: the probes are removed from T on.
-    Until(u64),
-}
-
 impl Recording {
     pub fn read(path: &Path) -> Result<Self, TracerError> {
         let text = std::fs::read_to_string(path).map_err(|source| TracerError::Output {
@@ -43,9 +321,8 @@ impl Recording {
         Self::parse(path, &text)
     }
 
-    /// Parses a recording's text; errors name `path`.
+    /// Parses a recording's text; errors name `path` and the line.
     pub fn parse(path: &Path, text: &str) -> Result<Self, TracerError> {
-        let mut recording = Self::default();
         if text.trim().is_empty() {
             return Err(TracerError::InvalidRecording {
                 path: path.to_owned(),
@@ -53,115 +330,75 @@ impl Recording {
                 reason: "the file is empty".to_owned(),
             });
         }
-        for (number, line) in text.lines().enumerate() {
-            let invalid = |what: &str| TracerError::InvalidRecording {
-                path: path.to_owned(),
-                line: number + 1,
-                reason: what.to_owned(),
-            };
-            let record: Value =
-                serde_json::from_str(line).map_err(|error| invalid(&error.to_string()))?;
-            let mark = match record["type"].as_str() {
-                Some("analysed-from") => Some(WindowMark::From as fn(u64) -> WindowMark),
-                Some("analysed-until") => Some(WindowMark::Until as fn(u64) -> WindowMark),
-                _ => None,
-            };
-            if let Some(mark) = mark {
-                let ts = record["ts"].as_u64().ok_or_else(|| invalid("no ts"))?;
-                recording.marks.push((recording.events.len(), mark(ts)));
-                continue;
-            }
-            if record["type"] == "session" {
-                if record["version"].as_u64() != Some(RECORDING_VERSION) {
-                    return Err(invalid(&format!(
-                        "recording version {} (this tracer reads version {RECORDING_VERSION})",
-                        record["version"]
-                    )));
-                }
-                recording.pid = record["pid"]
-                    .as_u64()
-                    .and_then(|pid| u32::try_from(pid).ok())
-                    .ok_or_else(|| invalid("no pid"))?;
-                recording.executable = record["executable"].as_str().map(str::to_owned);
-                continue;
-            }
-            if record["type"] == "stack" {
-                let frames: Vec<SourceFrame> = serde_json::from_value(record["frames"].clone())
-                    .map_err(|error| invalid(&format!("bad stack frames: {error}")))?;
-                recording.sites.push(frames);
-                let id = recording.sites.len() as u64;
-                if record["id"].as_u64() != Some(id) {
-                    return Err(invalid(&format!(
-                        "stack {} out of order (expected {id})",
-                        record["id"]
-                    )));
-                }
-                continue;
-            }
-            let event = event_of(&record).ok_or_else(|| invalid("not an event record"))?;
-            if recording.pid == 0 {
-                recording.pid = event.pid;
-            }
-            let function = record["function"].as_str().unwrap_or_default().to_owned();
-            let site = record["stack"].as_u64().unwrap_or(0);
-            recording.events.push((event, function, site));
+        let mut recording = Self::default();
+        for (number, text) in text.lines().enumerate() {
+            recording
+                .add(text)
+                .map_err(|reason| TracerError::InvalidRecording {
+                    path: path.to_owned(),
+                    line: number + 1,
+                    reason,
+                })?;
         }
         Ok(recording)
     }
-}
 
-/// The version of the recording format `--events` writes (its first line says it).
-pub const RECORDING_VERSION: u64 = 1;
-
-/// The header line of a recording of process `pid`.
-pub fn header(pid: u32, executable: &str) -> String {
-    serde_json::json!({
-        "type": "session",
-        "version": RECORDING_VERSION,
-        "pid": pid,
-        "executable": executable,
-    })
-    .to_string()
-}
-
-/// The event of one JSON record (the fields `Event::to_json` writes).
-fn event_of(record: &Value) -> Option<Event> {
-    let kind = kind_of_op(record["op"].as_str()?)?;
-    let hex = |field: &str| {
-        record[field]
-            .as_str()
-            .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
-    };
-    let object = hex("map")
-        .or_else(|| hex("object"))
-        .or_else(|| record["child"].as_u64())
-        .or_else(|| record["case"].as_u64())
-        .unwrap_or(0);
-    let key = match (record["key"].as_u64(), record["key_len"].as_u64()) {
-        (Some(value), _) => Key::Integer(value),
-        (None, Some(len)) => Key::StringOfLength(len),
-        _ => Key::Unknown,
-    };
-    Some(Event {
-        kind,
-        ts_ns: record["ts"].as_u64()?,
-        pid: u32::try_from(record["pid"].as_u64()?).ok()?,
-        tid: u32::try_from(record["tid"].as_u64()?).ok()?,
-        goroutine: record["goroutine"].as_u64()?,
-        object,
-        arg: record["arg"].as_u64().unwrap_or(0),
-        key,
-        caller: hex("caller").unwrap_or(0),
-        site: 0,
-        zero_flag: record["acquired"].as_bool().unwrap_or(false),
-        stack: None,
-        lost: u32::try_from(record["lost"].as_u64().unwrap_or(0)).ok()?,
-        buffer: hex("buffer").map(|address| ChannelBuffer {
-            address,
-            capacity: record["capacity"].as_u64().unwrap_or(0),
-            element_size: record["element_size"].as_u64().unwrap_or(0),
-        }),
-    })
+    /// Adds one line; the error says what is wrong with it.
+    fn add(&mut self, text: &str) -> Result<(), String> {
+        let line = serde_json::from_str::<Line<'_>>(text).map_err(|error| {
+            // Untagged enums only say that nothing matched: an event's own error says why.
+            match serde_json::from_str::<EventRecord<'_>>(text) {
+                Err(event_error) if text.contains("\"op\"") => event_error.to_string(),
+                _ if text.contains("\"type\"") => serde_json::from_str::<Marker<'_>>(text)
+                    .err()
+                    .map_or_else(|| error.to_string(), |error| error.to_string()),
+                _ => format!("not a recording line ({error})"),
+            }
+        })?;
+        match line {
+            Line::Marker(Marker::Session {
+                version,
+                pid,
+                executable,
+            }) => {
+                if version != RECORDING_VERSION {
+                    return Err(format!(
+                        "recording version {version} (this tracer reads version \
+                         {RECORDING_VERSION})"
+                    ));
+                }
+                self.pid = pid;
+                self.executable = Some(executable.into_owned());
+            }
+            Line::Marker(Marker::Stack { id, frames }) => {
+                let expected = self.sites.len() as u64 + 1;
+                if id != expected {
+                    return Err(format!("stack {id} out of order (expected {expected})"));
+                }
+                self.sites.push(frames);
+            }
+            Line::Marker(Marker::AnalysedFrom { ts }) => {
+                self.marks.push((self.events.len(), WindowMark::From(ts)));
+            }
+            Line::Marker(Marker::AnalysedUntil { ts }) => {
+                self.marks.push((self.events.len(), WindowMark::Until(ts)));
+            }
+            Line::Event(record) => {
+                let event = record
+                    .event()
+                    .ok_or_else(|| format!("unknown op {:?}", record.op))?;
+                if self.pid == 0 {
+                    self.pid = event.pid;
+                }
+                self.events.push((
+                    event,
+                    record.function.into_owned(),
+                    record.stack.unwrap_or(0),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -170,6 +407,15 @@ mod tests {
 
     fn parse(text: &str) -> Result<Recording, TracerError> {
         Recording::parse(Path::new("rec.jsonl"), text)
+    }
+
+    fn header(pid: u32, executable: &str) -> String {
+        Line::Marker(Marker::Session {
+            version: RECORDING_VERSION,
+            pid,
+            executable: executable.into(),
+        })
+        .to_json()
     }
 
     #[test]
@@ -196,5 +442,137 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn a_bad_line_is_named_with_what_is_wrong() {
+        let cases = [
+            (r#"{"op":"assign","goroutine":1,"pid":7,"tid":7}"#, "ts"),
+            (
+                r#"{"op":"frobnicate","goroutine":1,"pid":7,"tid":7,"ts":1}"#,
+                "frobnicate",
+            ),
+            (
+                r#"{"op":"read","map":"zz","goroutine":1,"pid":7,"tid":7,"ts":1}"#,
+                "\"zz\"",
+            ),
+            (r#"{"type":"stack","id":1}"#, "frames"),
+            (r#"{"type":"stack","id":2,"frames":[]}"#, "out of order"),
+            ("[1, 2]", "not a recording line"),
+        ];
+        for (line, reason) in cases {
+            let error = parse(&format!("{}\n{line}\n", header(1, "svc")))
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(error.contains(reason), "{line}: {error}");
+            assert!(error.starts_with("rec.jsonl:2:"), "{line}: {error}");
+        }
+    }
+
+    /// One event of each kind, with every field a recording keeps set where the kind has it.
+    fn events() -> Vec<Event> {
+        (1..=EventKind::LAST)
+            .filter_map(EventKind::from_u8)
+            .enumerate()
+            .map(|(index, kind)| {
+                let index = index as u64 + 1;
+                let mut event = Event::example(kind, index, 0xc000_0100 + index * 8, index);
+                event.ts_ns = 1_000 + index;
+                event.pid = 42;
+                event.tid = 43;
+                event.caller = 0x47_0000 + index;
+                event.lost = u32::from(index.is_multiple_of(3));
+                event.zero_flag = matches!(kind, EventKind::MutexLock | EventKind::MutexTryLock);
+                event.key = match index % 3 {
+                    0 => Key::Integer(index),
+                    1 => Key::StringOfLength(index),
+                    _ => Key::Unknown,
+                };
+                if !(event.is_map_access() || kind == EventKind::MapMake) {
+                    event.key = Key::Unknown;
+                }
+                if kind == EventKind::ChanSend {
+                    event.buffer = Some(ChannelBuffer {
+                        address: 0xc000_9000,
+                        capacity: 4,
+                        element_size: 8,
+                    });
+                }
+                if event.is_map_access() || kind == EventKind::MapMake {
+                    event.arg = 0;
+                }
+                event
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_recording_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.jsonl");
+        let frames = vec![SourceFrame {
+            function: "main.worker".into(),
+            file: "/src/app/main.go".into(),
+            line: 12,
+        }];
+        let mut recorder = Recorder::create(path.clone(), 42, "svc").unwrap();
+        recorder.window(WindowMark::From(900)).unwrap();
+        recorder.stack(1, &frames).unwrap();
+        let events = events();
+        for (index, event) in events.iter().enumerate() {
+            let stack = (index % 2 == 0).then_some(1);
+            recorder.event(event, "runtime.f", stack).unwrap();
+        }
+        recorder.window(WindowMark::Until(5_000)).unwrap();
+        recorder.flush().unwrap();
+        drop(recorder);
+
+        let recording = Recording::read(&path).unwrap();
+        let expected = Recording {
+            pid: 42,
+            executable: Some("svc".into()),
+            sites: vec![frames],
+            events: events
+                .iter()
+                .enumerate()
+                .map(|(index, event)| {
+                    let site = if index % 2 == 0 { 1 } else { 0 };
+                    (*event, "runtime.f".to_owned(), site)
+                })
+                .collect(),
+            marks: vec![
+                (0, WindowMark::From(900)),
+                (events.len(), WindowMark::Until(5_000)),
+            ],
+        };
+        assert_eq!(recording, expected);
+    }
+
+    #[test]
+    fn event_lines_keep_the_documented_field_names() {
+        let mut assign = Event::example(EventKind::MapAssign, 7, 0xc0_0007_4180, 0);
+        assign.key = Key::Integer(42);
+        assign.caller = 0x47_1234;
+        let json: serde_json::Value =
+            serde_json::to_value(EventRecord::of(&assign, "runtime.f", Some(3))).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "op": "assign", "map": "0xc000074180", "goroutine": 7, "pid": 1, "tid": 1,
+                "ts": 0, "key": 42, "function": "runtime.f", "caller": "0x471234", "stack": 3,
+            })
+        );
+        let mut lock = Event::example(EventKind::MutexLock, 1, 0x5a_0010, 0);
+        lock.zero_flag = true;
+        let json = serde_json::to_value(EventRecord::of(&lock, "main.f", None)).unwrap();
+        assert_eq!(
+            (&json["object"], &json["acquired"]),
+            (&"0x5a0010".into(), &true.into())
+        );
+        let go = Event::example(EventKind::GoroutineCreate, 1, 18, 1);
+        let json = serde_json::to_value(EventRecord::of(&go, "runtime.newproc1", None)).unwrap();
+        assert_eq!((&json["child"], &json["arg"]), (&18.into(), &1.into()));
+        assert!(json.get("object").is_none());
     }
 }

@@ -11,8 +11,7 @@ pub mod sampling;
 
 use std::{
     collections::HashMap,
-    io::{self, BufWriter, Write},
-    os::{fd::OwnedFd, unix::fs::OpenOptionsExt as _},
+    os::fd::OwnedFd,
     path::PathBuf,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant, SystemTime},
@@ -29,7 +28,7 @@ use crate::{
     detect::pipeline::Detection,
     detect::pipeline::ResolvedRace,
     error::TracerError,
-    events::recording::WindowMark,
+    events::recording::{Recorder, WindowMark},
     events::stacks,
     events::{decode, Event},
     metrics::{TargetMetrics, TargetTotals},
@@ -97,51 +96,6 @@ pub struct SessionResult {
     pub summary: Summary,
     pub elapsed: Duration,
     pub stop: StopReason,
-}
-
-/// Where `--events` go.
-struct EventSink {
-    path: PathBuf,
-    writer: BufWriter<Box<dyn Write>>,
-}
-
-impl EventSink {
-    fn open(path: PathBuf) -> Result<Self, TracerError> {
-        let output: Box<dyn Write> = if path.as_os_str() == "-" {
-            Box::new(io::stdout())
-        } else {
-            // Integer map keys are in it: readable by its owner only.
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&path);
-            Box::new(file.map_err(|source| TracerError::Output {
-                path: path.clone(),
-                source,
-            })?)
-        };
-        Ok(Self {
-            path,
-            writer: BufWriter::with_capacity(1 << 16, output),
-        })
-    }
-
-    fn write_line(&mut self, line: &str) -> Result<(), TracerError> {
-        writeln!(self.writer, "{line}").map_err(|source| self.error(source))
-    }
-
-    fn flush(&mut self) -> Result<(), TracerError> {
-        self.writer.flush().map_err(|source| self.error(source))
-    }
-
-    fn error(&self, source: io::Error) -> TracerError {
-        TracerError::Output {
-            path: self.path.clone(),
-            source,
-        }
-    }
 }
 
 /// One process to trace: its probes, the kernel channels they feed, and what tracer knows of
@@ -565,14 +519,7 @@ pub async fn trace(
     let mut targets = Vec::with_capacity(processes.len());
     for process in processes {
         let sink = match options.events.clone() {
-            Some(path) => {
-                let mut sink = EventSink::open(path)?;
-                sink.write_line(&crate::events::recording::header(
-                    process.pid,
-                    &process.name,
-                ))?;
-                Some(sink)
-            }
+            Some(path) => Some(Recorder::create(path, process.pid, &process.name)?),
             None => None,
         };
         let windows = Windows::new(
@@ -727,7 +674,7 @@ struct Output<'a> {
     sites: &'a [KernelSite],
     binary: &'a GoBinary,
     summary: Summary,
-    sink: Option<EventSink>,
+    sink: Option<Recorder>,
     /// (kernel stack id, caller) → code-site id.
     site_ids: HashMap<(u32, u64), u64>,
     detection: Detection,
@@ -749,11 +696,7 @@ impl Output<'_> {
     /// Moves the analysis window, and says so in the recording (for replay).
     fn move_window(&mut self, mark: WindowMark) -> Result<(), TracerError> {
         if let Some(sink) = self.sink.as_mut() {
-            let (kind, ts) = match mark {
-                WindowMark::From(ts) => ("analysed-from", ts),
-                WindowMark::Until(ts) => ("analysed-until", ts),
-            };
-            sink.write_line(&serde_json::json!({"type": kind, "ts": ts}).to_string())?;
+            sink.window(mark)?;
         }
         self.detection.move_window(mark);
         Ok(())
@@ -783,7 +726,7 @@ impl Output<'_> {
             .map_or("", |site| site.function.as_str());
         self.detection.observe(event, function, site);
         match self.sink.as_mut() {
-            Some(sink) => sink.write_line(&event.to_json(function, (site != 0).then_some(site))),
+            Some(sink) => sink.event(event, function, (site != 0).then_some(site)),
             None => Ok(()),
         }
     }
@@ -810,8 +753,7 @@ impl Output<'_> {
             stacks::symbolize(&pcs, |pc| self.binary.symbolize(pc.wrapping_sub(load_bias)));
         if let Some(sink) = self.sink.as_mut() {
             let id = self.site_ids.len() as u64 + 1;
-            let line = serde_json::json!({"type": "stack", "id": id, "frames": frames});
-            sink.write_line(&line.to_string())?;
+            sink.stack(id, &frames)?;
         }
         let id = self.detection.add_site(frames);
         self.site_ids.insert(key, id);
