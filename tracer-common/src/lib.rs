@@ -5,153 +5,129 @@
 //! runtime layout in BPF array maps.
 #![cfg_attr(not(test), no_std)]
 
-/// What a traced operation did. The discriminant is stored in [`RawEvent::kind`] and
-/// [`SiteParams::kind`], so values are stable: append, never renumber.
-#[repr(u8)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EventKind {
+/// Declares [`EventKind`] from one list, so the enum, [`EventKind::ALL`], [`EventKind::from_u8`]
+/// and [`EventKind::name`] cannot drift apart.
+macro_rules! event_kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident = $value:literal => $name:literal,)*) => {
+        /// What a traced operation did. The discriminant is stored in [`RawEvent::kind`] and
+        /// [`SiteParams::kind`], so values are stable: append, never renumber.
+        #[repr(u8)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum EventKind {
+            $($(#[doc = $doc])* $kind = $value,)*
+        }
+
+        impl EventKind {
+            /// Every kind, in discriminant order.
+            pub const ALL: [Self; [$($value),*].len()] = [$(Self::$kind),*];
+
+            pub const fn from_u8(value: u8) -> Option<Self> {
+                match value {
+                    $($value => Some(Self::$kind),)*
+                    _ => None,
+                }
+            }
+
+            /// The operation's name in every output (`"op"` in recordings, the summary).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $name,)*
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
     /// `m[k] = v` and friends (`runtime.mapassign*`).
-    MapAssign = 1,
+    MapAssign = 1 => "assign",
     /// `delete(m, k)` (`runtime.mapdelete*`).
-    MapDelete = 2,
+    MapDelete = 2 => "delete",
     /// `clear(m)` and the range-and-delete idiom (`runtime.mapclear`).
-    MapClear = 3,
+    MapClear = 3 => "clear",
     /// `v := m[k]`, `v, ok := m[k]` (`runtime.mapaccess*`).
-    MapRead = 4,
+    MapRead = 4 => "read",
     /// Start of a `for range` over a map.
-    MapIterStart = 5,
+    MapIterStart = 5 => "iterate",
     /// Each further step of a `for range` over a map.
-    MapIterNext = 6,
+    MapIterNext = 6 => "iterate-next",
     /// A map was created (`makemap*` returned it).
-    MapMake = 7,
-    ChanMake = 8,
-    ChanSend = 9,
+    MapMake = 7 => "make-map",
+    ChanMake = 8 => "make-chan",
+    ChanSend = 9 => "send",
     /// Entry of a receive (`chanrecv1/2`).
-    ChanReceive = 10,
+    ChanReceive = 10 => "receive",
     /// A receive returned (it got a value or saw the channel closed).
-    ChanReceiveDone = 11,
-    ChanClose = 12,
+    ChanReceiveDone = 11 => "receive-done",
+    ChanClose = 12 => "close",
     /// `select` with one case and `default`: entry.
-    SelectNonBlocking = 13,
+    SelectNonBlocking = 13 => "select-nb",
     /// `select` with one case and `default`: return (whether the case ran).
-    SelectNonBlockingDone = 14,
+    SelectNonBlockingDone = 14 => "select-nb-done",
     /// `selectgo` returned: `arg` = chosen case, flags carry whether a receive got a value.
-    SelectChosen = 15,
+    SelectChosen = 15 => "select",
     /// `go f()`: `object` = the new goroutine's id, `goroutine` = its parent.
-    GoroutineCreate = 16,
-    GoroutineExit = 17,
+    GoroutineCreate = 16 => "go",
+    GoroutineExit = 17 => "exit",
     /// `runtime.fatal`/`throw`: `object` = message pointer, `arg` = its length.
-    Fatal = 18,
+    Fatal = 18 => "fatal",
     /// Entry of an out-of-line sync function or slow path (`object` = its first argument).
-    SyncEnter = 19,
+    SyncEnter = 19 => "sync-enter",
     /// Return of an out-of-line sync function or slow path.
-    SyncExit = 20,
+    SyncExit = 20 => "sync-exit",
     /// Inlined `Mutex.Lock` fast path, after the CAS (flags: acquired or not).
-    MutexLock = 21,
+    MutexLock = 21 => "lock",
     /// Inlined `Mutex.Unlock`, before the release.
-    MutexUnlock = 22,
-    MutexTryLock = 23,
+    MutexUnlock = 22 => "unlock",
+    MutexTryLock = 23 => "trylock",
     /// Inlined `RWMutex.RLock`, after the XADD (`arg` = old reader count).
-    RwMutexRLock = 24,
+    RwMutexRLock = 24 => "rlock",
     /// Inlined `RWMutex.RUnlock`, before the release.
-    RwMutexRUnlock = 25,
+    RwMutexRUnlock = 25 => "runlock",
     /// Inlined `Once.Do`, after loading `done` (`arg` = its value).
-    OnceDo = 26,
+    OnceDo = 26 => "once",
     /// Inlined `WaitGroup.Done` (a call to Add(-1), also seen by Add's entry probe).
-    WaitGroupDone = 27,
+    WaitGroupDone = 27 => "done",
     /// A send (`chansend1`) returned: the value was handed over or buffered.
-    ChanSendDone = 28,
+    ChanSendDone = 28 => "send-done",
     /// `atomic.Value.Store/Swap/CompareAndSwap`: `object` = the data word of the stored value
     /// (for a map, the map itself), `arg` = the Value.
-    AtomicPublish = 29,
+    AtomicPublish = 29 => "atomic-publish",
     /// Entry of `runtime.newproc`: a `go` statement runs, with the user stack that created the
     /// goroutine (the `GoroutineCreate` that follows, on the system stack, has none).
-    GoStatement = 30,
+    GoStatement = 30 => "go-statement",
     /// `Once.doSlow` is about to store `done = 1` (`object` = the Once).
-    OnceDone = 31,
+    OnceDone = 31 => "once-done",
     /// `sync.(*Pool).Put` entry: `object` = the data word of the value put.
-    PoolPut = 32,
+    PoolPut = 32 => "pool-put",
     /// `sync.(*Pool).Get` returned: `object` = the data word of the value got (0 if none).
-    PoolGet = 33,
+    PoolGet = 33 => "pool-get",
     /// `time.AfterFunc` entry: `object` = the callback (func value).
-    TimerArm = 34,
+    TimerArm = 34 => "timer-arm",
     /// `time.goFunc` entry, where a timer starts its callback's goroutine: `object` = the
     /// callback.
-    TimerFire = 35,
+    TimerFire = 35 => "timer-fire",
     /// An inlined typed atomic write, before it: `object` = the atomic word.
-    AtomicRelease = 36,
+    AtomicRelease = 36 => "atomic-release",
     /// An inlined typed atomic read, after it: `object` = the atomic word.
-    AtomicAcquire = 37,
+    AtomicAcquire = 37 => "atomic-acquire",
     /// `selectgo` entry: a blocking `select` starts (its cases may complete at once); `arg` =
     /// its number of cases.
-    SelectEnter = 38,
+    SelectEnter = 38 => "select-enter",
     /// One case of the `select` that just started: `object` = its channel, `arg` = its index,
     /// with [`SELECT_CASE_SEND`] set for a send.
-    SelectCase = 39,
+    SelectCase = 39 => "select-case",
     /// A value entered or left a channel's buffer, under the channel's lock (the calls that
     /// copy into or clear a slot in `chansend`, `chanrecv` and `selectgo`): `object` = the
     /// pointer passed, a slot when it lies in the buffer of the channel being operated on.
-    ChanSlot = 40,
+    ChanSlot = 40 => "chan-slot",
     /// `runtime.send` / `runtime.recv`: a value passes between this goroutine and a parked one,
     /// under the channel's lock: `object` = the slot it goes through (`buf + recvx·elemsize`;
     /// `buf` itself for an unbuffered channel), `arg` = the parked goroutine's id.
-    ChanHandOff = 41,
+    ChanHandOff = 41 => "hand-off",
     /// The traced process replaced its program (`execve`): what follows is not the program
     /// traced, and tracing it ends here.
-    Exec = 42,
-}
-
-impl EventKind {
-    /// The largest discriminant.
-    pub const LAST: u8 = 42;
-
-    pub const fn from_u8(value: u8) -> Option<Self> {
-        Some(match value {
-            1 => Self::MapAssign,
-            2 => Self::MapDelete,
-            3 => Self::MapClear,
-            4 => Self::MapRead,
-            5 => Self::MapIterStart,
-            6 => Self::MapIterNext,
-            7 => Self::MapMake,
-            8 => Self::ChanMake,
-            9 => Self::ChanSend,
-            10 => Self::ChanReceive,
-            11 => Self::ChanReceiveDone,
-            12 => Self::ChanClose,
-            13 => Self::SelectNonBlocking,
-            14 => Self::SelectNonBlockingDone,
-            15 => Self::SelectChosen,
-            16 => Self::GoroutineCreate,
-            17 => Self::GoroutineExit,
-            18 => Self::Fatal,
-            19 => Self::SyncEnter,
-            20 => Self::SyncExit,
-            21 => Self::MutexLock,
-            22 => Self::MutexUnlock,
-            23 => Self::MutexTryLock,
-            24 => Self::RwMutexRLock,
-            25 => Self::RwMutexRUnlock,
-            26 => Self::OnceDo,
-            27 => Self::WaitGroupDone,
-            28 => Self::ChanSendDone,
-            29 => Self::AtomicPublish,
-            30 => Self::GoStatement,
-            31 => Self::OnceDone,
-            32 => Self::PoolPut,
-            33 => Self::PoolGet,
-            34 => Self::TimerArm,
-            35 => Self::TimerFire,
-            36 => Self::AtomicRelease,
-            37 => Self::AtomicAcquire,
-            38 => Self::SelectEnter,
-            39 => Self::SelectCase,
-            40 => Self::ChanSlot,
-            41 => Self::ChanHandOff,
-            42 => Self::Exec,
-            _ => return None,
-        })
-    }
+    Exec = 42 => "exec",
 }
 
 /// How the key of a map operation is passed at the probed entry point (Go ABIInternal).
@@ -453,17 +429,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_round_trips() {
-        // Exactly 1..=LAST are kinds, each its own discriminant.
-        for value in 0..=255u8 {
-            match EventKind::from_u8(value) {
-                Some(kind) => assert_eq!(kind as u8, value),
-                None => assert!(value == 0 || value > EventKind::LAST, "{value} missing"),
-            }
-            if value > EventKind::LAST {
-                assert_eq!(EventKind::from_u8(value), None, "{value} beyond LAST");
+    fn kinds_are_numbered_from_one_without_gaps_and_named_once() {
+        // Discriminants are stored in records: 1, 2, … in declaration order, none skipped.
+        for (index, kind) in EventKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index + 1);
+            assert_eq!(EventKind::from_u8(kind as u8), Some(kind));
+            for other in &EventKind::ALL[index + 1..] {
+                assert_ne!(kind.name(), other.name());
             }
         }
+        assert_eq!(EventKind::from_u8(0), None);
+        assert_eq!(EventKind::from_u8(EventKind::ALL.len() as u8 + 1), None);
     }
 
     #[test]

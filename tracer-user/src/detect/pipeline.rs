@@ -7,7 +7,6 @@ use super::{
     translate::Translator,
 };
 use crate::events::{
-    op_name,
     recording::{Recording, WindowMark},
     stacks::{access_function, SourceFrame},
     Event,
@@ -145,7 +144,7 @@ impl Detection {
             self.process(Operation::Gap { goroutines: None }, "gap");
         }
         for operation in self.translator.translate(event, function, site) {
-            self.process(operation, op_name(event.kind));
+            self.process(operation, event.kind.name());
         }
     }
 

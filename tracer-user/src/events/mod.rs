@@ -101,55 +101,6 @@ pub fn decode(record: &[u8]) -> Option<Event> {
     })
 }
 
-/// The name of an operation in every output (`"op"` in JSON, the summary).
-pub fn op_name(kind: EventKind) -> &'static str {
-    use EventKind as K;
-    match kind {
-        K::MapAssign => "assign",
-        K::MapDelete => "delete",
-        K::MapClear => "clear",
-        K::MapRead => "read",
-        K::MapIterStart => "iterate",
-        K::MapIterNext => "iterate-next",
-        K::MapMake => "make-map",
-        K::ChanMake => "make-chan",
-        K::ChanSend => "send",
-        K::ChanSendDone => "send-done",
-        K::AtomicPublish => "atomic-publish",
-        K::GoStatement => "go-statement",
-        K::OnceDone => "once-done",
-        K::PoolPut => "pool-put",
-        K::PoolGet => "pool-get",
-        K::TimerArm => "timer-arm",
-        K::TimerFire => "timer-fire",
-        K::AtomicRelease => "atomic-release",
-        K::AtomicAcquire => "atomic-acquire",
-        K::SelectEnter => "select-enter",
-        K::SelectCase => "select-case",
-        K::ChanSlot => "chan-slot",
-        K::ChanHandOff => "hand-off",
-        K::Exec => "exec",
-        K::ChanReceive => "receive",
-        K::ChanReceiveDone => "receive-done",
-        K::ChanClose => "close",
-        K::SelectNonBlocking => "select-nb",
-        K::SelectNonBlockingDone => "select-nb-done",
-        K::SelectChosen => "select",
-        K::GoroutineCreate => "go",
-        K::GoroutineExit => "exit",
-        K::Fatal => "fatal",
-        K::SyncEnter => "sync-enter",
-        K::SyncExit => "sync-exit",
-        K::MutexLock => "lock",
-        K::MutexUnlock => "unlock",
-        K::MutexTryLock => "trylock",
-        K::RwMutexRLock => "rlock",
-        K::RwMutexRUnlock => "runlock",
-        K::OnceDo => "once",
-        K::WaitGroupDone => "done",
-    }
-}
-
 #[cfg(test)]
 impl Event {
     /// An event with only what unit tests care about set.
@@ -173,11 +124,9 @@ impl Event {
     }
 }
 
-/// The kind named `op` in the JSON form (the inverse of [`op_name`]).
+/// The kind named `op` in a recording (the inverse of [`EventKind::name`]).
 pub fn kind_of_op(op: &str) -> Option<EventKind> {
-    (1..=EventKind::LAST)
-        .filter_map(EventKind::from_u8)
-        .find(|&kind| op_name(kind) == op)
+    EventKind::ALL.into_iter().find(|kind| kind.name() == op)
 }
 
 impl Event {
@@ -294,8 +243,9 @@ mod tests {
 
     #[test]
     fn every_op_name_maps_back_to_its_kind() {
-        for kind in (1..=EventKind::LAST).filter_map(EventKind::from_u8) {
-            assert_eq!(kind_of_op(op_name(kind)), Some(kind));
+        for kind in EventKind::ALL {
+            assert_eq!(kind_of_op(kind.name()), Some(kind));
+            assert_eq!(EventKind::from_u8(kind as u8), Some(kind));
         }
         assert_eq!(kind_of_op("frobnicate"), None);
     }

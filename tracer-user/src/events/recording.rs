@@ -15,7 +15,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tracer_common::EventKind;
 
-use super::{kind_of_op, op_name, stacks::SourceFrame, ChannelBuffer, Event, Key};
+use super::{kind_of_op, stacks::SourceFrame, ChannelBuffer, Event, Key};
 use crate::error::TracerError;
 
 /// The version of the recording format `--events` writes (its first line says it).
@@ -120,7 +120,7 @@ impl<'a> EventRecord<'a> {
         let created = event.kind == K::GoroutineCreate;
         let nonzero = |value: u64| (value != 0).then_some(value);
         Self {
-            op: Cow::Borrowed(op_name(event.kind)),
+            op: Cow::Borrowed(event.kind.name()),
             map: is_map.then_some(event.object),
             child: created.then_some(event.object),
             object: if is_map || chosen || created {
@@ -472,8 +472,8 @@ mod tests {
 
     /// One event of each kind, with every field a recording keeps set where the kind has it.
     fn events() -> Vec<Event> {
-        (1..=EventKind::LAST)
-            .filter_map(EventKind::from_u8)
+        EventKind::ALL
+            .into_iter()
             .enumerate()
             .map(|(index, kind)| {
                 let index = index as u64 + 1;

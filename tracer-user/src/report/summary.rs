@@ -8,7 +8,7 @@ use std::{
 
 use tracer_common::EventKind;
 
-use crate::events::{op_name, Event};
+use crate::events::Event;
 
 /// How many of the busiest maps the summary lists.
 const BUSIEST_MAPS_SHOWN: usize = 5;
@@ -112,7 +112,7 @@ impl Summary {
     pub fn by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         self.by_kind
             .iter()
-            .map(|(&kind, &count)| (op_name(kind), count))
+            .map(|(&kind, &count)| (kind.name(), count))
     }
 
     pub fn total(&self) -> u64 {
