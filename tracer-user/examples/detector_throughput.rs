@@ -79,8 +79,12 @@ fn main() -> anyhow::Result<()> {
     let mut processed = 0u64;
     let mut pass = 0;
     while processed < target {
-        for (event, function, site) in &recording.events {
-            detection.observe(&shifted(event, pass), function, *site);
+        for recorded in &recording.events {
+            detection.observe(
+                &shifted(&recorded.event, pass),
+                recorded.observes,
+                recorded.stack,
+            );
         }
         processed += recording.events.len() as u64;
         pass += 1;

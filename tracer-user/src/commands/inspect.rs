@@ -192,13 +192,15 @@ pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Placement;
+    use crate::plan::{catalogue::FunctionId, Placement};
     use tracer_common::KeyClass;
 
     fn site(operation: Operation, address: u64) -> ProbeSite {
+        let id = FunctionId::of("runtime.mapassign_fast64").unwrap();
         ProbeSite {
             operation,
-            function: "runtime.mapassign_fast64".into(),
+            id,
+            function: id.function().name,
             placement: Placement::AfterStackCheck,
             address,
             file_offset: address - 0x40_0000,

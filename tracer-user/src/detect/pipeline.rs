@@ -6,10 +6,13 @@ use super::{
     history::{Histories, RaceGraph},
     translate::Translator,
 };
-use crate::events::{
-    recording::{Recording, WindowMark},
-    stacks::{access_function, SourceFrame},
-    Event,
+use crate::{
+    events::{
+        recording::{Recording, WindowMark},
+        stacks::{access_function, SourceFrame},
+        Event,
+    },
+    plan::catalogue::FunctionId,
 };
 
 /// A race with its accesses' stacks resolved.
@@ -97,11 +100,11 @@ impl Detection {
             self.add_site(frames);
         }
         let mut marks = recording.marks.into_iter().peekable();
-        for (index, (event, function, site)) in recording.events.iter().enumerate() {
+        for (index, recorded) in recording.events.iter().enumerate() {
             while let Some((_, mark)) = marks.next_if(|(at, _)| *at <= index) {
                 self.move_window(mark);
             }
-            self.observe(event, function, *site);
+            self.observe(&recorded.event, recorded.observes, recorded.stack);
         }
     }
 
@@ -132,8 +135,9 @@ impl Detection {
         }
     }
 
-    /// Processes one event; `function` is its probe site's function, `site` its code-site id.
-    pub fn observe(&mut self, event: &Event, function: &str, site: u64) {
+    /// Processes one event; `function` is the catalogue function its probe observes, `site`
+    /// its code-site id.
+    pub fn observe(&mut self, event: &Event, function: Option<FunctionId>, site: u64) {
         if !(self.complete_from_ns..self.complete_until_ns).contains(&event.ts_ns) {
             return;
         }

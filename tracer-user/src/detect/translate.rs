@@ -16,7 +16,7 @@ use tracer_common::{EventKind, MAX_SELECT_CASES, SELECT_CASE_SEND};
 use crate::{
     detect::{Address, GoroutineId, Operation, SiteId},
     events::{ChannelBuffer, Event},
-    plan::sync_functions::{meaning, OnEntry, OnReturn},
+    plan::catalogue::{FunctionId, OnEntry, OnReturn},
 };
 
 /// The reverse direction of a channel (receives release, sends acquire) and the writer side of
@@ -138,13 +138,22 @@ fn publication(pointer: Address) -> Address {
     pointer + 2
 }
 
+/// What an open call is waiting to return from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpenCall {
+    /// An out-of-line sync function.
+    Function(FunctionId),
+    /// An inlined RLock that found a writer, waiting in `runtime_SemacquireRWMutexR`.
+    ReaderWait,
+}
+
 /// Per-goroutine state between events.
 #[derive(Default)]
 struct GoroutineState {
     /// The code site of the `go` statement being executed (its goroutine is created next).
     go_statement: SiteId,
-    /// Open out-of-line calls: (function, first argument).
-    calls: Vec<(String, Address)>,
+    /// Open out-of-line calls: (what is waited for, first argument).
+    calls: Vec<(OpenCall, Address)>,
     /// Receives and non-blocking selects in progress, innermost last.
     receives: Vec<ChannelOp>,
     sends: Vec<ChannelOp>,
@@ -167,9 +176,15 @@ pub struct Translator {
 }
 
 impl Translator {
-    /// The operations `event` stands for. `function` is its site's function; `site` identifies
-    /// its code location for reports (map accesses only).
-    pub fn translate(&mut self, event: &Event, function: &str, site: SiteId) -> Vec<Operation> {
+    /// The operations `event` stands for. `function` is the catalogue function its probe
+    /// observes (none for inlined sync sites); `site` identifies its code location for reports
+    /// (map accesses only).
+    pub fn translate(
+        &mut self,
+        event: &Event,
+        function: Option<FunctionId>,
+        site: SiteId,
+    ) -> Vec<Operation> {
         use EventKind as K;
         let goroutine = event.goroutine;
         let object = event.object;
@@ -251,7 +266,7 @@ impl Translator {
             K::RwMutexRLock => {
                 self.state(goroutine)
                     .calls
-                    .push(("rlock-wait".into(), object));
+                    .push((OpenCall::ReaderWait, object));
                 Vec::new()
             }
             K::RwMutexRUnlock => vec![release_merge(companion(object))],
@@ -278,7 +293,7 @@ impl Translator {
             // channel is closed); chanrecv1 cannot tell, so it learns from both sends and close.
             K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
                 Some(op) if op.paired => vec![acquire(ANY_SELECT)],
-                Some(op) if crate::plan::sites::received_in(function).is_some() => {
+                Some(op) if function.is_some_and(|id| id.function().reports_received()) => {
                     match event.arg & 1 {
                         1 => vec![acquire(op.channel), acquire(ANY_SELECT)],
                         _ => vec![acquire(closing(op.channel))],
@@ -374,8 +389,19 @@ impl Translator {
                     None => after_every_channel(),
                 }
             }
-            K::SyncEnter => self.enter(goroutine, function, object, event.arg),
-            K::SyncExit => self.exit(goroutine, function, event.arg),
+            K::SyncEnter | K::SyncExit => {
+                let Some((id, (on_entry, on_return))) =
+                    function.and_then(|id| Some((id, id.function().sync()?)))
+                else {
+                    return Vec::new();
+                };
+                match event.kind {
+                    K::SyncEnter => {
+                        self.enter(goroutine, id, on_entry, on_return, object, event.arg)
+                    }
+                    _ => self.exit(goroutine, id, on_return, event.arg),
+                }
+            }
             K::ChanMake | K::Fatal | K::Exec => Vec::new(),
         }
     }
@@ -401,16 +427,17 @@ impl Translator {
     fn enter(
         &mut self,
         goroutine: GoroutineId,
-        function: &str,
+        function: FunctionId,
+        on_entry: OnEntry,
+        on_return: OnReturn,
         object: Address,
         arg: u64,
     ) -> Vec<Operation> {
-        let (on_entry, on_return) = meaning(function);
         if on_return != OnReturn::Nothing {
             // The returns are probed: they are matched with this entry for its object.
             self.state(goroutine)
                 .calls
-                .push((function.to_owned(), object));
+                .push((OpenCall::Function(function), object));
         }
         match on_entry {
             OnEntry::Nothing => Vec::new(),
@@ -427,9 +454,15 @@ impl Translator {
         }
     }
 
-    fn exit(&mut self, goroutine: GoroutineId, function: &str, result: u64) -> Vec<Operation> {
+    fn exit(
+        &mut self,
+        goroutine: GoroutineId,
+        function: FunctionId,
+        on_return: OnReturn,
+        result: u64,
+    ) -> Vec<Operation> {
         // A TryLock acquires only when it returns true.
-        let on_return = match meaning(function).1 {
+        let on_return = match on_return {
             OnReturn::AcquireIfTrue | OnReturn::AcquireBothIfTrue if result & 1 == 0 => {
                 OnReturn::Nothing
             }
@@ -438,7 +471,8 @@ impl Translator {
             other => other,
         };
         let calls = &mut self.state(goroutine).calls;
-        let Some(index) = calls.iter().rposition(|(called, _)| called == function) else {
+        let open = OpenCall::Function(function);
+        let Some(index) = calls.iter().rposition(|(called, _)| *called == open) else {
             // The call was not seen (a hole in the stream, or tracing began during it): what it
             // acquires is unknown, so the goroutine is ordered after everything.
             return match on_return {
@@ -450,7 +484,11 @@ impl Translator {
         calls.truncate(index);
         // A reader that waited for a writer acquires when its semaphore wait returns.
         let waited_reader = (on_return == OnReturn::EndReaderWait)
-            .then(|| calls.iter().rposition(|(called, _)| called == "rlock-wait"))
+            .then(|| {
+                calls
+                    .iter()
+                    .rposition(|(called, _)| *called == OpenCall::ReaderWait)
+            })
             .flatten()
             .map(|index| {
                 let rw = calls[index].1;
@@ -489,6 +527,13 @@ impl Translator {
 mod tests {
     use super::*;
 
+    impl Translator {
+        /// [`Translator::translate`] for an event of a site observing the function `name`.
+        fn named(&mut self, event: &Event, name: &str, site: SiteId) -> Vec<Operation> {
+            self.translate(event, FunctionId::of(name), site)
+        }
+    }
+
     fn event(kind: EventKind, goroutine: u64, object: u64, arg: u64) -> Event {
         Event::example(kind, goroutine, object, arg)
     }
@@ -498,16 +543,16 @@ mod tests {
         let mut translator = Translator::default();
         let mut failed_cas = event(EventKind::MutexLock, 7, 0x100, 0);
         failed_cas.zero_flag = false;
-        assert!(translator.translate(&failed_cas, "main.f", 0).is_empty());
+        assert!(translator.named(&failed_cas, "main.f", 0).is_empty());
         let slow = "internal/sync.(*Mutex).lockSlow";
         assert!(translator
-            .translate(&event(EventKind::SyncEnter, 7, 0x100, 0), slow, 0)
+            .named(&event(EventKind::SyncEnter, 7, 0x100, 0), slow, 0)
             .is_empty());
         let nested = "internal/sync.runtime_SemacquireMutex";
-        translator.translate(&event(EventKind::SyncEnter, 7, 0x104, 0), nested, 0);
-        translator.translate(&event(EventKind::SyncExit, 7, 0, 0), nested, 0);
+        translator.named(&event(EventKind::SyncEnter, 7, 0x104, 0), nested, 0);
+        translator.named(&event(EventKind::SyncExit, 7, 0, 0), nested, 0);
         assert_eq!(
-            translator.translate(&event(EventKind::SyncExit, 7, 0, 0), slow, 0),
+            translator.named(&event(EventKind::SyncExit, 7, 0, 0), slow, 0),
             vec![Operation::Acquire {
                 goroutine: 7,
                 object: 0x100
@@ -523,7 +568,7 @@ mod tests {
         let unlock = "sync.(*Mutex).Unlock";
         for _ in 0..1000 {
             assert_eq!(
-                translator.translate(&event(EventKind::SyncEnter, 4, 0x300, 0), unlock, 0),
+                translator.named(&event(EventKind::SyncEnter, 4, 0x300, 0), unlock, 0),
                 vec![Operation::Release {
                     goroutine: 4,
                     object: 0x300
@@ -534,13 +579,6 @@ mod tests {
             .goroutines
             .get(&4)
             .is_none_or(|state| state.calls.is_empty()));
-        for function in crate::plan::sync_functions::SYNC_FUNCTIONS {
-            assert!(
-                function.entry_probed() || !function.returns_probed(),
-                "{}: a probed return needs its entry",
-                function.name
-            );
-        }
     }
 
     /// A writer's successful RWMutex.TryLock is ordered after the readers' RUnlocks (the writer
@@ -566,13 +604,13 @@ mod tests {
                 ],
             ),
         ] {
-            translator.translate(
+            translator.named(
                 &event(EventKind::SyncEnter, goroutine, 0x400, 0),
                 try_lock,
                 0,
             );
             let exit = event(EventKind::SyncExit, goroutine, 0, returned);
-            assert_eq!(translator.translate(&exit, try_lock, 0), expected);
+            assert_eq!(translator.named(&exit, try_lock, 0), expected);
             assert!(translator.goroutines[&goroutine].calls.is_empty());
         }
     }
@@ -582,19 +620,19 @@ mod tests {
         let mut translator = Translator::default();
         let add = "sync.(*WaitGroup).Add";
         assert!(translator
-            .translate(&event(EventKind::SyncEnter, 1, 0x200, 2), add, 0)
+            .named(&event(EventKind::SyncEnter, 1, 0x200, 2), add, 0)
             .is_empty());
         assert_eq!(
-            translator.translate(&event(EventKind::SyncEnter, 2, 0x200, u64::MAX), add, 0),
+            translator.named(&event(EventKind::SyncEnter, 2, 0x200, u64::MAX), add, 0),
             vec![Operation::ReleaseMerge {
                 goroutine: 2,
                 object: 0x200
             }]
         );
         let wait = "sync.(*WaitGroup).Wait";
-        translator.translate(&event(EventKind::SyncEnter, 1, 0x200, 0), wait, 0);
+        translator.named(&event(EventKind::SyncEnter, 1, 0x200, 0), wait, 0);
         assert_eq!(
-            translator.translate(&event(EventKind::SyncExit, 1, 0, 0), wait, 0),
+            translator.named(&event(EventKind::SyncExit, 1, 0, 0), wait, 0),
             vec![Operation::Acquire {
                 goroutine: 1,
                 object: 0x200
@@ -606,7 +644,7 @@ mod tests {
     fn channel_receive_acquires_what_sends_released() {
         let mut translator = Translator::default();
         assert_eq!(
-            translator.translate(
+            translator.named(
                 &event(EventKind::ChanSend, 1, 0x300, 0),
                 "runtime.chansend1",
                 0
@@ -622,13 +660,13 @@ mod tests {
                 }
             ]
         );
-        translator.translate(
+        translator.named(
             &event(EventKind::ChanReceive, 2, 0x300, 0),
             "runtime.chanrecv1",
             0,
         );
         assert_eq!(
-            translator.translate(
+            translator.named(
                 &event(EventKind::ChanReceiveDone, 2, 0, 0),
                 "runtime.chanrecv1",
                 0
@@ -649,7 +687,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            translator.translate(
+            translator.named(
                 &event(EventKind::ChanSendDone, 1, 0, 0),
                 "runtime.chansend1",
                 0
@@ -670,7 +708,7 @@ mod tests {
     #[test]
     fn a_select_publishes_on_its_cases_and_learns_from_the_chosen_one() {
         let mut translator = Translator::default();
-        let mut run = |kind, object, arg| translator.translate(&event(kind, 1, object, arg), "", 0);
+        let mut run = |kind, object, arg| translator.named(&event(kind, 1, object, arg), "", 0);
         assert!(run(EventKind::SelectEnter, 0, 2).is_empty());
         // Case 0 sends on 0x300, case 1 receives from 0x400.
         let send = run(EventKind::SelectCase, 0x300, SELECT_CASE_SEND);
@@ -703,7 +741,7 @@ mod tests {
     #[test]
     fn only_a_receive_that_saw_the_close_learns_what_preceded_it() {
         let mut translator = Translator::default();
-        let close = translator.translate(
+        let close = translator.named(
             &event(EventKind::ChanClose, 1, 0x300, 0),
             "runtime.closechan",
             0,
@@ -720,10 +758,10 @@ mod tests {
             object,
         };
         // chanrecv2 and reflect.Value.Recv's runtime function say whether a value arrived.
-        for function in ["runtime.chanrecv2", crate::plan::REFLECT_CHANRECV] {
+        for function in ["runtime.chanrecv2", "reflect.chanrecv"] {
             let mut receive = |received: u64| {
-                translator.translate(&event(EventKind::ChanReceive, 2, 0x300, 0), function, 0);
-                translator.translate(
+                translator.named(&event(EventKind::ChanReceive, 2, 0x300, 0), function, 0);
+                translator.named(
                     &event(EventKind::ChanReceiveDone, 2, 0, received),
                     function,
                     0,
@@ -738,9 +776,9 @@ mod tests {
         }
         // chanrecv1 cannot tell: it learns from both.
         let recv1 = "runtime.chanrecv1";
-        translator.translate(&event(EventKind::ChanReceive, 2, 0x300, 0), recv1, 0);
+        translator.named(&event(EventKind::ChanReceive, 2, 0x300, 0), recv1, 0);
         assert_eq!(
-            translator.translate(&event(EventKind::ChanReceiveDone, 2, 0, 0), recv1, 0),
+            translator.named(&event(EventKind::ChanReceiveDone, 2, 0, 0), recv1, 0),
             [acquire(0x300), acquire(0x303), acquire(ANY_SELECT)]
         );
     }
@@ -748,7 +786,7 @@ mod tests {
     #[test]
     fn an_afterfunc_callback_learns_what_its_arming_published() {
         let mut translator = Translator::default();
-        let arm = translator.translate(&event(EventKind::TimerArm, 1, 0x700, 0), "", 0);
+        let arm = translator.named(&event(EventKind::TimerArm, 1, 0x700, 0), "", 0);
         assert_eq!(
             arm,
             [Operation::ReleaseMerge {
@@ -760,14 +798,14 @@ mod tests {
         // goroutine 5; a spawn on another thread gets nothing.
         let mut fire = event(EventKind::TimerFire, 0, 0x700, 0);
         fire.tid = 9;
-        assert!(translator.translate(&fire, "", 0).is_empty());
+        assert!(translator.named(&fire, "", 0).is_empty());
         let mut elsewhere = event(EventKind::GoroutineCreate, 0, 4, 0);
         elsewhere.tid = 8;
-        assert_eq!(translator.translate(&elsewhere, "", 0).len(), 1);
+        assert_eq!(translator.named(&elsewhere, "", 0).len(), 1);
         let mut create = event(EventKind::GoroutineCreate, 0, 5, 0);
         create.tid = 9;
         assert_eq!(
-            translator.translate(&create, "", 0)[1],
+            translator.named(&create, "", 0)[1],
             Operation::Acquire {
                 goroutine: 5,
                 object: 0x705
@@ -778,7 +816,7 @@ mod tests {
     #[test]
     fn a_pool_get_learns_what_the_put_of_its_value_published() {
         let mut translator = Translator::default();
-        let put = translator.translate(&event(EventKind::PoolPut, 1, 0x800, 0), "", 0);
+        let put = translator.named(&event(EventKind::PoolPut, 1, 0x800, 0), "", 0);
         assert_eq!(
             put,
             [Operation::ReleaseMerge {
@@ -786,7 +824,7 @@ mod tests {
                 object: 0x807
             }]
         );
-        let get = translator.translate(&event(EventKind::PoolGet, 2, 0x800, 0), "", 0);
+        let get = translator.named(&event(EventKind::PoolGet, 2, 0x800, 0), "", 0);
         assert_eq!(
             get,
             [Operation::Acquire {
@@ -795,7 +833,7 @@ mod tests {
             }]
         );
         assert!(translator
-            .translate(&event(EventKind::PoolGet, 2, 0, 0), "", 0)
+            .named(&event(EventKind::PoolGet, 2, 0, 0), "", 0)
             .is_empty());
     }
 
@@ -804,14 +842,14 @@ mod tests {
         let mut translator = Translator::default();
         let store = "sync/atomic.(*Value).Store";
         assert_eq!(
-            translator.translate(&event(EventKind::AtomicPublish, 1, 0x500, 0x600), store, 0),
+            translator.named(&event(EventKind::AtomicPublish, 1, 0x500, 0x600), store, 0),
             vec![Operation::ReleaseMerge {
                 goroutine: 1,
                 object: 0x502
             }]
         );
         assert_eq!(
-            translator.translate(
+            translator.named(
                 &event(EventKind::MapRead, 2, 0x500, 0),
                 "runtime.mapaccess1",
                 9
@@ -830,13 +868,13 @@ mod tests {
             ]
         );
         // A new map at that address was never published.
-        translator.translate(
+        translator.named(
             &event(EventKind::MapMake, 3, 0x500, 0),
             "runtime.makemap",
             0,
         );
         assert_eq!(
-            translator.translate(
+            translator.named(
                 &event(EventKind::MapRead, 2, 0x500, 0),
                 "runtime.mapaccess1",
                 9
@@ -855,21 +893,21 @@ mod tests {
         let mut translator = Translator::default();
         let negative = u64::from((-5i32) as u32);
         assert!(translator
-            .translate(
+            .named(
                 &event(EventKind::RwMutexRLock, 3, 0x400, negative),
                 "main.f",
                 0
             )
             .is_empty());
         let wait = "sync.runtime_SemacquireRWMutexR";
-        translator.translate(&event(EventKind::SyncEnter, 3, 0x40c, 0), wait, 0);
-        let operations = translator.translate(&event(EventKind::SyncExit, 3, 0, 0), wait, 0);
+        translator.named(&event(EventKind::SyncEnter, 3, 0x40c, 0), wait, 0);
+        let operations = translator.named(&event(EventKind::SyncExit, 3, 0, 0), wait, 0);
         assert!(operations.contains(&Operation::Acquire {
             goroutine: 3,
             object: 0x400
         }));
         assert_eq!(
-            translator.translate(&event(EventKind::RwMutexRLock, 3, 0x400, 0), "main.f", 0),
+            translator.named(&event(EventKind::RwMutexRLock, 3, 0x400, 0), "main.f", 0),
             vec![Operation::Acquire {
                 goroutine: 3,
                 object: 0x400
@@ -900,7 +938,7 @@ mod tests {
                 EventKind::ChanSend | EventKind::ChanSendDone => "runtime.chansend1",
                 _ => "runtime.chanrecv1",
             };
-            detection.observe(&event, function, site);
+            detection.observe(&event, FunctionId::of(function), site);
         }
         detection.races().len()
     }
@@ -986,7 +1024,7 @@ mod tests {
         let mut run = |goroutine, kind, object, arg| {
             let mut event = event(kind, goroutine, object, arg);
             event.buffer = Some(buffer(0));
-            translator.translate(&event, "runtime.chanrecv1", 0)
+            translator.named(&event, "runtime.chanrecv1", 0)
         };
         run(2, K::ChanReceive, 0x900, 0);
         run(1, K::ChanSend, 0x900, 0);
@@ -1004,7 +1042,7 @@ mod tests {
     #[test]
     fn an_unrecognised_hand_off_orders_both_ways_and_pairs_nothing() {
         let mut translator = Translator::default();
-        let operations = translator.translate(&event(EventKind::ChanHandOff, 1, 0x1000, 2), "", 0);
+        let operations = translator.named(&event(EventKind::ChanHandOff, 1, 0x1000, 2), "", 0);
         let objects: Vec<_> = operations
             .iter()
             .map(|operation| match *operation {
@@ -1056,17 +1094,17 @@ mod tests {
         for (goroutine, kind, object, function, lost) in steps {
             let mut event = event(kind, goroutine, object, 0);
             event.lost = lost;
-            detection.observe(&event, function, site);
+            detection.observe(&event, FunctionId::of(function), site);
         }
         assert!(detection.races().is_empty());
         let mut translator = Translator::default();
         assert_eq!(
-            translator.translate(&event(K::SyncExit, 2, 0, 0), slow, 0),
+            translator.named(&event(K::SyncExit, 2, 0, 0), slow, 0),
             vec![Operation::AcquireAll { goroutine: 2 }]
         );
         // A receive whose start was lost learns from every channel operation.
         assert_eq!(
-            translator.translate(&event(K::ChanReceiveDone, 2, 0, 0), "runtime.chanrecv1", 0),
+            translator.named(&event(K::ChanReceiveDone, 2, 0, 0), "runtime.chanrecv1", 0),
             vec![
                 Operation::Acquire {
                     goroutine: 2,

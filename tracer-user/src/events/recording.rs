@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tracer_common::EventKind;
 
 use super::{kind_of_op, stacks::SourceFrame, ChannelBuffer, Event, Key};
-use crate::error::TracerError;
+use crate::{error::TracerError, plan::catalogue::FunctionId};
 
 /// The version of the recording format `--events` writes (its first line says it).
 pub const RECORDING_VERSION: u64 = 1;
@@ -297,8 +297,18 @@ impl Recorder {
     }
 }
 
-/// A recording, read: the code sites' frames (ids 1, 2, … in order) and every event with its
-/// probe site's function and its code-site id (0 = no stack).
+/// An event as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub event: Event,
+    /// The probe site's function, and its catalogue entry when it has one.
+    pub function: String,
+    pub observes: Option<FunctionId>,
+    /// Its code site's id (0 = no stack).
+    pub stack: u64,
+}
+
+/// A recording, read: the code sites' frames (ids 1, 2, … in order) and every event.
 #[derive(Debug, Default, PartialEq)]
 pub struct Recording {
     /// The process recorded and its executable's name, from the header line (older
@@ -306,7 +316,7 @@ pub struct Recording {
     pub pid: u32,
     pub executable: Option<String>,
     pub sites: Vec<Vec<SourceFrame>>,
-    pub events: Vec<(Event, String, u64)>,
+    pub events: Vec<RecordedEvent>,
     /// Where the analysis window moved, as the live session did it: each mark applies before
     /// the event at its index.
     pub marks: Vec<(usize, WindowMark)>,
@@ -390,11 +400,12 @@ impl Recording {
                 if self.pid == 0 {
                     self.pid = event.pid;
                 }
-                self.events.push((
+                self.events.push(RecordedEvent {
                     event,
-                    record.function.into_owned(),
-                    record.stack.unwrap_or(0),
-                ));
+                    observes: FunctionId::of(&record.function),
+                    function: record.function.into_owned(),
+                    stack: record.stack.unwrap_or(0),
+                });
             }
         }
         Ok(())
@@ -522,7 +533,7 @@ mod tests {
         let events = events();
         for (index, event) in events.iter().enumerate() {
             let stack = (index % 2 == 0).then_some(1);
-            recorder.event(event, "runtime.f", stack).unwrap();
+            recorder.event(event, "runtime.chanrecv2", stack).unwrap();
         }
         recorder.window(WindowMark::Until(5_000)).unwrap();
         recorder.flush().unwrap();
@@ -536,9 +547,11 @@ mod tests {
             events: events
                 .iter()
                 .enumerate()
-                .map(|(index, event)| {
-                    let site = if index % 2 == 0 { 1 } else { 0 };
-                    (*event, "runtime.f".to_owned(), site)
+                .map(|(index, event)| RecordedEvent {
+                    event: *event,
+                    function: "runtime.chanrecv2".to_owned(),
+                    observes: FunctionId::of("runtime.chanrecv2"),
+                    stack: if index % 2 == 0 { 1 } else { 0 },
                 })
                 .collect(),
             marks: vec![

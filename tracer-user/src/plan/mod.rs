@@ -4,19 +4,17 @@
 //! registers). Pure data, so it can be inspected (`tracer inspect`) and tested without root; which
 //! sites are attached depends on what the kernel programs support.
 
+pub mod catalogue;
 pub mod sites;
-pub mod sync_functions;
 
 use serde::Serialize;
 use tracer_common::KeyClass;
 
-use crate::{
-    analyse::{
-        disasm,
-        syncsites::{self, SyncSite, ANCHORS},
-        GoBinary, MapImplementation,
-    },
-    plan::sync_functions::SYNC_FUNCTIONS,
+use self::catalogue::{At, FunctionId, CATALOGUE};
+use crate::analyse::{
+    disasm,
+    syncsites::{self, SyncSite, ANCHORS},
+    GoBinary,
 };
 
 /// What a probe site observes.
@@ -98,7 +96,9 @@ pub enum Placement {
 pub struct ProbeSite {
     pub operation: Operation,
     /// The function whose behaviour the site observes (for `AfterCall`, the callee).
-    pub function: String,
+    #[serde(skip)]
+    pub id: FunctionId,
+    pub function: &'static str,
     pub placement: Placement,
     /// Virtual address of the probed instruction.
     pub address: u64,
@@ -136,203 +136,40 @@ pub struct ProbePlan {
     pub absent: Vec<&'static str>,
 }
 
-/// Map entry points the compiler emits (GO_INTERNALS.md §1b): the same names in Go 1.21–1.27.
-const MAP_ENTRIES: [(&str, Operation, KeyClass); 19] = [
-    ("runtime.mapassign", Operation::MapAssign, KeyClass::None),
-    (
-        "runtime.mapassign_fast32",
-        Operation::MapAssign,
-        KeyClass::U32,
-    ),
-    (
-        "runtime.mapassign_fast64",
-        Operation::MapAssign,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapassign_fast64ptr",
-        Operation::MapAssign,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapassign_faststr",
-        Operation::MapAssign,
-        KeyClass::Str,
-    ),
-    ("runtime.mapdelete", Operation::MapDelete, KeyClass::None),
-    (
-        "runtime.mapdelete_fast32",
-        Operation::MapDelete,
-        KeyClass::U32,
-    ),
-    (
-        "runtime.mapdelete_fast64",
-        Operation::MapDelete,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapdelete_faststr",
-        Operation::MapDelete,
-        KeyClass::Str,
-    ),
-    ("runtime.mapclear", Operation::MapClear, KeyClass::None),
-    ("runtime.mapaccess1", Operation::MapRead, KeyClass::None),
-    (
-        "runtime.mapaccess1_fast32",
-        Operation::MapRead,
-        KeyClass::U32,
-    ),
-    (
-        "runtime.mapaccess1_fast64",
-        Operation::MapRead,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapaccess1_faststr",
-        Operation::MapRead,
-        KeyClass::Str,
-    ),
-    ("runtime.mapaccess1_fat", Operation::MapRead, KeyClass::None),
-    ("runtime.mapaccess2", Operation::MapRead, KeyClass::None),
-    (
-        "runtime.mapaccess2_fast32",
-        Operation::MapRead,
-        KeyClass::U32,
-    ),
-    (
-        "runtime.mapaccess2_fast64",
-        Operation::MapRead,
-        KeyClass::U64,
-    ),
-    (
-        "runtime.mapaccess2_faststr",
-        Operation::MapRead,
-        KeyClass::Str,
-    ),
-];
-
-/// `for range` over a map: the runtime's own names changed with Swiss tables (1.24), which keep
-/// `mapiterinit`/`mapiternext` only as shims for linkname users.
-const CLASSIC_ITERATION: [(&str, Operation); 2] = [
-    ("runtime.mapiterinit", Operation::MapIterStart),
-    ("runtime.mapiternext", Operation::MapIterNext),
-];
-const SWISS_ITERATION: [(&str, Operation); 4] = [
-    ("runtime.mapIterStart", Operation::MapIterStart),
-    ("runtime.mapIterNext", Operation::MapIterNext),
-    ("runtime.mapiterinit", Operation::MapIterStart),
-    ("runtime.mapiternext", Operation::MapIterNext),
-];
-
-/// Functions observed at their entry.
-const ENTRY_PROBES: [(&str, Operation); 18] = [
-    ("runtime.newproc", Operation::GoStatement),
-    ("runtime.chansend1", Operation::ChanSend),
-    ("runtime.chanrecv1", Operation::ChanReceive),
-    ("runtime.chanrecv2", Operation::ChanReceive),
-    // reflect.Value.Send/Recv/TrySend/TryRecv: the runtime's bodies, under reflect's names.
-    (REFLECT_CHANSEND, Operation::ChanSend),
-    (REFLECT_CHANRECV, Operation::ChanReceive),
-    ("runtime.selectnbsend", Operation::SelectNonBlocking),
-    ("runtime.selectnbrecv", Operation::SelectNonBlocking),
-    ("runtime.closechan", Operation::ChanClose),
-    ("runtime.selectgo", Operation::SelectChosen),
-    ("runtime.goexit1", Operation::GoroutineExit),
-    ("runtime.fatal", Operation::Fatal),
-    ("runtime.throw", Operation::Fatal),
-    ("sync.(*Pool).Put", Operation::PoolPut),
-    ("time.AfterFunc", Operation::TimerArm),
-    ("time.goFunc", Operation::TimerFire),
-    ("runtime.send", Operation::ChanHandOff),
-    ("runtime.recv", Operation::ChanHandOff),
-];
-
-/// `reflect.chansend0(c, elem, nb) bool`: channel in AX, like `chansend1`.
-const REFLECT_CHANSEND: &str = "reflect.chansend0";
-/// `reflect.chanrecv(c, nb, elem) (selected, received bool)`: channel in AX, like `chanrecv1`;
-/// whether a value arrived in BX.
-pub const REFLECT_CHANRECV: &str = "reflect.chanrecv";
-
-/// Where channel values enter and leave buffer slots: the calls of the second list made by the
-/// functions of the first (each under the channel's lock; GO_INTERNALS.md).
-const CHANNEL_FUNCTIONS: [&str; 3] = ["runtime.chansend", "runtime.chanrecv", "runtime.selectgo"];
-const SLOT_COPIES: [&str; 2] = ["runtime.typedmemmove", "runtime.typedmemclr"];
-
-/// Functions observed where they return (their result is what matters).
-const RETURN_PROBES: [(&str, Operation); 13] = [
-    ("runtime.makemap", Operation::MapMake),
-    ("runtime.makemap64", Operation::MapMake),
-    ("runtime.makemap_small", Operation::MapMake),
-    ("runtime.makechan", Operation::ChanMake),
-    ("runtime.makechan64", Operation::ChanMake),
-    ("runtime.selectgo", Operation::SelectChosen),
-    ("runtime.chansend1", Operation::ChanSend),
-    ("runtime.chanrecv1", Operation::ChanReceive),
-    ("runtime.chanrecv2", Operation::ChanReceive),
-    (REFLECT_CHANSEND, Operation::ChanSend),
-    (REFLECT_CHANRECV, Operation::ChanReceive),
-    ("runtime.selectnbrecv", Operation::SelectNonBlocking),
-    ("sync.(*Pool).Get", Operation::PoolGet),
-];
-
-/// `atomic.Value` methods that publish a value (maps are often published copy-on-write this
-/// way, and read without a lock).
-const ATOMIC_PUBLISH: [&str; 3] = [
-    "sync/atomic.(*Value).Store",
-    "sync/atomic.(*Value).Swap",
-    "sync/atomic.(*Value).CompareAndSwap",
-];
-
-/// The function that creates goroutines: the probe goes after its call, where AX is the new g.
-const NEWPROC1: &str = "runtime.newproc1";
-
-/// Plans every probe for `binary`.
+/// Plans every probe for `binary`: each function of the catalogue it contains, at the places
+/// the catalogue says, and the inlined sync operations of every function.
 pub fn plan(binary: &GoBinary) -> ProbePlan {
     let mut builder = PlanBuilder {
         binary,
         plan: ProbePlan::default(),
     };
-    let map_reads: Vec<&str> = MAP_ENTRIES
+    let map_reads: Vec<&str> = CATALOGUE
         .iter()
-        .filter(|(_, operation, _)| *operation == Operation::MapRead)
-        .map(|(name, _, _)| *name)
+        .filter(|function| {
+            function
+                .probes
+                .iter()
+                .any(|probe| probe.operation == Operation::MapRead)
+        })
+        .map(|function| function.name)
         .collect();
-    for (name, operation, key) in MAP_ENTRIES {
-        // 1.27's mapaccess1* and every version's mapaccess1_fat call a mapaccess2*: probing
-        // both would report each read twice, so the wrapper is left out.
-        if operation == Operation::MapRead && builder.calls_any(name, &map_reads) {
+    for (id, function) in FunctionId::all() {
+        if function.only_with.is_some_and(|maps| maps != binary.maps) {
             continue;
         }
-        builder.entry(name, operation, key);
-    }
-    let iteration: &[(&str, Operation)] = match binary.maps {
-        MapImplementation::Classic => &CLASSIC_ITERATION,
-        MapImplementation::Swiss => &SWISS_ITERATION,
-    };
-    for &(name, operation) in iteration {
-        builder.entry(name, operation, KeyClass::None);
-    }
-    for (name, operation) in ENTRY_PROBES {
-        builder.entry(name, operation, KeyClass::None);
-    }
-    for (name, operation) in RETURN_PROBES {
-        builder.returns(name, operation);
-    }
-    for function in SYNC_FUNCTIONS {
-        if function.entry_probed() {
-            builder.entry(function.name, Operation::Sync, KeyClass::None);
-        }
-        if function.returns_probed() {
-            builder.returns(function.name, Operation::Sync);
-        }
-    }
-    for name in ATOMIC_PUBLISH {
-        builder.entry(name, Operation::AtomicPublish, KeyClass::None);
-    }
-    builder.after_calls_to(NEWPROC1, Operation::GoroutineCreate);
-    for caller in CHANNEL_FUNCTIONS {
-        for callee in SLOT_COPIES {
-            builder.calls_within(caller, callee, Operation::ChanSlot);
+        for probe in function.probes {
+            // 1.27's mapaccess1* and every version's mapaccess1_fat call a mapaccess2*: probing
+            // both would report each read twice, so the wrapper is left out.
+            if probe.operation == Operation::MapRead && builder.calls_any(function.name, &map_reads)
+            {
+                continue;
+            }
+            match probe.at {
+                At::Entry => builder.entry(id, probe.operation),
+                At::Returns => builder.returns(id, probe.operation),
+                At::AfterCalls => builder.after_calls_to(id, probe.operation),
+                At::CallsTo(callee) => builder.calls_within(id, callee, probe.operation),
+            }
         }
     }
     builder.inlined_sync_sites();
@@ -345,24 +182,22 @@ struct PlanBuilder<'a> {
 }
 
 impl PlanBuilder<'_> {
-    fn push(
-        &mut self,
-        operation: Operation,
-        function: &str,
-        placement: Placement,
-        address: u64,
-        key: KeyClass,
-    ) {
+    fn push(&mut self, id: FunctionId, operation: Operation, placement: Placement, address: u64) {
         let Some(file_offset) = self.binary.file_offset(address) else {
             return;
         };
+        let function = id.function();
         self.plan.sites.push(ProbeSite {
             operation,
-            function: function.to_owned(),
+            id,
+            function: function.name,
             placement,
             address,
             file_offset,
-            key,
+            key: match placement {
+                Placement::AfterStackCheck | Placement::Entry => function.key,
+                _ => KeyClass::None,
+            },
         });
     }
 
@@ -377,27 +212,28 @@ impl PlanBuilder<'_> {
         Some((function.address, binary.code(function).unwrap_or_default()))
     }
 
-    fn entry(&mut self, name: &'static str, operation: Operation, key: KeyClass) {
-        let Some((address, code)) = self.code(name) else {
+    fn entry(&mut self, id: FunctionId, operation: Operation) {
+        let Some((address, code)) = self.code(id.function().name) else {
             return;
         };
         match disasm::frame_push_address(code, address) {
-            Some(push) => self.push(operation, name, Placement::AfterStackCheck, push, key),
-            None => self.push(operation, name, Placement::Entry, address, key),
+            Some(push) => self.push(id, operation, Placement::AfterStackCheck, push),
+            None => self.push(id, operation, Placement::Entry, address),
         }
     }
 
-    fn returns(&mut self, name: &'static str, operation: Operation) {
-        let Some((address, code)) = self.code(name) else {
+    fn returns(&mut self, id: FunctionId, operation: Operation) {
+        let Some((address, code)) = self.code(id.function().name) else {
             return;
         };
         for ret in disasm::return_sites(code, address) {
-            self.push(operation, name, Placement::Return, ret, KeyClass::None);
+            self.push(id, operation, Placement::Return, ret);
         }
     }
 
-    /// Probes the instruction after every direct call of `name`, anywhere in the binary.
-    fn after_calls_to(&mut self, name: &'static str, operation: Operation) {
+    /// Probes the instruction after every direct call of the function, anywhere in the binary.
+    fn after_calls_to(&mut self, id: FunctionId, operation: Operation) {
+        let name = id.function().name;
         let Some(callee) = self.binary.function(name) else {
             self.plan.absent.push(name);
             return;
@@ -409,24 +245,18 @@ impl PlanBuilder<'_> {
             };
             for call in disasm::calls_to(code, function.address, callee.address) {
                 log::debug!("{name} called from {caller} at {:#x}", call.call);
-                self.push(
-                    operation,
-                    name,
-                    Placement::AfterCall,
-                    call.return_to,
-                    KeyClass::None,
-                );
+                self.push(id, operation, Placement::AfterCall, call.return_to);
             }
         }
     }
 
-    /// Probes every direct call of `callee` made by `caller`, on the call instruction (the site
-    /// is named after the caller, whose operation it observes).
-    fn calls_within(&mut self, caller: &'static str, callee: &'static str, operation: Operation) {
+    /// Probes every direct call of `callee` made by the function, on the call instruction (the
+    /// site is named after the caller, whose operation it observes).
+    fn calls_within(&mut self, id: FunctionId, callee: &str, operation: Operation) {
         let Some(target) = self.binary.function(callee) else {
             return;
         };
-        let Some((address, code)) = self.code(caller) else {
+        let Some((address, code)) = self.code(id.function().name) else {
             return;
         };
         let calls: Vec<u64> = disasm::calls_to(code, address, target.address)
@@ -434,7 +264,7 @@ impl PlanBuilder<'_> {
             .map(|call| call.call)
             .collect();
         for call in calls {
-            self.push(operation, caller, Placement::AtCall, call, KeyClass::None);
+            self.push(id, operation, Placement::AtCall, call);
         }
     }
 

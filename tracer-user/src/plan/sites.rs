@@ -12,7 +12,10 @@ use crate::{
         dwarf::RuntimeOffsets,
         syncsites::{AddressExpr, Outcome, Primitive, Reg, SyncSite},
     },
-    plan::{Operation, Placement, ProbePlan, ProbeSite},
+    plan::{
+        catalogue::{FunctionId, Meaning},
+        Operation, Placement, ProbePlan, ProbeSite,
+    },
 };
 
 /// Where `runtime.hiter.h` / `maps.Iter.m` keeps the iterated map (every supported version).
@@ -28,6 +31,8 @@ pub struct KernelSite {
     pub params: SiteParams,
     /// The function the site observes (runtime/sync functions) or was inlined into.
     pub function: String,
+    /// The catalogue's entry for the function it observes (none for inlined sync sites).
+    pub observes: Option<FunctionId>,
 }
 
 impl KernelSite {
@@ -54,7 +59,8 @@ pub fn kernel_sites<'a>(
             address: site.address,
             file_offset: site.file_offset,
             params,
-            function: site.function.clone(),
+            function: site.function.to_owned(),
+            observes: Some(site.id),
         })
     });
     let inline = plan.sync_sites.iter().map(|site| KernelSite {
@@ -63,6 +69,7 @@ pub fn kernel_sites<'a>(
         file_offset: site.file_offset,
         params: inline_site(site),
         function: site.function.clone(),
+        observes: None,
     });
     runtime
         .chain(inline)
@@ -93,18 +100,6 @@ pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32) -> RuntimeConfig {
     }
 }
 
-/// Where a receive function returns whether a value arrived (false: the channel is closed):
-/// `chanrecv2` in AL, reflect's `chanrecv` in BL (after `selected`); `chanrecv1` does not say.
-pub fn received_in(function: &str) -> Option<u8> {
-    if function.ends_with("chanrecv2") {
-        Some(register::RAX)
-    } else if function == crate::plan::REFLECT_CHANRECV {
-        Some(register::RBX)
-    } else {
-        None
-    }
-}
-
 fn params(kind: EventKind, object: u8, base: u8, arg: u8, flags: u8) -> SiteParams {
     SiteParams {
         kind: kind as u8,
@@ -118,6 +113,7 @@ fn params(kind: EventKind, object: u8, base: u8, arg: u8, flags: u8) -> SitePara
 
 fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
     use Operation as Op;
+    let meaning = site.id.function().meaning;
     let entry = matches!(
         site.placement,
         Placement::AfterStackCheck | Placement::Entry | Placement::AtCall
@@ -179,15 +175,16 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         (Op::ChanReceive, false) => call(
             EventKind::ChanReceiveDone,
             register::NONE,
-            received_in(&site.function).unwrap_or(register::NONE),
+            match meaning {
+                Meaning::ReceivedIn(register) => register,
+                _ => register::NONE,
+            },
         ),
         (Op::ChanClose, true) => call(EventKind::ChanClose, register::RAX, register::NONE),
-        // selectnbsend(c, elem) but selectnbrecv(elem, c): the channel is in AX or BX.
         (Op::SelectNonBlocking, true) => {
-            let channel = if site.function.ends_with("selectnbrecv") {
-                register::RBX
-            } else {
-                register::RAX
+            let channel = match meaning {
+                Meaning::ChannelIn(register) => register,
+                _ => register::RAX,
             };
             channel_entry(EventKind::SelectNonBlocking, channel)
         }
@@ -233,13 +230,10 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             (class, params)
         }
         (Op::Sync, true) => call(EventKind::SyncEnter, register::RAX, register::RBX),
-        // Store(val any) and Swap(new any) get the value's data word in CX; CompareAndSwap(old,
-        // new any) gets the new one's in SI.
         (Op::AtomicPublish, true) => {
-            let data = if site.function.ends_with("CompareAndSwap") {
-                register::RSI
-            } else {
-                register::RCX
+            let data = match meaning {
+                Meaning::PublishedIn(register) => register,
+                _ => register::RCX,
             };
             call(EventKind::AtomicPublish, data, register::RAX)
         }
@@ -393,9 +387,11 @@ mod tests {
         placement: Placement,
         key: KeyClass,
     ) -> ProbeSite {
+        let id = FunctionId::of(function).expect("a catalogue function");
         ProbeSite {
             operation,
-            function: function.into(),
+            id,
+            function: id.function().name,
             placement,
             address: 0x40_1000,
             file_offset: 0x1000,

@@ -720,11 +720,10 @@ impl Output<'_> {
                 });
             }
         }
-        let function = self
-            .sites
-            .get(event.site as usize)
-            .map_or("", |site| site.function.as_str());
-        self.detection.observe(event, function, site);
+        let probe = self.sites.get(event.site as usize);
+        let function = probe.map_or("", |probe| probe.function.as_str());
+        self.detection
+            .observe(event, probe.and_then(|probe| probe.observes), site);
         match self.sink.as_mut() {
             Some(sink) => sink.event(event, function, (site != 0).then_some(site)),
             None => Ok(()),

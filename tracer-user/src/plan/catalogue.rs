@@ -1,0 +1,450 @@
+//! Every Go function tracer probes, described once: where it is probed, which registers hold
+//! what, and what it means for the happens-before order. The plan places probes from it
+//! ([`super::plan`]), the kernel parameters take their registers from it ([`super::sites`]), and
+//! translation reads its meaning through the [`FunctionId`] each site carries, so nothing on
+//! the event path compares function names.
+//!
+//! Names are those of Go 1.21–1.27 (docs/go-internals.md): a function missing from a binary
+//! is listed as absent and skipped. Uncontended Lock/Unlock/RLock/RUnlock/Once.Do/
+//! WaitGroup.Done are inlined into their callers and found by the inline-site analysis
+//! instead; the sync functions here are what remains out of line: slow paths, deferred calls,
+//! semaphores, pointer atomics.
+
+use tracer_common::{register, KeyClass};
+
+use super::Operation;
+use crate::analyse::MapImplementation;
+
+/// Where a function is probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    /// Its entry (after the stack check when one is found).
+    Entry,
+    /// Each of its `RET` instructions: its results are in registers.
+    Returns,
+    /// The instruction after each direct call of it, anywhere in the binary.
+    AfterCalls,
+    /// Each direct call it makes to the named function, on the `CALL` (arguments in registers).
+    CallsTo(&'static str),
+}
+
+/// One probe of a function: where, and what it observes there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub at: At,
+    pub operation: Operation,
+}
+
+/// What an out-of-line sync function means at its entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnEntry {
+    Nothing,
+    /// Mutex.Unlock (out of line), RWMutex.Unlock: release.
+    Release,
+    /// Semaphore releases, pointer atomics' writes: release-merge.
+    ReleaseMerge,
+    /// RWMutex.RUnlock out of line: release-merge on the writer side.
+    ReleaseMergeWriterSide,
+    /// WaitGroup.Add: a negative delta (Done) release-merges.
+    AddDelta,
+}
+
+/// What an out-of-line sync function means where it returns (matched with its entry, which
+/// names the object).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnReturn {
+    /// Nothing: its returns are not probed (a probe on `RET` is single-stepped, and deferred
+    /// Unlocks are common).
+    Nothing,
+    /// Lock slow paths, semaphore acquires, WaitGroup.Wait, out-of-line RLock: acquire.
+    Acquire,
+    /// RWMutex.Lock: acquire both the reader and the writer side.
+    AcquireBoth,
+    /// Once.doSlow: whoever ran f publishes it, whoever waited learns it.
+    AcquireAndPublish,
+    /// Out-of-line TryLock / RWMutex TryRLock: acquire if it returned true.
+    AcquireIfTrue,
+    /// RWMutex.TryLock: acquire both sides if it returned true.
+    AcquireBothIfTrue,
+    /// `runtime_SemacquireRWMutexR`: a reader that waited for a writer (an inlined RLock that
+    /// found the lock held) acquires the lock.
+    EndReaderWait,
+}
+
+/// What a function's probes need beyond their operation: the registers that differ from one
+/// function of an operation to another, and the meaning of sync functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Meaning {
+    /// Everything follows from the operation.
+    Plain,
+    /// A non-blocking select whose channel is in this register at entry
+    /// (`selectnbsend(c, elem)` but `selectnbrecv(elem, c)`).
+    ChannelIn(u8),
+    /// A receive whose return says in this register whether a value arrived (false: the
+    /// channel is closed); a receive without one cannot tell.
+    ReceivedIn(u8),
+    /// An `atomic.Value` publication whose value's data word is in this register at entry.
+    PublishedIn(u8),
+    /// An out-of-line sync function.
+    Sync(OnEntry, OnReturn),
+}
+
+/// One probed Go function.
+#[derive(Clone, Copy, Debug)]
+pub struct GoFunction {
+    pub name: &'static str,
+    pub probes: &'static [Probe],
+    /// How a map operation's key is passed.
+    pub key: KeyClass,
+    pub meaning: Meaning,
+    /// Probed only in binaries with this map implementation.
+    pub only_with: Option<MapImplementation>,
+}
+
+impl GoFunction {
+    /// What the function means at its entry and returns, if it is a sync function.
+    pub fn sync(&self) -> Option<(OnEntry, OnReturn)> {
+        match self.meaning {
+            Meaning::Sync(on_entry, on_return) => Some((on_entry, on_return)),
+            _ => None,
+        }
+    }
+
+    /// Whether its return says if a value arrived.
+    pub fn reports_received(&self) -> bool {
+        matches!(self.meaning, Meaning::ReceivedIn(_))
+    }
+}
+
+/// A function of [`CATALOGUE`], by its index: what each probe site carries to translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FunctionId(u8);
+
+impl FunctionId {
+    pub fn function(self) -> &'static GoFunction {
+        &CATALOGUE[usize::from(self.0)]
+    }
+
+    /// The catalogue's function called `name` (replay, which reads names from a recording).
+    pub fn of(name: &str) -> Option<Self> {
+        CATALOGUE
+            .iter()
+            .position(|function| function.name == name)
+            .and_then(|index| u8::try_from(index).ok())
+            .map(Self)
+    }
+
+    /// Every function, with its id.
+    pub fn all() -> impl Iterator<Item = (Self, &'static GoFunction)> {
+        (0..=u8::MAX).map(Self).zip(CATALOGUE.iter())
+    }
+}
+
+const fn probe(at: At, operation: Operation) -> Probe {
+    Probe { at, operation }
+}
+
+const fn function(name: &'static str, probes: &'static [Probe], meaning: Meaning) -> GoFunction {
+    GoFunction {
+        name,
+        probes,
+        key: KeyClass::None,
+        meaning,
+        only_with: None,
+    }
+}
+
+/// A map operation, probed at its entry.
+const fn map(name: &'static str, probes: &'static [Probe], key: KeyClass) -> GoFunction {
+    GoFunction {
+        key,
+        ..function(name, probes, Meaning::Plain)
+    }
+}
+
+/// An out-of-line sync function: its entry is probed when it means something or when its
+/// returns do (the entry gives them their object).
+const fn sync(name: &'static str, on_entry: OnEntry, on_return: OnReturn) -> GoFunction {
+    let probes: &'static [Probe] = match (on_entry, on_return) {
+        (OnEntry::Nothing, OnReturn::Nothing) => &[],
+        (_, OnReturn::Nothing) => &[SYNC_ENTRY],
+        _ => &[SYNC_ENTRY, SYNC_RETURNS],
+    };
+    function(name, probes, Meaning::Sync(on_entry, on_return))
+}
+
+use At::{AfterCalls, CallsTo, Entry, Returns};
+use KeyClass as Key;
+use OnEntry as E;
+use OnReturn as R;
+use Operation as Op;
+
+const ASSIGN: &[Probe] = &[probe(Entry, Op::MapAssign)];
+const DELETE: &[Probe] = &[probe(Entry, Op::MapDelete)];
+const READ: &[Probe] = &[probe(Entry, Op::MapRead)];
+const ITER_START: &[Probe] = &[probe(Entry, Op::MapIterStart)];
+const ITER_NEXT: &[Probe] = &[probe(Entry, Op::MapIterNext)];
+const MAKE_MAP: &[Probe] = &[probe(Returns, Op::MapMake)];
+const MAKE_CHAN: &[Probe] = &[probe(Returns, Op::ChanMake)];
+const SEND: &[Probe] = &[probe(Entry, Op::ChanSend), probe(Returns, Op::ChanSend)];
+const RECEIVE: &[Probe] = &[
+    probe(Entry, Op::ChanReceive),
+    probe(Returns, Op::ChanReceive),
+];
+const FATAL: &[Probe] = &[probe(Entry, Op::Fatal)];
+const HAND_OFF: &[Probe] = &[probe(Entry, Op::ChanHandOff)];
+const PUBLISH: &[Probe] = &[probe(Entry, Op::AtomicPublish)];
+const SYNC_ENTRY: Probe = probe(Entry, Op::Sync);
+const SYNC_RETURNS: Probe = probe(Returns, Op::Sync);
+/// Where channel values enter and leave buffer slots: the calls that copy a value into a slot
+/// or clear one, made under the channel's lock (docs/go-internals.md).
+const SLOT_COPIES: &[Probe] = &[
+    probe(CallsTo("runtime.typedmemmove"), Op::ChanSlot),
+    probe(CallsTo("runtime.typedmemclr"), Op::ChanSlot),
+];
+
+const SELECT: &[Probe] = &[
+    probe(Entry, Op::SelectChosen),
+    probe(Returns, Op::SelectChosen),
+    SLOT_COPIES[0],
+    SLOT_COPIES[1],
+];
+
+/// Every probed function. The order is the order of the plan's sites.
+pub const CATALOGUE: &[GoFunction] = &[
+    // Map entry points the compiler emits: the same names in Go 1.21–1.27. 1.27's mapaccess1*
+    // and every version's mapaccess1_fat call a mapaccess2*: the plan leaves such a wrapper out.
+    map("runtime.mapassign", ASSIGN, Key::None),
+    map("runtime.mapassign_fast32", ASSIGN, Key::U32),
+    map("runtime.mapassign_fast64", ASSIGN, Key::U64),
+    map("runtime.mapassign_fast64ptr", ASSIGN, Key::U64),
+    map("runtime.mapassign_faststr", ASSIGN, Key::Str),
+    map("runtime.mapdelete", DELETE, Key::None),
+    map("runtime.mapdelete_fast32", DELETE, Key::U32),
+    map("runtime.mapdelete_fast64", DELETE, Key::U64),
+    map("runtime.mapdelete_faststr", DELETE, Key::Str),
+    map("runtime.mapclear", &[probe(Entry, Op::MapClear)], Key::None),
+    map("runtime.mapaccess1", READ, Key::None),
+    map("runtime.mapaccess1_fast32", READ, Key::U32),
+    map("runtime.mapaccess1_fast64", READ, Key::U64),
+    map("runtime.mapaccess1_faststr", READ, Key::Str),
+    map("runtime.mapaccess1_fat", READ, Key::None),
+    map("runtime.mapaccess2", READ, Key::None),
+    map("runtime.mapaccess2_fast32", READ, Key::U32),
+    map("runtime.mapaccess2_fast64", READ, Key::U64),
+    map("runtime.mapaccess2_faststr", READ, Key::Str),
+    // `for range` over a map: Swiss tables (1.24+) have their own names and keep
+    // mapiterinit/mapiternext only as shims for linkname users.
+    map("runtime.mapiterinit", ITER_START, Key::None),
+    map("runtime.mapiternext", ITER_NEXT, Key::None),
+    GoFunction {
+        only_with: Some(MapImplementation::Swiss),
+        ..map("runtime.mapIterStart", ITER_START, Key::None)
+    },
+    GoFunction {
+        only_with: Some(MapImplementation::Swiss),
+        ..map("runtime.mapIterNext", ITER_NEXT, Key::None)
+    },
+    function("runtime.makemap", MAKE_MAP, Meaning::Plain),
+    function("runtime.makemap64", MAKE_MAP, Meaning::Plain),
+    function("runtime.makemap_small", MAKE_MAP, Meaning::Plain),
+    // Goroutines: the `go` statement (its creating stack is still visible), the new g in AX
+    // after `newproc1` returns, and the end of a goroutine.
+    function(
+        "runtime.newproc",
+        &[probe(Entry, Op::GoStatement)],
+        Meaning::Plain,
+    ),
+    function(
+        "runtime.newproc1",
+        &[probe(AfterCalls, Op::GoroutineCreate)],
+        Meaning::Plain,
+    ),
+    function(
+        "runtime.goexit1",
+        &[probe(Entry, Op::GoroutineExit)],
+        Meaning::Plain,
+    ),
+    // Channels.
+    function("runtime.makechan", MAKE_CHAN, Meaning::Plain),
+    function("runtime.makechan64", MAKE_CHAN, Meaning::Plain),
+    function("runtime.chansend1", SEND, Meaning::Plain),
+    function("runtime.chanrecv1", RECEIVE, Meaning::Plain),
+    function(
+        "runtime.chanrecv2",
+        RECEIVE,
+        Meaning::ReceivedIn(register::RAX),
+    ),
+    // reflect.Value.Send/Recv/TrySend/TryRecv: the runtime's bodies under reflect's names.
+    // `chansend0(c, elem, nb) bool` and `chanrecv(c, nb, elem) (selected, received bool)`.
+    function("reflect.chansend0", SEND, Meaning::Plain),
+    function(
+        "reflect.chanrecv",
+        RECEIVE,
+        Meaning::ReceivedIn(register::RBX),
+    ),
+    function(
+        "runtime.selectnbsend",
+        &[probe(Entry, Op::SelectNonBlocking)],
+        Meaning::ChannelIn(register::RAX),
+    ),
+    function(
+        "runtime.selectnbrecv",
+        &[
+            probe(Entry, Op::SelectNonBlocking),
+            probe(Returns, Op::SelectNonBlocking),
+        ],
+        Meaning::ChannelIn(register::RBX),
+    ),
+    function(
+        "runtime.closechan",
+        &[probe(Entry, Op::ChanClose)],
+        Meaning::Plain,
+    ),
+    // selectgo: its entry (a select starts), its return with the chosen case (AX) and whether
+    // a receive got a value (BL), and its copies into and out of slots.
+    function("runtime.selectgo", SELECT, Meaning::Plain),
+    function("runtime.chansend", SLOT_COPIES, Meaning::Plain),
+    function("runtime.chanrecv", SLOT_COPIES, Meaning::Plain),
+    function("runtime.send", HAND_OFF, Meaning::Plain),
+    function("runtime.recv", HAND_OFF, Meaning::Plain),
+    // The runtime is about to kill the process.
+    function("runtime.fatal", FATAL, Meaning::Plain),
+    function("runtime.throw", FATAL, Meaning::Plain),
+    // sync.Pool: Put(x any) gets x's data word in CX; Get returns it in BX.
+    function(
+        "sync.(*Pool).Put",
+        &[probe(Entry, Op::PoolPut)],
+        Meaning::Plain,
+    ),
+    function(
+        "sync.(*Pool).Get",
+        &[probe(Returns, Op::PoolGet)],
+        Meaning::Plain,
+    ),
+    // time.AfterFunc(d, f) arms a timer with f (in BX); goFunc(arg, …) starts f's goroutine.
+    function(
+        "time.AfterFunc",
+        &[probe(Entry, Op::TimerArm)],
+        Meaning::Plain,
+    ),
+    function(
+        "time.goFunc",
+        &[probe(Entry, Op::TimerFire)],
+        Meaning::Plain,
+    ),
+    // atomic.Value publications (maps are often published copy-on-write this way, and read
+    // without a lock): Store(val any) and Swap(new any) get the value's data word in CX,
+    // CompareAndSwap(old, new any) the new one's in SI.
+    function(
+        "sync/atomic.(*Value).Store",
+        PUBLISH,
+        Meaning::PublishedIn(register::RCX),
+    ),
+    function(
+        "sync/atomic.(*Value).Swap",
+        PUBLISH,
+        Meaning::PublishedIn(register::RCX),
+    ),
+    function(
+        "sync/atomic.(*Value).CompareAndSwap",
+        PUBLISH,
+        Meaning::PublishedIn(register::RSI),
+    ),
+    // Out-of-line sync functions, under each name they have in some supported version (Mutex
+    // moved to internal/sync in 1.24; runtime_SemacquireWaitGroup is 1.24+).
+    sync("sync.(*Mutex).Lock", E::Nothing, R::Acquire),
+    sync("sync.(*Mutex).lockSlow", E::Nothing, R::Acquire),
+    sync("sync.(*Mutex).TryLock", E::Nothing, R::AcquireIfTrue),
+    sync("sync.(*Mutex).Unlock", E::Release, R::Nothing),
+    sync("internal/sync.(*Mutex).Lock", E::Nothing, R::Acquire),
+    sync("internal/sync.(*Mutex).lockSlow", E::Nothing, R::Acquire),
+    sync(
+        "internal/sync.(*Mutex).TryLock",
+        E::Nothing,
+        R::AcquireIfTrue,
+    ),
+    sync("internal/sync.(*Mutex).Unlock", E::Release, R::Nothing),
+    sync("sync.(*RWMutex).Lock", E::Nothing, R::AcquireBoth),
+    sync("sync.(*RWMutex).Unlock", E::Release, R::Nothing),
+    sync("sync.(*RWMutex).RLock", E::Nothing, R::Acquire),
+    sync(
+        "sync.(*RWMutex).RUnlock",
+        E::ReleaseMergeWriterSide,
+        R::Nothing,
+    ),
+    sync("sync.(*RWMutex).TryLock", E::Nothing, R::AcquireBothIfTrue),
+    sync("sync.(*RWMutex).TryRLock", E::Nothing, R::AcquireIfTrue),
+    sync("sync.(*WaitGroup).Add", E::AddDelta, R::Nothing),
+    sync("sync.(*WaitGroup).Wait", E::Nothing, R::Acquire),
+    sync("sync.(*Once).doSlow", E::Nothing, R::AcquireAndPublish),
+    sync("runtime.semacquire1", E::Nothing, R::Acquire),
+    sync("runtime.semrelease1", E::ReleaseMerge, R::Nothing),
+    sync("sync.runtime_Semacquire", E::Nothing, R::Acquire),
+    sync("sync.runtime_SemacquireMutex", E::Nothing, R::Acquire),
+    sync(
+        "internal/sync.runtime_SemacquireMutex",
+        E::Nothing,
+        R::Acquire,
+    ),
+    sync(
+        "sync.runtime_SemacquireRWMutexR",
+        E::Nothing,
+        R::EndReaderWait,
+    ),
+    sync("sync.runtime_SemacquireRWMutex", E::Nothing, R::Acquire),
+    sync("sync.runtime_SemacquireWaitGroup", E::Nothing, R::Acquire),
+    sync("sync.runtime_Semrelease", E::ReleaseMerge, R::Nothing),
+    sync(
+        "internal/sync.runtime_Semrelease",
+        E::ReleaseMerge,
+        R::Nothing,
+    ),
+    // atomic.Pointer's writes call these (a write barrier is needed; the typed methods around
+    // them are inlined): writes release, Swap and CompareAndSwap also read.
+    sync("sync/atomic.StorePointer", E::ReleaseMerge, R::Nothing),
+    sync("sync/atomic.SwapPointer", E::ReleaseMerge, R::Acquire),
+    sync(
+        "sync/atomic.CompareAndSwapPointer",
+        E::ReleaseMerge,
+        R::Acquire,
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_function_is_described_once_and_found_by_its_name() {
+        for (id, function) in FunctionId::all() {
+            assert_eq!(FunctionId::of(function.name), Some(id), "{}", function.name);
+            assert!(
+                !function.probes.is_empty(),
+                "{} is never probed",
+                function.name
+            );
+        }
+        assert!(CATALOGUE.len() <= usize::from(u8::MAX), "ids are bytes");
+        assert_eq!(FunctionId::of("main.main"), None);
+    }
+
+    #[test]
+    fn sync_returns_are_probed_only_with_their_entry() {
+        // An open call is kept until its return: a return probed without its entry would
+        // leave calls open forever, and an entry whose returns are not probed must not open one.
+        for (_, function) in FunctionId::all() {
+            let Some((on_entry, on_return)) = function.sync() else {
+                continue;
+            };
+            let at = |place| function.probes.iter().any(|probe| probe.at == place);
+            assert_eq!(at(Returns), on_return != R::Nothing, "{}", function.name);
+            assert_eq!(
+                at(Entry),
+                on_entry != E::Nothing || on_return != R::Nothing,
+                "{}",
+                function.name
+            );
+        }
+    }
+}
