@@ -19,29 +19,83 @@ use crate::{
     plan::catalogue::{FunctionId, OnEntry, OnReturn},
 };
 
-/// The reverse direction of a channel (receives release, sends acquire) and the writer side of
-/// an RWMutex are modelled as separate objects one byte after the real one (objects are
-/// aligned, so this never collides with another object).
+/// The happens-before objects translation adds to the program's own: each is derived from a
+/// real object (or from none, for the shared ones) and kept apart from every real object and
+/// from each other by a tag in the top byte, above any user-space address (x86-64 user
+/// addresses stay below 2^47). A nil channel's objects are therefore not the shared ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Derived {
+    /// The reverse direction of a channel (receives release, sends acquire), and the writer
+    /// side of an RWMutex.
+    Companion = 1,
+    /// A channel's close: a receive that got a value learns only what the sends released, so
+    /// a sender's later work (up to its `close`) stays unordered with it, as with `-race`; only
+    /// a receive that saw the close learns what preceded the close.
+    Closing = 2,
+    /// The release of an AfterFunc callback's arming, on the callback.
+    Callback = 3,
+    /// The release of a value put into a `sync.Pool`.
+    Pooled = 4,
+    /// The release of a value published through `atomic.Value`.
+    Publication = 5,
+    /// Every channel operation publishes to it and every `select` acquires it.
+    AnyChannel = 6,
+    /// A `select` with more cases than the kernel records ([`MAX_SELECT_CASES`]) publishes to it
+    /// when it starts, and every channel operation learns from it when it completes: its
+    /// channels are unknown, and a value it sends may be received by a plain receive.
+    AnySelect = 7,
+}
+
+const TAG_SHIFT: u32 = 56;
+
+impl Derived {
+    const ALL: [Self; 7] = [
+        Self::Companion,
+        Self::Closing,
+        Self::Callback,
+        Self::Pooled,
+        Self::Publication,
+        Self::AnyChannel,
+        Self::AnySelect,
+    ];
+
+    /// The object of this kind derived from `object`.
+    pub fn of(self, object: Address) -> Address {
+        (self as u64) << TAG_SHIFT | object & ((1 << TAG_SHIFT) - 1)
+    }
+
+    /// What `object` is: a derived object and what it was derived from, or `None` for one of
+    /// the program's own.
+    pub fn split(object: Address) -> Option<(Self, Address)> {
+        let tag = object >> TAG_SHIFT;
+        let kind = Self::ALL.into_iter().find(|kind| *kind as u64 == tag)?;
+        Some((kind, object & ((1 << TAG_SHIFT) - 1)))
+    }
+}
+
 fn companion(object: Address) -> Address {
-    object + 1
+    Derived::Companion.of(object)
 }
 
-/// A channel's close is published on its own object: a receive that got a value learns only
-/// what the sends released, so a sender's later work (up to its `close`) stays unordered with
-/// it, as with `-race`; only a receive that saw the close learns what preceded the close.
 fn closing(channel: Address) -> Address {
-    channel + 3
+    Derived::Closing.of(channel)
 }
 
-/// The release of an AfterFunc callback's arming (an odd address: no real object is there).
 fn callback(function: Address) -> Address {
-    function + 5
+    Derived::Callback.of(function)
 }
 
-/// Where a value put into a `sync.Pool` keeps its release (odd, like [`callback`]).
 fn pooled(value: Address) -> Address {
-    value + 7
+    Derived::Pooled.of(value)
 }
+
+fn publication(pointer: Address) -> Address {
+    Derived::Publication.of(pointer)
+}
+
+const ANY_CHANNEL: Address = (Derived::AnyChannel as u64) << TAG_SHIFT;
+const ANY_SELECT: Address = (Derived::AnySelect as u64) << TAG_SHIFT;
 
 /// `goroutine`'s operation through a slot of `buffer`, as -race's `racenotify`: the slot
 /// takes the goroutine's clock and the goroutine learns what the slot carried; slots of
@@ -89,14 +143,6 @@ fn racesync(active: GoroutineId, partner: GoroutineId, object: Address) -> Vec<O
     ]
 }
 
-/// The object every channel operation publishes to and every `select` acquires.
-const ANY_CHANNEL: Address = 1;
-
-/// The object a `select` with more cases than the kernel records ([`MAX_SELECT_CASES`])
-/// publishes to when it starts, and every channel operation learns from when it completes: its
-/// channels are unknown, and a value it sends may be received by a plain receive.
-const ANY_SELECT: Address = 3;
-
 /// A channel operation in progress.
 #[derive(Clone, Copy, Debug)]
 struct ChannelOp {
@@ -130,12 +176,6 @@ struct SelectCases {
     expected: u64,
     /// (operation, is a send), by case index.
     cases: Vec<(ChannelOp, bool)>,
-}
-
-/// Where values published through `atomic.Value` keep their release clock: two bytes after
-/// the published pointer (disjoint from [`companion`]).
-fn publication(pointer: Address) -> Address {
-    pointer + 2
 }
 
 /// What an open call is waiting to return from.
@@ -678,7 +718,7 @@ mod tests {
                 },
                 Operation::Acquire {
                     goroutine: 2,
-                    object: 0x303
+                    object: closing(0x300)
                 },
                 Operation::Acquire {
                     goroutine: 2,
@@ -695,7 +735,7 @@ mod tests {
             vec![
                 Operation::Acquire {
                     goroutine: 1,
-                    object: 0x301
+                    object: companion(0x300)
                 },
                 Operation::Acquire {
                     goroutine: 1,
@@ -723,7 +763,7 @@ mod tests {
         };
         // Each case also publishes to the object a select with unknown cases learns from.
         assert_eq!(send, [release(0x300), release(ANY_CHANNEL)]);
-        assert_eq!(receive, [release(0x401), release(ANY_CHANNEL)]);
+        assert_eq!(receive, [release(companion(0x400)), release(ANY_CHANNEL)]);
         // The receive (case 1) got a value.
         let chosen = run(EventKind::SelectChosen, 1, 1);
         assert_eq!(chosen, [acquire(0x400), acquire(ANY_SELECT)]);
@@ -750,7 +790,7 @@ mod tests {
             close[0],
             Operation::ReleaseMerge {
                 goroutine: 1,
-                object: 0x303
+                object: closing(0x300)
             }
         );
         let acquire = |object| Operation::Acquire {
@@ -772,14 +812,14 @@ mod tests {
                 [acquire(0x300), acquire(ANY_SELECT)],
                 "{function}"
             );
-            assert_eq!(receive(0), [acquire(0x303)], "{function}");
+            assert_eq!(receive(0), [acquire(closing(0x300))], "{function}");
         }
         // chanrecv1 cannot tell: it learns from both.
         let recv1 = "runtime.chanrecv1";
         translator.named(&event(EventKind::ChanReceive, 2, 0x300, 0), recv1, 0);
         assert_eq!(
             translator.named(&event(EventKind::ChanReceiveDone, 2, 0, 0), recv1, 0),
-            [acquire(0x300), acquire(0x303), acquire(ANY_SELECT)]
+            [acquire(0x300), acquire(closing(0x300)), acquire(ANY_SELECT)]
         );
     }
 
@@ -791,7 +831,7 @@ mod tests {
             arm,
             [Operation::ReleaseMerge {
                 goroutine: 1,
-                object: 0x705
+                object: callback(0x700)
             }]
         );
         // The timer fires on the scheduler's stack (goroutine 0) of thread 9, which starts
@@ -808,7 +848,7 @@ mod tests {
             translator.named(&create, "", 0)[1],
             Operation::Acquire {
                 goroutine: 5,
-                object: 0x705
+                object: callback(0x700)
             }
         );
     }
@@ -821,7 +861,7 @@ mod tests {
             put,
             [Operation::ReleaseMerge {
                 goroutine: 1,
-                object: 0x807
+                object: pooled(0x800)
             }]
         );
         let get = translator.named(&event(EventKind::PoolGet, 2, 0x800, 0), "", 0);
@@ -829,7 +869,7 @@ mod tests {
             get,
             [Operation::Acquire {
                 goroutine: 2,
-                object: 0x807
+                object: pooled(0x800)
             }]
         );
         assert!(translator
@@ -845,7 +885,7 @@ mod tests {
             translator.named(&event(EventKind::AtomicPublish, 1, 0x500, 0x600), store, 0),
             vec![Operation::ReleaseMerge {
                 goroutine: 1,
-                object: 0x502
+                object: publication(0x500)
             }]
         );
         assert_eq!(
@@ -857,7 +897,7 @@ mod tests {
             vec![
                 Operation::Acquire {
                     goroutine: 2,
-                    object: 0x502
+                    object: publication(0x500)
                 },
                 Operation::MapAccess {
                     goroutine: 2,
@@ -1116,5 +1156,28 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn derived_objects_never_meet_real_ones_or_each_other() {
+        // A nil channel (0) used to make companion(0) the shared channel object and closing(0)
+        // the shared select object.
+        for object in [0, 8, 0xc000_0140_0000, 0x7fff_ffff_fff8] {
+            let derived: Vec<Address> = Derived::ALL
+                .into_iter()
+                .filter(|kind| !matches!(kind, Derived::AnyChannel | Derived::AnySelect))
+                .map(|kind| kind.of(object))
+                .collect();
+            let mut all = derived.clone();
+            all.extend([object, ANY_CHANNEL, ANY_SELECT]);
+            let mut distinct = all.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), all.len(), "{object:#x}: {all:x?}");
+            for (kind, address) in Derived::ALL.into_iter().zip(&derived) {
+                assert_eq!(Derived::split(*address), Some((kind, object)));
+            }
+            assert_eq!(Derived::split(object), None);
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::{
     detect::{
         history::{RaceGraph, Role, Step},
         pipeline::ResolvedRace,
+        translate::Derived,
     },
     events::stacks::{access_function, SourceFrame},
 };
@@ -34,10 +35,30 @@ fn site_label(frames: &[SourceFrame]) -> String {
     format!("{}{position}", quoted(function))
 }
 
+/// A happens-before object as a reader knows it: its address, or what translation derived it
+/// from (`closing of 0xc000123000`, `any channel`).
+fn object_label(object: u64) -> String {
+    match Derived::split(object) {
+        None => format!("{object:#x}"),
+        Some((Derived::AnyChannel, _)) => "any channel".to_owned(),
+        Some((Derived::AnySelect, _)) => "any select".to_owned(),
+        Some((kind, of)) => {
+            let kind = match kind {
+                Derived::Companion => "reverse side",
+                Derived::Closing => "close",
+                Derived::Callback => "callback",
+                Derived::Pooled => "pooled value",
+                Derived::Publication | Derived::AnyChannel | Derived::AnySelect => "publication",
+            };
+            format!("{kind} of {of:#x}")
+        }
+    }
+}
+
 fn node_label(step: &Step) -> String {
     match step.role {
         Role::Acquire(object) | Role::Release(object) | Role::Exchange(object) => {
-            format!("{} {object:#x}", step.operation)
+            format!("{} {}", step.operation, object_label(object))
         }
         Role::AcquireAll => format!(
             "{} (start unseen: ordered after everything)",
@@ -308,5 +329,15 @@ mod tests {
         );
         assert!(text.contains("p3 -> p10 [color=gray]"), "{text}");
         assert_eq!(text.matches("[color=gray]").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn derived_objects_are_named_after_what_they_come_from() {
+        assert_eq!(object_label(0xc000_1000), "0xc0001000");
+        assert_eq!(
+            object_label(Derived::Closing.of(0xc000_1000)),
+            "close of 0xc0001000"
+        );
+        assert_eq!(object_label(Derived::AnyChannel.of(0)), "any channel");
     }
 }
