@@ -86,7 +86,7 @@ impl Prepared {
         metrics: Option<&Metrics>,
     ) -> Result<TracedProcess<'_>, TracerError> {
         let (probes, channels) = self.load_probes(pid, Some(&exit))?;
-        let complete_from_ns = session::monotonic_now_ns();
+        let complete_from_ns = crate::events::monotonic_now_ns();
         session::setup_interrupted()?;
         let running = RunningProcess {
             pid,

@@ -64,6 +64,17 @@ pub struct Event {
     pub buffer: Option<ChannelBuffer>,
 }
 
+/// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns`.
+pub fn monotonic_now_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// Decodes one ring-buffer record; `None` for a record of the wrong size or an unknown kind.
 pub fn decode(record: &[u8]) -> Option<Event> {
     if record.len() != std::mem::size_of::<RawEvent>() {

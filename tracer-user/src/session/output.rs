@@ -1,0 +1,203 @@
+//! Where each decoded event goes, in order: the summary's counts, the code site of its stack
+//! (symbolized once per site), the detector, and the `--events` recording; fatal errors are
+//! counted and the map crashes kept for the race log.
+
+use std::{collections::HashMap, time::Duration};
+
+use tracer_common::EventKind;
+
+use crate::{
+    analyse::GoBinary,
+    detect::pipeline::Detection,
+    error::TracerError,
+    events::{
+        monotonic_now_ns,
+        recording::{Recorder, WindowMark},
+        stacks, Event,
+    },
+    metrics::TargetTotals,
+    plan::sites::KernelSite,
+    probes::KernelChannels,
+    report::{summary::Summary, FatalCrash},
+    target,
+};
+
+/// Where decoded events go: the summary always, `--events` when asked, with the `stack` lines
+/// each event refers to written before it.
+pub(super) struct Output<'a> {
+    pub(super) sites: &'a [KernelSite],
+    pub(super) binary: &'a GoBinary,
+    pub(super) summary: Summary,
+    pub(super) sink: Option<Recorder>,
+    /// (kernel stack id, caller) → code-site id.
+    pub(super) site_ids: HashMap<(u32, u64), u64>,
+    pub(super) detection: Detection,
+    /// Where a PIE was loaded (run-time − link-time address), learnt from the first stack.
+    pub(super) load_bias: Option<u64>,
+    /// `ts_ns` of the newest event decoded.
+    pub(super) newest_event_ns: Option<u64>,
+    /// Fatal errors by message.
+    pub(super) fatal_errors: Vec<(String, u64)>,
+    /// Fatal map errors not yet reported.
+    pub(super) crashes: Vec<FatalCrash>,
+    /// `run`: the program's own `execve` from tracer's fork is still to come.
+    pub(super) launching: bool,
+    /// The process replaced its program: later events are another program's.
+    pub(super) replaced: bool,
+}
+
+impl<'a> Output<'a> {
+    /// The output of a target probed at `sites` of `binary`; `launching` when tracer started it
+    /// (its own `execve` is still to come).
+    pub(super) fn new(
+        sites: &'a [KernelSite],
+        binary: &'a GoBinary,
+        recorder: Option<Recorder>,
+        graphs: bool,
+        launching: bool,
+    ) -> Self {
+        Self {
+            sites,
+            binary,
+            summary: Summary::default(),
+            sink: recorder,
+            site_ids: HashMap::new(),
+            detection: Detection::with_graphs(graphs),
+            load_bias: None,
+            newest_event_ns: None,
+            fatal_errors: Vec::new(),
+            crashes: Vec::new(),
+            launching,
+            replaced: false,
+        }
+    }
+
+    /// Moves the analysis window, and says so in the recording (for replay).
+    pub(super) fn move_window(&mut self, mark: WindowMark) -> Result<(), TracerError> {
+        if let Some(sink) = self.sink.as_mut() {
+            sink.window(mark)?;
+        }
+        self.detection.move_window(mark);
+        Ok(())
+    }
+
+    pub(super) fn write(
+        &mut self,
+        event: &Event,
+        channels: &KernelChannels,
+    ) -> Result<(), TracerError> {
+        self.summary.record(event);
+        self.newest_event_ns = Some(event.ts_ns);
+        let site = match event.stack {
+            Some(kernel_id) => self.site_of(kernel_id, event, channels)?,
+            None => 0,
+        };
+        if event.kind == EventKind::Fatal {
+            let message = self.count_fatal_error(event);
+            if FatalCrash::is_map_error(&message) {
+                self.crashes.push(FatalCrash {
+                    message,
+                    goroutine: event.goroutine,
+                    stack: self.detection.frames(site).to_vec(),
+                    map: self.summary.last_map_written_by(event.goroutine),
+                });
+            }
+        }
+        let probe = self.sites.get(event.site as usize);
+        let function = probe.map_or("", |probe| probe.function.as_str());
+        self.detection
+            .observe(event, probe.and_then(|probe| probe.observes), site);
+        match self.sink.as_mut() {
+            Some(sink) => sink.event(event, function, (site != 0).then_some(site)),
+            None => Ok(()),
+        }
+    }
+
+    /// The code-site id of a stack, resolving (and writing out) its frames the first time.
+    pub(super) fn site_of(
+        &mut self,
+        kernel_id: u32,
+        event: &Event,
+        channels: &KernelChannels,
+    ) -> Result<u64, TracerError> {
+        let key = (kernel_id, event.caller);
+        if let Some(&id) = self.site_ids.get(&key) {
+            return Ok(id);
+        }
+        let pcs = stacks::with_caller(&channels.stack(kernel_id), event.caller);
+        // The walk starts at the probed instruction, whose link-time address is known: the
+        // difference is where a PIE was loaded.
+        let load_bias = match (pcs.first(), self.sites.get(event.site as usize)) {
+            (Some(&pc), Some(site)) => *self.load_bias.insert(pc.wrapping_sub(site.address)),
+            _ => 0,
+        };
+        let frames =
+            stacks::symbolize(&pcs, |pc| self.binary.symbolize(pc.wrapping_sub(load_bias)));
+        if let Some(sink) = self.sink.as_mut() {
+            let id = self.site_ids.len() as u64 + 1;
+            sink.stack(id, &frames)?;
+        }
+        let id = self.detection.add_site(frames);
+        self.site_ids.insert(key, id);
+        Ok(id)
+    }
+
+    /// Counts a fatal error under its message, and returns the message: `runtime.fatal`/`throw`
+    /// take a string, whose bytes are almost always a literal in the executable's read-only
+    /// data; otherwise they are read from the process, if it still exists.
+    pub(super) fn count_fatal_error(&mut self, event: &Event) -> String {
+        let message = fatal_message(
+            self.binary,
+            event.pid,
+            event.object,
+            event.arg,
+            self.load_bias.unwrap_or(0),
+        );
+        match self
+            .fatal_errors
+            .iter_mut()
+            .find(|(known, _)| *known == message)
+        {
+            Some((_, count)) => *count += 1,
+            None => self.fatal_errors.push((message.clone(), 1)),
+        }
+        message
+    }
+
+    /// Totals for the metrics.
+    pub(super) fn totals(&self) -> TargetTotals {
+        TargetTotals {
+            events_by_kind: self.summary.by_kind().collect(),
+            dropped: self.summary.dropped,
+            kernel: self.summary.kernel,
+            detector: self.detection.stats(),
+            lag: self
+                .newest_event_ns
+                .map(|ts| Duration::from_nanos(monotonic_now_ns().saturating_sub(ts))),
+            races: self.detection.race_tallies(),
+            fatal_errors: self.fatal_errors.clone(),
+        }
+    }
+}
+
+/// The longest fatal message read; the runtime's own are under 64 bytes.
+const MAX_FATAL_MESSAGE: u64 = 256;
+
+/// The text of the string (`address`, `len`) a fatal error was raised with.
+pub(super) fn fatal_message(
+    binary: &GoBinary,
+    pid: u32,
+    address: u64,
+    len: u64,
+    load_bias: u64,
+) -> String {
+    let len = len.min(MAX_FATAL_MESSAGE);
+    let bytes = binary
+        .bytes_at(address.wrapping_sub(load_bias), len)
+        .map(<[u8]>::to_vec)
+        .or_else(|| target::read_memory(pid, address, len as usize).ok());
+    match bytes {
+        Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        None => "(message unreadable)".to_owned(),
+    }
+}

@@ -1,0 +1,325 @@
+//! One process while it is traced: its probes (in place, paused or removed), its windows, its
+//! ring buffer drained into its [`Output`], and what it has reported so far.
+
+use std::{
+    os::fd::OwnedFd,
+    time::{Duration, Instant, SystemTime},
+};
+
+use tracer_common::{counter, EventKind};
+
+use super::{
+    output::Output,
+    sampling::{Controller, Decision},
+    windows::{kernel_counters, on_cpu, Meters, Windows},
+    Ownership, SessionOptions, SessionResult, StopReason, TracedProcess,
+};
+use crate::{
+    error::TracerError,
+    events::{
+        decode, monotonic_now_ns,
+        recording::{Recorder, WindowMark},
+    },
+    metrics::TargetMetrics,
+    probes::{AttachedProbes, KernelChannels},
+    report::{race_log::RaceLog, summary::Progress, Finding},
+};
+
+/// A process while it is traced.
+pub(super) struct Target<'a> {
+    pub(super) pid: u32,
+    pub(super) name: String,
+    /// Races and fatal map errors already written to the race log.
+    pub(super) reported: usize,
+    pub(super) crashes_reported: usize,
+    /// `None` once detached.
+    pub(super) probes: Option<AttachedProbes>,
+    pub(super) channels: KernelChannels,
+    pub(super) output: Output<'a>,
+    /// Readable once the process has exited.
+    pub(super) exit: OwnedFd,
+    pub(super) metrics: Option<TargetMetrics>,
+    /// When and why tracing it ended.
+    pub(super) ended: Option<(Duration, StopReason)>,
+    pub(super) windows: Windows,
+}
+
+impl<'a> Target<'a> {
+    /// Starts tracing `process`: its windows, its recording, and its analysis from the moment
+    /// its last probe was in place.
+    pub(super) fn start(
+        process: TracedProcess<'a>,
+        options: &SessionOptions,
+        ownership: Ownership,
+        started: Instant,
+    ) -> Result<Self, TracerError> {
+        let recorder = match options.events.clone() {
+            Some(path) => Some(Recorder::create(path, process.pid, &process.name)?),
+            None => None,
+        };
+        let windows = Windows::new(
+            options,
+            started,
+            Meters::read(&process.channels, process.pid),
+        );
+        let mut target = Self {
+            pid: process.pid,
+            name: process.name,
+            reported: 0,
+            crashes_reported: 0,
+            exit: process.exit,
+            probes: Some(process.probes),
+            channels: process.channels,
+            output: Output::new(
+                process.sites,
+                process.binary,
+                recorder,
+                options.graphs,
+                ownership == Ownership::Launched,
+            ),
+            metrics: process.metrics,
+            ended: None,
+            windows,
+        };
+        if let Some(ts) = process.complete_from_ns {
+            target.output.move_window(WindowMark::From(ts))?;
+        }
+        Ok(target)
+    }
+
+    /// Decodes up to `budget` records into the output, on tracer's CPU account for this
+    /// target; returns whether records may be left.
+    pub(super) fn drain(&mut self, budget: usize) -> Result<bool, TracerError> {
+        let (drained, cpu) = on_cpu(|| drain_ring(&mut self.channels, &mut self.output, budget));
+        self.windows.tracer_cpu += cpu;
+        drained
+    }
+
+    pub(super) fn meters(&self) -> Meters {
+        Meters::read(&self.channels, self.pid)
+    }
+
+    /// Removes every probe for good (once), noting how long they were in place.
+    pub(super) fn detach(&mut self) {
+        if let Some(probes) = self.probes.take() {
+            let traced = !probes.is_paused();
+            drop(probes);
+            let meters = self.meters();
+            let cost = self.windows.totals(Instant::now(), meters, traced);
+            log::debug!("pid {}: {cost:?}", self.pid);
+            self.output.summary.cost = Some(cost);
+        }
+    }
+
+    /// Ends a sampling window or a pause, if it is time, and decides what comes next.
+    pub(super) fn switch_window(
+        &mut self,
+        now: Instant,
+        elapsed: Duration,
+    ) -> Result<(), TracerError> {
+        if self.windows.next_decision.is_none_or(|at| at > now) {
+            return Ok(());
+        }
+        let Some(paused) = self.probes.as_ref().map(AttachedProbes::is_paused) else {
+            return Ok(());
+        };
+        let meters = self.meters();
+        let stretch = self.windows.end_stretch(now, meters, !paused);
+        let Some(controller) = self.windows.controller.as_mut() else {
+            return Ok(());
+        };
+        let decision = controller.next(!paused, &stretch);
+        log::debug!("pid {}: {stretch:?} → {decision:?}", self.pid);
+        let next = match decision {
+            Decision::Trace(next) => {
+                if paused {
+                    self.open_window(elapsed)?;
+                }
+                next
+            }
+            Decision::Pause(next) => {
+                if !paused {
+                    self.close_window()?;
+                }
+                next
+            }
+        };
+        self.windows.next_decision = Some(Instant::now() + next);
+        Ok(())
+    }
+
+    /// Places the probes again; the analysis starts over once they are all in place.
+    pub(super) fn open_window(&mut self, elapsed: Duration) -> Result<(), TracerError> {
+        let placing = Instant::now();
+        let (resumed, cpu) = on_cpu(|| self.probes.as_mut().map_or(Ok(()), AttachedProbes::resume));
+        self.windows.tracer_cpu += cpu;
+        log::debug!(
+            "pid {}: probes placed in {:?} ({cpu:?} of CPU)",
+            self.pid,
+            placing.elapsed()
+        );
+        match resumed {
+            Err(TracerError::NoSuchProcess(_)) => {
+                return self.finish(elapsed, StopReason::TargetExited)
+            }
+            resumed => resumed?,
+        }
+        self.output
+            .move_window(WindowMark::From(monotonic_now_ns()))?;
+        self.windows.total.windows += 1;
+        Ok(())
+    }
+
+    /// Removes the probes (the analysis stops where they start going) and analyses what they
+    /// recorded.
+    pub(super) fn close_window(&mut self) -> Result<(), TracerError> {
+        self.output
+            .move_window(WindowMark::Until(monotonic_now_ns()))?;
+        let removing = Instant::now();
+        let ((), cpu) = on_cpu(|| self.probes.as_mut().map_or((), AttachedProbes::pause));
+        log::debug!(
+            "pid {}: probes removed in {:?} ({cpu:?} of CPU)",
+            self.pid,
+            removing.elapsed()
+        );
+        let (drained, draining) =
+            on_cpu(|| drain_ring(&mut self.channels, &mut self.output, usize::MAX));
+        self.windows.tracer_cpu += cpu + draining;
+        drained.map(|_| ())
+    }
+
+    /// Detaches, empties the ring buffer and publishes the final totals.
+    pub(super) fn finish(
+        &mut self,
+        elapsed: Duration,
+        stop: StopReason,
+    ) -> Result<(), TracerError> {
+        self.detach();
+        // Nothing adds events any more: empty the buffer.
+        drain_ring(&mut self.channels, &mut self.output, usize::MAX)?;
+        if let Some(sink) = self.output.sink.as_mut() {
+            sink.flush()?;
+        }
+        self.refresh_counters();
+        self.publish_metrics();
+        self.ended = Some((elapsed, stop));
+        Ok(())
+    }
+
+    /// Writes the races and fatal map errors found since the last call, the moment they are
+    /// known.
+    pub(super) fn report_new_races(
+        &mut self,
+        race_log: &mut RaceLog,
+        started: Instant,
+        several: bool,
+    ) -> Result<(), TracerError> {
+        for race in self.output.detection.races_since(self.reported) {
+            self.reported += 1;
+            race_log.found(&race, &self.finding(self.reported, started), several)?;
+        }
+        for crash in std::mem::take(&mut self.output.crashes) {
+            self.crashes_reported += 1;
+            race_log.crashed(&crash, &self.finding(self.crashes_reported, started))?;
+        }
+        Ok(())
+    }
+
+    /// The heading of this target's `number`th report, written now.
+    pub(super) fn finding(&self, number: usize, started: Instant) -> Finding<'_> {
+        Finding {
+            number,
+            pid: self.pid,
+            executable: &self.name,
+            at: Some(SystemTime::now()),
+            after: Some(started.elapsed()),
+        }
+    }
+
+    /// The `--stats-interval` line: totals, races found so far, and whether the probes are in
+    /// place.
+    pub(super) fn progress_line(&mut self, elapsed: Duration) -> String {
+        self.refresh_counters();
+        let now = Instant::now();
+        let meters = self.meters();
+        let probes = match self.probes.as_ref().map(AttachedProbes::is_paused) {
+            None => "removed",
+            Some(false) => "in place",
+            Some(true) => match self.windows.controller.as_ref().map(Controller::budgeted) {
+                Some(true) => "paused by the budget",
+                _ => "paused",
+            },
+        };
+        let traced = self
+            .probes
+            .as_ref()
+            .is_some_and(|probes| !probes.is_paused());
+        let cost = self.windows.totals(now, meters, traced);
+        self.output.summary.progress_line(&Progress {
+            elapsed,
+            races: self.output.detection.race_count(),
+            probes,
+            cost,
+        })
+    }
+
+    pub(super) fn refresh_counters(&mut self) {
+        let channels = &self.channels;
+        let summary = &mut self.output.summary;
+        summary.dropped = channels.counter(counter::DROPPED);
+        summary.kernel = kernel_counters(channels);
+    }
+
+    pub(super) fn publish_metrics(&mut self) {
+        if let Some(metrics) = self.metrics.as_mut() {
+            metrics.update(&self.output.totals());
+        }
+    }
+
+    pub(super) fn result(self) -> SessionResult {
+        let (elapsed, stop) = self.ended.expect("every target is finished before results");
+        SessionResult {
+            pid: self.pid,
+            name: self.name,
+            races: self.output.detection.races(),
+            fatal_errors: self.output.fatal_errors,
+            summary: self.output.summary,
+            elapsed,
+            stop,
+        }
+    }
+}
+
+/// Decodes up to `budget` records; returns whether the budget ran out (more may be waiting).
+/// Stops at the process's `execve`: what follows belongs to another program, and is discarded.
+pub(super) fn drain_ring(
+    channels: &mut KernelChannels,
+    output: &mut Output<'_>,
+    budget: usize,
+) -> Result<bool, TracerError> {
+    for _ in 0..budget {
+        let decoded = {
+            let Some(record) = channels.events.next() else {
+                return Ok(false);
+            };
+            if output.replaced {
+                continue;
+            }
+            decode(&record)
+        };
+        let Some(event) = decoded else {
+            output.summary.undecodable += 1;
+            continue;
+        };
+        let launch = std::mem::take(&mut output.launching);
+        if event.kind == EventKind::Exec {
+            // With `run`, the first event is the program's own start from tracer's fork.
+            if launch {
+                continue;
+            }
+            output.replaced = true;
+        }
+        output.write(&event, channels)?;
+    }
+    Ok(true)
+}
