@@ -336,7 +336,7 @@ pub enum ProbeClass {
 }
 
 impl ProbeClass {
-    pub const ALL: [ProbeClass; 4] = [
+    pub const ALL: [Self; 4] = [
         Self::MapOp,
         Self::CallEntry,
         Self::CallReturn,
@@ -415,14 +415,14 @@ mod pod {
     unsafe impl aya::Pod for super::RuntimeConfig {}
 }
 
-const _: () = assert!(core::mem::size_of::<RawEvent>() == 80);
+const _: () = assert!(size_of::<RawEvent>() == 80);
 
 /// Distinct user stacks kept (`STACKS` map size).
 pub const MAX_STACKS: u32 = 1 << 14;
 /// Deepest user stack recorded (the kernel's `PERF_MAX_STACK_DEPTH`).
 pub const MAX_STACK_DEPTH: usize = 127;
-const _: () = assert!(core::mem::size_of::<SiteParams>() == 24);
-const _: () = assert!(core::mem::size_of::<RuntimeConfig>() == 24);
+const _: () = assert!(size_of::<SiteParams>() == 24);
+const _: () = assert!(size_of::<RuntimeConfig>() == 24);
 
 #[cfg(test)]
 mod tests {

@@ -248,7 +248,7 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     let mut goroutine = None;
     let object = match params.object {
         object::REGISTER => base.wrapping_add(params.offset as u64),
-        object::LOAD => match read_u64(base.wrapping_add(params.at as i64 as u64)) {
+        object::LOAD => match read_u64(base.wrapping_add(i64::from(params.at) as u64)) {
             Some(pointer) => pointer.wrapping_add(params.offset as u64),
             None => 0,
         },
@@ -400,7 +400,7 @@ fn emit(event: RawEvent) {
             }
             entry.write(event);
             // Userspace drains on a timer: a wakeup per event would cost more than the probe.
-            entry.submit(BPF_RB_NO_WAKEUP as u64);
+            entry.submit(u64::from(BPF_RB_NO_WAKEUP));
         }
         None => {
             bump(counter::DROPPED);
@@ -525,7 +525,7 @@ pub fn process_exec(_ctx: RawTracePointContext) -> i32 {
 
 #[cfg(not(test))]
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     loop {}
 }
 

@@ -78,7 +78,7 @@ fn dwarf_decides_for_versions_missing_from_the_table() {
         assert!(with_file(&stripped, offsets_from_dwarf).unwrap().is_none());
         match with_file(&stripped, |file| runtime_offsets(file, UNKNOWN_VERSION)) {
             Err(error @ OffsetsError::UnknownLayout { dwarf: None, .. }) => {
-                assert!(error.to_string().contains("go1.28"), "{error}")
+                assert!(error.to_string().contains("go1.28"), "{error}");
             }
             other => panic!("go{version} stripped as go1.28: expected a refusal, got {other:?}"),
         }
@@ -116,7 +116,7 @@ fn readelf_structs(dump: &str, names: &[&str]) -> HashMap<String, HashMap<String
                 current_struct = Some(value.to_owned());
             }
             (Some((2, "DW_TAG_member")), "DW_AT_name", Some(_)) => {
-                member_name = Some(value.to_owned())
+                member_name = Some(value.to_owned());
             }
             (_, "DW_AT_data_member_location", Some(name)) => {
                 let member = member_name.take().expect("the name precedes the location");

@@ -42,7 +42,7 @@ fn demo_race_is_reported(version: &str) {
     let reports = dir.path().join("races.jsonl");
     let _alone = ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let recording = dir.path().join("events.jsonl");
     let graphs = dir.path().join("graphs");
     // Traced all the time, the demo produces events faster than tracer's share of two cores
@@ -210,7 +210,7 @@ fn attached_demo_race_is_the_only_report(version: &str) {
     let binary = build_demo(version, dir.path());
     let _alone = ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut demo = Command::new(&binary)
         .args(["-duration", "10m", "-clients", "2"])
         .stdout(Stdio::null())
@@ -291,7 +291,7 @@ fn the_demo_reports_its_race_live_under_the_default_budget() {
     let binary = build_demo("1.26.6", dir.path());
     let _alone = ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for run in 1..=3 {
         let reports = dir.path().join(format!("races-{run}.jsonl"));
         let output = tracer()

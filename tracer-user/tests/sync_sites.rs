@@ -176,7 +176,7 @@ fn sites_in_dwarf(path: &Path) -> BTreeSet<Site> {
     let global = |unit: &gimli::Unit<_>, offset: gimli::UnitOffset| {
         offset.to_debug_info_offset(&unit.header).unwrap().0
     };
-    let name = |unit: &gimli::Unit<_>, entry: &gimli::DebuggingInformationEntry<_>| {
+    let name = |unit: &gimli::Unit<_>, entry: &gimli::DebuggingInformationEntry<'_, '_, _>| {
         let value = entry.attr_value(gimli::DW_AT_name).unwrap()?;
         Some(
             dwarf
@@ -221,7 +221,7 @@ fn sites_in_dwarf(path: &Path) -> BTreeSet<Site> {
                 Some(gimli::AttributeValue::DebugInfoRef(offset)) => offset.0,
                 other => panic!("unexpected abstract origin {other:?}"),
             };
-            let name = names.get(&origin).map(String::as_str).unwrap_or("");
+            let name = names.get(&origin).map_or("", String::as_str);
             let kinds: &[&str] = match name {
                 "sync.(*Mutex).Lock" => &["lock"],
                 "sync.(*Mutex).Unlock" => &["unlock"],

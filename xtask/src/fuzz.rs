@@ -65,7 +65,7 @@ fn seed(environment: &Environment, corpus: &Path) -> anyhow::Result<()> {
         }
     }
     // One assign record (kind 1) as the kernel writes it, key class u64.
-    let mut record = vec![0u8; std::mem::size_of::<u64>() * 10];
+    let mut record = vec![0u8; size_of::<u64>() * 10];
     record[..8].copy_from_slice(&1u64.to_le_bytes());
     record[16..24].copy_from_slice(&0xc000_1000u64.to_le_bytes());
     record[60] = 1;

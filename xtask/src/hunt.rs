@@ -222,7 +222,7 @@ impl TracedService {
                 }
             }
         });
-        let mut service = Self {
+        let service = Self {
             tracer: child,
             lines,
         };
@@ -233,7 +233,7 @@ impl TracedService {
     }
 
     /// The rest of the first output line starting with `prefix`, if it comes within `timeout`.
-    fn line_starting(&mut self, prefix: &str, timeout: Duration) -> anyhow::Result<Option<String>> {
+    fn line_starting(&self, prefix: &str, timeout: Duration) -> anyhow::Result<Option<String>> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -290,7 +290,7 @@ fn first_report(
         "-race-after".to_owned(),
         format!("{}ms", RACE_AFTER.as_millis()),
     ];
-    let (mut service, address) =
+    let (service, address) =
         TracedService::start(tracer, program, case.setting.options, &reports, &race)?;
     let mut load = start_load(program, &address, case.load, RACE_AFTER + case.give_up * 2)?;
     let started = service

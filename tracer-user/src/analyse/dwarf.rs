@@ -66,7 +66,7 @@ pub enum OffsetsError {
         version: GoVersion,
         /// Why the DWARF was unusable; `None` when the binary has none.
         #[source]
-        dwarf: Option<Box<OffsetsError>>,
+        dwarf: Option<Box<Self>>,
     },
 }
 

@@ -610,7 +610,7 @@ impl<'d> Module<'d> {
         address: u64,
         table_address: u64,
         header: &Header,
-        rodata: Option<std::ops::Range<u64>>,
+        rodata: Option<Range<u64>>,
     ) -> Result<Option<Self>, PclntabError> {
         let Some(bytes) = image
             .bytes_from(address)

@@ -77,7 +77,7 @@ pub fn monotonic_now_ns() -> u64 {
 
 /// Decodes one ring-buffer record; `None` for a record of the wrong size or an unknown kind.
 pub fn decode(record: &[u8]) -> Option<Event> {
-    if record.len() != std::mem::size_of::<RawEvent>() {
+    if record.len() != size_of::<RawEvent>() {
         return None;
     }
     // SAFETY: the length matches and RawEvent is plain old data valid for any bit pattern.
@@ -171,8 +171,8 @@ mod tests {
         // SAFETY: RawEvent is plain old data without padding.
         unsafe {
             std::slice::from_raw_parts(
-                (raw as *const RawEvent).cast::<u8>(),
-                std::mem::size_of::<RawEvent>(),
+                std::ptr::from_ref::<RawEvent>(raw).cast::<u8>(),
+                size_of::<RawEvent>(),
             )
         }
         .to_vec()

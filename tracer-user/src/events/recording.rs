@@ -26,7 +26,7 @@ pub const RECORDING_VERSION: u64 = 1;
     clippy::large_enum_variant,
     reason = "a line lives only while it is written or read, and most lines are events"
 )]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Line<'a> {
     /// The lines with a `"type"`.
@@ -38,7 +38,7 @@ pub enum Line<'a> {
 }
 
 /// A line that is not an event, told apart by its `"type"`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Marker<'a> {
     /// The first line: the format's version and the process recorded.
@@ -309,7 +309,7 @@ pub struct RecordedEvent {
 }
 
 /// A recording, read: the code sites' frames (ids 1, 2, … in order) and every event.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Recording {
     /// The process recorded and its executable's name, from the header line (older
     /// recordings have none: the pid then comes from the first event).

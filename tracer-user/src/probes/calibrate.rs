@@ -10,7 +10,7 @@ use std::{hint::black_box, time::Duration, time::Instant};
 use crate::{error::TracerError, probes};
 
 /// The trap's cost per hit, program excluded.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HitCosts {
     pub emulated: Duration,
     pub single_stepped: Duration,

@@ -276,8 +276,7 @@ impl KernelChannels {
     pub fn counter(&self, index: u32) -> u64 {
         self.counters
             .get(&index, 0)
-            .map(|per_cpu| per_cpu.iter().sum())
-            .unwrap_or(0)
+            .map_or(0, |per_cpu| per_cpu.iter().sum())
     }
 }
 
@@ -306,13 +305,13 @@ fn take_map(ebpf: &mut Ebpf, name: &str) -> Result<Map, TracerError> {
 }
 
 fn raw_fd(map: &Map) -> Result<RawFd, TracerError> {
-    let data = match map {
-        Map::RingBuf(data)
-        | Map::PerCpuArray(data)
-        | Map::Array(data)
-        | Map::StackTraceMap(data)
-        | Map::LruHashMap(data) => data,
-        _ => return Err(anyhow::anyhow!("unexpected map type {map:?}").into()),
+    let (Map::RingBuf(data)
+    | Map::PerCpuArray(data)
+    | Map::Array(data)
+    | Map::StackTraceMap(data)
+    | Map::LruHashMap(data)) = map
+    else {
+        return Err(anyhow::anyhow!("unexpected map type {map:?}").into());
     };
     Ok(data.fd().as_fd().as_raw_fd())
 }
@@ -454,8 +453,8 @@ fn bpf(command: bpf_cmd, attr: &mut bpf_attr) -> io::Result<OwnedFd> {
         libc::syscall(
             libc::SYS_bpf,
             command as libc::c_long,
-            attr as *mut bpf_attr,
-            std::mem::size_of::<bpf_attr>(),
+            std::ptr::from_mut::<bpf_attr>(attr),
+            size_of::<bpf_attr>(),
         )
     };
     if fd < 0 {
@@ -473,7 +472,7 @@ fn classify(what: &str, error: &(dyn std::error::Error + 'static)) -> TracerErro
             if matches!(io_error.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
                 return TracerError::NoPrivileges(format!(
                     "{what}: {io_error}; {}",
-                    crate::probes::privileges::REQUIRED
+                    privileges::REQUIRED
                 ));
             }
         }

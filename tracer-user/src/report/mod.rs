@@ -239,7 +239,7 @@ struct JsonFatal<'a> {
 
 /// The target died of the runtime's own map check (`fatal error: concurrent map writes`): what
 /// tracer knows of it, whatever the budget (the fatal probes stay in place between windows).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FatalCrash {
     pub message: String,
     /// The goroutine that noticed.

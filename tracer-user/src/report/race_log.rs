@@ -4,7 +4,7 @@
 //! at the end, the summary of each target (see [`report::Outcome`]).
 
 use std::{
-    io::{self, Write},
+    io::{self, Write as _},
     path::{Path, PathBuf},
 };
 
@@ -159,7 +159,7 @@ mod tests {
         let path = dir.path().join("races.jsonl");
         let mut log =
             RaceLog::open(Format::Json, Some(&path), Some(&dir.path().join("graphs"))).unwrap();
-        let race = crate::report::tests::resolved(5);
+        let race = report::tests::resolved(5);
         let finding = Finding {
             number: 1,
             pid: 42,

@@ -65,7 +65,7 @@ pub struct Progress<'a> {
 }
 
 /// Time with probes in place and its cost, over a whole session.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TracingCost {
     /// Sampling windows opened (1 when tracing all the time).
     pub windows: u64,

@@ -57,7 +57,7 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
 /// A stretch of time with the probes in place (a window) or without them (a pause), as the
 /// session measured it.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stretch {
     pub length: Duration,
     /// Time the target's threads spent in probes (traps and programs), estimated.

@@ -164,7 +164,11 @@ pub fn spawn_paused(path: &Path, args: &[OsString]) -> Result<PausedChild, Trace
         // SAFETY: child side of fork; see above.
         unsafe {
             let mut byte = 0u8;
-            let released = libc::read(release_read.as_raw_fd(), (&mut byte as *mut u8).cast(), 1);
+            let released = libc::read(
+                release_read.as_raw_fd(),
+                std::ptr::from_mut::<u8>(&mut byte).cast(),
+                1,
+            );
             if released != 1 {
                 libc::_exit(127);
             }
@@ -174,8 +178,8 @@ pub fn spawn_paused(path: &Path, args: &[OsString]) -> Result<PausedChild, Trace
             let errno = *libc::__errno_location();
             libc::write(
                 error_write.as_raw_fd(),
-                (&errno as *const i32).cast(),
-                std::mem::size_of::<i32>(),
+                std::ptr::from_ref::<i32>(&errno).cast(),
+                size_of::<i32>(),
             );
             libc::_exit(127);
         }
@@ -195,8 +199,13 @@ impl PausedChild {
     pub fn release(self) -> Result<u32, TracerError> {
         let byte = 1u8;
         // SAFETY: writing one byte from a valid buffer to our pipe end.
-        let written =
-            unsafe { libc::write(self.release.as_raw_fd(), (&byte as *const u8).cast(), 1) };
+        let written = unsafe {
+            libc::write(
+                self.release.as_raw_fd(),
+                std::ptr::from_ref::<u8>(&byte).cast(),
+                1,
+            )
+        };
         if written != 1 {
             return Err(
                 anyhow::anyhow!("releasing the child: {}", io::Error::last_os_error()).into(),
@@ -207,11 +216,11 @@ impl PausedChild {
         let read = unsafe {
             libc::read(
                 self.exec_error.as_raw_fd(),
-                (&mut errno as *mut i32).cast(),
-                std::mem::size_of::<i32>(),
+                std::ptr::from_mut::<i32>(&mut errno).cast(),
+                size_of::<i32>(),
             )
         };
-        if read == std::mem::size_of::<i32>() as isize {
+        if read == size_of::<i32>() as isize {
             reap(self.pid);
             let reason = io::Error::from_raw_os_error(errno).to_string();
             return Err(if errno == libc::ENOENT {

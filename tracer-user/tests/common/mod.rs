@@ -5,7 +5,7 @@
 pub mod dashboard;
 
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::mpsc::{self, Receiver, RecvTimeoutError},
@@ -163,13 +163,13 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::Default, Variant::Stripped, Variant::Pie];
+    pub const ALL: [Self; 3] = [Self::Default, Self::Stripped, Self::Pie];
 
     pub fn flags(self) -> &'static [&'static str] {
         match self {
-            Variant::Default => &[],
-            Variant::Stripped => &["-ldflags=-s -w"],
-            Variant::Pie => &["-buildmode=pie"],
+            Self::Default => &[],
+            Self::Stripped => &["-ldflags=-s -w"],
+            Self::Pie => &["-buildmode=pie"],
         }
     }
 }
@@ -251,7 +251,7 @@ impl LoopingTarget {
             }
         });
         let pid = child.id();
-        let mut target = Self { child, pid, lines };
+        let target = Self { child, pid, lines };
         let ready = target.next_line();
         assert!(
             ready.starts_with("ready "),
@@ -269,7 +269,7 @@ impl LoopingTarget {
     }
 
     /// The fixture's next line of standard output (without its line end).
-    pub fn next_line(&mut self) -> String {
+    pub fn next_line(&self) -> String {
         match self.lines.recv_timeout(FIXTURE_TIMEOUT) {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => {

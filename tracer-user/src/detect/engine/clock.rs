@@ -37,7 +37,7 @@ impl VectorClock {
     }
 
     /// Pointwise maximum: afterwards `self` knows everything `other` knew.
-    pub fn join(&mut self, other: &VectorClock) {
+    pub fn join(&mut self, other: &Self) {
         if other.0.len() > self.0.len() {
             self.0.resize(other.0.len(), 0);
         }

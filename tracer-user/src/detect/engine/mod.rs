@@ -137,13 +137,13 @@ impl Engine {
                 goroutine.clock.join(&everything);
             }
             Operation::Release { goroutine, object } => {
-                self.release(goroutine, object, Release::Store)
+                self.release(goroutine, object, Release::Store);
             }
             Operation::ReleaseMerge { goroutine, object } => {
-                self.release(goroutine, object, Release::Merge)
+                self.release(goroutine, object, Release::Merge);
             }
             Operation::ReleaseAcquire { goroutine, object } => {
-                self.release(goroutine, object, Release::Exchange)
+                self.release(goroutine, object, Release::Exchange);
             }
             Operation::MapCreated { map } => self.maps.created(map),
             Operation::MapAccess {

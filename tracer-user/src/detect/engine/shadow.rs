@@ -27,9 +27,9 @@ enum Reads {
 impl From<Vec<Record>> for Reads {
     fn from(mut reads: Vec<Record>) -> Self {
         match reads.len() {
-            0 => Reads::None,
-            1 => Reads::Exclusive(reads.remove(0)),
-            _ => Reads::Shared(reads),
+            0 => Self::None,
+            1 => Self::Exclusive(reads.remove(0)),
+            _ => Self::Shared(reads),
         }
     }
 }
