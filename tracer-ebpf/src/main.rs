@@ -230,6 +230,9 @@ fn skip(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     0
 }
 
+/// Records the event of the site named by the attach cookie: where its object is, whose
+/// goroutine it is, its key or channel buffer, its caller and stack, then one ring-buffer
+/// record (and one per case for a `select`).
 #[inline(always)]
 fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     bump(counter::HITS + class as u32);
@@ -243,66 +246,28 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     }
     // SAFETY: `regs` points to the trapped task's saved user registers.
     let regs = unsafe { &*ctx.regs };
-    let base = register(regs, params.base);
-    let mut arg = register(regs, params.arg);
-    let mut goroutine = None;
-    let object = match params.object {
-        object::REGISTER => base.wrapping_add(params.offset as u64),
-        object::LOAD => match read_u64(base.wrapping_add(i64::from(params.at) as u64)) {
-            Some(pointer) => pointer.wrapping_add(params.offset as u64),
-            None => 0,
-        },
-        object::RIP_RELATIVE => regs.rip.wrapping_add(params.offset as u64),
-        object::CHILD_GOROUTINE => {
-            // newproc1 has just set the new g's goid and parentGoid.
-            let parent = read_u64(base + u64::from(config.g_parent_goid)).unwrap_or(0);
-            arg = parent;
-            goroutine = Some(parent);
-            read_u64(base + u64::from(config.g_goid)).unwrap_or(0)
-        }
-        object::HAND_OFF => {
-            let (slot, partner) = Hchan {
-                config,
-                address: base,
-            }
-            .hand_off(arg);
-            arg = partner;
-            slot
-        }
-        _ => 0,
-    };
+    let Located {
+        object,
+        mut arg,
+        goroutine,
+    } = locate(regs, params, config);
     let stack = match params.flags & (site_flags::SKIP_STACK_OBJECTS | site_flags::CAPTURE_STACK) {
         0 => None,
         _ => own_stack(regs, config),
     };
+    // A map on the goroutine's own stack cannot be shared: not worth an event.
     let on_own_stack = stack.is_some_and(|[lo, hi]| lo <= object && object < hi);
     if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_own_stack {
         bump(counter::STACK_FILTERED);
         return 0;
     }
-    let goroutine = match goroutine.or_else(|| current_goroutine(regs, config)) {
-        Some(goid) => goid,
-        None => {
-            bump(counter::GOID_UNREADABLE);
-            0
-        }
-    };
-    let (key, key_class, shape) = if params.flags & site_flags::CHANNEL_BUFFER != 0 {
-        let (buffer, shape) = Hchan {
-            config,
-            address: object,
-        }
-        .buffer();
-        (buffer, KeyClass::ChannelBuffer as u8, shape)
+    let goroutine = if let Some(goid) = goroutine.or_else(|| current_goroutine(regs, config)) {
+        goid
     } else {
-        let key = match KeyClass::from_u8(params.key) {
-            KeyClass::None | KeyClass::ChannelBuffer => 0,
-            KeyClass::U32 => regs.rcx & 0xffff_ffff,
-            KeyClass::U64 => regs.rcx,
-            KeyClass::Str => regs.rdi,
-        };
-        (key, params.key, 0)
+        bump(counter::GOID_UNREADABLE);
+        0
     };
+    let (key, key_class, shape) = key_of(regs, params, config, object);
     let caller = if params.flags & site_flags::CALLER_AT_SP != 0 {
         read_u64(regs.rsp).unwrap_or(0)
     } else {
@@ -318,15 +283,11 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     } else {
         -1
     };
-    let mut flags = 0;
-    let zero_flag = if params.flags & site_flags::ZERO_FLAG_IN_ARG != 0 {
-        arg as u8 != 0
+    let flags = if zero_flag(regs, params, arg) {
+        event_flags::ZERO_FLAG
     } else {
-        params.flags & site_flags::ZERO_FLAG != 0 && regs.eflags & ZERO_FLAG != 0
+        0
     };
-    if zero_flag {
-        flags |= event_flags::ZERO_FLAG;
-    }
     if params.flags & site_flags::SELECT_CASES != 0 {
         // selectgo(cas0 *scase, order0 *uint16, pc0 *uintptr, nsends, nrecvs int, block bool)
         arg = regs.rdi.wrapping_add(regs.rsi);
@@ -356,6 +317,98 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         emit_select_cases(regs, config, event);
     }
     0
+}
+
+/// A site's object and what comes with it.
+struct Located {
+    object: u64,
+    /// The site's second value: its `arg` register, or what the object's source replaces it
+    /// with (the new goroutine's parent, the hand-off's partner).
+    arg: u64,
+    /// The goroutine the event belongs to, when it is not the one running (`go` statements
+    /// are recorded for the parent, on the new g's fields).
+    goroutine: Option<u64>,
+}
+
+/// Where the site's object is ([`object`] sources), from the trapped registers.
+#[inline(always)]
+fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig) -> Located {
+    let base = register(regs, params.base);
+    let arg = register(regs, params.arg);
+    let at = |object| Located {
+        object,
+        arg,
+        goroutine: None,
+    };
+    match params.object {
+        object::REGISTER => at(base.wrapping_add(params.offset as u64)),
+        object::LOAD => at(
+            match read_u64(base.wrapping_add(i64::from(params.at) as u64)) {
+                Some(pointer) => pointer.wrapping_add(params.offset as u64),
+                None => 0,
+            },
+        ),
+        object::RIP_RELATIVE => at(regs.rip.wrapping_add(params.offset as u64)),
+        object::CHILD_GOROUTINE => {
+            // newproc1 has just set the new g's goid and parentGoid.
+            let parent = read_u64(base + u64::from(config.g_parent_goid)).unwrap_or(0);
+            Located {
+                object: read_u64(base + u64::from(config.g_goid)).unwrap_or(0),
+                arg: parent,
+                goroutine: Some(parent),
+            }
+        }
+        object::HAND_OFF => {
+            let (slot, partner) = Hchan {
+                config,
+                address: base,
+            }
+            .hand_off(arg);
+            Located {
+                object: slot,
+                arg: partner,
+                goroutine: None,
+            }
+        }
+        _ => at(0),
+    }
+}
+
+/// The map key the site passes (integer keys, a string key's length), or for a channel
+/// operation its buffer: (value, [`KeyClass`], buffer shape).
+#[inline(always)]
+fn key_of(
+    regs: &pt_regs,
+    params: &SiteParams,
+    config: &RuntimeConfig,
+    object: u64,
+) -> (u64, u8, u64) {
+    if params.flags & site_flags::CHANNEL_BUFFER != 0 {
+        let (buffer, shape) = Hchan {
+            config,
+            address: object,
+        }
+        .buffer();
+        return (buffer, KeyClass::ChannelBuffer as u8, shape);
+    }
+    let key = match KeyClass::from_u8(params.key) {
+        KeyClass::None | KeyClass::ChannelBuffer => 0,
+        KeyClass::U32 => regs.rcx & 0xffff_ffff,
+        KeyClass::U64 => regs.rcx,
+        KeyClass::Str => regs.rdi,
+    };
+    (key, params.key, 0)
+}
+
+/// Whether an inlined Lock/TryLock acquired the mutex: ZF after its compare-and-swap, or the
+/// flag a `SETE` left in the `arg` register.
+#[inline(always)]
+fn zero_flag(regs: &pt_regs, params: &SiteParams, arg: u64) -> bool {
+    if params.flags & site_flags::ZERO_FLAG_IN_ARG != 0 {
+        arg as u8 != 0
+    } else {
+        params.flags & site_flags::ZERO_FLAG != 0 && regs.eflags & ZERO_FLAG != 0
+    }
 }
 
 /// One event per case of the `select` starting here (up to [`MAX_SELECT_CASES`]): its channel
