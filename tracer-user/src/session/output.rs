@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use tracer_common::EventKind;
+use tracer_common::{site_flags, EventKind};
 
 use crate::{
     analyse::GoBinary,
@@ -88,8 +88,15 @@ impl<'a> Output<'a> {
     ) -> Result<(), TracerError> {
         self.summary.record(event);
         self.newest_event_ns = Some(event.ts_ns);
+        let captures = self
+            .sites
+            .get(event.site as usize)
+            .is_some_and(|site| site.params.flags & site_flags::CAPTURE_STACK != 0);
         let site = match event.stack {
-            Some(kernel_id) => self.site_of(kernel_id, event, channels)?,
+            Some(kernel_id) => self.site_of(Some(kernel_id), event, channels)?,
+            // The walk failed (the kernel's stack table had another stack in that bucket):
+            // the probed function and its caller still say where the access happened.
+            None if captures => self.site_of(None, event, channels)?,
             None => 0,
         };
         if event.kind == EventKind::Fatal {
@@ -113,24 +120,35 @@ impl<'a> Output<'a> {
         }
     }
 
-    /// The code-site id of a stack, resolving (and writing out) its frames the first time.
+    /// The code-site id of a walked stack (or, without one, of the probed instruction and its
+    /// caller), resolving (and writing out) its frames the first time.
     pub(super) fn site_of(
         &mut self,
-        kernel_id: u32,
+        kernel_id: Option<u32>,
         event: &Event,
         channels: &KernelChannels,
     ) -> Result<u64, TracerError> {
-        let key = (kernel_id, event.caller);
+        let key = (kernel_id.unwrap_or(u32::MAX), event.caller);
         if let Some(&id) = self.site_ids.get(&key) {
             return Ok(id);
         }
-        let pcs = stacks::with_caller(&channels.stack(kernel_id), event.caller);
-        // The walk starts at the probed instruction, whose link-time address is known: the
-        // difference is where a PIE was loaded.
-        let load_bias = match (pcs.first(), self.sites.get(event.site as usize)) {
-            (Some(&pc), Some(site)) => *self.load_bias.insert(pc.wrapping_sub(site.address)),
-            _ => 0,
+        let probed = self.sites.get(event.site as usize).map(|site| site.address);
+        let walked = match kernel_id {
+            Some(kernel_id) => {
+                let walked = channels.stack(kernel_id);
+                // The walk starts at the probed instruction, whose link-time address is known:
+                // the difference is where a PIE was loaded.
+                if let (Some(&pc), Some(address)) = (walked.first(), probed) {
+                    self.load_bias = Some(pc.wrapping_sub(address));
+                }
+                walked
+            }
+            None => probed
+                .map(|address| vec![address.wrapping_add(self.load_bias.unwrap_or(0))])
+                .unwrap_or_default(),
         };
+        let pcs = stacks::with_caller(&walked, event.caller);
+        let load_bias = self.load_bias.unwrap_or(0);
         let frames =
             stacks::symbolize(&pcs, |pc| self.binary.symbolize(pc.wrapping_sub(load_bias)));
         if let Some(sink) = self.sink.as_mut() {
