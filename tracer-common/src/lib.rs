@@ -300,7 +300,7 @@ pub struct RawEvent {
     /// The return address into the caller (entry probes) or the site itself (inline sites).
     pub caller: u64,
     /// Index of the probe site (the attach cookie).
-    pub site: u32,
+    pub probe: u32,
     /// Thread group id (the process id).
     pub pid: u32,
     /// Kernel thread id.

@@ -301,7 +301,7 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         arg,
         key,
         caller,
-        site,
+        probe: site,
         pid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
         kind: params.kind,

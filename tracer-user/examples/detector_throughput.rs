@@ -10,9 +10,8 @@ use std::{path::PathBuf, time::Instant};
 use anyhow::Context as _;
 use tracer::{
     detect::pipeline::Detection,
-    events::{recording::Recording, Event},
+    events::{recording::Recording, Event, Op},
 };
-use tracer_common::EventKind;
 
 /// Added to goroutine ids per pass (Go's ids stay far below it).
 const GOROUTINE_STRIDE: u64 = 1 << 32;
@@ -30,16 +29,25 @@ fn shifted(event: &Event, pass: u64) -> Event {
         }
     };
     event.goroutine = goroutine(event.goroutine);
-    match event.kind {
-        EventKind::GoroutineCreate => {
-            event.object = goroutine(event.object);
-            event.arg = goroutine(event.arg);
+    let mut fields = event.op.fields();
+    match event.op {
+        Op::GoroutineCreate { .. } => {
+            fields.object = goroutine(fields.object);
+            fields.arg = goroutine(fields.arg);
         }
         // The chosen case's index, not an address.
-        EventKind::SelectChosen => {}
-        _ if event.object != 0 => event.object = event.object.wrapping_add(pass * ADDRESS_STRIDE),
+        Op::SelectChosen { .. } => {}
+        // The slot, and the parked partner's goroutine id.
+        Op::HandOff { .. } => {
+            fields.object = fields.object.wrapping_add(pass * ADDRESS_STRIDE);
+            fields.arg = goroutine(fields.arg);
+        }
+        _ if fields.object != 0 => {
+            fields.object = fields.object.wrapping_add(pass * ADDRESS_STRIDE);
+        }
         _ => {}
     }
+    event.op = Op::new(event.kind(), fields);
     event
 }
 

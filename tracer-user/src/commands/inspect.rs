@@ -12,7 +12,7 @@ use crate::{
         GoBinary, Linkage, MapImplementation,
     },
     error::TracerError,
-    plan::{self, Operation, ProbePlan, ProbeSite},
+    plan::{self, Observed, ProbePlan, ProbeSite},
     report::Format,
     target,
 };
@@ -27,7 +27,7 @@ pub struct Report<'a> {
     /// Field offsets the kernel programs read, and where they came from.
     pub offsets: RuntimeOffsets,
     /// Number of probe sites per operation.
-    pub counts: BTreeMap<Operation, usize>,
+    pub counts: BTreeMap<Observed, usize>,
     /// Number of inlined synchronisation sites per primitive.
     pub sync_counts: BTreeMap<Primitive, usize>,
     /// Slow-path calls whose inlined fast path could not be confirmed.
@@ -195,7 +195,7 @@ mod tests {
     use crate::plan::{catalogue::FunctionId, Placement};
     use tracer_common::KeyClass;
 
-    fn site(operation: Operation, address: u64) -> ProbeSite {
+    fn site(operation: Observed, address: u64) -> ProbeSite {
         let id = FunctionId::of("runtime.mapassign_fast64").unwrap();
         ProbeSite {
             operation,
@@ -211,9 +211,9 @@ mod tests {
     #[test]
     fn text_and_json_agree_on_names_and_counts() {
         let sites = [
-            site(Operation::MapAssign, 0x40_1000),
-            site(Operation::MapAssign, 0x40_2000),
-            site(Operation::ChanSend, 0x40_3000),
+            site(Observed::MapAssign, 0x40_1000),
+            site(Observed::MapAssign, 0x40_2000),
+            site(Observed::ChanSend, 0x40_3000),
         ];
         let report = Report {
             path: "/srv/app".into(),
@@ -224,7 +224,7 @@ mod tests {
                 crate::analyse::GoVersion::parse("go1.26.6").unwrap(),
             )
             .unwrap(),
-            counts: BTreeMap::from([(Operation::MapAssign, 2), (Operation::ChanSend, 1)]),
+            counts: BTreeMap::from([(Observed::MapAssign, 2), (Observed::ChanSend, 1)]),
             sync_counts: BTreeMap::from([(Primitive::MutexLock, 3)]),
             unconfirmed_sync_calls: &[0x40_5000],
             absent: &["runtime.makemap64"],

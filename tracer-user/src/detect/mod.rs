@@ -13,5 +13,5 @@ pub mod pipeline;
 pub mod translate;
 
 pub use engine::{
-    Access, Address, Engine, Event, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
+    Access, Address, Engine, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
 };

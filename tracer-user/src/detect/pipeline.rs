@@ -148,7 +148,7 @@ impl Detection {
             self.process(Operation::Gap { goroutines: None }, "gap");
         }
         for operation in self.translator.translate(event, function, site) {
-            self.process(operation, event.kind.name());
+            self.process(operation, event.kind().name());
         }
     }
 
@@ -158,10 +158,7 @@ impl Detection {
         if let Some(histories) = self.histories.as_mut() {
             histories.record(self.seq, name, &operation);
         }
-        let new_races = self.engine.process(engine::Event {
-            seq: self.seq,
-            operation,
-        });
+        let new_races = self.engine.process(self.seq, operation);
         if let Some(histories) = self.histories.as_ref() {
             self.graphs
                 .extend(new_races.iter().map(|race| histories.graph(race)));

@@ -11,11 +11,11 @@
 
 use std::collections::HashMap;
 
-use tracer_common::{EventKind, MAX_SELECT_CASES, SELECT_CASE_SEND};
+use tracer_common::MAX_SELECT_CASES;
 
 use crate::{
     detect::{Address, GoroutineId, Operation, SiteId},
-    events::{ChannelBuffer, Event},
+    events::{ChannelBuffer, Event, Op},
     plan::catalogue::{FunctionId, OnEntry, OnReturn},
 };
 
@@ -143,6 +143,21 @@ fn racesync(active: GoroutineId, partner: GoroutineId, object: Address) -> Vec<O
     ]
 }
 
+fn acquire(goroutine: GoroutineId, object: Address) -> Operation {
+    Operation::Acquire { goroutine, object }
+}
+
+fn release_merge(goroutine: GoroutineId, object: Address) -> Operation {
+    Operation::ReleaseMerge { goroutine, object }
+}
+
+/// The catalogue's meaning of a sync function's probe.
+fn sync_meaning(function: Option<FunctionId>) -> Option<(FunctionId, OnEntry, OnReturn)> {
+    let id = function?;
+    let (on_entry, on_return) = id.function().sync()?;
+    Some((id, on_entry, on_return))
+}
+
 /// A channel operation in progress.
 #[derive(Clone, Copy, Debug)]
 struct ChannelOp {
@@ -153,10 +168,10 @@ struct ChannelOp {
 }
 
 impl ChannelOp {
-    fn new(event: &Event) -> Self {
+    fn new(channel: Address, buffer: Option<ChannelBuffer>) -> Self {
         Self {
-            channel: event.object,
-            buffer: event.buffer,
+            channel,
+            buffer,
             paired: false,
         }
     }
@@ -225,118 +240,168 @@ impl Translator {
         function: Option<FunctionId>,
         site: SiteId,
     ) -> Vec<Operation> {
-        use EventKind as K;
         let goroutine = event.goroutine;
-        let object = event.object;
-        let acquire = |object| Operation::Acquire { goroutine, object };
-        let release = |object| Operation::Release { goroutine, object };
-        let release_merge = |object| Operation::ReleaseMerge { goroutine, object };
-        let access = |write| Operation::MapAccess {
-            goroutine,
-            map: object,
-            write,
-            site,
-        };
-        // A channel operation whose start (or select cases) was not seen learns from every
-        // channel operation.
-        let after_every_channel = || vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
-        let published = |write| {
-            let mut operations = Vec::with_capacity(2);
-            if self.published.contains(&object) {
-                operations.push(acquire(publication(object)));
+        match event.op {
+            Op::Map { access, map, .. } => self.map_access(goroutine, map, access.is_write(), site),
+            Op::MapMade { map } => {
+                self.published.remove(&map);
+                vec![Operation::MapCreated { map }]
             }
-            operations.push(access(write));
-            operations
-        };
-        match event.kind {
-            K::MapAssign | K::MapDelete | K::MapClear => published(true),
-            K::MapRead | K::MapIterStart | K::MapIterNext => published(false),
-            K::MapMake => {
-                self.published.remove(&object);
-                vec![Operation::MapCreated { map: object }]
+            Op::AtomicPublish { value } => {
+                self.published.insert(value);
+                vec![release_merge(goroutine, publication(value))]
             }
-            K::AtomicPublish => {
-                self.published.insert(object);
-                vec![release_merge(publication(object))]
-            }
-            K::GoStatement => {
+            Op::GoStatement => {
                 self.state(goroutine).go_statement = site;
                 Vec::new()
             }
-            K::GoroutineCreate => {
-                let site = std::mem::take(&mut self.state(event.arg).go_statement);
-                let mut operations = vec![Operation::Spawn {
-                    parent: event.arg,
-                    child: object,
-                    site,
-                }];
-                // An AfterFunc callback starts knowing what its arming published.
-                if let Some(function) = self.firing.remove(&event.tid) {
-                    operations.push(Operation::Acquire {
-                        goroutine: object,
-                        object: callback(function),
-                    });
-                }
-                operations
+            Op::GoroutineCreate { child, parent } => self.spawn(parent, child, event.tid),
+            Op::TimerArm { callback: function } => {
+                vec![release_merge(goroutine, callback(function))]
             }
-            K::TimerArm => vec![release_merge(callback(object))],
-            K::TimerFire => {
-                self.firing.insert(event.tid, object);
+            Op::TimerFire { callback } => {
+                self.firing.insert(event.tid, callback);
                 Vec::new()
             }
             // As -race: Put releases on the value, a Get that returns it acquires.
-            K::PoolPut => vec![release_merge(pooled(object))],
-            K::PoolGet if object != 0 => vec![acquire(pooled(object))],
-            K::PoolGet => Vec::new(),
+            Op::PoolPut { value } => vec![release_merge(goroutine, pooled(value))],
+            Op::PoolGet { value } if value != 0 => vec![acquire(goroutine, pooled(value))],
+            Op::PoolGet { .. } => Vec::new(),
             // Typed atomics, as -race: writes release (merging: concurrent writers' events
             // may reach the stream in another order than their stores), reads acquire.
-            K::AtomicRelease => vec![release_merge(object)],
-            K::AtomicAcquire => vec![acquire(object)],
-            K::GoroutineExit => {
+            Op::AtomicRelease { word } => vec![release_merge(goroutine, word)],
+            Op::AtomicAcquire { word } => vec![acquire(goroutine, word)],
+            Op::GoroutineExit => {
                 self.goroutines.remove(&goroutine);
                 vec![Operation::Exit { goroutine }]
             }
-            // Inlined fast paths. A failed Lock CAS continues in lockSlow, whose return acquires.
-            K::MutexLock | K::MutexTryLock if event.zero_flag => vec![acquire(object)],
-            K::MutexLock | K::MutexTryLock => Vec::new(),
-            K::MutexUnlock => vec![release(object)],
-            // RLock's XADD result is the reader count before: negative means a writer holds the
-            // lock and the reader waits in runtime_SemacquireRWMutexR, whose return acquires.
-            K::RwMutexRLock if (event.arg as u32 as i32) >= 0 => vec![acquire(object)],
-            K::RwMutexRLock => {
-                self.state(goroutine)
-                    .calls
-                    .push((OpenCall::ReaderWait, object));
+            Op::SyncEnter { object, arg } => match sync_meaning(function) {
+                Some((id, on_entry, on_return)) => {
+                    self.enter(goroutine, id, on_entry, on_return, object, arg)
+                }
+                None => Vec::new(),
+            },
+            Op::SyncExit { result } => match sync_meaning(function) {
+                Some((id, _, on_return)) => self.exit(goroutine, id, on_return, result),
+                None => Vec::new(),
+            },
+            Op::ChanMade { .. } | Op::Fatal { .. } | Op::Exec => Vec::new(),
+            op => self
+                .inlined_sync(goroutine, op)
+                .or_else(|| self.channel(event, function, op))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A map access, after the publication of the map when it was published through
+    /// `atomic.Value`: whoever accesses it has loaded it atomically (or racily, a race this
+    /// cannot see), so the access acquires its publication first, as -race's atomic Load would.
+    fn map_access(
+        &self,
+        goroutine: GoroutineId,
+        map: Address,
+        write: bool,
+        site: SiteId,
+    ) -> Vec<Operation> {
+        let mut operations = Vec::with_capacity(2);
+        if self.published.contains(&map) {
+            operations.push(acquire(goroutine, publication(map)));
+        }
+        operations.push(Operation::MapAccess {
+            goroutine,
+            map,
+            write,
+            site,
+        });
+        operations
+    }
+
+    /// `go f()`: the child starts with its parent's knowledge (and an AfterFunc callback with
+    /// what its arming published, when this thread is starting one).
+    fn spawn(&mut self, parent: GoroutineId, child: GoroutineId, tid: u32) -> Vec<Operation> {
+        let site = std::mem::take(&mut self.state(parent).go_statement);
+        let mut operations = vec![Operation::Spawn {
+            parent,
+            child,
+            site,
+        }];
+        if let Some(function) = self.firing.remove(&tid) {
+            operations.push(acquire(child, callback(function)));
+        }
+        operations
+    }
+
+    /// Inlined fast paths (`None` for other operations).
+    fn inlined_sync(&mut self, goroutine: GoroutineId, op: Op) -> Option<Vec<Operation>> {
+        Some(match op {
+            // A failed Lock CAS continues in lockSlow, whose return acquires.
+            Op::Lock { mutex, acquired } | Op::TryLock { mutex, acquired } => match acquired {
+                true => vec![acquire(goroutine, mutex)],
+                false => Vec::new(),
+            },
+            Op::Unlock { mutex } => vec![Operation::Release {
+                goroutine,
+                object: mutex,
+            }],
+            // A negative reader count means a writer holds the lock: the reader waits in
+            // runtime_SemacquireRWMutexR, whose return acquires.
+            Op::RLock { rw, readers } if readers >= 0 => vec![acquire(goroutine, rw)],
+            Op::RLock { rw, .. } => {
+                self.state(goroutine).calls.push((OpenCall::ReaderWait, rw));
                 Vec::new()
             }
-            K::RwMutexRUnlock => vec![release_merge(companion(object))],
-            K::OnceDo if event.arg != 0 => vec![acquire(object)],
-            K::OnceDo | K::WaitGroupDone => Vec::new(),
-            K::OnceDone => vec![release_merge(object)],
-            // Channels. Each operation publishes to its channel (sends) or the channel's
-            // companion (receives) for the operations whose slot goes unseen, which learn from
-            // there when they complete; a paired operation has learnt from its slot.
-            K::ChanSend => {
-                self.state(goroutine).sends.push(ChannelOp::new(event));
-                vec![release_merge(object), release_merge(ANY_CHANNEL)]
+            Op::RUnlock { rw } => vec![release_merge(goroutine, companion(rw))],
+            Op::OnceDo { once, done: true } => vec![acquire(goroutine, once)],
+            Op::OnceDo { .. } | Op::WaitGroupDone { .. } => Vec::new(),
+            Op::OnceDone { once } => vec![release_merge(goroutine, once)],
+            _ => return None,
+        })
+    }
+
+    /// Channel operations (`None` for others). Each operation publishes to its channel (sends)
+    /// or the channel's companion (receives) for the operations whose slot goes unseen, which
+    /// learn from there when they complete; a paired operation has learnt from its slot.
+    fn channel(
+        &mut self,
+        event: &Event,
+        function: Option<FunctionId>,
+        op: Op,
+    ) -> Option<Vec<Operation>> {
+        let goroutine = event.goroutine;
+        let acquire = |object| acquire(goroutine, object);
+        let release_merge = |object| release_merge(goroutine, object);
+        // A channel operation whose start (or select cases) was not seen learns from every
+        // channel operation.
+        let after_every_channel = || vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
+        Some(match op {
+            Op::Send { channel, buffer } => {
+                self.state(goroutine)
+                    .sends
+                    .push(ChannelOp::new(channel, buffer));
+                vec![release_merge(channel), release_merge(ANY_CHANNEL)]
             }
-            K::ChanSendDone => match self.state(goroutine).sends.pop() {
+            Op::SendDone => match self.state(goroutine).sends.pop() {
                 Some(op) if op.paired => vec![acquire(ANY_SELECT)],
                 Some(op) => vec![acquire(companion(op.channel)), acquire(ANY_SELECT)],
                 None => after_every_channel(),
             },
-            K::ChanReceive => {
-                self.state(goroutine).receives.push(ChannelOp::new(event));
-                vec![release_merge(companion(object)), release_merge(ANY_CHANNEL)]
+            Op::Receive { channel, buffer } => {
+                self.state(goroutine)
+                    .receives
+                    .push(ChannelOp::new(channel, buffer));
+                vec![
+                    release_merge(companion(channel)),
+                    release_merge(ANY_CHANNEL),
+                ]
             }
             // chanrecv2 and reflect's chanrecv return whether a value arrived (false: the
             // channel is closed); chanrecv1 cannot tell, so it learns from both sends and close.
-            K::ChanReceiveDone => match self.state(goroutine).receives.pop() {
+            Op::ReceiveDone { received } => match self.state(goroutine).receives.pop() {
                 Some(op) if op.paired => vec![acquire(ANY_SELECT)],
                 Some(op) if function.is_some_and(|id| id.function().reports_received()) => {
-                    match event.arg & 1 {
-                        1 => vec![acquire(op.channel), acquire(ANY_SELECT)],
-                        _ => vec![acquire(closing(op.channel))],
+                    match received {
+                        true => vec![acquire(op.channel), acquire(ANY_SELECT)],
+                        false => vec![acquire(closing(op.channel))],
                     }
                 }
                 Some(op) => vec![
@@ -347,70 +412,82 @@ impl Translator {
                 // Its start was not seen (a hole in the stream, or tracing began during it).
                 None => after_every_channel(),
             },
-            K::ChanClose => vec![release_merge(closing(object)), release_merge(ANY_CHANNEL)],
-            K::SelectNonBlocking => {
-                self.state(goroutine).receives.push(ChannelOp::new(event));
-                vec![release_merge(object), release_merge(companion(object))]
+            Op::Close { channel } => {
+                vec![release_merge(closing(channel)), release_merge(ANY_CHANNEL)]
             }
-            K::SelectNonBlockingDone => match self.state(goroutine).receives.pop() {
-                Some(op) if event.arg & 1 != 0 && !op.paired => vec![
-                    acquire(op.channel),
-                    acquire(companion(op.channel)),
-                    acquire(closing(op.channel)),
-                ],
-                None if event.arg & 1 != 0 => after_every_channel(),
-                _ => Vec::new(),
-            },
+            Op::SelectNonBlocking { channel, buffer } => {
+                self.state(goroutine)
+                    .receives
+                    .push(ChannelOp::new(channel, buffer));
+                vec![release_merge(channel), release_merge(companion(channel))]
+            }
+            Op::SelectNonBlockingDone { selected } => {
+                match (self.state(goroutine).receives.pop(), selected) {
+                    (Some(op), true) if !op.paired => vec![
+                        acquire(op.channel),
+                        acquire(companion(op.channel)),
+                        acquire(closing(op.channel)),
+                    ],
+                    (None, true) => after_every_channel(),
+                    _ => Vec::new(),
+                }
+            }
             // As -race's racenotify: a slot carries the clock of the last operation through it
             // (elements of size zero share one slot, which accumulates).
-            K::ChanSlot => match self.pair(goroutine, object) {
-                Some(buffer) => through_slot(goroutine, object, buffer),
+            Op::ChanSlot { slot } => match self.pair(goroutine, slot) {
+                Some(buffer) => through_slot(goroutine, slot, buffer),
                 // Not a slot of the operation in progress: the goroutine's own variable.
                 None => Vec::new(),
             },
             // As -race: through the slot for a buffered channel (the parked partner second),
             // both ways for an unbuffered one (racesync), and both ways when the channel is
             // not recognised (more ordering than either).
-            K::ChanHandOff => {
-                let partner = event.arg;
-                let mine = self.pair(goroutine, object);
-                let theirs = self.pair(partner, object);
+            Op::HandOff { slot, partner } => {
+                let mine = self.pair(goroutine, slot);
+                let theirs = self.pair(partner, slot);
                 match mine.or(theirs) {
                     Some(buffer) if buffer.capacity > 0 => {
-                        let mut operations = through_slot(goroutine, object, buffer);
-                        operations.extend(through_slot(partner, object, buffer));
+                        let mut operations = through_slot(goroutine, slot, buffer);
+                        operations.extend(through_slot(partner, slot, buffer));
                         operations
                     }
-                    _ => racesync(goroutine, partner, object),
+                    _ => racesync(goroutine, partner, slot),
                 }
             }
             // A select publishes on each of its cases' channels when it starts (whichever case
             // completes, it does so after this), and learns from the chosen one when it returns.
-            K::SelectEnter => {
+            Op::SelectEnter { cases } => {
                 self.state(goroutine).select = Some(SelectCases {
-                    expected: event.arg,
+                    expected: cases,
                     cases: Vec::new(),
                 });
-                match event.arg > MAX_SELECT_CASES {
+                match cases > MAX_SELECT_CASES {
                     true => vec![release_merge(ANY_SELECT)],
                     false => Vec::new(),
                 }
             }
-            K::SelectCase => {
-                let send = event.arg & SELECT_CASE_SEND != 0;
+            Op::SelectCase {
+                channel,
+                send,
+                buffer,
+                ..
+            } => {
                 match self.state(goroutine).select.as_mut() {
-                    Some(select) => select.cases.push((ChannelOp::new(event), send)),
-                    None => return Vec::new(),
+                    Some(select) => select.cases.push((ChannelOp::new(channel, buffer), send)),
+                    None => return Some(Vec::new()),
                 }
                 match send {
-                    true => vec![release_merge(object), release_merge(ANY_CHANNEL)],
-                    false => vec![release_merge(companion(object)), release_merge(ANY_CHANNEL)],
+                    true => vec![release_merge(channel), release_merge(ANY_CHANNEL)],
+                    false => vec![
+                        release_merge(companion(channel)),
+                        release_merge(ANY_CHANNEL),
+                    ],
                 }
             }
-            K::SelectChosen => {
+            Op::SelectChosen { case, received } => {
                 let chosen = self.state(goroutine).select.take().and_then(|select| {
                     let complete = select.cases.len() as u64 == select.expected;
-                    complete.then(|| select.cases.get(object as usize).copied())
+                    complete.then(|| select.cases.get(case as usize).copied())
                 });
                 match chosen {
                     // A default case (or no case at all) was taken.
@@ -419,7 +496,7 @@ impl Translator {
                     Some(Some((op, true))) => {
                         vec![acquire(companion(op.channel)), acquire(ANY_SELECT)]
                     }
-                    Some(Some((op, false))) if event.arg & 1 != 0 => {
+                    Some(Some((op, false))) if received => {
                         vec![acquire(op.channel), acquire(ANY_SELECT)]
                     }
                     Some(Some((op, false))) => {
@@ -429,21 +506,8 @@ impl Translator {
                     None => after_every_channel(),
                 }
             }
-            K::SyncEnter | K::SyncExit => {
-                let Some((id, (on_entry, on_return))) =
-                    function.and_then(|id| Some((id, id.function().sync()?)))
-                else {
-                    return Vec::new();
-                };
-                match event.kind {
-                    K::SyncEnter => {
-                        self.enter(goroutine, id, on_entry, on_return, object, event.arg)
-                    }
-                    _ => self.exit(goroutine, id, on_return, event.arg),
-                }
-            }
-            K::ChanMake | K::Fatal | K::Exec => Vec::new(),
-        }
+            _ => return None,
+        })
     }
 
     fn state(&mut self, goroutine: GoroutineId) -> &mut GoroutineState {
@@ -566,6 +630,7 @@ impl Translator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tracer_common::{EventKind, SELECT_CASE_SEND};
 
     impl Translator {
         /// [`Translator::translate`] for an event of a site observing the function `name`.
@@ -581,8 +646,7 @@ mod tests {
     #[test]
     fn contended_lock_acquires_when_the_slow_path_returns() {
         let mut translator = Translator::default();
-        let mut failed_cas = event(EventKind::MutexLock, 7, 0x100, 0);
-        failed_cas.zero_flag = false;
+        let failed_cas = event(EventKind::MutexLock, 7, 0x100, 0);
         assert!(translator.named(&failed_cas, "main.f", 0).is_empty());
         let slow = "internal/sync.(*Mutex).lockSlow";
         assert!(translator
@@ -972,7 +1036,7 @@ mod tests {
         for &(goroutine, kind, object, arg) in steps {
             let mut event = event(kind, goroutine, object, arg);
             if matches!(kind, EventKind::ChanSend | EventKind::ChanReceive) {
-                event.buffer = Some(buffer(capacity));
+                event = event.with(|fields| fields.buffer = Some(buffer(capacity)));
             }
             let function = match kind {
                 EventKind::ChanSend | EventKind::ChanSendDone => "runtime.chansend1",
@@ -1062,8 +1126,8 @@ mod tests {
         assert_eq!(races_in(1, &steps), 1);
         let mut translator = Translator::default();
         let mut run = |goroutine, kind, object, arg| {
-            let mut event = event(kind, goroutine, object, arg);
-            event.buffer = Some(buffer(0));
+            let event =
+                event(kind, goroutine, object, arg).with(|fields| fields.buffer = Some(buffer(0)));
             translator.named(&event, "runtime.chanrecv1", 0)
         };
         run(2, K::ChanReceive, 0x900, 0);

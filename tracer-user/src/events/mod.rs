@@ -2,66 +2,36 @@
 //! Out: decoded [`Event`]s, the code sites' symbolized stacks ([`stacks`]), and the recording
 //! written and read back ([`recording`]).
 
+pub mod op;
 pub mod recording;
 pub mod stacks;
 
+pub use op::{ChannelBuffer, Fields, Key, MapAccess, Op};
+
 use tracer_common::{event_flags, EventKind, KeyClass, RawEvent, BUFFER_CAPACITY_MASK};
 
-/// The key of a map operation, as far as the probe records it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Key {
-    /// Not recorded (generic maps pass a pointer; `clear` has none).
-    Unknown,
-    /// Integer and pointer keys (`*_fast32`, `*_fast64`, `*_fast64ptr`).
-    Integer(u64),
-    /// String keys: only the length is recorded, never the contents.
-    StringOfLength(u64),
-}
-
-/// A channel's buffer, as its channel events record it (to recognise the slots its values go
-/// through).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChannelBuffer {
-    pub address: u64,
-    /// `cap(ch)`: 0 for an unbuffered channel.
-    pub capacity: u64,
-    pub element_size: u64,
-}
-
-impl ChannelBuffer {
-    /// Whether `pointer` is one of its slots (the runtime puts every slot of a buffer of
-    /// zero-size elements, and an unbuffered channel's only one, at the buffer's address).
-    pub fn holds(&self, pointer: u64) -> bool {
-        let bytes = self.capacity.saturating_mul(self.element_size).max(1);
-        self.address != 0 && pointer.wrapping_sub(self.address) < bytes
-    }
-}
-
-/// One decoded event.
+/// One decoded event: who did what, when, where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
-    pub kind: EventKind,
     pub ts_ns: u64,
     pub pid: u32,
     pub tid: u32,
     pub goroutine: u64,
-    /// The map header, sync object or channel address; for `GoroutineCreate` the child's id.
-    pub object: u64,
-    /// Kind-specific second value (see `tracer_common::EventKind`).
-    pub arg: u64,
-    pub key: Key,
     /// Return address into the caller (entry probes) or the probed instruction (inline sites).
     pub caller: u64,
-    /// Index of the probe site (see `sites::kernel_sites`).
-    pub site: u32,
-    /// ZF after a compare-and-swap: the inlined Lock/TryLock acquired the mutex.
-    pub zero_flag: bool,
+    /// Index of the probe that recorded it (see `plan::sites::kernel_sites`).
+    pub probe: u32,
     /// The kernel's id of the walked user stack (map and fatal events).
     pub stack: Option<u32>,
     /// The kernel's count of dropped events when this one was recorded (low 32 bits).
     pub lost: u32,
-    /// Channel operations: the channel's buffer.
-    pub buffer: Option<ChannelBuffer>,
+    pub op: Op,
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        self.op.kind()
+    }
 }
 
 /// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns`.
@@ -94,21 +64,23 @@ pub fn decode(record: &[u8]) -> Option<Event> {
         capacity: raw.buffer_shape & BUFFER_CAPACITY_MASK,
         element_size: raw.buffer_shape >> 48,
     });
+    let fields = Fields {
+        object: raw.object,
+        arg: raw.arg,
+        key,
+        zero_flag: raw.flags & event_flags::ZERO_FLAG != 0,
+        buffer,
+    };
     Some(Event {
-        kind,
         ts_ns: raw.ts_ns,
         pid: raw.pid,
         tid: raw.tid,
         goroutine: raw.goroutine,
-        object: raw.object,
-        arg: raw.arg,
-        key,
         caller: raw.caller,
-        site: raw.site,
-        zero_flag: raw.flags & event_flags::ZERO_FLAG != 0,
+        probe: raw.probe,
         stack: u32::try_from(raw.stack_id).ok(),
         lost: raw.lost,
-        buffer,
+        op: Op::new(kind, fields),
     })
 }
 
@@ -117,50 +89,37 @@ impl Event {
     /// An event with only what unit tests care about set.
     pub(crate) fn example(kind: EventKind, goroutine: u64, object: u64, arg: u64) -> Self {
         Self {
-            kind,
             ts_ns: 0,
             pid: 1,
             tid: 1,
             goroutine,
-            object,
-            arg,
-            key: Key::Unknown,
             caller: 0,
-            site: 0,
-            zero_flag: false,
+            probe: 0,
             stack: None,
             lost: 0,
-            buffer: None,
+            op: Op::new(
+                kind,
+                Fields {
+                    object,
+                    arg,
+                    ..Fields::default()
+                },
+            ),
         }
+    }
+
+    /// The event with its operation's values changed by `change`.
+    pub(crate) fn with(mut self, change: impl FnOnce(&mut Fields)) -> Self {
+        let mut fields = self.op.fields();
+        change(&mut fields);
+        self.op = Op::new(self.kind(), fields);
+        self
     }
 }
 
 /// The kind named `op` in a recording (the inverse of [`EventKind::name`]).
 pub fn kind_of_op(op: &str) -> Option<EventKind> {
     EventKind::ALL.into_iter().find(|kind| kind.name() == op)
-}
-
-impl Event {
-    /// An access to a map's contents (what races are about), as opposed to its creation.
-    pub fn is_map_access(&self) -> bool {
-        use EventKind as K;
-        matches!(
-            self.kind,
-            K::MapAssign
-                | K::MapDelete
-                | K::MapClear
-                | K::MapRead
-                | K::MapIterStart
-                | K::MapIterNext
-        )
-    }
-
-    pub fn is_map_write(&self) -> bool {
-        matches!(
-            self.kind,
-            EventKind::MapAssign | EventKind::MapDelete | EventKind::MapClear
-        )
-    }
 }
 
 #[cfg(test)]
@@ -221,7 +180,13 @@ mod tests {
             ..RawEvent::default()
         };
         let event = decode(&bytes_of(&raw)).unwrap();
-        assert_eq!(event.key, Key::StringOfLength(5));
+        assert!(matches!(
+            event.op,
+            Op::Map {
+                key: Key::StringOfLength(5),
+                ..
+            }
+        ));
         let json = json(&raw);
         assert_eq!(json["op"], "delete");
         assert_eq!(json["key_len"], 5);

@@ -15,7 +15,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tracer_common::EventKind;
 
-use super::{kind_of_op, stacks::SourceFrame, ChannelBuffer, Event, Key};
+use super::{kind_of_op, stacks::SourceFrame, ChannelBuffer, Event, Fields, Key, Op};
 use crate::{error::TracerError, plan::catalogue::FunctionId};
 
 /// The version of the recording format `--events` writes (its first line says it).
@@ -115,32 +115,33 @@ impl<'a> EventRecord<'a> {
     /// The record of `event`, observed by a probe in `function`, with the code site `stack`.
     pub fn of(event: &Event, function: &'a str, stack: Option<u64>) -> Self {
         use EventKind as K;
-        let is_map = event.is_map_access() || event.kind == K::MapMake;
-        let chosen = event.kind == K::SelectChosen;
-        let created = event.kind == K::GoroutineCreate;
+        let kind = event.kind();
+        let fields = event.op.fields();
+        let is_map = event.op.map_access().is_some() || kind == K::MapMake;
+        let chosen = kind == K::SelectChosen;
+        let created = kind == K::GoroutineCreate;
         let nonzero = |value: u64| (value != 0).then_some(value);
         Self {
-            op: Cow::Borrowed(event.kind.name()),
-            map: is_map.then_some(event.object),
-            child: created.then_some(event.object),
+            op: Cow::Borrowed(kind.name()),
+            map: is_map.then_some(fields.object),
+            child: created.then_some(fields.object),
             object: if is_map || chosen || created {
                 None
             } else {
-                nonzero(event.object)
+                nonzero(fields.object)
             },
-            case: chosen.then_some(event.object),
-            arg: if is_map { None } else { nonzero(event.arg) },
-            acquired: matches!(event.kind, K::MutexLock | K::MutexTryLock)
-                .then_some(event.zero_flag),
+            case: chosen.then_some(fields.object),
+            arg: if is_map { None } else { nonzero(fields.arg) },
+            acquired: matches!(kind, K::MutexLock | K::MutexTryLock).then_some(fields.zero_flag),
             goroutine: event.goroutine,
             pid: event.pid,
             tid: event.tid,
             ts: event.ts_ns,
-            key: match event.key {
+            key: match fields.key {
                 Key::Integer(value) => Some(value),
                 _ => None,
             },
-            key_len: match event.key {
+            key_len: match fields.key {
                 Key::StringOfLength(len) => Some(len),
                 _ => None,
             },
@@ -148,20 +149,15 @@ impl<'a> EventRecord<'a> {
             caller: nonzero(event.caller),
             stack,
             lost: (event.lost != 0).then_some(event.lost),
-            buffer: event.buffer.map(|buffer| buffer.address),
-            capacity: event.buffer.map(|buffer| buffer.capacity),
-            element_size: event.buffer.map(|buffer| buffer.element_size),
+            buffer: fields.buffer.map(|buffer| buffer.address),
+            capacity: fields.buffer.map(|buffer| buffer.capacity),
+            element_size: fields.buffer.map(|buffer| buffer.element_size),
         }
     }
 
     /// The event this record describes; `None` for an unknown `op`.
     pub fn event(&self) -> Option<Event> {
-        Some(Event {
-            kind: kind_of_op(&self.op)?,
-            ts_ns: self.ts,
-            pid: self.pid,
-            tid: self.tid,
-            goroutine: self.goroutine,
+        let fields = Fields {
             object: self
                 .map
                 .or(self.object)
@@ -174,16 +170,23 @@ impl<'a> EventRecord<'a> {
                 (None, Some(len)) => Key::StringOfLength(len),
                 _ => Key::Unknown,
             },
-            caller: self.caller.unwrap_or(0),
-            site: 0,
             zero_flag: self.acquired.unwrap_or(false),
-            stack: None,
-            lost: self.lost.unwrap_or(0),
             buffer: self.buffer.map(|address| ChannelBuffer {
                 address,
                 capacity: self.capacity.unwrap_or(0),
                 element_size: self.element_size.unwrap_or(0),
             }),
+        };
+        Some(Event {
+            ts_ns: self.ts,
+            pid: self.pid,
+            tid: self.tid,
+            goroutine: self.goroutine,
+            caller: self.caller.unwrap_or(0),
+            probe: 0,
+            stack: None,
+            lost: self.lost.unwrap_or(0),
+            op: Op::new(kind_of_op(&self.op)?, fields),
         })
     }
 }
@@ -481,38 +484,32 @@ mod tests {
         }
     }
 
-    /// One event of each kind, with every field a recording keeps set where the kind has it.
+    /// One event of each kind, with every value its operation keeps set.
     fn events() -> Vec<Event> {
         EventKind::ALL
             .into_iter()
             .enumerate()
             .map(|(index, kind)| {
                 let index = index as u64 + 1;
-                let mut event = Event::example(kind, index, 0xc000_0100 + index * 8, index);
+                let mut event =
+                    Event::example(kind, index, 0xc000_0100 + index * 8, index).with(|fields| {
+                        fields.zero_flag = true;
+                        fields.key = match index % 3 {
+                            0 => Key::Integer(index),
+                            1 => Key::StringOfLength(index),
+                            _ => Key::Unknown,
+                        };
+                        fields.buffer = Some(ChannelBuffer {
+                            address: 0xc000_9000,
+                            capacity: 4,
+                            element_size: 8,
+                        });
+                    });
                 event.ts_ns = 1_000 + index;
                 event.pid = 42;
                 event.tid = 43;
                 event.caller = 0x47_0000 + index;
                 event.lost = u32::from(index.is_multiple_of(3));
-                event.zero_flag = matches!(kind, EventKind::MutexLock | EventKind::MutexTryLock);
-                event.key = match index % 3 {
-                    0 => Key::Integer(index),
-                    1 => Key::StringOfLength(index),
-                    _ => Key::Unknown,
-                };
-                if !(event.is_map_access() || kind == EventKind::MapMake) {
-                    event.key = Key::Unknown;
-                }
-                if kind == EventKind::ChanSend {
-                    event.buffer = Some(ChannelBuffer {
-                        address: 0xc000_9000,
-                        capacity: 4,
-                        element_size: 8,
-                    });
-                }
-                if event.is_map_access() || kind == EventKind::MapMake {
-                    event.arg = 0;
-                }
                 event
             })
             .collect()
@@ -564,8 +561,8 @@ mod tests {
 
     #[test]
     fn event_lines_keep_the_documented_field_names() {
-        let mut assign = Event::example(EventKind::MapAssign, 7, 0xc0_0007_4180, 0);
-        assign.key = Key::Integer(42);
+        let mut assign = Event::example(EventKind::MapAssign, 7, 0xc0_0007_4180, 0)
+            .with(|fields| fields.key = Key::Integer(42));
         assign.caller = 0x47_1234;
         let json: serde_json::Value =
             serde_json::to_value(EventRecord::of(&assign, "runtime.f", Some(3))).unwrap();
@@ -576,8 +573,8 @@ mod tests {
                 "ts": 0, "key": 42, "function": "runtime.f", "caller": "0x471234", "stack": 3,
             })
         );
-        let mut lock = Event::example(EventKind::MutexLock, 1, 0x5a_0010, 0);
-        lock.zero_flag = true;
+        let lock = Event::example(EventKind::MutexLock, 1, 0x5a_0010, 0)
+            .with(|fields| fields.zero_flag = true);
         let json = serde_json::to_value(EventRecord::of(&lock, "main.f", None)).unwrap();
         assert_eq!(
             (&json["object"], &json["acquired"]),

@@ -12,7 +12,7 @@
 
 use tracer_common::{register, KeyClass};
 
-use super::Operation;
+use super::Observed;
 use crate::analyse::MapImplementation;
 
 /// Where a function is probed.
@@ -32,7 +32,7 @@ pub enum At {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Probe {
     pub at: At,
-    pub operation: Operation,
+    pub operation: Observed,
 }
 
 /// What an out-of-line sync function means at its entry.
@@ -140,7 +140,7 @@ impl FunctionId {
     }
 }
 
-const fn probe(at: At, operation: Operation) -> Probe {
+const fn probe(at: At, operation: Observed) -> Probe {
     Probe { at, operation }
 }
 
@@ -175,9 +175,9 @@ const fn sync(name: &'static str, on_entry: OnEntry, on_return: OnReturn) -> GoF
 
 use At::{AfterCalls, CallsTo, Entry, Returns};
 use KeyClass as Key;
+use Observed as Op;
 use OnEntry as E;
 use OnReturn as R;
-use Operation as Op;
 
 const ASSIGN: &[Probe] = &[probe(Entry, Op::MapAssign)];
 const DELETE: &[Probe] = &[probe(Entry, Op::MapDelete)];

@@ -20,7 +20,7 @@ use crate::analyse::{
 /// What a probe site observes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Operation {
+pub enum Observed {
     MapAssign,
     MapDelete,
     MapClear,
@@ -67,7 +67,7 @@ pub enum Operation {
     ChanHandOff,
 }
 
-impl Operation {
+impl Observed {
     /// A read of a map's contents: a lookup or a step of a range loop.
     pub fn is_map_read(self) -> bool {
         matches!(self, Self::MapRead | Self::MapIterStart | Self::MapIterNext)
@@ -94,7 +94,7 @@ pub enum Placement {
 /// One uprobe.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ProbeSite {
-    pub operation: Operation,
+    pub operation: Observed,
     /// The function whose behaviour the site observes (for `AfterCall`, the callee).
     #[serde(skip)]
     pub id: FunctionId,
@@ -149,7 +149,7 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
             function
                 .probes
                 .iter()
-                .any(|probe| probe.operation == Operation::MapRead)
+                .any(|probe| probe.operation == Observed::MapRead)
         })
         .map(|function| function.name)
         .collect();
@@ -160,7 +160,7 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
         for probe in function.probes {
             // 1.27's mapaccess1* and every version's mapaccess1_fat call a mapaccess2*: probing
             // both would report each read twice, so the wrapper is left out.
-            if probe.operation == Operation::MapRead && builder.calls_any(function.name, &map_reads)
+            if probe.operation == Observed::MapRead && builder.calls_any(function.name, &map_reads)
             {
                 continue;
             }
@@ -182,7 +182,7 @@ struct PlanBuilder<'a> {
 }
 
 impl PlanBuilder<'_> {
-    fn push(&mut self, id: FunctionId, operation: Operation, placement: Placement, address: u64) {
+    fn push(&mut self, id: FunctionId, operation: Observed, placement: Placement, address: u64) {
         let Some(file_offset) = self.binary.file_offset(address) else {
             return;
         };
@@ -212,7 +212,7 @@ impl PlanBuilder<'_> {
         Some((function.address, binary.code(function).unwrap_or_default()))
     }
 
-    fn entry(&mut self, id: FunctionId, operation: Operation) {
+    fn entry(&mut self, id: FunctionId, operation: Observed) {
         let Some((address, code)) = self.code(id.function().name) else {
             return;
         };
@@ -222,7 +222,7 @@ impl PlanBuilder<'_> {
         }
     }
 
-    fn returns(&mut self, id: FunctionId, operation: Operation) {
+    fn returns(&mut self, id: FunctionId, operation: Observed) {
         let Some((address, code)) = self.code(id.function().name) else {
             return;
         };
@@ -232,7 +232,7 @@ impl PlanBuilder<'_> {
     }
 
     /// Probes the instruction after every direct call of the function, anywhere in the binary.
-    fn after_calls_to(&mut self, id: FunctionId, operation: Operation) {
+    fn after_calls_to(&mut self, id: FunctionId, operation: Observed) {
         let name = id.function().name;
         let Some(callee) = self.binary.function(name) else {
             self.plan.absent.push(name);
@@ -252,7 +252,7 @@ impl PlanBuilder<'_> {
 
     /// Probes every direct call of `callee` made by the function, on the call instruction (the
     /// site is named after the caller, whose operation it observes).
-    fn calls_within(&mut self, id: FunctionId, callee: &str, operation: Operation) {
+    fn calls_within(&mut self, id: FunctionId, callee: &str, operation: Observed) {
         let Some(target) = self.binary.function(callee) else {
             return;
         };

@@ -14,7 +14,7 @@ use crate::{
     },
     plan::{
         catalogue::{FunctionId, Meaning},
-        Operation, Placement, ProbePlan, ProbeSite,
+        Observed, Placement, ProbePlan, ProbeSite,
     },
 };
 
@@ -112,7 +112,7 @@ fn params(kind: EventKind, object: u8, base: u8, arg: u8, flags: u8) -> SitePara
 }
 
 fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
-    use Operation as Op;
+    use Observed as Op;
     let meaning = site.id.function().meaning;
     let entry = matches!(
         site.placement,
@@ -382,7 +382,7 @@ mod tests {
     }
 
     fn runtime(
-        operation: Operation,
+        operation: Observed,
         function: &str,
         placement: Placement,
         key: KeyClass,
@@ -402,7 +402,7 @@ mod tests {
     #[test]
     fn map_entries_read_the_map_from_rbx_and_skip_stack_maps() {
         let (class, params) = runtime_site(&runtime(
-            Operation::MapAssign,
+            Observed::MapAssign,
             "runtime.mapassign_fast64",
             Placement::AfterStackCheck,
             KeyClass::U64,
@@ -420,7 +420,7 @@ mod tests {
         );
         assert_ne!(params.flags & site_flags::SKIP_STACK_OBJECTS, 0);
         let (_, next) = runtime_site(&runtime(
-            Operation::MapIterNext,
+            Observed::MapIterNext,
             "runtime.mapiternext",
             Placement::AfterStackCheck,
             KeyClass::None,
@@ -435,7 +435,7 @@ mod tests {
     #[test]
     fn returns_and_calls_use_their_result_registers() {
         let (class, created) = runtime_site(&runtime(
-            Operation::GoroutineCreate,
+            Observed::GoroutineCreate,
             "runtime.newproc1",
             Placement::AfterCall,
             KeyClass::None,
@@ -450,7 +450,7 @@ mod tests {
             )
         );
         let (_, recv) = runtime_site(&runtime(
-            Operation::SelectNonBlocking,
+            Observed::SelectNonBlocking,
             "runtime.selectnbrecv",
             Placement::AfterStackCheck,
             KeyClass::None,
@@ -458,7 +458,7 @@ mod tests {
         .unwrap();
         assert_eq!(recv.base, register::RBX);
         let (class, made) = runtime_site(&runtime(
-            Operation::MapMake,
+            Observed::MapMake,
             "runtime.makemap",
             Placement::Return,
             KeyClass::None,
@@ -469,7 +469,7 @@ mod tests {
             (ProbeClass::CallReturn, register::RAX, 0)
         );
         assert!(runtime_site(&runtime(
-            Operation::MapAssign,
+            Observed::MapAssign,
             "runtime.mapassign",
             Placement::Return,
             KeyClass::None

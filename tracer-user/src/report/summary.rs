@@ -93,13 +93,15 @@ impl TracingCost {
 
 impl Summary {
     pub fn record(&mut self, event: &Event) {
-        *self.by_kind.entry(event.kind).or_default() += 1;
-        if event.is_map_write() {
-            let activity = self.maps.entry(event.object).or_default();
-            activity.writes += 1;
-            activity.goroutines.insert(event.goroutine);
-            self.goroutines.insert(event.goroutine);
-            self.last_written.insert(event.goroutine, event.object);
+        *self.by_kind.entry(event.kind()).or_default() += 1;
+        if let Some((map, access)) = event.op.map_access() {
+            if access.is_write() {
+                let activity = self.maps.entry(map).or_default();
+                activity.writes += 1;
+                activity.goroutines.insert(event.goroutine);
+                self.goroutines.insert(event.goroutine);
+                self.last_written.insert(event.goroutine, map);
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use tracer_common::{site_flags, EventKind};
+use tracer_common::site_flags;
 
 use crate::{
     analyse::GoBinary,
@@ -13,7 +13,7 @@ use crate::{
     events::{
         monotonic_now_ns,
         recording::{Recorder, WindowMark},
-        stacks, Event,
+        stacks, Event, Op,
     },
     metrics::TargetTotals,
     plan::sites::KernelSite,
@@ -90,7 +90,7 @@ impl<'a> Output<'a> {
         self.newest_event_ns = Some(event.ts_ns);
         let captures = self
             .sites
-            .get(event.site as usize)
+            .get(event.probe as usize)
             .is_some_and(|site| site.params.flags & site_flags::CAPTURE_STACK != 0);
         let site = match event.stack {
             Some(kernel_id) => self.site_of(Some(kernel_id), event, channels)?,
@@ -99,8 +99,8 @@ impl<'a> Output<'a> {
             None if captures => self.site_of(None, event, channels)?,
             None => 0,
         };
-        if event.kind == EventKind::Fatal {
-            let message = self.count_fatal_error(event);
+        if let Op::Fatal { message, len } = event.op {
+            let message = self.count_fatal_error(event.pid, message, len);
             if FatalCrash::is_map_error(&message) {
                 self.crashes.push(FatalCrash {
                     message,
@@ -110,7 +110,7 @@ impl<'a> Output<'a> {
                 });
             }
         }
-        let probe = self.sites.get(event.site as usize);
+        let probe = self.sites.get(event.probe as usize);
         let function = probe.map_or("", |probe| probe.function.as_str());
         self.detection
             .observe(event, probe.and_then(|probe| probe.observes), site);
@@ -132,7 +132,10 @@ impl<'a> Output<'a> {
         if let Some(&id) = self.site_ids.get(&key) {
             return Ok(id);
         }
-        let probed = self.sites.get(event.site as usize).map(|site| site.address);
+        let probed = self
+            .sites
+            .get(event.probe as usize)
+            .map(|site| site.address);
         let walked = match kernel_id {
             Some(kernel_id) => {
                 let walked = channels.stack(kernel_id);
@@ -163,14 +166,8 @@ impl<'a> Output<'a> {
     /// Counts a fatal error under its message, and returns the message: `runtime.fatal`/`throw`
     /// take a string, whose bytes are almost always a literal in the executable's read-only
     /// data; otherwise they are read from the process, if it still exists.
-    pub(super) fn count_fatal_error(&mut self, event: &Event) -> String {
-        let message = fatal_message(
-            self.binary,
-            event.pid,
-            event.object,
-            event.arg,
-            self.load_bias.unwrap_or(0),
-        );
+    pub(super) fn count_fatal_error(&mut self, pid: u32, address: u64, len: u64) -> String {
+        let message = fatal_message(self.binary, pid, address, len, self.load_bias.unwrap_or(0));
         match self
             .fatal_errors
             .iter_mut()

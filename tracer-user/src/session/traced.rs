@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use tracer_common::{counter, EventKind};
+use tracer_common::counter;
 
 use super::{
     output::Output,
@@ -19,6 +19,7 @@ use crate::{
     events::{
         decode, monotonic_now_ns,
         recording::{Recorder, WindowMark},
+        Op,
     },
     metrics::TargetMetrics,
     probes::{AttachedProbes, KernelChannels},
@@ -312,7 +313,7 @@ pub(super) fn drain_ring(
             continue;
         };
         let launch = std::mem::take(&mut output.launching);
-        if event.kind == EventKind::Exec {
+        if event.op == Op::Exec {
             // With `run`, the first event is the program's own start from tracer's fork.
             if launch {
                 continue;

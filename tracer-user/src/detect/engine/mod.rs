@@ -21,9 +21,7 @@ mod sync_objects;
 #[cfg(test)]
 mod tests;
 
-pub use model::{
-    Access, Address, Event, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
-};
+pub use model::{Access, Address, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats};
 
 use self::{
     clock::{Epoch, Slot, VectorClock},
@@ -116,11 +114,12 @@ impl Engine {
         self.carried = carried;
     }
 
-    /// Applies one event; returns the races it revealed that are new (a pair of code sites not
-    /// reported before). Events must come in stream order.
-    pub fn process(&mut self, event: Event) -> Vec<RaceReport> {
+    /// Applies one operation, number `seq` in the stream (increasing; copied into
+    /// [`Access::seq`] so reports can point back); returns the races it revealed that are new (a
+    /// pair of code sites not reported before). Operations must come in stream order.
+    pub fn process(&mut self, seq: u64, operation: Operation) -> Vec<RaceReport> {
         self.now += 1;
-        match event.operation {
+        match operation {
             Operation::Spawn {
                 parent,
                 child,
@@ -151,7 +150,7 @@ impl Engine {
                 map,
                 write,
                 site,
-            } => return self.access(goroutine, map, write, site, event.seq),
+            } => return self.access(goroutine, map, write, site, seq),
             Operation::Gap { goroutines } => self.gap(goroutines.as_deref()),
         }
         Vec::new()

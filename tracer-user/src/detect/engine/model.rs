@@ -64,21 +64,13 @@ pub enum Operation {
     },
 }
 
-/// An operation and its position in the stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// Arrival order, increasing; copied into [`Access::seq`] so reports can point back.
-    pub seq: u64,
-    pub operation: Operation,
-}
-
 /// One side of a race.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Access {
     pub goroutine: GoroutineId,
     pub write: bool,
     pub site: SiteId,
-    /// The [`Event::seq`] of the access.
+    /// Where the access is in the stream (the `seq` given to `Engine::process`).
     pub seq: u64,
     /// Where the goroutine was spawned, if its spawn was seen.
     pub created_at: Option<SiteId>,

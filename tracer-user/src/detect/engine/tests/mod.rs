@@ -5,7 +5,7 @@ mod edges;
 mod properties;
 mod scale;
 
-use super::{Access, Address, Engine, Event, GoroutineId, Limits, Operation, RaceReport, SiteId};
+use super::{Access, Address, Engine, GoroutineId, Limits, Operation, RaceReport, SiteId};
 
 const MAIN: GoroutineId = 1;
 const MAP: Address = 0xc000_1000;
@@ -33,11 +33,8 @@ impl Trace {
 
     fn op(&mut self, operation: Operation) -> &mut Self {
         self.seq += 1;
-        let event = Event {
-            seq: self.seq,
-            operation,
-        };
-        self.reported.extend(self.engine.process(event));
+        self.reported
+            .extend(self.engine.process(self.seq, operation));
         self
     }
 
