@@ -288,7 +288,9 @@ impl Translator {
             Op::ChanMade { .. } | Op::Fatal { .. } | Op::Exec => Vec::new(),
             op => self
                 .inlined_sync(goroutine, op)
-                .or_else(|| self.channel(event, function, op))
+                .or_else(|| self.channel(goroutine, function, op))
+                .or_else(|| self.slot(goroutine, op))
+                .or_else(|| self.select(goroutine, op))
                 .unwrap_or_default(),
         }
     }
@@ -358,16 +360,15 @@ impl Translator {
         })
     }
 
-    /// Channel operations (`None` for others). Each operation publishes to its channel (sends)
+    /// Sends, receives and closes (`None` for other operations). Each operation publishes to its channel (sends)
     /// or the channel's companion (receives) for the operations whose slot goes unseen, which
     /// learn from there when they complete; a paired operation has learnt from its slot.
     fn channel(
         &mut self,
-        event: &Event,
+        goroutine: GoroutineId,
         function: Option<FunctionId>,
         op: Op,
     ) -> Option<Vec<Operation>> {
-        let goroutine = event.goroutine;
         let acquire = |object| acquire(goroutine, object);
         let release_merge = |object| release_merge(goroutine, object);
         // A channel operation whose start (or select cases) was not seen learns from every
@@ -415,23 +416,13 @@ impl Translator {
             Op::Close { channel } => {
                 vec![release_merge(closing(channel)), release_merge(ANY_CHANNEL)]
             }
-            Op::SelectNonBlocking { channel, buffer } => {
-                self.state(goroutine)
-                    .receives
-                    .push(ChannelOp::new(channel, buffer));
-                vec![release_merge(channel), release_merge(companion(channel))]
-            }
-            Op::SelectNonBlockingDone { selected } => {
-                match (self.state(goroutine).receives.pop(), selected) {
-                    (Some(op), true) if !op.paired => vec![
-                        acquire(op.channel),
-                        acquire(companion(op.channel)),
-                        acquire(closing(op.channel)),
-                    ],
-                    (None, true) => after_every_channel(),
-                    _ => Vec::new(),
-                }
-            }
+            _ => return None,
+        })
+    }
+
+    /// A value through a slot or handed to a parked goroutine (`None` for other operations).
+    fn slot(&mut self, goroutine: GoroutineId, op: Op) -> Option<Vec<Operation>> {
+        Some(match op {
             // As -race's racenotify: a slot carries the clock of the last operation through it
             // (elements of size zero share one slot, which accumulates).
             Op::ChanSlot { slot } => match self.pair(goroutine, slot) {
@@ -452,6 +443,33 @@ impl Translator {
                         operations
                     }
                     _ => racesync(goroutine, partner, slot),
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// `select`, blocking or not (`None` for other operations).
+    fn select(&mut self, goroutine: GoroutineId, op: Op) -> Option<Vec<Operation>> {
+        let acquire = |object| acquire(goroutine, object);
+        let release_merge = |object| release_merge(goroutine, object);
+        let after_every_channel = || vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
+        Some(match op {
+            Op::SelectNonBlocking { channel, buffer } => {
+                self.state(goroutine)
+                    .receives
+                    .push(ChannelOp::new(channel, buffer));
+                vec![release_merge(channel), release_merge(companion(channel))]
+            }
+            Op::SelectNonBlockingDone { selected } => {
+                match (self.state(goroutine).receives.pop(), selected) {
+                    (Some(op), true) if !op.paired => vec![
+                        acquire(op.channel),
+                        acquire(companion(op.channel)),
+                        acquire(closing(op.channel)),
+                    ],
+                    (None, true) => after_every_channel(),
+                    _ => Vec::new(),
                 }
             }
             // A select publishes on each of its cases' channels when it starts (whichever case

@@ -7,6 +7,7 @@
 //! Sessions keep exact totals; [`TargetMetrics::update`] publishes them by raising each counter
 //! to the total, so a counter can never go backwards. The catalogue is in docs/metrics.md.
 
+mod families;
 pub mod server;
 
 use std::{
@@ -14,9 +15,11 @@ use std::{
     time::Duration,
 };
 
-use prometheus::{
-    core::{Collector, GenericCounter, GenericGauge},
-    Gauge, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+use prometheus::{IntGauge, IntGaugeVec, Registry, TextEncoder};
+
+use self::families::{
+    class_label, gauge_vec, register, DetectorFamilies, DetectorHandles, FoundFamilies,
+    FoundHandles, KernelFamilies, KernelHandles,
 };
 use tracer_common::ProbeClass;
 
@@ -39,16 +42,6 @@ pub const MAP_FATAL_ERRORS: [&str; 3] = [
     "concurrent map read and map write",
     "concurrent map iteration and map write",
 ];
-
-/// The label of each probe class.
-fn class_label(class: ProbeClass) -> &'static str {
-    match class {
-        ProbeClass::MapOp => "map",
-        ProbeClass::CallEntry => "call",
-        ProbeClass::CallReturn => "return",
-        ProbeClass::SyncInline => "inline_sync",
-    }
-}
 
 /// A target session's totals since it attached.
 #[derive(Clone, Debug, Default)]
@@ -78,44 +71,11 @@ pub struct Metrics {
     registry: Registry,
     targets: IntGauge,
     target_info: IntGaugeVec,
-    events: IntCounterVec,
-    dropped: IntCounterVec,
-    probe_hits: IntCounterVec,
-    probes_attached: IntGaugeVec,
-    probes_failed: IntGaugeVec,
-    races: IntCounterVec,
-    distinct_races: IntCounterVec,
-    goroutines: IntGaugeVec,
-    maps: IntGaugeVec,
-    sync_objects: IntGaugeVec,
-    evictions: IntCounterVec,
-    forgotten: IntCounterVec,
-    lag: GaugeVec,
-    fatal_errors: IntCounterVec,
-    kernel_skipped: IntCounterVec,
+    kernel: KernelFamilies,
+    detector: DetectorFamilies,
+    found: FoundFamilies,
     /// Woken by every scrape (see [`Metrics::next_scrape`]).
     scraped: tokio::sync::Notify,
-}
-
-fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
-    registry
-        .register(Box::new(collector.clone()))
-        .expect("metric names are unique and valid");
-    collector
-}
-
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    register(
-        registry,
-        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
-    )
-}
-
-fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    register(
-        registry,
-        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
-    )
 }
 
 impl Metrics {
@@ -135,7 +95,6 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("the process collector registers once");
-        let exe = &["executable"];
         Self {
             targets: register(
                 &registry,
@@ -148,106 +107,9 @@ impl Metrics {
                 "A traced program: its executable's name and Go version; always 1.",
                 &["executable", "go_version"],
             ),
-            events: counter_vec(
-                &registry,
-                "tracer_events_total",
-                "Events decoded from the kernel, by operation.",
-                &["executable", "kind"],
-            ),
-            dropped: counter_vec(
-                &registry,
-                "tracer_events_dropped_total",
-                "Events lost in the kernel because the ring buffer was full.",
-                exe,
-            ),
-            probe_hits: counter_vec(
-                &registry,
-                "tracer_probe_hits_total",
-                "Probe hits counted by the kernel programs, by probe class.",
-                &["executable", "class"],
-            ),
-            probes_attached: gauge_vec(
-                &registry,
-                "tracer_probes_attached",
-                "Probe sites attached, by probe class.",
-                &["executable", "class"],
-            ),
-            probes_failed: gauge_vec(
-                &registry,
-                "tracer_probes_failed",
-                "Probe sites planned but not attached, by probe class.",
-                &["executable", "class"],
-            ),
-            races: counter_vec(
-                &registry,
-                "tracer_races_total",
-                "Racing pairs of map accesses (repetitions included), by kind and by the two \
-                 accesses' functions (at most 50 pairs per executable, then \"other\").",
-                &["executable", "kind", "function", "previous_function"],
-            ),
-            distinct_races: counter_vec(
-                &registry,
-                "tracer_distinct_races_total",
-                "Distinct races reported: pairs of code sites.",
-                exe,
-            ),
-            goroutines: gauge_vec(
-                &registry,
-                "tracer_goroutines_tracked",
-                "Goroutines whose vector clock the detector holds.",
-                exe,
-            ),
-            maps: gauge_vec(
-                &registry,
-                "tracer_maps_tracked",
-                "Maps whose access history the detector holds.",
-                exe,
-            ),
-            sync_objects: gauge_vec(
-                &registry,
-                "tracer_sync_objects_tracked",
-                "Synchronisation objects whose clock the detector holds.",
-                exe,
-            ),
-            evictions: counter_vec(
-                &registry,
-                "tracer_detector_evictions_total",
-                "Detector entries evicted to bound memory, by table (can hide races, never \
-                 invents one).",
-                &["executable", "table"],
-            ),
-            forgotten: counter_vec(
-                &registry,
-                "tracer_detector_forgotten_accesses_total",
-                "Recorded map accesses the detector forgot rather than risk a false report: \
-                 after lost events (gap) or to reuse a goroutine slot.",
-                &["executable", "reason"],
-            ),
-            lag: register(
-                &registry,
-                GaugeVec::new(
-                    Opts::new(
-                        "tracer_detector_lag_seconds",
-                        "Age of the newest event when the detector processed it.",
-                    ),
-                    exe,
-                )
-                .expect("valid metric"),
-            ),
-            fatal_errors: counter_vec(
-                &registry,
-                "tracer_target_fatal_errors_total",
-                "Fatal errors of the traced program (runtime.fatal/throw), by message.",
-                &["executable", "reason"],
-            ),
-            kernel_skipped: counter_vec(
-                &registry,
-                "tracer_kernel_skipped_total",
-                "Probe hits the kernel recorded no event or no stack for: maps on the \
-                 goroutine's own stack (never shared), unreadable goroutine ids, failed stack \
-                 walks, hits while a sampling window's probes were being placed or removed.",
-                &["executable", "reason"],
-            ),
+            kernel: KernelFamilies::register(&registry),
+            detector: DetectorFamilies::register(&registry),
+            found: FoundFamilies::register(&registry),
             registry,
             scraped: tokio::sync::Notify::new(),
         }
@@ -261,47 +123,25 @@ impl Metrics {
             .set(1);
         for class in ProbeClass::ALL {
             let labels = [executable, class_label(class)];
-            self.probes_attached
+            self.kernel
+                .probes_attached
                 .with_label_values(&labels)
                 .set(probes.attached[class as usize] as i64);
-            self.probes_failed
+            self.kernel
+                .probes_failed
                 .with_label_values(&labels)
                 .set(probes.failed[class as usize] as i64);
         }
         let mut target = TargetMetrics {
-            metrics: self.handles(executable),
+            targets: self.targets.clone(),
+            kernel: self.kernel.handles(executable),
+            detector: self.detector.handles(executable),
+            found: self.found.handles(executable),
             executable: executable.to_owned(),
             race_sites: HashSet::new(),
         };
         target.update(&TargetTotals::default());
         target
-    }
-
-    fn handles(&self, executable: &str) -> TargetHandles {
-        let with = |vec: &IntCounterVec, label: &str| vec.with_label_values(&[executable, label]);
-        TargetHandles {
-            targets: self.targets.clone(),
-            events: self.events.clone(),
-            races: self.races.clone(),
-            fatal_errors: self.fatal_errors.clone(),
-            dropped: self.dropped.with_label_values(&[executable]),
-            probe_hits: ProbeClass::ALL.map(|class| with(&self.probe_hits, class_label(class))),
-            distinct_races: self.distinct_races.with_label_values(&[executable]),
-            goroutines: self.goroutines.with_label_values(&[executable]),
-            maps: self.maps.with_label_values(&[executable]),
-            sync_objects: self.sync_objects.with_label_values(&[executable]),
-            evictions: ["map", "sync_object", "goroutine"]
-                .map(|table| with(&self.evictions, table)),
-            forgotten: ["gap", "slot_reuse"].map(|reason| with(&self.forgotten, reason)),
-            lag: self.lag.with_label_values(&[executable]),
-            kernel_skipped: [
-                "stack_local_map",
-                "goid_unreadable",
-                "stack_failed",
-                "window_edge",
-            ]
-            .map(|reason| with(&self.kernel_skipped, reason)),
-        }
     }
 
     /// The exposition in the Prometheus text format.
@@ -335,38 +175,15 @@ impl Default for Metrics {
     }
 }
 
-type Counter = GenericCounter<prometheus::core::AtomicU64>;
-type IntGaugeHandle = GenericGauge<prometheus::core::AtomicI64>;
-
-/// The series of one target, with the label values bound once.
-struct TargetHandles {
-    targets: IntGauge,
-    events: IntCounterVec,
-    races: IntCounterVec,
-    fatal_errors: IntCounterVec,
-    dropped: Counter,
-    probe_hits: [Counter; 4],
-    distinct_races: Counter,
-    goroutines: IntGaugeHandle,
-    maps: IntGaugeHandle,
-    sync_objects: IntGaugeHandle,
-    evictions: [Counter; 3],
-    forgotten: [Counter; 2],
-    lag: Gauge,
-    kernel_skipped: [Counter; 4],
-}
-
 /// One traced program's metrics.
 pub struct TargetMetrics {
-    metrics: TargetHandles,
+    targets: IntGauge,
+    kernel: KernelHandles,
+    detector: DetectorHandles,
+    found: FoundHandles,
     executable: String,
     /// The function pairs labelled so far (at most [`MAX_RACE_SITES`]).
     race_sites: HashSet<(String, String)>,
-}
-
-/// Raises `counter` to `total` (totals only grow; a smaller one changes nothing).
-fn raise(counter: &Counter, total: u64) {
-    counter.inc_by(total.saturating_sub(counter.get()));
 }
 
 impl TargetMetrics {
@@ -379,66 +196,9 @@ impl TargetMetrics {
                 .entry((race.kind, function, previous))
                 .or_default() += race.count;
         }
-        let m = &self.metrics;
-        let exe = self.executable.as_str();
-        for &(kind, count) in &totals.events_by_kind {
-            raise(&m.events.with_label_values(&[exe, kind]), count);
-        }
-        raise(&m.dropped, totals.dropped);
-        for (counter, &hits) in m.probe_hits.iter().zip(&totals.kernel.hits) {
-            raise(counter, hits);
-        }
-        let kernel = &totals.kernel;
-        for (counter, total) in m.kernel_skipped.iter().zip([
-            kernel.stack_filtered,
-            kernel.goid_unreadable,
-            kernel.stack_failed,
-            kernel.edge_skipped,
-        ]) {
-            raise(counter, total);
-        }
-        let detector = &totals.detector;
-        m.goroutines.set(detector.goroutines as i64);
-        m.maps.set(detector.maps as i64);
-        m.sync_objects.set(detector.sync_objects as i64);
-        for (counter, total) in m.evictions.iter().zip([
-            detector.map_evictions,
-            detector.sync_object_evictions,
-            detector.goroutine_evictions,
-        ]) {
-            raise(counter, total);
-        }
-        for (counter, total) in m
-            .forgotten
-            .iter()
-            .zip([detector.forgotten_by_gap, detector.forgotten_by_preemption])
-        {
-            raise(counter, total);
-        }
-        if let Some(lag) = totals.lag {
-            m.lag.set(lag.as_secs_f64());
-        }
-        raise(&m.distinct_races, totals.races.len() as u64);
-        for ((kind, function, previous), count) in per_series {
-            raise(
-                &m.races.with_label_values(&[exe, kind, function, previous]),
-                count,
-            );
-        }
-        for reason in MAP_FATAL_ERRORS {
-            m.fatal_errors.with_label_values(&[exe, reason]);
-        }
-        let mut fatal: HashMap<&str, u64> = HashMap::new();
-        for (message, count) in &totals.fatal_errors {
-            let reason = MAP_FATAL_ERRORS
-                .into_iter()
-                .find(|known| known == message)
-                .unwrap_or(OTHER);
-            *fatal.entry(reason).or_default() += count;
-        }
-        for (reason, count) in fatal {
-            raise(&m.fatal_errors.with_label_values(&[exe, reason]), count);
-        }
+        self.kernel.update(&self.executable, totals);
+        self.detector.update(totals);
+        self.found.update(&self.executable, totals, per_series);
     }
 
     /// The labels of a race's function pair: its own if it is labelled already or fewer than
@@ -458,7 +218,7 @@ impl TargetMetrics {
 impl Drop for TargetMetrics {
     /// The target is no longer traced; its counters keep their final values.
     fn drop(&mut self) {
-        self.metrics.targets.dec();
+        self.targets.dec();
     }
 }
 

@@ -112,13 +112,35 @@ fn params(kind: EventKind, object: u8, base: u8, arg: u8, flags: u8) -> SitePara
 }
 
 fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
-    use Observed as Op;
-    let meaning = site.id.function().meaning;
-    let entry = matches!(
-        site.placement,
-        Placement::AfterStackCheck | Placement::Entry | Placement::AtCall
-    );
-    let map_entry = |kind| {
+    let at = Placed::new(site);
+    map_site(&at)
+        .or_else(|| channel_site(&at))
+        .or_else(|| select_site(&at))
+        .or_else(|| other_site(&at))
+}
+
+/// A runtime site with what its parameters depend on: where it is and what its function is.
+struct Placed<'a> {
+    site: &'a ProbeSite,
+    /// At the function's entry (or at a call of it), not at a return.
+    entry: bool,
+    meaning: Meaning,
+}
+
+impl<'a> Placed<'a> {
+    fn new(site: &'a ProbeSite) -> Self {
+        Self {
+            site,
+            entry: matches!(
+                site.placement,
+                Placement::AfterStackCheck | Placement::Entry | Placement::AtCall
+            ),
+            meaning: site.id.function().meaning,
+        }
+    }
+
+    /// A map function's entry: the map in BX, the key as the function passes it, the stack.
+    fn map_entry(&self, kind: EventKind) -> (ProbeClass, SiteParams) {
         let mut params = params(
             kind,
             object::REGISTER,
@@ -126,12 +148,14 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
             register::NONE,
             site_flags::SKIP_STACK_OBJECTS | site_flags::CALLER_AT_SP | site_flags::CAPTURE_STACK,
         );
-        params.key = site.key as u8;
+        params.key = self.site.key as u8;
         (ProbeClass::MapOp, params)
-    };
-    let call = |kind, base, arg| {
+    }
+
+    /// A call's entry or return: the object in `base`, the second value in `arg`.
+    fn call(&self, kind: EventKind, base: u8, arg: u8) -> (ProbeClass, SiteParams) {
         // At a CALL instruction the return address is not pushed yet: the site is the caller.
-        let flags = if entry && site.placement != Placement::AtCall {
+        let flags = if self.entry && self.site.placement != Placement::AtCall {
             site_flags::CALLER_AT_SP
         } else {
             0
@@ -141,73 +165,106 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
         } else {
             object::REGISTER
         };
-        let class = if entry {
+        let class = if self.entry {
             ProbeClass::CallEntry
         } else {
             ProbeClass::CallReturn
         };
         (class, params(kind, object, base, arg, flags))
-    };
-    // Channel operations record the channel's buffer, to recognise their slots.
-    let channel_entry = |kind, channel| {
-        let (class, mut params) = call(kind, channel, register::NONE);
-        params.flags |= site_flags::CHANNEL_BUFFER;
+    }
+
+    /// A call with `flags` added.
+    fn call_with(&self, kind: EventKind, base: u8, arg: u8, flags: u8) -> (ProbeClass, SiteParams) {
+        let (class, mut params) = self.call(kind, base, arg);
+        params.flags |= flags;
         (class, params)
-    };
-    Some(match (site.operation, entry) {
-        (Op::MapAssign, true) => map_entry(EventKind::MapAssign),
-        (Op::MapDelete, true) => map_entry(EventKind::MapDelete),
-        (Op::MapClear, true) => map_entry(EventKind::MapClear),
-        (Op::MapRead, true) => map_entry(EventKind::MapRead),
-        (Op::MapIterStart, true) => map_entry(EventKind::MapIterStart),
+    }
+
+    /// A channel operation's entry, which records the channel's buffer to recognise its slots.
+    fn channel_entry(&self, kind: EventKind, channel: u8) -> (ProbeClass, SiteParams) {
+        self.call_with(kind, channel, register::NONE, site_flags::CHANNEL_BUFFER)
+    }
+}
+
+fn map_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
+    use Observed as Op;
+    Some(match (at.site.operation, at.entry) {
+        (Op::MapAssign, true) => at.map_entry(EventKind::MapAssign),
+        (Op::MapDelete, true) => at.map_entry(EventKind::MapDelete),
+        (Op::MapClear, true) => at.map_entry(EventKind::MapClear),
+        (Op::MapRead, true) => at.map_entry(EventKind::MapRead),
+        (Op::MapIterStart, true) => at.map_entry(EventKind::MapIterStart),
+        // mapiternext(it): the iterator in AX, the map in its header field.
         (Op::MapIterNext, true) => {
-            let (class, mut params) = map_entry(EventKind::MapIterNext);
+            let (class, mut params) = at.map_entry(EventKind::MapIterNext);
             params.object = object::LOAD;
             params.base = register::RAX;
             params.at = ITERATOR_MAP;
             (class, params)
         }
-        (Op::MapMake, false) => call(EventKind::MapMake, register::RAX, register::NONE),
-        (Op::ChanMake, false) => call(EventKind::ChanMake, register::RAX, register::RBX),
-        (Op::ChanSend, true) => channel_entry(EventKind::ChanSend, register::RAX),
-        (Op::ChanSend, false) => call(EventKind::ChanSendDone, register::NONE, register::NONE),
-        (Op::ChanReceive, true) => channel_entry(EventKind::ChanReceive, register::RAX),
-        (Op::ChanReceive, false) => call(
-            EventKind::ChanReceiveDone,
-            register::NONE,
-            match meaning {
+        (Op::MapMake, false) => at.call(EventKind::MapMake, register::RAX, register::NONE),
+        _ => return None,
+    })
+}
+
+fn channel_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
+    use Observed as Op;
+    Some(match (at.site.operation, at.entry) {
+        (Op::ChanMake, false) => at.call(EventKind::ChanMake, register::RAX, register::NONE),
+        (Op::ChanSend, true) => at.channel_entry(EventKind::ChanSend, register::RAX),
+        (Op::ChanSend, false) => at.call(EventKind::ChanSendDone, register::NONE, register::NONE),
+        (Op::ChanReceive, true) => at.channel_entry(EventKind::ChanReceive, register::RAX),
+        (Op::ChanReceive, false) => {
+            let received = match at.meaning {
                 Meaning::ReceivedIn(register) => register,
                 _ => register::NONE,
-            },
-        ),
-        (Op::ChanClose, true) => call(EventKind::ChanClose, register::RAX, register::NONE),
-        (Op::SelectNonBlocking, true) => {
-            let channel = match meaning {
-                Meaning::ChannelIn(register) => register,
-                _ => register::RAX,
             };
-            channel_entry(EventKind::SelectNonBlocking, channel)
+            at.call(EventKind::ChanReceiveDone, register::NONE, received)
         }
+        (Op::ChanClose, true) => at.call(EventKind::ChanClose, register::RAX, register::NONE),
         // typedmemmove(typ, dst, src) into a slot, typedmemclr(typ, ptr) of a slot: BX.
-        (Op::ChanSlot, true) => call(EventKind::ChanSlot, register::RBX, register::NONE),
+        (Op::ChanSlot, true) => at.call(EventKind::ChanSlot, register::RBX, register::NONE),
         // send/recv(c *hchan, sg *sudog, …).
         (Op::ChanHandOff, true) => {
-            let (class, mut params) = call(EventKind::ChanHandOff, register::RAX, register::RBX);
+            let (class, mut params) = at.call(EventKind::ChanHandOff, register::RAX, register::RBX);
             params.object = object::HAND_OFF;
             (class, params)
         }
-        (Op::SelectNonBlocking, false) => call(
+        _ => return None,
+    })
+}
+
+fn select_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
+    use Observed as Op;
+    Some(match (at.site.operation, at.entry) {
+        (Op::SelectNonBlocking, true) => {
+            let channel = match at.meaning {
+                Meaning::ChannelIn(register) => register,
+                _ => register::RAX,
+            };
+            at.channel_entry(EventKind::SelectNonBlocking, channel)
+        }
+        (Op::SelectNonBlocking, false) => at.call(
             EventKind::SelectNonBlockingDone,
             register::NONE,
             register::RAX,
         ),
         // selectgo returns (chosen case, received ok) in AX and BL.
-        (Op::SelectChosen, false) => call(EventKind::SelectChosen, register::RAX, register::RBX),
-        (Op::SelectChosen, true) => {
-            let (class, mut params) = call(EventKind::SelectEnter, register::NONE, register::NONE);
-            params.flags |= site_flags::SELECT_CASES;
-            (class, params)
-        }
+        (Op::SelectChosen, false) => at.call(EventKind::SelectChosen, register::RAX, register::RBX),
+        (Op::SelectChosen, true) => at.call_with(
+            EventKind::SelectEnter,
+            register::NONE,
+            register::NONE,
+            site_flags::SELECT_CASES,
+        ),
+        _ => return None,
+    })
+}
+
+/// Goroutines, fatal errors, sync functions, atomics, pools and timers.
+fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
+    use Observed as Op;
+    Some(match (at.site.operation, at.entry) {
         (Op::GoroutineCreate, false) => (
             ProbeClass::CallReturn,
             params(
@@ -218,34 +275,38 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
                 0,
             ),
         ),
-        (Op::GoroutineExit, true) => call(EventKind::GoroutineExit, register::NONE, register::NONE),
-        (Op::GoStatement, true) => {
-            let (class, mut params) = call(EventKind::GoStatement, register::RAX, register::NONE);
-            params.flags |= site_flags::CAPTURE_STACK;
-            (class, params)
+        (Op::GoroutineExit, true) => {
+            at.call(EventKind::GoroutineExit, register::NONE, register::NONE)
         }
-        (Op::Fatal, true) => {
-            let (class, mut params) = call(EventKind::Fatal, register::RAX, register::RBX);
-            params.flags |= site_flags::CAPTURE_STACK;
-            (class, params)
-        }
-        (Op::Sync, true) => call(EventKind::SyncEnter, register::RAX, register::RBX),
+        (Op::GoStatement, true) => at.call_with(
+            EventKind::GoStatement,
+            register::RAX,
+            register::NONE,
+            site_flags::CAPTURE_STACK,
+        ),
+        (Op::Fatal, true) => at.call_with(
+            EventKind::Fatal,
+            register::RAX,
+            register::RBX,
+            site_flags::CAPTURE_STACK,
+        ),
+        (Op::Sync, true) => at.call(EventKind::SyncEnter, register::RAX, register::RBX),
+        (Op::Sync, false) => at.call(EventKind::SyncExit, register::NONE, register::RAX),
         (Op::AtomicPublish, true) => {
-            let data = match meaning {
+            let data = match at.meaning {
                 Meaning::PublishedIn(register) => register,
                 _ => register::RCX,
             };
-            call(EventKind::AtomicPublish, data, register::RAX)
+            at.call(EventKind::AtomicPublish, data, register::RAX)
         }
-        (Op::Sync, false) => call(EventKind::SyncExit, register::NONE, register::RAX),
         // Put(x any): the receiver in AX, x's type and data words in BX and CX; Get returns
         // the value's type and data words in AX and BX.
-        (Op::PoolPut, true) => call(EventKind::PoolPut, register::RCX, register::NONE),
-        (Op::PoolGet, false) => call(EventKind::PoolGet, register::RBX, register::NONE),
+        (Op::PoolPut, true) => at.call(EventKind::PoolPut, register::RCX, register::NONE),
+        (Op::PoolGet, false) => at.call(EventKind::PoolGet, register::RBX, register::NONE),
         // AfterFunc(d Duration, f func()): f in BX; goFunc(arg any, …) gets f back as arg's
         // data word, also in BX.
-        (Op::TimerArm, true) => call(EventKind::TimerArm, register::RBX, register::NONE),
-        (Op::TimerFire, true) => call(EventKind::TimerFire, register::RBX, register::NONE),
+        (Op::TimerArm, true) => at.call(EventKind::TimerArm, register::RBX, register::NONE),
+        (Op::TimerFire, true) => at.call(EventKind::TimerFire, register::RBX, register::NONE),
         _ => return None,
     })
 }

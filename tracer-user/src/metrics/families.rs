@@ -1,0 +1,359 @@
+//! The metric families, in three groups by what they describe: the kernel side (events,
+//! drops, probes), the detector's state, and what was found (races, fatal errors). Each group
+//! registers its families, binds one target's label values once ([`KernelFamilies::handles`]
+//! and the like), and publishes that target's totals by raising counters to them.
+
+use std::collections::HashMap;
+
+use prometheus::{
+    core::{Collector, GenericCounter, GenericGauge},
+    Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+use tracer_common::ProbeClass;
+
+use super::{TargetTotals, MAP_FATAL_ERRORS, OTHER};
+
+type Counter = GenericCounter<prometheus::core::AtomicU64>;
+type IntGaugeHandle = GenericGauge<prometheus::core::AtomicI64>;
+
+pub(super) fn register<C: Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric names are unique and valid");
+    collector
+}
+
+pub(super) fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
+    register(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+pub(super) fn gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntGaugeVec {
+    register(
+        registry,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
+}
+
+/// Raises `counter` to `total` (totals only grow; a smaller one changes nothing).
+fn raise(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
+}
+
+/// The label of each probe class.
+pub(super) fn class_label(class: ProbeClass) -> &'static str {
+    match class {
+        ProbeClass::MapOp => "map",
+        ProbeClass::CallEntry => "call",
+        ProbeClass::CallReturn => "return",
+        ProbeClass::SyncInline => "inline_sync",
+    }
+}
+
+const EXE: &[&str] = &["executable"];
+
+/// Events, drops and probes.
+pub(super) struct KernelFamilies {
+    events: IntCounterVec,
+    dropped: IntCounterVec,
+    probe_hits: IntCounterVec,
+    pub(super) probes_attached: IntGaugeVec,
+    pub(super) probes_failed: IntGaugeVec,
+    skipped: IntCounterVec,
+}
+
+/// [`KernelFamilies`]' series of one target.
+pub(super) struct KernelHandles {
+    events: IntCounterVec,
+    dropped: Counter,
+    probe_hits: [Counter; 4],
+    skipped: [Counter; 4],
+}
+
+impl KernelFamilies {
+    pub(super) fn register(registry: &Registry) -> Self {
+        Self {
+            events: counter_vec(
+                registry,
+                "tracer_events_total",
+                "Events decoded from the kernel, by operation.",
+                &["executable", "kind"],
+            ),
+            dropped: counter_vec(
+                registry,
+                "tracer_events_dropped_total",
+                "Events lost in the kernel because the ring buffer was full.",
+                EXE,
+            ),
+            probe_hits: counter_vec(
+                registry,
+                "tracer_probe_hits_total",
+                "Probe hits counted by the kernel programs, by probe class.",
+                &["executable", "class"],
+            ),
+            probes_attached: gauge_vec(
+                registry,
+                "tracer_probes_attached",
+                "Probe sites attached, by probe class.",
+                &["executable", "class"],
+            ),
+            probes_failed: gauge_vec(
+                registry,
+                "tracer_probes_failed",
+                "Probe sites planned but not attached, by probe class.",
+                &["executable", "class"],
+            ),
+            skipped: counter_vec(
+                registry,
+                "tracer_kernel_skipped_total",
+                "Probe hits the kernel recorded no event or no stack for: maps on the \
+                 goroutine's own stack (never shared), unreadable goroutine ids, failed stack \
+                 walks, hits while a sampling window's probes were being placed or removed.",
+                &["executable", "reason"],
+            ),
+        }
+    }
+
+    pub(super) fn handles(&self, executable: &str) -> KernelHandles {
+        let with = |vec: &IntCounterVec, label: &str| vec.with_label_values(&[executable, label]);
+        KernelHandles {
+            events: self.events.clone(),
+            dropped: self.dropped.with_label_values(&[executable]),
+            probe_hits: ProbeClass::ALL.map(|class| with(&self.probe_hits, class_label(class))),
+            skipped: [
+                "stack_local_map",
+                "goid_unreadable",
+                "stack_failed",
+                "window_edge",
+            ]
+            .map(|reason| with(&self.skipped, reason)),
+        }
+    }
+}
+
+impl KernelHandles {
+    pub(super) fn update(&self, executable: &str, totals: &TargetTotals) {
+        for &(kind, count) in &totals.events_by_kind {
+            raise(&self.events.with_label_values(&[executable, kind]), count);
+        }
+        raise(&self.dropped, totals.dropped);
+        let kernel = &totals.kernel;
+        for (counter, &hits) in self.probe_hits.iter().zip(&kernel.hits) {
+            raise(counter, hits);
+        }
+        for (counter, total) in self.skipped.iter().zip([
+            kernel.stack_filtered,
+            kernel.goid_unreadable,
+            kernel.stack_failed,
+            kernel.edge_skipped,
+        ]) {
+            raise(counter, total);
+        }
+    }
+}
+
+/// What the detector holds and gives up.
+pub(super) struct DetectorFamilies {
+    goroutines: IntGaugeVec,
+    maps: IntGaugeVec,
+    sync_objects: IntGaugeVec,
+    evictions: IntCounterVec,
+    forgotten: IntCounterVec,
+    lag: GaugeVec,
+}
+
+/// [`DetectorFamilies`]' series of one target.
+pub(super) struct DetectorHandles {
+    goroutines: IntGaugeHandle,
+    maps: IntGaugeHandle,
+    sync_objects: IntGaugeHandle,
+    evictions: [Counter; 3],
+    forgotten: [Counter; 2],
+    lag: Gauge,
+}
+
+impl DetectorFamilies {
+    pub(super) fn register(registry: &Registry) -> Self {
+        Self {
+            goroutines: gauge_vec(
+                registry,
+                "tracer_goroutines_tracked",
+                "Goroutines whose vector clock the detector holds.",
+                EXE,
+            ),
+            maps: gauge_vec(
+                registry,
+                "tracer_maps_tracked",
+                "Maps whose access history the detector holds.",
+                EXE,
+            ),
+            sync_objects: gauge_vec(
+                registry,
+                "tracer_sync_objects_tracked",
+                "Synchronisation objects whose clock the detector holds.",
+                EXE,
+            ),
+            evictions: counter_vec(
+                registry,
+                "tracer_detector_evictions_total",
+                "Detector entries evicted to bound memory, by table (can hide races, never \
+                 invents one).",
+                &["executable", "table"],
+            ),
+            forgotten: counter_vec(
+                registry,
+                "tracer_detector_forgotten_accesses_total",
+                "Recorded map accesses the detector forgot rather than risk a false report: \
+                 after lost events (gap) or to reuse a goroutine slot.",
+                &["executable", "reason"],
+            ),
+            lag: register(
+                registry,
+                GaugeVec::new(
+                    Opts::new(
+                        "tracer_detector_lag_seconds",
+                        "Age of the newest event when the detector processed it.",
+                    ),
+                    EXE,
+                )
+                .expect("valid metric"),
+            ),
+        }
+    }
+
+    pub(super) fn handles(&self, executable: &str) -> DetectorHandles {
+        let with = |vec: &IntCounterVec, label: &str| vec.with_label_values(&[executable, label]);
+        DetectorHandles {
+            goroutines: self.goroutines.with_label_values(&[executable]),
+            maps: self.maps.with_label_values(&[executable]),
+            sync_objects: self.sync_objects.with_label_values(&[executable]),
+            evictions: ["map", "sync_object", "goroutine"]
+                .map(|table| with(&self.evictions, table)),
+            forgotten: ["gap", "slot_reuse"].map(|reason| with(&self.forgotten, reason)),
+            lag: self.lag.with_label_values(&[executable]),
+        }
+    }
+}
+
+impl DetectorHandles {
+    pub(super) fn update(&self, totals: &TargetTotals) {
+        let detector = &totals.detector;
+        self.goroutines.set(detector.goroutines as i64);
+        self.maps.set(detector.maps as i64);
+        self.sync_objects.set(detector.sync_objects as i64);
+        for (counter, total) in self.evictions.iter().zip([
+            detector.map_evictions,
+            detector.sync_object_evictions,
+            detector.goroutine_evictions,
+        ]) {
+            raise(counter, total);
+        }
+        for (counter, total) in self
+            .forgotten
+            .iter()
+            .zip([detector.forgotten_by_gap, detector.forgotten_by_preemption])
+        {
+            raise(counter, total);
+        }
+        if let Some(lag) = totals.lag {
+            self.lag.set(lag.as_secs_f64());
+        }
+    }
+}
+
+/// What was found: races and the target's fatal errors.
+pub(super) struct FoundFamilies {
+    races: IntCounterVec,
+    distinct_races: IntCounterVec,
+    fatal_errors: IntCounterVec,
+}
+
+/// [`FoundFamilies`]' series of one target.
+pub(super) struct FoundHandles {
+    races: IntCounterVec,
+    distinct_races: Counter,
+    fatal_errors: IntCounterVec,
+}
+
+impl FoundFamilies {
+    pub(super) fn register(registry: &Registry) -> Self {
+        Self {
+            races: counter_vec(
+                registry,
+                "tracer_races_total",
+                "Racing pairs of map accesses (repetitions included), by kind and by the two \
+                 accesses' functions (at most 50 pairs per executable, then \"other\").",
+                &["executable", "kind", "function", "previous_function"],
+            ),
+            distinct_races: counter_vec(
+                registry,
+                "tracer_distinct_races_total",
+                "Distinct races reported: pairs of code sites.",
+                EXE,
+            ),
+            fatal_errors: counter_vec(
+                registry,
+                "tracer_target_fatal_errors_total",
+                "Fatal errors of the traced program (runtime.fatal/throw), by message.",
+                &["executable", "reason"],
+            ),
+        }
+    }
+
+    pub(super) fn handles(&self, executable: &str) -> FoundHandles {
+        FoundHandles {
+            races: self.races.clone(),
+            distinct_races: self.distinct_races.with_label_values(&[executable]),
+            fatal_errors: self.fatal_errors.clone(),
+        }
+    }
+}
+
+impl FoundHandles {
+    /// `per_series`: racing pairs by (kind, function, previous function) label values.
+    pub(super) fn update(
+        &self,
+        executable: &str,
+        totals: &TargetTotals,
+        per_series: HashMap<(&str, &str, &str), u64>,
+    ) {
+        raise(&self.distinct_races, totals.races.len() as u64);
+        for ((kind, function, previous), count) in per_series {
+            raise(
+                &self
+                    .races
+                    .with_label_values(&[executable, kind, function, previous]),
+                count,
+            );
+        }
+        for reason in MAP_FATAL_ERRORS {
+            self.fatal_errors.with_label_values(&[executable, reason]);
+        }
+        let mut fatal: HashMap<&str, u64> = HashMap::new();
+        for (message, count) in &totals.fatal_errors {
+            let reason = MAP_FATAL_ERRORS
+                .into_iter()
+                .find(|known| known == message)
+                .unwrap_or(OTHER);
+            *fatal.entry(reason).or_default() += count;
+        }
+        for (reason, count) in fatal {
+            raise(
+                &self.fatal_errors.with_label_values(&[executable, reason]),
+                count,
+            );
+        }
+    }
+}
