@@ -272,6 +272,47 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
     let race = dir.join("service-race");
     go_build(environment, BENCH_GO_VERSION, &source, &plain, &[])?;
     go_build(environment, BENCH_GO_VERSION, &source, &race, &["-race"])?;
+    let untraced = || {
+        let mut command = Command::new(&plain);
+        command.args(["-duration", SERVICE_DURATION]);
+        command
+    };
+    // This VM's neighbours move the untraced throughput by ±15% from one run to the next, and
+    // the first run after a build is slower: after a warm-up, every traced run is paired with
+    // an untraced run just before it and compared with that one. A budget's verdict is the
+    // median over several pairs.
+    run_service(&mut untraced())?;
+    let mut untraced_runs = Vec::new();
+    let mut rows = Vec::new();
+    for (name, budget, mut command) in service_cases(&plain, &race) {
+        let repeats = if budget.is_some() { BUDGET_PAIRS } else { 1 };
+        let mut pairs = Vec::new();
+        for _ in 0..repeats {
+            let before = Throughput::of(&run_service(&mut untraced())?.0);
+            let (result, lines) = run_service(&mut command)?;
+            untraced_runs.push(before);
+            pairs.push(Pair {
+                untraced: before,
+                traced: Throughput::of(&result),
+                lines,
+            });
+        }
+        rows.push(Row {
+            part: "service",
+            case: name.to_owned(),
+            measurements: pair_measurements(pairs, budget),
+        });
+    }
+    rows.insert(0, untraced_row(untraced_runs));
+    Ok(rows)
+}
+
+/// What the service benchmark compares with the untraced service: (case, its overhead
+/// budget, the command).
+fn service_cases(
+    plain: &std::path::Path,
+    race: &std::path::Path,
+) -> Vec<(&'static str, Option<f64>, Command)> {
     let tracer = workspace_root().join("target/release/tracer");
     let traced = |controls: &[&str]| {
         let mut command = Command::new(&tracer);
@@ -279,21 +320,15 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
             .arg("run")
             .args(controls)
             .arg("--")
-            .arg(&plain)
+            .arg(plain)
             .args(["-duration", SERVICE_DURATION]);
         command
     };
-    let untraced = || {
-        let mut command = Command::new(&plain);
-        command.args(["-duration", SERVICE_DURATION]);
-        command
-    };
-    let mut race_build = Command::new(&race);
+    let mut race_build = Command::new(race);
     race_build
         .args(["-duration", SERVICE_DURATION])
         .env("GORACE", "atexit_sleep_ms=0");
-    // (case, its overhead budget, the command)
-    let cases: Vec<(&str, Option<f64>, Command)> = vec![
+    vec![
         (
             "tracer run (default: --overhead-budget 10%)",
             Some(0.10),
@@ -320,102 +355,79 @@ fn service(environment: &Environment) -> anyhow::Result<Vec<Row>> {
             traced(&["--overhead-budget", "off", "--no-reads"]),
         ),
         ("go build -race", None, race_build),
+    ]
+}
+
+/// A case's row: the median pair's throughput and p99 against its untraced run, and for a
+/// budget whether the slowdown stayed within it.
+fn pair_measurements(mut pairs: Vec<Pair>, budget: Option<f64>) -> Vec<(&'static str, String)> {
+    pairs.sort_by(|a, b| a.slowdown().total_cmp(&b.slowdown()));
+    let slowdowns: Vec<String> = pairs
+        .iter()
+        .map(|pair| format!("{:.0}%", 100.0 * pair.slowdown()))
+        .collect();
+    let median = pairs.swap_remove(pairs.len() / 2);
+    let mut measurements = vec![
+        ("throughput", format!("{:.0} req/s", median.traced.rps)),
+        (
+            "vs untraced",
+            format!("{:.2}x", median.traced.rps / median.untraced.rps),
+        ),
+        ("p99", format!("{:.2} ms", median.traced.p99_us / 1000.0)),
+        (
+            "p99 vs untraced",
+            format!(
+                "{:.1}x",
+                median.traced.p99_us / median.untraced.p99_us.max(1.0)
+            ),
+        ),
     ];
-    // This VM's neighbours move the untraced throughput by ±15% from one run to the next, and
-    // the first run after a build is slower: after a warm-up, every traced run is paired with
-    // an untraced run just before it and compared with that one. A budget's verdict is the
-    // median over several pairs.
-    run_service(&mut untraced())?;
-    let mut untraced_runs = Vec::new();
-    let mut rows = Vec::new();
-    for (name, budget, mut command) in cases {
-        let repeats = if budget.is_some() { BUDGET_PAIRS } else { 1 };
-        let mut pairs = Vec::new();
-        for _ in 0..repeats {
-            let before = Throughput::of(&run_service(&mut untraced())?.0);
-            let (result, lines) = run_service(&mut command)?;
-            untraced_runs.push(before);
-            pairs.push(Pair {
-                untraced: before,
-                traced: Throughput::of(&result),
-                lines,
-            });
-        }
-        pairs.sort_by(|a, b| a.slowdown().total_cmp(&b.slowdown()));
-        let slowdowns: Vec<String> = pairs
-            .iter()
-            .map(|pair| format!("{:.0}%", 100.0 * pair.slowdown()))
-            .collect();
-        let median = pairs.swap_remove(pairs.len() / 2);
-        let mut measurements = vec![
-            ("throughput", format!("{:.0} req/s", median.traced.rps)),
-            (
-                "vs untraced",
-                format!("{:.2}x", median.traced.rps / median.untraced.rps),
+    if let Some(budget) = budget {
+        // What the budget bounds: the extra time per request.
+        let verdict = if median.slowdown() <= budget {
+            "within"
+        } else {
+            "OVER"
+        };
+        measurements.push((
+            "slowdown",
+            format!(
+                "{:.0}% ({verdict} the {:.0}% budget; median of {})",
+                100.0 * median.slowdown(),
+                100.0 * budget,
+                slowdowns.join(", ")
             ),
-            ("p99", format!("{:.2} ms", median.traced.p99_us / 1000.0)),
-            (
-                "p99 vs untraced",
-                format!(
-                    "{:.1}x",
-                    median.traced.p99_us / median.untraced.p99_us.max(1.0)
-                ),
-            ),
-        ];
-        if let Some(budget) = budget {
-            // What the budget bounds: the extra time per request.
-            let verdict = if median.slowdown() <= budget {
-                "within"
-            } else {
-                "OVER"
-            };
-            measurements.push((
-                "slowdown",
-                format!(
-                    "{:.0}% ({verdict} the {:.0}% budget; median of {})",
-                    100.0 * median.slowdown(),
-                    100.0 * budget,
-                    slowdowns.join(", ")
-                ),
-            ));
-        }
-        if let Some(sampling) = median.lines.sampling {
-            measurements.push(("probes in place", sampling));
-        }
-        if let Some(usage) = median.lines.usage {
-            measurements.push(("tracer's own CPU", usage));
-        }
-        rows.push(Row {
-            part: "service",
-            case: name.to_owned(),
-            measurements,
-        });
+        ));
     }
-    untraced_runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-    let base = untraced_runs[untraced_runs.len() / 2];
-    rows.insert(
-        0,
-        Row {
-            part: "service",
-            case: format!(
-                "untraced ({} runs, one before each traced run)",
-                untraced_runs.len()
-            ),
-            measurements: vec![
-                ("median throughput", format!("{:.0} req/s", base.rps)),
-                (
-                    "range",
-                    format!(
-                        "{:.0} to {:.0} req/s",
-                        untraced_runs[0].rps,
-                        untraced_runs[untraced_runs.len() - 1].rps
-                    ),
+    if let Some(sampling) = median.lines.sampling {
+        measurements.push(("probes in place", sampling));
+    }
+    if let Some(usage) = median.lines.usage {
+        measurements.push(("tracer's own CPU", usage));
+    }
+    measurements
+}
+
+/// The untraced baseline: the median of the runs made before each traced one, and their range.
+fn untraced_row(mut runs: Vec<Throughput>) -> Row {
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    let base = runs[runs.len() / 2];
+    Row {
+        part: "service",
+        case: format!("untraced ({} runs, one before each traced run)", runs.len()),
+        measurements: vec![
+            ("median throughput", format!("{:.0} req/s", base.rps)),
+            (
+                "range",
+                format!(
+                    "{:.0} to {:.0} req/s",
+                    runs[0].rps,
+                    runs[runs.len() - 1].rps
                 ),
-                ("p99", format!("{:.2} ms", base.p99_us / 1000.0)),
-            ],
-        },
-    );
-    Ok(rows)
+            ),
+            ("p99", format!("{:.2} ms", base.p99_us / 1000.0)),
+        ],
+    }
 }
 
 /// Untraced/traced pairs run for each case with a budget: one pair says little when the

@@ -12,6 +12,7 @@ use crate::{
         history::{RaceGraph, Role, Step},
         pipeline::ResolvedRace,
         translate::Derived,
+        Access, GoroutineId,
     },
     events::stacks::{access_function, SourceFrame},
 };
@@ -82,103 +83,36 @@ pub fn dot(race: &ResolvedRace, graph: &RaceGraph) -> String {
         report.kind(),
         report.map,
     );
-    let sides = [
-        ("p", &report.previous, &graph.previous, &race.previous_stack),
-        ("c", &report.current, &graph.current, &race.current_stack),
-    ];
     // Each step's node: runs of the same operation on the same object share one.
     let mut node_of: HashMap<(&str, u64), u64> = HashMap::new();
-    for (prefix, access, steps, stack) in sides {
-        let _ = writeln!(
-            text,
-            "  subgraph cluster_{prefix} {{\n    label=\"goroutine {}\";",
-            access.goroutine
-        );
-        let mut nodes: Vec<(&Step, usize)> = Vec::new();
-        for step in steps.iter() {
-            match nodes.last_mut() {
-                Some((first, count))
-                    if first.operation == step.operation
-                        && first.role == step.role
-                        && first.seq != access.seq
-                        && step.seq != access.seq =>
-                {
-                    *count += 1;
-                }
-                _ => nodes.push((step, 1)),
-            }
-            node_of.insert((prefix, step.seq), nodes.last().expect("just pushed").0.seq);
-        }
-        for &(step, count) in &nodes {
-            let id = format!("{prefix}{}", step.seq);
-            if step.seq == access.seq {
-                let _ = writeln!(
-                    text,
-                    "    {id} [label=\"{} at {}\", color=red, penwidth=2];",
-                    access.op(),
-                    site_label(stack)
-                );
-            } else {
-                let times = if count > 1 {
-                    format!(" (×{count})")
-                } else {
-                    String::new()
-                };
-                let _ = writeln!(text, "    {id} [label=\"{}{times}\"];", node_label(step));
-            }
-        }
-        for pair in nodes.windows(2) {
-            let _ = writeln!(
-                text,
-                "    {prefix}{} -> {prefix}{} [color=gray];",
-                pair[0].0.seq, pair[1].0.seq
-            );
-        }
-        let _ = writeln!(text, "  }}");
+    for (prefix, access, steps, stack) in [
+        ("p", &report.previous, &graph.previous, &race.previous_stack),
+        ("c", &report.current, &graph.current, &race.current_stack),
+    ] {
+        cluster(&mut text, &mut node_of, prefix, access, steps, stack);
     }
-    // The edges that did happen between the two goroutines: a release, or a spawn, in one
-    // before an acquire in the other.
-    for (from_prefix, from, to_prefix, to, to_goroutine) in [
+    // The edges that did happen between the two goroutines.
+    for (from, to, to_goroutine) in [
         (
-            "p",
-            &graph.previous,
-            "c",
-            &graph.current,
+            ("p", &graph.previous),
+            ("c", &graph.current),
             report.current.goroutine,
         ),
         (
-            "c",
-            &graph.current,
-            "p",
-            &graph.previous,
+            ("c", &graph.current),
+            ("p", &graph.previous),
             report.previous.goroutine,
         ),
     ] {
-        for release in from {
-            let released = match release.role {
-                Role::Release(object) | Role::Exchange(object) => Some(object),
-                _ => None,
-            };
-            for acquire in to.iter().filter(|acquire| acquire.seq > release.seq) {
-                let synchronises = match (released, &acquire.role) {
-                    (Some(object), Role::Acquire(other) | Role::Exchange(other)) => {
-                        object == *other
-                    }
-                    _ => false,
-                };
-                let spawns = release.role == Role::Spawn(to_goroutine)
-                    && to.first().is_some_and(|first| first.seq == acquire.seq);
-                if synchronises || spawns {
-                    let _ = writeln!(
-                        text,
-                        "  {from_prefix}{} -> {to_prefix}{} [label=\"happens before\", \
-                         color=blue];",
-                        node_of[&(from_prefix, release.seq)],
-                        node_of[&(to_prefix, acquire.seq)]
-                    );
-                    break;
-                }
-            }
+        for (release, acquire) in edges(from.1, to.1, to_goroutine) {
+            let _ = writeln!(
+                text,
+                "  {}{} -> {}{} [label=\"happens before\", color=blue];",
+                from.0,
+                node_of[&(from.0, release)],
+                to.0,
+                node_of[&(to.0, acquire)]
+            );
         }
     }
     let _ = writeln!(
@@ -191,12 +125,102 @@ pub fn dot(race: &ResolvedRace, graph: &RaceGraph) -> String {
     text
 }
 
+/// One goroutine's cluster: its steps in program order (runs of one operation on one object
+/// drawn once, with a count), the racing access highlighted. Notes in `node_of` which node
+/// each step is drawn as.
+fn cluster<'p>(
+    text: &mut String,
+    node_of: &mut HashMap<(&'p str, u64), u64>,
+    prefix: &'p str,
+    access: &Access,
+    steps: &[Step],
+    stack: &[SourceFrame],
+) {
+    let _ = writeln!(
+        text,
+        "  subgraph cluster_{prefix} {{\n    label=\"goroutine {}\";",
+        access.goroutine
+    );
+    let mut nodes: Vec<(&Step, usize)> = Vec::new();
+    for step in steps {
+        match nodes.last_mut() {
+            Some((first, count))
+                if first.operation == step.operation
+                    && first.role == step.role
+                    && first.seq != access.seq
+                    && step.seq != access.seq =>
+            {
+                *count += 1;
+            }
+            _ => nodes.push((step, 1)),
+        }
+        node_of.insert((prefix, step.seq), nodes.last().expect("just pushed").0.seq);
+    }
+    for &(step, count) in &nodes {
+        let id = format!("{prefix}{}", step.seq);
+        if step.seq == access.seq {
+            let _ = writeln!(
+                text,
+                "    {id} [label=\"{} at {}\", color=red, penwidth=2];",
+                access.op(),
+                site_label(stack)
+            );
+        } else {
+            let times = if count > 1 {
+                format!(" (×{count})")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(text, "    {id} [label=\"{}{times}\"];", node_label(step));
+        }
+    }
+    for pair in nodes.windows(2) {
+        let _ = writeln!(
+            text,
+            "    {prefix}{} -> {prefix}{} [color=gray];",
+            pair[0].0.seq, pair[1].0.seq
+        );
+    }
+    let _ = writeln!(text, "  }}");
+}
+
+/// The happens-before edges from one goroutine's steps to the other's (`to_goroutine`): each
+/// release (or the spawn of the other) with the first later acquire of the same object (or
+/// the other's first step), as (release, acquire) sequence numbers.
+fn edges(from: &[Step], to: &[Step], to_goroutine: GoroutineId) -> Vec<(u64, u64)> {
+    let mut edges = Vec::new();
+    for release in from {
+        let released = match release.role {
+            Role::Release(object) | Role::Exchange(object) => Some(object),
+            _ => None,
+        };
+        let synchronised = to
+            .iter()
+            .filter(|acquire| acquire.seq > release.seq)
+            .find(|acquire| {
+                let synchronises = match (released, &acquire.role) {
+                    (Some(object), Role::Acquire(other) | Role::Exchange(other)) => {
+                        object == *other
+                    }
+                    _ => false,
+                };
+                let spawns = release.role == Role::Spawn(to_goroutine)
+                    && to.first().is_some_and(|first| first.seq == acquire.seq);
+                synchronises || spawns
+            });
+        if let Some(acquire) = synchronised {
+            edges.push((release.seq, acquire.seq));
+        }
+    }
+    edges
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detect::{
         history::{Histories, STEPS_PER_GOROUTINE},
-        Access, Operation, RaceReport,
+        Operation, RaceReport,
     };
 
     fn access(goroutine: u64, seq: u64, write: bool) -> Access {
