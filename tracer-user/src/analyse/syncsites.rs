@@ -210,18 +210,39 @@ const FAST_PATH_WINDOW: usize = 16;
 /// How far before a release's atomic instruction its probe may be moved (to the inline mark).
 const RELEASE_PROBE_WINDOW: usize = 4;
 
+/// One function's machine code, decoded once for every analysis of it.
+pub struct FunctionCode<'a> {
+    pub name: &'a str,
+    pub code: &'a [u8],
+    pub address: u64,
+    instructions: Vec<Instruction>,
+    /// Where jumps within the function land: a probe there would miss the paths that jump.
+    branch_targets: HashSet<u64>,
+}
+
+impl<'a> FunctionCode<'a> {
+    pub fn decode(name: &'a str, code: &'a [u8], address: u64) -> Self {
+        let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
+        let branch_targets = branch_targets(&instructions);
+        Self {
+            name,
+            code,
+            address,
+            instructions,
+            branch_targets,
+        }
+    }
+}
+
 /// Finds the inlined sync sites of one function. `anchors` maps anchor function addresses to
 /// their kind. Sites that cannot be confirmed are reported through `unconfirmed` (anchor
 /// addresses) so that callers can count them rather than silently miss them.
 pub fn find_sites(
-    function: &str,
-    code: &[u8],
-    address: u64,
+    function: &FunctionCode<'_>,
     anchors: &[(u64, Anchor)],
     unconfirmed: &mut Vec<u64>,
 ) -> Vec<SyncSite> {
-    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
-    let branch_targets = branch_targets(&instructions);
+    let instructions = &function.instructions;
     let mut sites = Vec::new();
     for (index, call) in instructions.iter().enumerate() {
         if call.mnemonic() != Mnemonic::Call {
@@ -235,12 +256,10 @@ pub fn find_sites(
         };
         let context = SiteContext {
             function,
-            instructions: &instructions,
-            branch_targets: &branch_targets,
             anchor_index: index,
         };
         match context.site(anchor) {
-            Found::Site(site) => sites.push(context.emulated_probe(site, code, address)),
+            Found::Site(site) => sites.push(context.emulated_probe(site)),
             Found::NotInlined => {}
             Found::Unconfirmed => unconfirmed.push(call.ip()),
         }
@@ -264,9 +283,7 @@ impl From<Option<SyncSite>> for Found {
 }
 
 struct SiteContext<'a> {
-    function: &'a str,
-    instructions: &'a [Instruction],
-    branch_targets: &'a HashSet<u64>,
+    function: &'a FunctionCode<'a>,
     anchor_index: usize,
 }
 
@@ -297,7 +314,7 @@ impl SiteContext<'_> {
     }
 
     fn anchor(&self) -> &Instruction {
-        &self.instructions[self.anchor_index]
+        &self.function.instructions[self.anchor_index]
     }
 
     /// The nearest `LOCK <mnemonic>` on a 32-bit memory operand before the anchor.
@@ -307,7 +324,7 @@ impl SiteContext<'_> {
     /// into that block.
     fn atomic_before_anchor(&self, mnemonic: Mnemonic) -> Option<usize> {
         let is_atomic = |index: usize| {
-            let instruction = &self.instructions[index];
+            let instruction = &self.function.instructions[index];
             instruction.has_lock_prefix()
                 && instruction.mnemonic() == mnemonic
                 && instruction.op0_kind() == OpKind::Memory
@@ -315,10 +332,11 @@ impl SiteContext<'_> {
         };
         let mut index = self.anchor_index;
         for _ in 0..FAST_PATH_WINDOW {
-            let block_start = self.instructions[index].ip();
-            if self.branch_targets.contains(&block_start) {
+            let block_start = self.function.instructions[index].ip();
+            if self.function.branch_targets.contains(&block_start) {
                 let jumped_from =
-                    self.instructions
+                    self.function
+                        .instructions
                         .iter()
                         .enumerate()
                         .find_map(|(source, jump)| {
@@ -339,7 +357,7 @@ impl SiteContext<'_> {
             }
             let previous = index.checked_sub(1)?;
             let falls_through = matches!(
-                self.instructions[previous].flow_control(),
+                self.function.instructions[previous].flow_control(),
                 FlowControl::Next | FlowControl::ConditionalBranch | FlowControl::Call
             );
             if !falls_through {
@@ -364,7 +382,7 @@ impl SiteContext<'_> {
     ) -> SyncSite {
         SyncSite {
             primitive,
-            function: self.function.to_owned(),
+            function: self.function.name.to_owned(),
             probe,
             file_offset: 0,
             timing,
@@ -384,8 +402,8 @@ impl SiteContext<'_> {
         field: i64,
     ) -> Option<SyncSite> {
         let index = self.atomic_before_anchor(mnemonic)?;
-        let atomic = &self.instructions[index];
-        let next = self.instructions.get(index + 1)?;
+        let atomic = &self.function.instructions[index];
+        let next = self.function.instructions.get(index + 1)?;
         let address = memory_address(atomic)?;
         let base = match address {
             AddressExpr::Register { base, .. } => Some(base),
@@ -429,8 +447,8 @@ impl SiteContext<'_> {
         field: i64,
         acquires: &HashSet<u64>,
     ) -> Option<SyncSite> {
-        let atomic = &self.instructions[index];
-        if self.branch_targets.contains(&atomic.ip()) {
+        let atomic = &self.function.instructions[index];
+        if self.function.branch_targets.contains(&atomic.ip()) {
             return None;
         }
         let mut object = memory_address(atomic)?.plus(-field);
@@ -440,7 +458,7 @@ impl SiteContext<'_> {
         // the kernel emulates NOPs, while most other instructions must be single-stepped.
         let mut chosen = None;
         for probe_index in (index.saturating_sub(RELEASE_PROBE_WINDOW)..index).rev() {
-            let probe = &self.instructions[probe_index];
+            let probe = &self.function.instructions[probe_index];
             if probe.has_lock_prefix()
                 || probe.flow_control() != FlowControl::Next
                 || acquires.contains(&probe.ip())
@@ -454,7 +472,9 @@ impl SiteContext<'_> {
             if chosen.is_none() || probe.mnemonic() == Mnemonic::Nop {
                 chosen = Some((probe.ip(), object));
             }
-            if probe.mnemonic() == Mnemonic::Nop || self.branch_targets.contains(&probe.ip()) {
+            if probe.mnemonic() == Mnemonic::Nop
+                || self.function.branch_targets.contains(&probe.ip())
+            {
                 break;
             }
         }
@@ -474,14 +494,14 @@ impl SiteContext<'_> {
     fn once_load(&self) -> Option<SyncSite> {
         let start = self.anchor_index.saturating_sub(FAST_PATH_WINDOW);
         let index = (start..self.anchor_index).rev().find(|&i| {
-            let instruction = &self.instructions[i];
+            let instruction = &self.function.instructions[i];
             is_flag_load(instruction)
                 && memory_address(instruction).is_some_and(|address| {
                     !matches!(address, AddressExpr::Register { base: Reg::Rsp, .. })
                 })
         })?;
-        let load = &self.instructions[index];
-        let next = self.instructions.get(index + 1)?;
+        let load = &self.function.instructions[index];
+        let next = self.function.instructions.get(index + 1)?;
         let address = memory_address(load)?;
         let outcome = if load.mnemonic() == Mnemonic::Cmp {
             Outcome::ZeroFlag
@@ -507,13 +527,15 @@ impl SiteContext<'_> {
     /// entry probe sees it; the site is listed so the plan shows every Done.
     fn wait_group_done(&self) -> Option<SyncSite> {
         let start = self.anchor_index.saturating_sub(4);
-        let sets_minus_one = self.instructions[start..self.anchor_index].iter().any(|i| {
-            matches!(
-                i.code(),
-                Code::Mov_rm64_imm32 | Code::Mov_r64_imm64 | Code::Mov_r32_imm32
-            ) && i.op0_register().full_register() == Register::RBX
-                && i.immediate64() as i64 as i32 == -1
-        });
+        let sets_minus_one = self.function.instructions[start..self.anchor_index]
+            .iter()
+            .any(|i| {
+                matches!(
+                    i.code(),
+                    Code::Mov_rm64_imm32 | Code::Mov_r64_imm64 | Code::Mov_r32_imm32
+                ) && i.op0_register().full_register() == Register::RBX
+                    && i.immediate64() as i64 as i32 == -1
+            });
         if !sets_minus_one {
             return None;
         }
@@ -530,352 +552,14 @@ impl SiteContext<'_> {
             call.ip(),
         ))
     }
-}
 
-/// The stores of `done = 1` in `sync.(*Once).doSlow` and the deferred calls it makes: an
-/// `XCHG` to memory (Go's atomic store), probed before it like a release.
-pub fn once_done_stores(function: &str, code: &[u8], address: u64) -> Vec<SyncSite> {
-    if !function.starts_with("sync.(*Once).doSlow") {
-        return Vec::new();
-    }
-    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
-    let branch_targets = branch_targets(&instructions);
-    (0..instructions.len())
-        .filter(|&index| {
-            let instruction = &instructions[index];
-            instruction.mnemonic() == Mnemonic::Xchg
-                && instruction.op0_kind() == OpKind::Memory
-                && matches!(instruction.memory_size().size(), 1 | 4)
-        })
-        .filter_map(|index| {
-            let context = SiteContext {
-                function,
-                instructions: &instructions,
-                branch_targets: &branch_targets,
-                anchor_index: index,
-            };
-            context.release_at(index, Primitive::OnceDone, ONCE_DONE, &HashSet::new())
-        })
-        .collect()
-}
-
-/// Every address a jump or conditional jump of the function lands on.
-fn branch_targets(instructions: &[Instruction]) -> HashSet<u64> {
-    instructions
-        .iter()
-        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
-        .map(Instruction::near_branch_target)
-        .collect()
-}
-
-/// The primitive an inlined sync method performs, from its name in the inline tree.
-fn inlined_primitive(callee: &str) -> Option<Primitive> {
-    let method = callee
-        .strip_prefix("sync.")
-        .or_else(|| callee.strip_prefix("internal/sync."))?;
-    Some(match method {
-        "(*Mutex).Lock" => Primitive::MutexLock,
-        "(*Mutex).Unlock" => Primitive::MutexUnlock,
-        "(*Mutex).TryLock" => Primitive::MutexTryLock,
-        "(*RWMutex).RLock" => Primitive::RwMutexRLock,
-        "(*RWMutex).RUnlock" => Primitive::RwMutexRUnlock,
-        "(*Once).Do" => Primitive::OnceDo,
-        "(*WaitGroup).Done" => Primitive::WaitGroupDone,
-        _ => return None,
-    })
-}
-
-/// Checks the decoded sites of one function against its inline tree, which lists every sync
-/// method the compiler inlined there: `TryLock` (which has no slow path to anchor on) becomes a
-/// site through its CAS, and any other inlined method without a decoded site is returned as
-/// unconfirmed (the call site's PC) so that a gap is reported instead of missed.
-pub fn reconcile_with_inline_tree(
-    function: &str,
-    code: &[u8],
-    address: u64,
-    calls: &[InlinedCall],
-    sites: &mut Vec<SyncSite>,
-) -> Vec<u64> {
-    let mut unconfirmed = Vec::new();
-    for (index, call) in calls.iter().enumerate() {
-        let Some(primitive) = inlined_primitive(&call.callee) else {
-            continue;
-        };
-        // 1.24+ inline sync.(*Mutex).Lock → internal/sync.(*Mutex).Lock: the outer one counts.
-        let nested = call
-            .parent
-            .and_then(|parent| calls.get(parent))
-            .is_some_and(|parent| inlined_primitive(&parent.callee).is_some());
-        if nested {
-            continue;
-        }
-        let ranges = subtree_ranges(calls, index);
-        let inside = |pc: u64| ranges.iter().any(|range| range.contains(&pc));
-        let covered = sites.iter().any(|site| {
-            site.primitive == primitive && (inside(site.anchor) || inside(site.atomic))
-        });
-        if covered {
-            continue;
-        }
-        let try_lock = (primitive == Primitive::MutexTryLock)
-            .then(|| try_lock_site(function, code, address, &ranges))
-            .flatten();
-        match try_lock {
-            Some(site) => sites.push(site),
-            None => unconfirmed.push(call.call_pc),
-        }
-    }
-    unconfirmed
-}
-
-/// What an inlined typed `sync/atomic` method does to its word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AtomicAccess {
-    Load,
-    Store,
-    /// Read-modify-write: Swap, CompareAndSwap, Add, And, Or.
-    Update,
-}
-
-/// The access of an inlined typed atomic method, from its name in the inline tree. `Value`'s
-/// methods and `Pointer`'s writes are calls (to `atomic.Value` methods and to
-/// `sync/atomic.StorePointer`…), probed out of line.
-fn inlined_atomic(callee: &str) -> Option<AtomicAccess> {
-    let (type_name, method) = callee.strip_prefix("sync/atomic.(*")?.split_once(").")?;
-    let pointer = type_name.starts_with("Pointer[");
-    let integer = matches!(
-        type_name,
-        "Int32" | "Int64" | "Uint32" | "Uint64" | "Uintptr" | "Bool"
-    );
-    Some(match method {
-        "Load" if integer || pointer => AtomicAccess::Load,
-        "Store" if integer => AtomicAccess::Store,
-        "Swap" | "CompareAndSwap" | "Add" | "And" | "Or" if integer => AtomicAccess::Update,
-        _ => return None,
-    })
-}
-
-/// The inlined typed atomic operations of one function (found through its inline tree, then
-/// decoded): a release before each write, an acquire after each read, both for
-/// read-modify-writes, on the atomic word's address. Operations that cannot be decoded are
-/// returned as unconfirmed (the call site's PC).
-pub fn atomic_sites(
-    function: &str,
-    code: &[u8],
-    address: u64,
-    calls: &[InlinedCall],
-) -> (Vec<SyncSite>, Vec<u64>) {
-    if is_synchronisation_internal(function) {
-        return (Vec::new(), Vec::new());
-    }
-    let inside_sync_method = |mut index: usize| {
-        while let Some(parent) = calls[index].parent {
-            if is_synchronisation_internal(&calls[parent].callee) {
-                return true;
-            }
-            index = parent;
-        }
-        false
-    };
-    let mut atomic_calls: Vec<(usize, AtomicAccess)> = (0..calls.len())
-        .filter(|&index| !inside_sync_method(index))
-        .filter_map(|index| Some((index, inlined_atomic(&calls[index].callee)?)))
-        .collect();
-    // The compiler sometimes drops an atomic's inline mark in one instance of its caller
-    // (`sync.(*Map).loadReadOnly` inlined twice into `Map.Load`, only one showing its
-    // `atomic.Pointer.Load`): instances of a caller seen with an atomic child elsewhere in the
-    // function perform it too.
-    let wrappers: HashMap<&str, AtomicAccess> = atomic_calls
-        .iter()
-        .filter_map(|&(index, access)| Some((calls[calls[index].parent?].callee.as_str(), access)))
-        .collect();
-    let has_atomic_child = |index: usize| {
-        atomic_calls
-            .iter()
-            .any(|&(child, _)| calls[child].parent == Some(index))
-    };
-    let bare: Vec<(usize, AtomicAccess)> = (0..calls.len())
-        .filter(|&index| !inside_sync_method(index) && !has_atomic_child(index))
-        .filter_map(|index| Some((index, *wrappers.get(calls[index].callee.as_str())?)))
-        .collect();
-    atomic_calls.extend(bare);
-    if atomic_calls.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
-    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
-    let branch_targets = branch_targets(&instructions);
-    let mut sites = Vec::new();
-    let mut unconfirmed = Vec::new();
-    for (call, access) in atomic_calls {
-        let ranges = subtree_ranges(calls, call);
-        let inside = |instruction: &Instruction| {
-            ranges.iter().any(|range| range.contains(&instruction.ip()))
-        };
-        let is_atomic = |instruction: &Instruction| match access {
-            AtomicAccess::Load => is_atomic_load(instruction),
-            AtomicAccess::Store => {
-                instruction.mnemonic() == Mnemonic::Xchg && instruction.op0_kind() == OpKind::Memory
-            }
-            AtomicAccess::Update => {
-                instruction.op0_kind() == OpKind::Memory
-                    && (instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg)
-            }
-        };
-        // The intrinsic's instruction is sometimes attributed to the method's caller: then
-        // look in the caller's own instructions.
-        let in_parent = |instruction: &Instruction| {
-            calls[call].parent.is_some_and(|parent| {
-                calls[parent]
-                    .ranges
-                    .iter()
-                    .any(|range| range.contains(&instruction.ip()))
-            })
-        };
-        let find = |within: &dyn Fn(&Instruction) -> bool| {
-            (0..instructions.len())
-                .find(|&index| within(&instructions[index]) && is_atomic(&instructions[index]))
-        };
-        // Or to the statement that calls it, right after the call site's first instruction.
-        let call_pc = calls[call].call_pc;
-        let near_call = |instruction: &Instruction| {
-            let position = instructions.partition_point(|i| i.ip() < call_pc);
-            instructions
-                .get(position..position + NEAR_CALL_WINDOW)
-                .is_some_and(|window| window.iter().any(|i| i.ip() == instruction.ip()))
-        };
-        let Some(index) = find(&inside)
-            .or_else(|| find(&in_parent))
-            .or_else(|| find(&near_call))
-        else {
-            unconfirmed.push(call_pc);
-            continue;
-        };
-        let context = SiteContext {
-            function,
-            instructions: &instructions,
-            branch_targets: &branch_targets,
-            anchor_index: index,
-        };
-        let release = (access != AtomicAccess::Load)
-            .then(|| context.release_at(index, Primitive::AtomicRelease, 0, &HashSet::new()));
-        let acquire = (access != AtomicAccess::Store).then(|| context.atomic_acquire(index));
-        for site in [release, acquire].into_iter().flatten() {
-            match site {
-                Some(site) => sites.push(context.emulated_probe(site, code, address)),
-                None => unconfirmed.push(calls[call].call_pc),
-            }
-        }
-    }
-    (sites, unconfirmed)
-}
-
-/// The field of its object a release's atomic instruction writes.
-fn released_field(primitive: Primitive) -> i64 {
-    match primitive {
-        Primitive::MutexUnlock => MUTEX_STATE,
-        Primitive::RwMutexRUnlock => RWMUTEX_READER_COUNT,
-        Primitive::OnceDone => ONCE_DONE,
-        _ => 0,
-    }
-}
-
-/// Moves every release probe that shares its instruction with an acquire probe (an atomic
-/// followed at once by the next operation's inline mark) after it; a release that cannot move
-/// is removed and returned as unconfirmed (its atomic's PC).
-pub fn order_releases_after_acquires(
-    function: &str,
-    code: &[u8],
-    address: u64,
-    sites: &mut Vec<SyncSite>,
-) -> Vec<u64> {
-    let acquires: HashSet<u64> = sites
-        .iter()
-        .filter(|site| site.timing == Timing::After)
-        .map(|site| site.probe)
-        .collect();
-    let clashes = |site: &SyncSite| site.timing == Timing::Before && acquires.contains(&site.probe);
-    if !sites.iter().any(clashes) {
-        return Vec::new();
-    }
-    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
-    let branch_targets = branch_targets(&instructions);
-    let mut unconfirmed = Vec::new();
-    let mut kept = Vec::with_capacity(sites.len());
-    for site in sites.drain(..) {
-        if !clashes(&site) {
-            kept.push(site);
-            continue;
-        }
-        let moved = instructions
-            .iter()
-            .position(|instruction| instruction.ip() == site.atomic)
-            .and_then(|index| {
-                let context = SiteContext {
-                    function,
-                    instructions: &instructions,
-                    branch_targets: &branch_targets,
-                    anchor_index: index,
-                };
-                let field = released_field(site.primitive);
-                let moved = context.release_at(index, site.primitive, field, &acquires)?;
-                Some(SyncSite {
-                    anchor: site.anchor,
-                    ..moved
-                })
-            });
-        match moved {
-            Some(moved) => kept.push(moved),
-            None => unconfirmed.push(site.atomic),
-        }
-    }
-    *sites = kept;
-    unconfirmed
-}
-
-/// Whether a function implements a primitive tracer models directly, or the runtime: their own
-/// atomics (an RWMutex's reader count is an `atomic.Int32`) are not publication, and treating
-/// them as such would order goroutines that `-race` leaves unordered. `sync.Map`, by contrast,
-/// publishes its read-only map through an `atomic.Pointer`: its atomics count.
-fn is_synchronisation_internal(function: &str) -> bool {
-    [
-        "runtime.",
-        "internal/",
-        "sync/atomic.",
-        "sync.(*Mutex)",
-        "sync.(*RWMutex)",
-        "sync.(*WaitGroup)",
-        "sync.(*Once)",
-        "sync.(*Pool)",
-        "sync.(*Cond)",
-        "sync.runtime_",
-        "sync.(*poolChain)",
-        "sync.(*poolDequeue)",
-    ]
-    .iter()
-    .any(|prefix| function.starts_with(prefix))
-}
-
-/// How many instructions from an inlined atomic's call site its instruction may be, when the
-/// compiler attributed it to the calling statement.
-const NEAR_CALL_WINDOW: usize = 8;
-
-/// A plain load of an atomic word (not a stack slot): Go's atomic loads are ordinary `MOV`s.
-fn is_atomic_load(instruction: &Instruction) -> bool {
-    matches!(instruction.mnemonic(), Mnemonic::Mov | Mnemonic::Movzx)
-        && instruction.op_count() == 2
-        && instruction.op0_kind() == OpKind::Register
-        && instruction.op1_kind() == OpKind::Memory
-        && instruction.memory_base().full_register() != Register::RSP
-}
-
-impl SiteContext<'_> {
     /// The acquire of an atomic read at `index`, probed on the next instruction: the word's
     /// address must still be computable there, so the instruction must not have overwritten
     /// its base register (a `MOVQ (DX), DX` or an `XADD` into its base), unless that base was
     /// just loaded from a stack slot, which still holds it.
     fn atomic_acquire(&self, index: usize) -> Option<SyncSite> {
-        let atomic = &self.instructions[index];
-        let next = self.instructions.get(index + 1)?;
+        let atomic = &self.function.instructions[index];
+        let next = self.function.instructions.get(index + 1)?;
         let mut object = memory_address(atomic)?;
         if let AddressExpr::Register { base, offset } = object {
             let written = match atomic.mnemonic() {
@@ -884,7 +568,7 @@ impl SiteContext<'_> {
                 _ => Reg::of(atomic.op1_register()),
             };
             if written == Some(base) {
-                let reload = self.instructions[..index].last()?;
+                let reload = self.function.instructions[..index].last()?;
                 match base_after(reload, base)? {
                     AddressExpr::Load {
                         base: Reg::Rsp,
@@ -910,80 +594,7 @@ impl SiteContext<'_> {
             atomic.ip(),
         ))
     }
-}
 
-/// The PCs of an inlined call and of everything inlined into it.
-fn subtree_ranges(calls: &[InlinedCall], root: usize) -> Vec<std::ops::Range<u64>> {
-    let descends_from_root = |mut index: usize| {
-        for _ in 0..calls.len() {
-            if index == root {
-                return true;
-            }
-            match calls[index].parent {
-                Some(parent) => index = parent,
-                None => return false,
-            }
-        }
-        false
-    };
-    (0..calls.len())
-        .filter(|&index| descends_from_root(index))
-        .flat_map(|index| calls[index].ranges.iter().cloned())
-        .collect()
-}
-
-/// TryLock's `LOCK CMPXCHGL` inside its inlined ranges, probed after it like Lock's.
-fn try_lock_site(
-    function: &str,
-    code: &[u8],
-    address: u64,
-    ranges: &[std::ops::Range<u64>],
-) -> Option<SyncSite> {
-    let instructions: Vec<Instruction> = disasm::instructions(code, address).collect();
-    let index = instructions.iter().position(|instruction| {
-        ranges.iter().any(|range| range.contains(&instruction.ip()))
-            && instruction.has_lock_prefix()
-            && instruction.mnemonic() == Mnemonic::Cmpxchg
-            && instruction.memory_size().size() == 4
-    })?;
-    let atomic = &instructions[index];
-    let next = instructions.get(index + 1)?;
-    let object = memory_address(atomic)?;
-    if matches!(object, AddressExpr::Register { base: Reg::Rax, .. }) {
-        return None;
-    }
-    let site = SyncSite {
-        primitive: Primitive::MutexTryLock,
-        function: function.to_owned(),
-        probe: next.ip(),
-        file_offset: 0,
-        timing: Timing::After,
-        object: object.plus(-MUTEX_STATE),
-        outcome: Outcome::ZeroFlag,
-        atomic: atomic.ip(),
-        anchor: atomic.ip(),
-    };
-    let context = SiteContext {
-        function,
-        instructions: &instructions,
-        branch_targets: &branch_targets(&instructions),
-        anchor_index: index,
-    };
-    Some(context.emulated_probe(site, code, address))
-}
-
-/// Whether an operand access may change the operand.
-fn writes(access: OpAccess) -> bool {
-    matches!(
-        access,
-        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
-    )
-}
-
-/// How far past its first possible instruction an acquire's probe may move.
-const ACQUIRE_PROBE_WINDOW: usize = 4;
-
-impl SiteContext<'_> {
     /// An acquire is first placed right after its atomic instruction, usually on one the kernel
     /// must single-step (`SETE`, `TESTL`: about 6 µs a hit in a VM, against under 1 µs for one
     /// it emulates). This moves the probe forward through the straight line that follows to the
@@ -991,11 +602,13 @@ impl SiteContext<'_> {
     /// if no other path joins on the way and nothing on the way changes what the probe reads:
     /// the object's registers (or, for a loaded base, memory), the outcome register, or ZF
     /// before a `SETE` has kept it in a register. Otherwise the site stays as it is.
-    fn emulated_probe(&self, site: SyncSite, code: &[u8], address: u64) -> SyncSite {
+    fn emulated_probe(&self, site: SyncSite) -> SyncSite {
+        let (code, address) = (self.function.code, self.function.address);
         if site.timing != Timing::After {
             return site;
         }
         let Some(start) = self
+            .function
             .instructions
             .iter()
             .position(|instruction| instruction.ip() == site.probe)
@@ -1010,13 +623,14 @@ impl SiteContext<'_> {
         let mut outcome = site.outcome;
         let mut factory = InstructionInfoFactory::new();
         for instruction in self
+            .function
             .instructions
             .iter()
             .skip(start)
             .take(ACQUIRE_PROBE_WINDOW)
         {
-            let joined =
-                instruction.ip() != site.probe && self.branch_targets.contains(&instruction.ip());
+            let joined = instruction.ip() != site.probe
+                && self.function.branch_targets.contains(&instruction.ip());
             if joined {
                 break;
             }
@@ -1071,6 +685,391 @@ impl SiteContext<'_> {
         site
     }
 }
+
+/// The stores of `done = 1` in `sync.(*Once).doSlow` and the deferred calls it makes: an
+/// `XCHG` to memory (Go's atomic store), probed before it like a release.
+pub fn once_done_stores(function: &FunctionCode<'_>) -> Vec<SyncSite> {
+    if !function.name.starts_with("sync.(*Once).doSlow") {
+        return Vec::new();
+    }
+    let instructions = &function.instructions;
+    (0..instructions.len())
+        .filter(|&index| {
+            let instruction = &instructions[index];
+            instruction.mnemonic() == Mnemonic::Xchg
+                && instruction.op0_kind() == OpKind::Memory
+                && matches!(instruction.memory_size().size(), 1 | 4)
+        })
+        .filter_map(|index| {
+            let context = SiteContext {
+                function,
+                anchor_index: index,
+            };
+            context.release_at(index, Primitive::OnceDone, ONCE_DONE, &HashSet::new())
+        })
+        .collect()
+}
+
+/// Every address a jump or conditional jump of the function lands on.
+fn branch_targets(instructions: &[Instruction]) -> HashSet<u64> {
+    instructions
+        .iter()
+        .filter(|i| i.is_jcc_short_or_near() || i.is_jmp_short_or_near())
+        .map(Instruction::near_branch_target)
+        .collect()
+}
+
+/// The primitive an inlined sync method performs, from its name in the inline tree.
+fn inlined_primitive(callee: &str) -> Option<Primitive> {
+    let method = callee
+        .strip_prefix("sync.")
+        .or_else(|| callee.strip_prefix("internal/sync."))?;
+    Some(match method {
+        "(*Mutex).Lock" => Primitive::MutexLock,
+        "(*Mutex).Unlock" => Primitive::MutexUnlock,
+        "(*Mutex).TryLock" => Primitive::MutexTryLock,
+        "(*RWMutex).RLock" => Primitive::RwMutexRLock,
+        "(*RWMutex).RUnlock" => Primitive::RwMutexRUnlock,
+        "(*Once).Do" => Primitive::OnceDo,
+        "(*WaitGroup).Done" => Primitive::WaitGroupDone,
+        _ => return None,
+    })
+}
+
+/// Checks the decoded sites of one function against its inline tree, which lists every sync
+/// method the compiler inlined there: `TryLock` (which has no slow path to anchor on) becomes a
+/// site through its CAS, and any other inlined method without a decoded site is returned as
+/// unconfirmed (the call site's PC) so that a gap is reported instead of missed.
+pub fn reconcile_with_inline_tree(
+    function: &FunctionCode<'_>,
+    calls: &[InlinedCall],
+    sites: &mut Vec<SyncSite>,
+) -> Vec<u64> {
+    let mut unconfirmed = Vec::new();
+    for (index, call) in calls.iter().enumerate() {
+        let Some(primitive) = inlined_primitive(&call.callee) else {
+            continue;
+        };
+        // 1.24+ inline sync.(*Mutex).Lock → internal/sync.(*Mutex).Lock: the outer one counts.
+        let nested = call
+            .parent
+            .and_then(|parent| calls.get(parent))
+            .is_some_and(|parent| inlined_primitive(&parent.callee).is_some());
+        if nested {
+            continue;
+        }
+        let ranges = subtree_ranges(calls, index);
+        let inside = |pc: u64| ranges.iter().any(|range| range.contains(&pc));
+        let covered = sites.iter().any(|site| {
+            site.primitive == primitive && (inside(site.anchor) || inside(site.atomic))
+        });
+        if covered {
+            continue;
+        }
+        let try_lock = (primitive == Primitive::MutexTryLock)
+            .then(|| try_lock_site(function, &ranges))
+            .flatten();
+        match try_lock {
+            Some(site) => sites.push(site),
+            None => unconfirmed.push(call.call_pc),
+        }
+    }
+    unconfirmed
+}
+
+/// What an inlined typed `sync/atomic` method does to its word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AtomicAccess {
+    Load,
+    Store,
+    /// Read-modify-write: Swap, CompareAndSwap, Add, And, Or.
+    Update,
+}
+
+/// The access of an inlined typed atomic method, from its name in the inline tree. `Value`'s
+/// methods and `Pointer`'s writes are calls (to `atomic.Value` methods and to
+/// `sync/atomic.StorePointer`…), probed out of line.
+fn inlined_atomic(callee: &str) -> Option<AtomicAccess> {
+    let (type_name, method) = callee.strip_prefix("sync/atomic.(*")?.split_once(").")?;
+    let pointer = type_name.starts_with("Pointer[");
+    let integer = matches!(
+        type_name,
+        "Int32" | "Int64" | "Uint32" | "Uint64" | "Uintptr" | "Bool"
+    );
+    Some(match method {
+        "Load" if integer || pointer => AtomicAccess::Load,
+        "Store" if integer => AtomicAccess::Store,
+        "Swap" | "CompareAndSwap" | "Add" | "And" | "Or" if integer => AtomicAccess::Update,
+        _ => return None,
+    })
+}
+
+/// The inlined typed atomic operations of one function (found through its inline tree, then
+/// decoded): a release before each write, an acquire after each read, both for
+/// read-modify-writes, on the atomic word's address. Operations that cannot be decoded are
+/// returned as unconfirmed (the call site's PC).
+pub fn atomic_sites(
+    function: &FunctionCode<'_>,
+    calls: &[InlinedCall],
+) -> (Vec<SyncSite>, Vec<u64>) {
+    if is_synchronisation_internal(function.name) {
+        return (Vec::new(), Vec::new());
+    }
+    let inside_sync_method = |mut index: usize| {
+        while let Some(parent) = calls[index].parent {
+            if is_synchronisation_internal(&calls[parent].callee) {
+                return true;
+            }
+            index = parent;
+        }
+        false
+    };
+    let mut atomic_calls: Vec<(usize, AtomicAccess)> = (0..calls.len())
+        .filter(|&index| !inside_sync_method(index))
+        .filter_map(|index| Some((index, inlined_atomic(&calls[index].callee)?)))
+        .collect();
+    // The compiler sometimes drops an atomic's inline mark in one instance of its caller
+    // (`sync.(*Map).loadReadOnly` inlined twice into `Map.Load`, only one showing its
+    // `atomic.Pointer.Load`): instances of a caller seen with an atomic child elsewhere in the
+    // function perform it too.
+    let wrappers: HashMap<&str, AtomicAccess> = atomic_calls
+        .iter()
+        .filter_map(|&(index, access)| Some((calls[calls[index].parent?].callee.as_str(), access)))
+        .collect();
+    let has_atomic_child = |index: usize| {
+        atomic_calls
+            .iter()
+            .any(|&(child, _)| calls[child].parent == Some(index))
+    };
+    let bare: Vec<(usize, AtomicAccess)> = (0..calls.len())
+        .filter(|&index| !inside_sync_method(index) && !has_atomic_child(index))
+        .filter_map(|index| Some((index, *wrappers.get(calls[index].callee.as_str())?)))
+        .collect();
+    atomic_calls.extend(bare);
+    if atomic_calls.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let instructions = &function.instructions;
+    let mut sites = Vec::new();
+    let mut unconfirmed = Vec::new();
+    for (call, access) in atomic_calls {
+        let ranges = subtree_ranges(calls, call);
+        let inside = |instruction: &Instruction| {
+            ranges.iter().any(|range| range.contains(&instruction.ip()))
+        };
+        let is_atomic = |instruction: &Instruction| match access {
+            AtomicAccess::Load => is_atomic_load(instruction),
+            AtomicAccess::Store => {
+                instruction.mnemonic() == Mnemonic::Xchg && instruction.op0_kind() == OpKind::Memory
+            }
+            AtomicAccess::Update => {
+                instruction.op0_kind() == OpKind::Memory
+                    && (instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg)
+            }
+        };
+        // The intrinsic's instruction is sometimes attributed to the method's caller: then
+        // look in the caller's own instructions.
+        let in_parent = |instruction: &Instruction| {
+            calls[call].parent.is_some_and(|parent| {
+                calls[parent]
+                    .ranges
+                    .iter()
+                    .any(|range| range.contains(&instruction.ip()))
+            })
+        };
+        let find = |within: &dyn Fn(&Instruction) -> bool| {
+            (0..instructions.len())
+                .find(|&index| within(&instructions[index]) && is_atomic(&instructions[index]))
+        };
+        // Or to the statement that calls it, right after the call site's first instruction.
+        let call_pc = calls[call].call_pc;
+        let near_call = |instruction: &Instruction| {
+            let position = instructions.partition_point(|i| i.ip() < call_pc);
+            instructions
+                .get(position..position + NEAR_CALL_WINDOW)
+                .is_some_and(|window| window.iter().any(|i| i.ip() == instruction.ip()))
+        };
+        let Some(index) = find(&inside)
+            .or_else(|| find(&in_parent))
+            .or_else(|| find(&near_call))
+        else {
+            unconfirmed.push(call_pc);
+            continue;
+        };
+        let context = SiteContext {
+            function,
+            anchor_index: index,
+        };
+        let release = (access != AtomicAccess::Load)
+            .then(|| context.release_at(index, Primitive::AtomicRelease, 0, &HashSet::new()));
+        let acquire = (access != AtomicAccess::Store).then(|| context.atomic_acquire(index));
+        for site in [release, acquire].into_iter().flatten() {
+            match site {
+                Some(site) => sites.push(context.emulated_probe(site)),
+                None => unconfirmed.push(calls[call].call_pc),
+            }
+        }
+    }
+    (sites, unconfirmed)
+}
+
+/// The field of its object a release's atomic instruction writes.
+fn released_field(primitive: Primitive) -> i64 {
+    match primitive {
+        Primitive::MutexUnlock => MUTEX_STATE,
+        Primitive::RwMutexRUnlock => RWMUTEX_READER_COUNT,
+        Primitive::OnceDone => ONCE_DONE,
+        _ => 0,
+    }
+}
+
+/// Moves every release probe that shares its instruction with an acquire probe (an atomic
+/// followed at once by the next operation's inline mark) after it; a release that cannot move
+/// is removed and returned as unconfirmed (its atomic's PC).
+pub fn order_releases_after_acquires(
+    function: &FunctionCode<'_>,
+    sites: &mut Vec<SyncSite>,
+) -> Vec<u64> {
+    let acquires: HashSet<u64> = sites
+        .iter()
+        .filter(|site| site.timing == Timing::After)
+        .map(|site| site.probe)
+        .collect();
+    let clashes = |site: &SyncSite| site.timing == Timing::Before && acquires.contains(&site.probe);
+    if !sites.iter().any(clashes) {
+        return Vec::new();
+    }
+    let instructions = &function.instructions;
+    let mut unconfirmed = Vec::new();
+    let mut kept = Vec::with_capacity(sites.len());
+    for site in sites.drain(..) {
+        if !clashes(&site) {
+            kept.push(site);
+            continue;
+        }
+        let moved = instructions
+            .iter()
+            .position(|instruction| instruction.ip() == site.atomic)
+            .and_then(|index| {
+                let context = SiteContext {
+                    function,
+                    anchor_index: index,
+                };
+                let field = released_field(site.primitive);
+                let moved = context.release_at(index, site.primitive, field, &acquires)?;
+                Some(SyncSite {
+                    anchor: site.anchor,
+                    ..moved
+                })
+            });
+        match moved {
+            Some(moved) => kept.push(moved),
+            None => unconfirmed.push(site.atomic),
+        }
+    }
+    *sites = kept;
+    unconfirmed
+}
+
+/// Whether a function implements a primitive tracer models directly, or the runtime: their own
+/// atomics (an RWMutex's reader count is an `atomic.Int32`) are not publication, and treating
+/// them as such would order goroutines that `-race` leaves unordered. `sync.Map`, by contrast,
+/// publishes its read-only map through an `atomic.Pointer`: its atomics count.
+fn is_synchronisation_internal(function: &str) -> bool {
+    [
+        "runtime.",
+        "internal/",
+        "sync/atomic.",
+        "sync.(*Mutex)",
+        "sync.(*RWMutex)",
+        "sync.(*WaitGroup)",
+        "sync.(*Once)",
+        "sync.(*Pool)",
+        "sync.(*Cond)",
+        "sync.runtime_",
+        "sync.(*poolChain)",
+        "sync.(*poolDequeue)",
+    ]
+    .iter()
+    .any(|prefix| function.starts_with(prefix))
+}
+
+/// How many instructions from an inlined atomic's call site its instruction may be, when the
+/// compiler attributed it to the calling statement.
+const NEAR_CALL_WINDOW: usize = 8;
+
+/// A plain load of an atomic word (not a stack slot): Go's atomic loads are ordinary `MOV`s.
+fn is_atomic_load(instruction: &Instruction) -> bool {
+    matches!(instruction.mnemonic(), Mnemonic::Mov | Mnemonic::Movzx)
+        && instruction.op_count() == 2
+        && instruction.op0_kind() == OpKind::Register
+        && instruction.op1_kind() == OpKind::Memory
+        && instruction.memory_base().full_register() != Register::RSP
+}
+
+/// The PCs of an inlined call and of everything inlined into it.
+fn subtree_ranges(calls: &[InlinedCall], root: usize) -> Vec<std::ops::Range<u64>> {
+    let descends_from_root = |mut index: usize| {
+        for _ in 0..calls.len() {
+            if index == root {
+                return true;
+            }
+            match calls[index].parent {
+                Some(parent) => index = parent,
+                None => return false,
+            }
+        }
+        false
+    };
+    (0..calls.len())
+        .filter(|&index| descends_from_root(index))
+        .flat_map(|index| calls[index].ranges.iter().cloned())
+        .collect()
+}
+
+/// TryLock's `LOCK CMPXCHGL` inside its inlined ranges, probed after it like Lock's.
+fn try_lock_site(function: &FunctionCode<'_>, ranges: &[std::ops::Range<u64>]) -> Option<SyncSite> {
+    let instructions = &function.instructions;
+    let index = instructions.iter().position(|instruction| {
+        ranges.iter().any(|range| range.contains(&instruction.ip()))
+            && instruction.has_lock_prefix()
+            && instruction.mnemonic() == Mnemonic::Cmpxchg
+            && instruction.memory_size().size() == 4
+    })?;
+    let atomic = &instructions[index];
+    let next = instructions.get(index + 1)?;
+    let object = memory_address(atomic)?;
+    if matches!(object, AddressExpr::Register { base: Reg::Rax, .. }) {
+        return None;
+    }
+    let site = SyncSite {
+        primitive: Primitive::MutexTryLock,
+        function: function.name.to_owned(),
+        probe: next.ip(),
+        file_offset: 0,
+        timing: Timing::After,
+        object: object.plus(-MUTEX_STATE),
+        outcome: Outcome::ZeroFlag,
+        atomic: atomic.ip(),
+        anchor: atomic.ip(),
+    };
+    let context = SiteContext {
+        function,
+        anchor_index: index,
+    };
+    Some(context.emulated_probe(site))
+}
+
+/// Whether an operand access may change the operand.
+fn writes(access: OpAccess) -> bool {
+    matches!(
+        access,
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite
+    )
+}
+
+/// How far past its first possible instruction an acquire's probe may move.
+const ACQUIRE_PROBE_WINDOW: usize = 4;
 
 /// A load of a 32- or 8-bit flag from memory into a register, or a compare of it with zero.
 fn is_flag_load(instruction: &Instruction) -> bool {
@@ -1188,7 +1187,8 @@ mod tests {
             (UNLOCK_SLOW, Anchor::UnlockSlow),
         ];
         let mut unconfirmed = Vec::new();
-        let sites = find_sites("main.f", code, BASE, &anchors, &mut unconfirmed);
+        let decoded = FunctionCode::decode("main.f", code, BASE);
+        let sites = find_sites(&decoded, &anchors, &mut unconfirmed);
         (sites, unconfirmed)
     }
 

@@ -13,7 +13,7 @@ use tracer_common::KeyClass;
 use self::catalogue::{At, FunctionId, CATALOGUE};
 use crate::analyse::{
     disasm,
-    syncsites::{self, SyncSite, ANCHORS},
+    syncsites::{self, FunctionCode, SyncSite, ANCHORS},
     GoBinary,
 };
 
@@ -284,29 +284,20 @@ impl PlanBuilder<'_> {
             let Some(code) = binary.code(function) else {
                 continue;
             };
-            let mut sites = syncsites::find_sites(
-                name,
-                code,
-                function.address,
-                &anchors,
-                &mut self.plan.unconfirmed_sync_calls,
-            );
-            sites.extend(syncsites::once_done_stores(name, code, function.address));
+            let decoded = FunctionCode::decode(name, code, function.address);
+            let unconfirmed = &mut self.plan.unconfirmed_sync_calls;
+            let mut sites = syncsites::find_sites(&decoded, &anchors, unconfirmed);
+            sites.extend(syncsites::once_done_stores(&decoded));
             let calls = binary.inlined_calls(function.address);
-            let gaps = syncsites::reconcile_with_inline_tree(
-                name,
-                code,
-                function.address,
-                &calls,
-                &mut sites,
-            );
-            self.plan.unconfirmed_sync_calls.extend(gaps);
-            let (atomics, gaps) = syncsites::atomic_sites(name, code, function.address, &calls);
+            unconfirmed.extend(syncsites::reconcile_with_inline_tree(
+                &decoded, &calls, &mut sites,
+            ));
+            let (atomics, gaps) = syncsites::atomic_sites(&decoded, &calls);
             sites.extend(atomics);
-            self.plan.unconfirmed_sync_calls.extend(gaps);
-            let gaps =
-                syncsites::order_releases_after_acquires(name, code, function.address, &mut sites);
-            self.plan.unconfirmed_sync_calls.extend(gaps);
+            unconfirmed.extend(gaps);
+            unconfirmed.extend(syncsites::order_releases_after_acquires(
+                &decoded, &mut sites,
+            ));
             for mut site in sites {
                 let Some(file_offset) = binary.file_offset(site.probe) else {
                     self.plan.unconfirmed_sync_calls.push(site.anchor);
