@@ -132,6 +132,59 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn pid_zero_and_negative_values_say_what_is_wrong() {
+    for (args, reason) in [
+        (&["attach", "--pid", "0"][..], "pid 0 is not a process"),
+        (&["inspect", "--pid", "0"], "pid 0 is not a process"),
+        (
+            &["attach", "--pid", "1", "--overhead-budget", "-5%"],
+            "the budget must be from 0.1% to 1000%",
+        ),
+        (
+            &["attach", "--pid", "1", "--duration", "-1s"],
+            "cannot be negative",
+        ),
+        (
+            &["attach", "--pid", "1", "--sample", "-1s/2s"],
+            "cannot be negative",
+        ),
+        (
+            &["attach", "--pid", "1", "--buffer-size", "-4K"],
+            "cannot be negative",
+        ),
+    ] {
+        let output = tracer().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "tracer {args:?}: {stderr}");
+        assert!(stderr.contains(reason), "tracer {args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn inspecting_a_missing_file_says_it_is_missing() {
+    let output = tracer()
+        .args(["inspect", "/nonexistent/program"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, 86, "/nonexistent/program: No such file");
+}
+
+#[test]
+fn every_command_lists_the_exit_statuses_in_its_help() {
+    for command in ["inspect", "attach", "run", "replay"] {
+        let output = tracer().args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{command}");
+        for status in ["Exit status:", "66   a data race", "80   no such process"] {
+            assert!(
+                help.contains(status),
+                "tracer {command} --help lacks {status:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn replay_of_something_that_is_not_a_recording() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), "{\"op\":\"assign\"}\nnot json\n").unwrap();

@@ -118,20 +118,24 @@ impl std::ops::Deref for Bytes {
 impl GoBinary {
     /// Reads and analyses the executable at `path`; errors name `display_path`.
     pub fn open(path: &Path, display_path: &Path) -> Result<Self, TracerError> {
-        let unreadable = |error: std::io::Error| match error.kind() {
+        let file = std::fs::File::open(path).map_err(|error| match error.kind() {
             std::io::ErrorKind::PermissionDenied => TracerError::NoPrivileges(format!(
                 "cannot read {}: {error}",
                 display_path.display()
             )),
-            _ => TracerError::NotGoProgram {
+            // A missing or unreadable file says nothing about what it would have been.
+            _ => TracerError::Output {
                 path: display_path.to_owned(),
-                reason: format!("cannot read the executable: {error}"),
+                source: error,
             },
-        };
-        let file = std::fs::File::open(path).map_err(unreadable)?;
+        })?;
         // SAFETY: the mapping is read-only and private. A running executable cannot be written
         // (ETXTBSY) and deployments replace binaries by renaming, which leaves this inode intact.
-        let mapped = unsafe { memmap2::Mmap::map(&file) }.map_err(unreadable)?;
+        let mapped =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|error| TracerError::NotGoProgram {
+                path: display_path.to_owned(),
+                reason: format!("cannot map the executable: {error}"),
+            })?;
         Self::parse(display_path, Bytes::Mapped(mapped))
     }
 

@@ -45,6 +45,7 @@ Exit status:
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what tracer learns from a Go executable and every place it would probe (no root needed).
+    #[command(after_help = EXIT_STATUS_HELP)]
     Inspect {
         /// The executable to analyse.
         #[arg(
@@ -54,22 +55,24 @@ pub enum Command {
         )]
         path: Option<PathBuf>,
         /// Analyse the executable of a running process instead.
-        #[arg(long, value_name = "PID")]
+        #[arg(long, value_name = "PID", value_parser = parse_pid)]
         pid: Option<u32>,
         /// Output format: a summary (text) or every probe site (json).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Trace running Go processes until Ctrl-C, SIGTERM, --duration or their exit.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Attach {
         /// Process id of a Go program to trace; repeat to trace several at once (their metrics
         /// are told apart by the executable label).
-        #[arg(long = "pid", value_name = "PID", required = true)]
+        #[arg(long = "pid", value_name = "PID", required = true, value_parser = parse_pid)]
         pids: Vec<u32>,
         #[command(flatten)]
         options: TraceArgs,
     },
     /// Re-run race detection over a recording made with --events (deterministic).
+    #[command(after_help = EXIT_STATUS_HELP)]
     Replay {
         /// The recording (JSON lines written by --events).
         #[arg(value_name = "FILE")]
@@ -80,6 +83,7 @@ pub enum Command {
     /// Start PROGRAM with every probe in place before its first instruction; exit with its status.
     ///
     /// Ctrl-C and SIGTERM are passed on to PROGRAM, and tracing goes on until it exits.
+    #[command(after_help = EXIT_STATUS_HELP)]
     Run {
         #[command(flatten)]
         options: TraceArgs,
@@ -100,10 +104,10 @@ pub struct TraceArgs {
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
     /// Stop tracing after this long (e.g. 30s, 5m, 250ms; a bare number is seconds).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Print running totals to standard error this often (e.g. 1s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub stats_interval: Option<Duration>,
     /// Do not probe map reads (lookups and range loops): only writes are traced, which cuts the
     /// cost on read-heavy programs; write/write races are still found, read/write ones are not.
@@ -121,12 +125,18 @@ pub struct TraceArgs {
         value_name = "PERCENT|off",
         env = "TRACER_OVERHEAD_BUDGET",
         default_value = "10%",
-        value_parser = parse_budget
+        value_parser = parse_budget,
+        allow_hyphen_values = true
     )]
     pub overhead_budget: Sampling,
     /// Trace ON out of every PERIOD (e.g. 100ms/1s) whatever it costs, instead of following
     /// --overhead-budget; the probes are removed in between.
-    #[arg(long, value_name = "ON/PERIOD", value_parser = parse_sample)]
+    #[arg(
+        long,
+        value_name = "ON/PERIOD",
+        value_parser = parse_sample,
+        allow_hyphen_values = true
+    )]
     pub sample: Option<Sampling>,
     /// Serve Prometheus metrics at http://ADDRESS/metrics while tracing: HOST:PORT, or a bare
     /// PORT for 127.0.0.1:PORT (port 0 picks a free port; the URL is printed).
@@ -135,12 +145,24 @@ pub struct TraceArgs {
     /// With --metrics-addr, once every target has exited: keep serving the final values until
     /// they are scraped once more, for at most this long (0 to stop at once; Ctrl-C stops
     /// waiting), so that Prometheus sees the last races and the target's fatal error.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = parse_linger,
+        allow_hyphen_values = true
+    )]
     pub metrics_linger: Duration,
     /// Size of the kernel's event ring buffer (a power of two from 4K to 1G, e.g. 64M): events
     /// that do not fit while tracer catches up are dropped and counted. Bigger absorbs longer
     /// bursts, at the cost of locked kernel memory.
-    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_buffer_size)]
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "16M",
+        value_parser = parse_buffer_size,
+        allow_hyphen_values = true
+    )]
     pub buffer_size: u32,
     #[command(flatten)]
     pub reports: ReportArgs,
@@ -149,6 +171,9 @@ pub struct TraceArgs {
 /// `64K`, `16M`, `1G` or a number of bytes: a power of two from 4 KiB (a page) to 1 GiB.
 pub fn parse_buffer_size(text: &str) -> Result<u32, String> {
     let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!("buffer size {text:?} cannot be negative"));
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
@@ -199,6 +224,9 @@ impl ReportArgs {
 /// `250ms`, `1.5s`, `10s`, `5m`, `2h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text.starts_with('-') {
+        return Err(format!("duration {text:?} cannot be negative"));
+    }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -221,6 +249,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("duration {text:?} must be positive"));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses `--metrics-linger`: a duration, or 0 for none.
+pub fn parse_linger(text: &str) -> Result<Duration, String> {
+    match text.trim().trim_end_matches(['s', 'm', 'h']) {
+        "0" | "0.0" | "0m" => Ok(Duration::ZERO),
+        _ => parse_duration(text),
+    }
+}
+
+/// Parses a `--pid`: a process id (pid 0 is the scheduler, not a process tracer can trace).
+pub fn parse_pid(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => Err("pid 0 is not a process (pids start at 1)".to_owned()),
+        Ok(pid) => Ok(pid),
+        Err(_) => Err(format!("{text:?} is not a process id")),
+    }
 }
 
 /// Parses `--sample ON/PERIOD` (e.g. `100ms/1s`): ON must be shorter than PERIOD.
@@ -369,5 +414,16 @@ mod tests {
         for bad in ["", "0%", "0.01%", "2000%", "ten", "-5%", "NaN"] {
             assert!(parse_budget(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_zero_linger_means_none_and_pids_start_at_one() {
+        assert_eq!(parse_linger("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_linger("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_linger("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_linger("-1s").is_err());
+        assert_eq!(parse_pid("42"), Ok(42));
+        assert!(parse_pid("0").unwrap_err().contains("not a process"));
+        assert!(parse_pid("-3").is_err());
     }
 }
