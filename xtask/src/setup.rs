@@ -1,5 +1,5 @@
 //! `cargo xtask setup`: everything the build and tests need on a fresh machine, each step
-//! skipped when already done (see ../shared/TOOLCHAIN.md for why each is done this way).
+//! skipped when already done (see docs/toolchain.md for why each is done this way).
 
 use std::{
     path::{Path, PathBuf},

@@ -1,7 +1,7 @@
 //! Runtime struct field offsets from DWARF, with a per-version table when DWARF is absent.
 //!
 //! The kernel side reads fields of `runtime.g`, `runtime.m` and `runtime.hchan`, whose layouts
-//! change between Go releases (../shared/GO_INTERNALS.md §4, §5). The binary's own DWARF is the
+//! change between Go releases (docs/go-internals.md §4, §5). The binary's own DWARF is the
 //! authority when present; stripped binaries (`-ldflags=-s -w`) fall back to a table read from the
 //! DWARF of binaries built with each supported toolchain. A release missing from the table is
 //! refused rather than guessed.
@@ -343,7 +343,7 @@ mod tests {
         offsets_for_version(go(minor)).unwrap_or_else(|| panic!("no table for go1.{minor}"))
     }
 
-    /// The numbers published in GO_INTERNALS.md §4 (runtime.g) and §5 (hchan).
+    /// The numbers published in docs/go-internals.md §4 (runtime.g) and §5 (hchan).
     #[test]
     fn table_matches_the_published_layouts() {
         // (minor, atomicstatus, goid, parentGoid, startpc, hchan.lock)

@@ -2,7 +2,7 @@
 //! `RWMutex.RLock`, `RUnlock`, `Once.Do` and `WaitGroup.Done` into their callers, which is the
 //! only way uncontended operations can be seen (there is no out-of-line function to probe).
 //!
-//! Each site is anchored on the slow-path `CALL` that follows the fast path (GO_INTERNALS.md §3:
+//! Each site is anchored on the slow-path `CALL` that follows the fast path (docs/go-internals.md §3:
 //! the call is always attributed to the inlined frame, while the atomic instruction sometimes is
 //! not), then confirmed by decoding the atomic instruction before it. A uprobe cannot sit on a
 //! `LOCK`-prefixed instruction, so:

@@ -1,4 +1,4 @@
-//! Go toolchain versions and the per-version facts tracer relies on (../shared/GO_INTERNALS.md §4).
+//! Go toolchain versions and the per-version facts tracer relies on (docs/go-internals.md §4).
 
 use std::fmt;
 
