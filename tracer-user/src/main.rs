@@ -1,10 +1,24 @@
-use std::process::ExitCode;
+use std::{io::Write as _, process::ExitCode};
 
 use clap::Parser as _;
 use tracer::commands::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // One output style: every line tracer writes to standard error starts with `tracer: `.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(|out, record| match record.level() {
+            log::Level::Error | log::Level::Warn => {
+                writeln!(out, "tracer: warning: {}", record.args())
+            }
+            level => writeln!(
+                out,
+                "tracer: {} {}: {}",
+                level.as_str().to_lowercase(),
+                record.target(),
+                record.args()
+            ),
+        })
+        .init();
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Inspect { path, pid, format } => {

@@ -150,6 +150,37 @@ fn duration_ends_the_session() {
 }
 
 #[test]
+fn every_line_on_standard_error_starts_with_tracer() {
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = build_looping_fixture("1.26.6", dir.path());
+    let target = LoopingTarget::start(&binary);
+    // Debug logging too: warnings and log lines follow the one output style.
+    let tracer = tracer()
+        .args([
+            "attach",
+            "--pid",
+            &target.pid.to_string(),
+            "--duration",
+            "300ms",
+        ])
+        .env("RUST_LOG", "tracer=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_with_timeout(tracer, "tracer to stop after --duration", TIMEOUT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("tracer: debug "), "no debug line: {stderr}");
+    for line in stderr.lines() {
+        assert!(line.starts_with("tracer: "), "{line:?} in {stderr}");
+    }
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "{rest}");
+}
+
+#[test]
 fn target_exit_ends_the_session() {
     require_root();
     let dir = tempfile::tempdir().unwrap();

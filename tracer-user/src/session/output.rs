@@ -11,7 +11,6 @@ use crate::{
     detect::pipeline::Detection,
     error::TracerError,
     events::{
-        monotonic_now_ns,
         recording::{Recorder, WindowMark},
         stacks, Event, Op,
     },
@@ -34,8 +33,8 @@ pub(super) struct Output<'a> {
     pub(super) detection: Detection,
     /// Where a PIE was loaded (run-time − link-time address), learnt from the first stack.
     pub(super) load_bias: Option<u64>,
-    /// `ts_ns` of the newest event decoded.
-    pub(super) newest_event_ns: Option<u64>,
+    /// How far behind the events the detector is.
+    pub(super) lag: Lag,
     /// Fatal errors by message.
     pub(super) fatal_errors: Vec<(String, u64)>,
     /// Fatal map errors not yet reported.
@@ -64,7 +63,7 @@ impl<'a> Output<'a> {
             site_ids: HashMap::new(),
             detection: Detection::with_graphs(graphs),
             load_bias: None,
-            newest_event_ns: None,
+            lag: Lag::default(),
             fatal_errors: Vec::new(),
             crashes: Vec::new(),
             launching,
@@ -87,7 +86,7 @@ impl<'a> Output<'a> {
         channels: &KernelChannels,
     ) -> Result<(), TracerError> {
         self.summary.record(event);
-        self.newest_event_ns = Some(event.ts_ns);
+        self.lag.saw(event.ts_ns);
         let captures = self
             .sites
             .get(event.probe as usize)
@@ -186,11 +185,33 @@ impl<'a> Output<'a> {
             dropped: self.summary.dropped,
             kernel: self.summary.kernel,
             detector: self.detection.stats(),
-            lag: self
-                .newest_event_ns
-                .map(|ts| Duration::from_nanos(monotonic_now_ns().saturating_sub(ts))),
+            lag: self.lag.measured,
             races: self.detection.race_tallies(),
             fatal_errors: self.fatal_errors.clone(),
+        }
+    }
+}
+
+/// The age of the newest event when the detector got to it, measured after each drain that
+/// found events: between sampling windows nothing arrives, and that idle time is not lag.
+#[derive(Debug, Default)]
+pub(super) struct Lag {
+    /// `ts_ns` of the newest event decoded, and whether one came since the last drain.
+    newest_ns: Option<u64>,
+    fresh: bool,
+    pub(super) measured: Option<Duration>,
+}
+
+impl Lag {
+    pub(super) fn saw(&mut self, ts_ns: u64) {
+        self.newest_ns = Some(ts_ns);
+        self.fresh = true;
+    }
+
+    /// A drain ended at `now_ns` (CLOCK_MONOTONIC).
+    pub(super) fn drained(&mut self, now_ns: u64) {
+        if let (true, Some(newest)) = (std::mem::take(&mut self.fresh), self.newest_ns) {
+            self.measured = Some(Duration::from_nanos(now_ns.saturating_sub(newest)));
         }
     }
 }
@@ -214,5 +235,24 @@ pub(super) fn fatal_message(
     match bytes {
         Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         None => "(message unreadable)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_measured_when_events_arrive_not_while_none_do() {
+        let mut lag = Lag::default();
+        lag.drained(1_000);
+        assert_eq!(lag.measured, None);
+        lag.saw(900);
+        lag.saw(950);
+        lag.drained(1_000);
+        assert_eq!(lag.measured, Some(Duration::from_nanos(50)));
+        // A pause between windows: no event, the lag stays what it was.
+        lag.drained(9_000_000_000);
+        assert_eq!(lag.measured, Some(Duration::from_nanos(50)));
     }
 }

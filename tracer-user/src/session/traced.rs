@@ -298,6 +298,17 @@ pub(super) fn drain_ring(
     output: &mut Output<'_>,
     budget: usize,
 ) -> Result<bool, TracerError> {
+    let more = drain_records(channels, output, budget);
+    output.lag.drained(monotonic_now_ns());
+    more
+}
+
+/// [`drain_ring`]'s loop.
+fn drain_records(
+    channels: &mut KernelChannels,
+    output: &mut Output<'_>,
+    budget: usize,
+) -> Result<bool, TracerError> {
     for _ in 0..budget {
         let decoded = {
             let Some(record) = channels.events.next() else {
