@@ -224,6 +224,8 @@ impl Drop for TargetMetrics {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     /// The value of the one series of `name` whose labels include all of `labels`.
@@ -360,5 +362,52 @@ mod tests {
                 family.name()
             );
         }
+    }
+
+    /// docs/metrics.md, the catalogue users read.
+    const CATALOGUE: &str = include_str!("../../../docs/metrics.md");
+
+    #[test]
+    fn the_documented_catalogue_is_what_is_exported() {
+        let metrics = Metrics::new();
+        let mut target = metrics.target("server", "go1.27.3", ProbeCounts::default());
+        // Families appear with their first series: an event and a race.
+        target.update(&TargetTotals {
+            events_by_kind: vec![("assign", 1)],
+            races: vec![race("main.f", 1)],
+            ..TargetTotals::default()
+        });
+        let exported: BTreeSet<String> = metrics
+            .registry
+            .gather()
+            .iter()
+            .map(|family| family.name().to_owned())
+            .filter(|name| name.starts_with("tracer_"))
+            .collect();
+        let documented: BTreeSet<String> = CATALOGUE
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `tracer_"))
+            .filter_map(|rest| rest.split('`').next())
+            .map(|name| format!("tracer_{name}"))
+            .collect();
+        assert_eq!(documented, exported);
+        // The event kinds: exactly the operations tracer names.
+        let row = CATALOGUE
+            .lines()
+            .find(|line| line.starts_with("| `tracer_events_total`"))
+            .expect("tracer_events_total is documented");
+        let kinds: BTreeSet<&str> = row
+            .rsplit(": ")
+            .next()
+            .unwrap_or_default()
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        let named: BTreeSet<&str> = tracer_common::EventKind::ALL
+            .iter()
+            .map(|kind| kind.name())
+            .collect();
+        assert_eq!(kinds, named);
     }
 }
