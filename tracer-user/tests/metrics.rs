@@ -241,6 +241,55 @@ fn prometheus_sees_data_for_every_dashboard_panel() {
     }
 }
 
+/// Before any race, the race panels say 0 rather than "No data": a clean dashboard must read as
+/// "nothing found", not as "nothing measured".
+#[test]
+fn race_panels_show_zero_before_the_first_race() {
+    require_root();
+    let binary = built_fixture("mapwrites", "1.26.6", Variant::Default);
+    let target = LoopingTarget::start(&binary);
+    let metrics_address = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let prometheus = Prometheus::start(metrics_address);
+    let tracer = tracer()
+        .args([
+            "attach",
+            "--pid",
+            &target.pid.to_string(),
+            "--metrics-linger",
+            "0",
+        ])
+        .arg("--metrics-addr")
+        .arg(metrics_address.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    prometheus.wait_for_data("tracer_targets == 1", Duration::from_secs(60));
+    let dashboard = dashboard::load();
+    for wanted in ["Racing access pairs", "Races per second by kind"] {
+        let (_, expression) = dashboard::expressions(&dashboard)
+            .into_iter()
+            .find(|(title, _)| title == wanted)
+            .unwrap_or_else(|| panic!("no panel {wanted:?}"));
+        let result =
+            prometheus.wait_for_data(&dashboard::substitute(&expression), Duration::from_secs(30));
+        assert!(
+            result.iter().all(|series| value_of(series) == 0.0),
+            "{wanted}: {result:?}"
+        );
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let output = wait_with_timeout(tracer, "tracer to stop", Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let (code, rest) = target.finish();
+    assert_eq!(code, Some(0), "{rest}");
+}
+
 /// A target that dies of `fatal error: concurrent map writes` while sampling has its probes
 /// paused: the crash is counted, and the endpoint stays up after the target is gone until a
 /// real Prometheus has scraped the final values.
