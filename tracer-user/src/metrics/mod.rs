@@ -8,6 +8,7 @@
 //! to the total, so a counter can never go backwards. The catalogue is in docs/metrics.md.
 
 mod families;
+mod process;
 pub mod server;
 
 use std::{
@@ -21,6 +22,7 @@ use self::families::{
     class_label, gauge_vec, register, DetectorFamilies, DetectorHandles, FoundFamilies,
     FoundHandles, KernelFamilies, KernelHandles,
 };
+use self::process::ProcessMetrics;
 use tracer_common::ProbeClass;
 
 use crate::{
@@ -74,6 +76,7 @@ pub struct Metrics {
     kernel: KernelFamilies,
     detector: DetectorFamilies,
     found: FoundFamilies,
+    process: ProcessMetrics,
     /// Woken by every scrape (see [`Metrics::next_scrape`]).
     scraped: tokio::sync::Notify,
 }
@@ -90,11 +93,6 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("the process collector registers once");
         Self {
             targets: register(
                 &registry,
@@ -110,6 +108,7 @@ impl Metrics {
             kernel: KernelFamilies::register(&registry),
             detector: DetectorFamilies::register(&registry),
             found: FoundFamilies::register(&registry),
+            process: ProcessMetrics::register(&registry),
             registry,
             scraped: tokio::sync::Notify::new(),
         }
@@ -146,6 +145,7 @@ impl Metrics {
 
     /// The exposition in the Prometheus text format.
     pub fn render(&self) -> String {
+        self.process.refresh();
         let mut text = String::new();
         TextEncoder::new()
             .encode_utf8(&self.registry.gather(), &mut text)
