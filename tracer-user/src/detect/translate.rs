@@ -242,6 +242,9 @@ impl Translator {
     ) -> Vec<Operation> {
         let goroutine = event.goroutine;
         match event.op {
+            // A nil map: lookups and deletes do nothing and an assignment panics, so nothing is
+            // shared; and every nil map has address 0, which must not make them one map.
+            Op::Map { map: 0, .. } => Vec::new(),
             Op::Map { access, map, .. } => self.map_access(goroutine, map, access.is_write(), site),
             Op::MapMade { map } => {
                 self.published.remove(&map);
@@ -1261,5 +1264,23 @@ mod tests {
             }
             assert_eq!(Derived::split(object), None);
         }
+    }
+
+    #[test]
+    fn nil_maps_are_not_one_shared_map() {
+        let mut translator = Translator::default();
+        for (goroutine, kind) in [(1, EventKind::MapDelete), (2, EventKind::MapRead)] {
+            let access = event(kind, goroutine, 0, 0);
+            assert!(translator
+                .named(&access, "runtime.mapdelete_faststr", 1)
+                .is_empty());
+        }
+        let real = event(EventKind::MapDelete, 1, 0xc000_1000, 0);
+        assert_eq!(
+            translator
+                .named(&real, "runtime.mapdelete_faststr", 1)
+                .len(),
+            1
+        );
     }
 }
