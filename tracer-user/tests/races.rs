@@ -102,8 +102,14 @@ fn demo_race_is_reported(version: &str) {
     );
     for access in [&race["current"], &race["previous"]] {
         let mut present = fields(access);
-        // The creation stack is left out when the `go` statement was not seen.
-        present.retain(|field| field != "created_at");
+        // The creation stack, or the note that the `go` statement was not seen.
+        let creation = |field: &String| field == "created_at" || field == "creation_unseen";
+        assert_eq!(
+            present.iter().filter(|field| creation(field)).count(),
+            1,
+            "go{version}: {access}"
+        );
+        present.retain(|field| !creation(field));
         assert_eq!(present, ["goroutine", "op", "stack"]);
         for frame in access["stack"].as_array().unwrap() {
             assert_eq!(fields(frame), ["file", "function", "line"]);

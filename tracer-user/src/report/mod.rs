@@ -132,7 +132,13 @@ pub fn text(race: &ResolvedRace, finding: &Finding<'_>) -> String {
         (&race.race.current, &race.current_created_at),
         (&race.race.previous, &race.previous_created_at),
     ] {
-        if !created_at.is_empty() {
+        if created_at.is_empty() {
+            let _ = write!(
+                text,
+                "\nGoroutine {} {UNSEEN_CREATION}.\n",
+                access.goroutine
+            );
+        } else {
             let _ = write!(text, "\nGoroutine {} created at:\n", access.goroutine);
             write_stack(&mut text, created_at);
         }
@@ -140,6 +146,12 @@ pub fn text(race: &ResolvedRace, finding: &Finding<'_>) -> String {
     text.push_str("==================\n");
     text
 }
+
+/// What a report says of a goroutine whose `go` statement tracer did not see: it was started
+/// before tracer attached, or while the probes were paused between sampling windows (or it is
+/// the main goroutine, which no `go` statement starts).
+const UNSEEN_CREATION: &str = "was created while tracer was not watching (before it attached, or \
+     while the probes were paused between sampling windows)";
 
 #[derive(Serialize)]
 struct JsonAccess<'a> {
@@ -149,6 +161,9 @@ struct JsonAccess<'a> {
     /// The stack of the `go` statement that started the goroutine, if seen.
     #[serde(skip_serializing_if = "<[SourceFrame]>::is_empty")]
     created_at: &'a [SourceFrame],
+    /// The `go` statement was not seen (see [`UNSEEN_CREATION`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    creation_unseen: bool,
 }
 
 /// Where and when, in JSON records.
@@ -202,6 +217,7 @@ pub fn json(race: &ResolvedRace, finding: &Finding<'_>) -> String {
             op: access.op(),
             stack,
             created_at,
+            creation_unseen: created_at.is_empty(),
         }
     }
     let record = JsonRace {
@@ -480,6 +496,10 @@ pub(crate) mod tests {
             "{text}"
         );
         assert!(!text.contains("Goroutine 7 created at"), "{text}");
+        assert!(
+            text.contains("Goroutine 7 was created while tracer was not watching"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -504,6 +524,8 @@ pub(crate) mod tests {
         assert!(json.get("count").is_none());
         assert_eq!(json["current"]["created_at"][0]["line"], 9);
         assert!(json["previous"].get("created_at").is_none());
+        assert_eq!(json["previous"]["creation_unseen"], true);
+        assert!(json["current"].get("creation_unseen").is_none());
         let replayed = Finding {
             at: None,
             after: None,
