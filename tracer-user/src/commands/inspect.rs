@@ -30,12 +30,39 @@ pub struct Report<'a> {
     pub counts: BTreeMap<Observed, usize>,
     /// Number of inlined synchronisation sites per primitive.
     pub sync_counts: BTreeMap<Primitive, usize>,
-    /// Slow-path calls whose inlined fast path could not be confirmed.
-    pub unconfirmed_sync_calls: &'a [u64],
+    /// Slow-path calls whose inlined fast path could not be confirmed, with where they are.
+    pub unconfirmed_sync_calls: Vec<UnprobedCall>,
     /// Planned functions the binary does not contain.
     pub absent: &'a [&'static str],
     pub sites: Vec<Located<'a, ProbeSite>>,
     pub sync_sites: Vec<Located<'a, SyncSite>>,
+}
+
+/// A sync slow-path call whose inlined fast path was not recognised, so is not probed.
+#[derive(Debug, Serialize)]
+pub struct UnprobedCall {
+    pub address: u64,
+    /// The function the call was compiled into, and the line of the call there.
+    #[serde(rename = "in")]
+    pub in_function: String,
+    pub file: String,
+    pub line: u32,
+}
+
+impl UnprobedCall {
+    pub fn new(binary: &GoBinary, address: u64) -> Self {
+        let frames = binary.symbolize(address);
+        let (in_function, file, line) = frames.last().map_or_else(
+            || (format!("{address:#x}"), String::new(), 0),
+            |frame| (frame.function.clone(), frame.file.clone(), frame.line),
+        );
+        Self {
+            address,
+            in_function,
+            file,
+            line,
+        }
+    }
 }
 
 /// A site with the source position it stands for.
@@ -90,7 +117,11 @@ impl<'a> Report<'a> {
             offsets: binary.offsets,
             counts,
             sync_counts,
-            unconfirmed_sync_calls: &plan.unconfirmed_sync_calls,
+            unconfirmed_sync_calls: plan
+                .unconfirmed_sync_calls
+                .iter()
+                .map(|&address| UnprobedCall::new(binary, address))
+                .collect(),
             absent: &plan.absent,
             sites: plan
                 .sites
@@ -139,9 +170,17 @@ impl<'a> Report<'a> {
         if !self.unconfirmed_sync_calls.is_empty() {
             let _ = writeln!(
                 text,
-                "  WARNING: {} slow-path calls without a recognisable fast path (not probed)",
+                "  WARNING: {} slow-path calls without a recognisable fast path (not probed):",
                 self.unconfirmed_sync_calls.len()
             );
+            for call in &self.unconfirmed_sync_calls {
+                let file = call.file.rsplit('/').next().unwrap_or(&call.file);
+                let _ = writeln!(
+                    text,
+                    "    {:#x} in {} ({file}:{})",
+                    call.address, call.in_function, call.line
+                );
+            }
         }
         if !self.absent.is_empty() {
             let _ = writeln!(
@@ -226,7 +265,12 @@ mod tests {
             .unwrap(),
             counts: BTreeMap::from([(Observed::MapAssign, 2), (Observed::ChanSend, 1)]),
             sync_counts: BTreeMap::from([(Primitive::MutexLock, 3)]),
-            unconfirmed_sync_calls: &[0x40_5000],
+            unconfirmed_sync_calls: vec![UnprobedCall {
+                address: 0x40_5000,
+                in_function: "net/http.(*conn).serve".into(),
+                file: "/go/src/net/http/server.go".into(),
+                line: 3624,
+            }],
             absent: &["runtime.makemap64"],
             sites: sites
                 .iter()
@@ -247,6 +291,10 @@ mod tests {
         assert!(text.contains("runtime.makemap64"), "{text}");
         assert!(text.contains("mutex-lock"), "{text}");
         assert!(text.contains("1 slow-path calls without"), "{text}");
+        assert!(
+            text.contains("0x405000 in net/http.(*conn).serve (server.go:3624)"),
+            "{text}"
+        );
         let mut bytes = Vec::new();
         report.write_json(&mut bytes).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -254,6 +302,11 @@ mod tests {
         assert_eq!(json["offsets"]["g_goid"], 152);
         assert_eq!(json["offsets"]["source"], "version-table");
         assert_eq!(json["counts"]["map-assign"], 2);
+        let unprobed = &json["unconfirmed_sync_calls"][0];
+        assert_eq!(
+            (&unprobed["in"], &unprobed["line"]),
+            (&"net/http.(*conn).serve".into(), &3624.into())
+        );
         assert_eq!(json["counts"]["chan-send"], 1);
         assert_eq!(json["sites"][0]["placement"], "after-stack-check");
         assert_eq!(json["sites"][0]["key"], "u64");

@@ -17,6 +17,7 @@ use super::{runtime, RACE_EXIT_STATUS};
 use crate::{
     analyse::GoBinary,
     commands::cli::TraceArgs,
+    commands::inspect::UnprobedCall,
     error::TracerError,
     metrics::{server::MetricsListener, Metrics, ProbeCounts},
     plan::sites::{self, KernelSite},
@@ -376,10 +377,22 @@ fn kernel_sites_for(binary: &GoBinary, reads: bool) -> (Vec<KernelSite>, ProbeCo
         );
     }
     if !plan.unconfirmed_sync_calls.is_empty() {
+        let mut functions: Vec<String> = plan
+            .unconfirmed_sync_calls
+            .iter()
+            .map(|&address| UnprobedCall::new(binary, address).in_function)
+            .collect();
+        functions.dedup();
+        let shown = functions.len().min(3);
+        let more = match functions.len() - shown {
+            0 => String::new(),
+            more => format!(" and {more} more"),
+        };
         log::warn!(
-            "{} sync slow-path calls have no recognisable fast path and are not probed \
+            "{} sync slow-path calls have no recognisable fast path and are not probed, in {}{more} \
              (tracer inspect lists them)",
-            plan.unconfirmed_sync_calls.len()
+            plan.unconfirmed_sync_calls.len(),
+            functions[..shown].join(", ")
         );
     }
     let sites = sites::kernel_sites(&plan, |address| binary.bytes_at(address, 15));
