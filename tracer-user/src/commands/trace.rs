@@ -399,6 +399,9 @@ fn kernel_sites_for(binary: &GoBinary, reads: bool) -> (Vec<KernelSite>, ProbeCo
     let mut counts = ProbeCounts::default();
     for site in &sites {
         counts.attached[site.class as usize] += 1;
+        if site.always_in_place() {
+            counts.always[site.class as usize] += 1;
+        }
     }
     counts.failed[ProbeClass::SyncInline as usize] = plan.unconfirmed_sync_calls.len();
     (sites, counts)

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 
 use prometheus::{
     core::{Collector, GenericCounter, GenericGauge},
-    Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    CounterVec, Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
 use tracer_common::ProbeClass;
 
-use super::{TargetTotals, MAP_FATAL_ERRORS, OTHER};
+use super::{ProbeCounts, TargetTotals, MAP_FATAL_ERRORS, OTHER};
 
 type Counter = GenericCounter<prometheus::core::AtomicU64>;
 type IntGaugeHandle = GenericGauge<prometheus::core::AtomicI64>;
@@ -69,13 +69,16 @@ pub(super) struct KernelFamilies {
     events: IntCounterVec,
     dropped: IntCounterVec,
     probe_hits: IntCounterVec,
-    pub(super) probes_attached: IntGaugeVec,
+    probes_attached: IntGaugeVec,
     pub(super) probes_failed: IntGaugeVec,
     skipped: IntCounterVec,
 }
 
 /// [`KernelFamilies`]' series of one target.
 pub(super) struct KernelHandles {
+    /// Sites per class: attached, and of those the ones that stay between windows.
+    probes: ProbeCounts,
+    probes_attached: [IntGaugeHandle; 4],
     events: IntCounterVec,
     dropped: Counter,
     probe_hits: [Counter; 4],
@@ -106,7 +109,8 @@ impl KernelFamilies {
             probes_attached: gauge_vec(
                 registry,
                 "tracer_probes_attached",
-                "Probe sites attached, by probe class.",
+                "Probe sites in place now, by probe class (between sampling windows, only those \
+                 that stay: the fatal-error probes).",
                 &["executable", "class"],
             ),
             probes_failed: gauge_vec(
@@ -126,9 +130,14 @@ impl KernelFamilies {
         }
     }
 
-    pub(super) fn handles(&self, executable: &str) -> KernelHandles {
+    pub(super) fn handles(&self, executable: &str, probes: ProbeCounts) -> KernelHandles {
         let with = |vec: &IntCounterVec, label: &str| vec.with_label_values(&[executable, label]);
         KernelHandles {
+            probes,
+            probes_attached: ProbeClass::ALL.map(|class| {
+                self.probes_attached
+                    .with_label_values(&[executable, class_label(class)])
+            }),
             events: self.events.clone(),
             dropped: self.dropped.with_label_values(&[executable]),
             probe_hits: ProbeClass::ALL.map(|class| with(&self.probe_hits, class_label(class))),
@@ -145,6 +154,13 @@ impl KernelFamilies {
 
 impl KernelHandles {
     pub(super) fn update(&self, executable: &str, totals: &TargetTotals) {
+        let in_place = match totals.probes_in_place {
+            true => self.probes.attached,
+            false => self.probes.always,
+        };
+        for (gauge, &count) in self.probes_attached.iter().zip(&in_place) {
+            gauge.set(count as i64);
+        }
         for &(kind, count) in &totals.events_by_kind {
             raise(&self.events.with_label_values(&[executable, kind]), count);
         }
@@ -161,6 +177,106 @@ impl KernelHandles {
         ]) {
             raise(counter, total);
         }
+    }
+}
+
+/// What tracing costs and how much of the time it covers: what a clean dashboard needs to be
+/// read as "nothing found" rather than "little looked at".
+pub(super) struct CostFamilies {
+    traced: CounterVec,
+    windows: IntCounterVec,
+    probe_time: CounterVec,
+    tracer_cpu: CounterVec,
+    target_cpu: CounterVec,
+    in_place: IntGaugeVec,
+}
+
+/// [`CostFamilies`]' series of one target.
+pub(super) struct CostHandles {
+    traced: FloatCounter,
+    windows: Counter,
+    probe_time: FloatCounter,
+    tracer_cpu: FloatCounter,
+    target_cpu: FloatCounter,
+    in_place: IntGaugeHandle,
+}
+
+type FloatCounter = GenericCounter<prometheus::core::AtomicF64>;
+
+fn seconds_vec(registry: &Registry, name: &str, help: &str) -> CounterVec {
+    register(
+        registry,
+        CounterVec::new(Opts::new(name, help), EXE).expect("valid metric"),
+    )
+}
+
+/// Raises a seconds counter to `total`.
+fn raise_seconds(counter: &FloatCounter, total: std::time::Duration) {
+    counter.inc_by((total.as_secs_f64() - counter.get()).max(0.0));
+}
+
+impl CostFamilies {
+    pub(super) fn register(registry: &Registry) -> Self {
+        Self {
+            traced: seconds_vec(
+                registry,
+                "tracer_traced_seconds_total",
+                "Time with every probe in place (sampling windows, or all the time).",
+            ),
+            windows: counter_vec(
+                registry,
+                "tracer_windows_total",
+                "Sampling windows opened (1 when tracing all the time).",
+                EXE,
+            ),
+            probe_time: seconds_vec(
+                registry,
+                "tracer_probe_seconds_total",
+                "The target's time in probes (traps and programs), estimated.",
+            ),
+            tracer_cpu: seconds_vec(
+                registry,
+                "tracer_cpu_seconds_total",
+                "tracer's CPU time on the target: placing and removing its probes, decoding and \
+                 analysing its events.",
+            ),
+            target_cpu: seconds_vec(
+                registry,
+                "tracer_target_cpu_seconds_total",
+                "The target's CPU time since tracing began, probes included.",
+            ),
+            in_place: gauge_vec(
+                registry,
+                "tracer_probes_in_place",
+                "1 while the probes are in place, 0 while they are paused between sampling \
+                 windows or removed.",
+                EXE,
+            ),
+        }
+    }
+
+    pub(super) fn handles(&self, executable: &str) -> CostHandles {
+        let labels = [executable];
+        CostHandles {
+            traced: self.traced.with_label_values(&labels),
+            windows: self.windows.with_label_values(&labels),
+            probe_time: self.probe_time.with_label_values(&labels),
+            tracer_cpu: self.tracer_cpu.with_label_values(&labels),
+            target_cpu: self.target_cpu.with_label_values(&labels),
+            in_place: self.in_place.with_label_values(&labels),
+        }
+    }
+}
+
+impl CostHandles {
+    pub(super) fn update(&self, totals: &TargetTotals) {
+        let cost = &totals.cost;
+        raise_seconds(&self.traced, cost.traced);
+        raise(&self.windows, cost.windows);
+        raise_seconds(&self.probe_time, cost.probes);
+        raise_seconds(&self.tracer_cpu, cost.tracer_cpu);
+        raise_seconds(&self.target_cpu, cost.target_cpu);
+        self.in_place.set(i64::from(totals.probes_in_place));
     }
 }
 

@@ -19,15 +19,15 @@ use std::{
 use prometheus::{IntGauge, IntGaugeVec, Registry, TextEncoder};
 
 use self::families::{
-    class_label, gauge_vec, register, DetectorFamilies, DetectorHandles, FoundFamilies,
-    FoundHandles, KernelFamilies, KernelHandles,
+    class_label, gauge_vec, register, CostFamilies, CostHandles, DetectorFamilies, DetectorHandles,
+    FoundFamilies, FoundHandles, KernelFamilies, KernelHandles,
 };
 use self::process::ProcessMetrics;
 use tracer_common::ProbeClass;
 
 use crate::{
     detect::{pipeline::RaceTally, Stats},
-    report::summary::KernelCounters,
+    report::summary::{KernelCounters, TracingCost},
 };
 
 /// Distinct (function, previous function) pairs labelled per executable; later pairs are
@@ -59,12 +59,18 @@ pub struct TargetTotals {
     pub races: Vec<RaceTally>,
     /// Fatal errors of the target, by runtime message.
     pub fatal_errors: Vec<(String, u64)>,
+    /// What tracing has cost so far: time traced, windows, probe and CPU time.
+    pub cost: TracingCost,
+    /// Whether the window's probes are in place now (not paused, not removed).
+    pub probes_in_place: bool,
 }
 
-/// Probe sites per class: attached, and planned but not probed.
+/// Probe sites per class: attached, of those the ones that stay between windows, and planned
+/// but not probed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeCounts {
     pub attached: [usize; 4],
+    pub always: [usize; 4],
     pub failed: [usize; 4],
 }
 
@@ -74,6 +80,7 @@ pub struct Metrics {
     targets: IntGauge,
     target_info: IntGaugeVec,
     kernel: KernelFamilies,
+    cost: CostFamilies,
     detector: DetectorFamilies,
     found: FoundFamilies,
     process: ProcessMetrics,
@@ -106,6 +113,7 @@ impl Metrics {
                 &["executable", "go_version"],
             ),
             kernel: KernelFamilies::register(&registry),
+            cost: CostFamilies::register(&registry),
             detector: DetectorFamilies::register(&registry),
             found: FoundFamilies::register(&registry),
             process: ProcessMetrics::register(&registry),
@@ -121,19 +129,15 @@ impl Metrics {
             .with_label_values(&[executable, go_version])
             .set(1);
         for class in ProbeClass::ALL {
-            let labels = [executable, class_label(class)];
-            self.kernel
-                .probes_attached
-                .with_label_values(&labels)
-                .set(probes.attached[class as usize] as i64);
             self.kernel
                 .probes_failed
-                .with_label_values(&labels)
+                .with_label_values(&[executable, class_label(class)])
                 .set(probes.failed[class as usize] as i64);
         }
         let mut target = TargetMetrics {
             targets: self.targets.clone(),
-            kernel: self.kernel.handles(executable),
+            kernel: self.kernel.handles(executable, probes),
+            cost: self.cost.handles(executable),
             detector: self.detector.handles(executable),
             found: self.found.handles(executable),
             executable: executable.to_owned(),
@@ -179,6 +183,7 @@ impl Default for Metrics {
 pub struct TargetMetrics {
     targets: IntGauge,
     kernel: KernelHandles,
+    cost: CostHandles,
     detector: DetectorHandles,
     found: FoundHandles,
     executable: String,
@@ -197,6 +202,7 @@ impl TargetMetrics {
                 .or_default() += race.count;
         }
         self.kernel.update(&self.executable, totals);
+        self.cost.update(totals);
         self.detector.update(totals);
         self.found.update(&self.executable, totals, per_series);
     }
@@ -258,6 +264,7 @@ mod tests {
         let metrics = Metrics::new();
         let probes = ProbeCounts {
             attached: [19, 7, 5, 300],
+            always: [0, 2, 0, 0],
             failed: [0, 0, 0, 2],
         };
         let mut target = metrics.target("server", "go1.24.11", probes);
@@ -265,8 +272,14 @@ mod tests {
         assert_eq!(value(&text, "tracer_targets", &[]), Some(1.0));
         let info = [r#"executable="server""#, r#"go_version="go1.24.11""#];
         assert_eq!(value(&text, "tracer_target_info", &info), Some(1.0));
-        let attached = value(&text, "tracer_probes_attached", &[r#"class="inline_sync""#]);
-        assert_eq!(attached, Some(300.0));
+        // Before the first window, only the probes that always stay are in place.
+        let attached = |text: &str, class: &str| {
+            let label = format!(r#"class="{class}""#);
+            value(text, "tracer_probes_attached", &[&label])
+        };
+        assert_eq!(attached(&text, "inline_sync"), Some(0.0));
+        assert_eq!(attached(&text, "call"), Some(2.0));
+        assert_eq!(value(&text, "tracer_probes_in_place", &[]), Some(0.0));
         let failed = value(&text, "tracer_probes_failed", &[r#"class="inline_sync""#]);
         assert_eq!(failed, Some(2.0));
         for reason in MAP_FATAL_ERRORS {
@@ -282,6 +295,14 @@ mod tests {
             races: vec![race("main.a", 2), race("main.b", 1)],
             fatal_errors: vec![("concurrent map writes".into(), 1), ("boom".into(), 2)],
             lag: Some(Duration::from_millis(15)),
+            cost: TracingCost {
+                windows: 3,
+                traced: Duration::from_millis(1500),
+                probes: Duration::from_millis(200),
+                tracer_cpu: Duration::from_millis(100),
+                target_cpu: Duration::from_secs(2),
+            },
+            probes_in_place: true,
             ..TargetTotals::default()
         };
         totals.kernel.hits = [100, 0, 0, 7];
@@ -311,6 +332,16 @@ mod tests {
         assert_eq!(
             value(&text, "tracer_detector_lag_seconds", &[]),
             Some(0.015)
+        );
+        assert_eq!(attached(&text, "inline_sync"), Some(300.0));
+        assert_eq!(value(&text, "tracer_probes_in_place", &[]), Some(1.0));
+        assert_eq!(value(&text, "tracer_windows_total", &[]), Some(3.0));
+        assert_eq!(value(&text, "tracer_traced_seconds_total", &[]), Some(1.5));
+        assert_eq!(value(&text, "tracer_probe_seconds_total", &[]), Some(0.2));
+        assert_eq!(value(&text, "tracer_cpu_seconds_total", &[]), Some(0.1));
+        assert_eq!(
+            value(&text, "tracer_target_cpu_seconds_total", &[]),
+            Some(2.0)
         );
         assert_eq!(value(&text, "tracer_distinct_races_total", &[]), Some(2.0));
         let races = value(&text, "tracer_races_total", &[r#"function="main.a""#]);

@@ -17,7 +17,10 @@ use crate::{
     metrics::TargetTotals,
     plan::sites::KernelSite,
     probes::KernelChannels,
-    report::{summary::Summary, FatalCrash},
+    report::{
+        summary::{Summary, TracingCost},
+        FatalCrash,
+    },
     target,
 };
 
@@ -178,9 +181,11 @@ impl<'a> Output<'a> {
         message
     }
 
-    /// Totals for the metrics.
-    pub(super) fn totals(&self) -> TargetTotals {
+    /// Totals for the metrics, with what tracing has cost and whether the probes are in place.
+    pub(super) fn totals(&self, cost: TracingCost, probes_in_place: bool) -> TargetTotals {
         TargetTotals {
+            cost,
+            probes_in_place,
             events_by_kind: self.summary.by_kind().collect(),
             dropped: self.summary.dropped,
             kernel: self.summary.kernel,

@@ -272,8 +272,21 @@ impl<'a> Target<'a> {
     }
 
     pub(super) fn publish_metrics(&mut self) {
+        if self.metrics.is_none() {
+            return;
+        }
+        let in_place = self
+            .probes
+            .as_ref()
+            .is_some_and(|probes| !probes.is_paused());
+        // Once detached, the session's final cost; before, the cost so far.
+        let cost = match self.output.summary.cost {
+            Some(cost) => cost,
+            None => self.windows.totals(Instant::now(), self.meters(), in_place),
+        };
+        let totals = self.output.totals(cost, in_place);
         if let Some(metrics) = self.metrics.as_mut() {
-            metrics.update(&self.output.totals());
+            metrics.update(&totals);
         }
     }
 
