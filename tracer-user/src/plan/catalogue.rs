@@ -245,6 +245,16 @@ pub const CATALOGUE: &[GoFunction] = &[
         only_with: Some(MapImplementation::Swiss),
         ..map("runtime.mapIterNext", ITER_NEXT, Key::None)
     },
+    // reflect's own copies of the two (`Value.MapRange`, `MapKeys`, `encoding/json`, `fmt`,
+    // templates), same arguments, on Swiss tables; before, reflect calls the runtime's.
+    GoFunction {
+        only_with: Some(MapImplementation::Swiss),
+        ..map("reflect.mapIterStart", ITER_START, Key::None)
+    },
+    GoFunction {
+        only_with: Some(MapImplementation::Swiss),
+        ..map("reflect.mapIterNext", ITER_NEXT, Key::None)
+    },
     function("runtime.makemap", MAKE_MAP, Meaning::Plain),
     function("runtime.makemap64", MAKE_MAP, Meaning::Plain),
     function("runtime.makemap_small", MAKE_MAP, Meaning::Plain),
