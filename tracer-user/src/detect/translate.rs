@@ -576,6 +576,7 @@ impl Translator {
                 vec![Operation::ReleaseMerge { goroutine, object }]
             }
             OnEntry::AddDelta => Vec::new(),
+            OnEntry::Acquire => vec![acquire(goroutine, object)],
         }
     }
 

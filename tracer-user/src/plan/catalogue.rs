@@ -47,6 +47,8 @@ pub enum OnEntry {
     ReleaseMergeWriterSide,
     /// WaitGroup.Add: a negative delta (Done) release-merges.
     AddDelta,
+    /// `sync.Map.Range`: its callback sees what was stored before, so it acquires at once.
+    Acquire,
 }
 
 /// What an out-of-line sync function means where it returns (matched with its entry, which
@@ -209,6 +211,24 @@ const SELECT: &[Probe] = &[
     SLOT_COPIES[0],
     SLOT_COPIES[1],
 ];
+
+/// sync.Map's methods from Go 1.24: `internal/sync.HashTrieMap[any, any]`'s, by shape.
+macro_rules! hash_trie_method {
+    ($method:literal) => {
+        concat!(
+            "internal/sync.(*HashTrieMap[go.shape.interface {},go.shape.interface {}]).",
+            $method
+        )
+    };
+}
+const HASH_TRIE_LOAD: &str = hash_trie_method!("Load");
+const HASH_TRIE_SWAP: &str = hash_trie_method!("Swap");
+const HASH_TRIE_LOAD_OR_STORE: &str = hash_trie_method!("LoadOrStore");
+const HASH_TRIE_LOAD_AND_DELETE: &str = hash_trie_method!("LoadAndDelete");
+const HASH_TRIE_COMPARE_AND_SWAP: &str = hash_trie_method!("CompareAndSwap");
+const HASH_TRIE_COMPARE_AND_DELETE: &str = hash_trie_method!("CompareAndDelete");
+const HASH_TRIE_CLEAR: &str = hash_trie_method!("Clear");
+const HASH_TRIE_RANGE: &str = hash_trie_method!("Range");
 
 /// Every probed function. The order is the order of the plan's sites.
 pub const CATALOGUE: &[GoFunction] = &[
@@ -410,6 +430,28 @@ pub const CATALOGUE: &[GoFunction] = &[
         E::ReleaseMerge,
         R::Nothing,
     ),
+    // sync.Map: a write (Store, which is Swap; Delete, which is LoadAndDelete; LoadOrStore,
+    // CompareAndSwap, CompareAndDelete, Clear) synchronises before the reads that observe it,
+    // so writes release and reads acquire, on the map as a whole (per key would need the key:
+    // this orders more than the program does, which can hide a race, never invent one).
+    // Up to Go 1.23 the methods are sync.Map's own; from 1.24 they are inlined into calls of
+    // its internal/sync.HashTrieMap, whose receiver is the same address.
+    sync("sync.(*Map).Load", E::Nothing, R::Acquire),
+    sync("sync.(*Map).Swap", E::ReleaseMerge, R::Acquire),
+    sync("sync.(*Map).LoadOrStore", E::ReleaseMerge, R::Acquire),
+    sync("sync.(*Map).LoadAndDelete", E::ReleaseMerge, R::Acquire),
+    sync("sync.(*Map).CompareAndSwap", E::ReleaseMerge, R::Acquire),
+    sync("sync.(*Map).CompareAndDelete", E::ReleaseMerge, R::Acquire),
+    sync("sync.(*Map).Clear", E::ReleaseMerge, R::Nothing),
+    sync("sync.(*Map).Range", E::Acquire, R::Nothing),
+    sync(HASH_TRIE_LOAD, E::Nothing, R::Acquire),
+    sync(HASH_TRIE_SWAP, E::ReleaseMerge, R::Acquire),
+    sync(HASH_TRIE_LOAD_OR_STORE, E::ReleaseMerge, R::Acquire),
+    sync(HASH_TRIE_LOAD_AND_DELETE, E::ReleaseMerge, R::Acquire),
+    sync(HASH_TRIE_COMPARE_AND_SWAP, E::ReleaseMerge, R::Acquire),
+    sync(HASH_TRIE_COMPARE_AND_DELETE, E::ReleaseMerge, R::Acquire),
+    sync(HASH_TRIE_CLEAR, E::ReleaseMerge, R::Nothing),
+    sync(HASH_TRIE_RANGE, E::Acquire, R::Nothing),
     // atomic.Pointer's writes call these (a write barrier is needed; the typed methods around
     // them are inlined): writes release, Swap and CompareAndSwap also read.
     sync("sync/atomic.StorePointer", E::ReleaseMerge, R::Nothing),
