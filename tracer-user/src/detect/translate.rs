@@ -288,13 +288,22 @@ impl Translator {
                 Some((id, _, on_return)) => self.exit(goroutine, id, on_return, result),
                 None => Vec::new(),
             },
-            Op::ChanMade { .. } | Op::Fatal { .. } | Op::Exec => Vec::new(),
-            op => self
-                .inlined_sync(goroutine, op)
-                .or_else(|| self.channel(goroutine, function, op))
-                .or_else(|| self.slot(goroutine, op))
-                .or_else(|| self.select(goroutine, op))
-                .unwrap_or_default(),
+            Op::ChanMade { channel } => {
+                self.published.remove(&channel);
+                Vec::new()
+            }
+            Op::Fatal { .. } | Op::Exec => Vec::new(),
+            op => {
+                let mut operations = self.loaded_channel(goroutine, op);
+                operations.extend(
+                    self.inlined_sync(goroutine, op)
+                        .or_else(|| self.channel(goroutine, function, op))
+                        .or_else(|| self.slot(goroutine, op))
+                        .or_else(|| self.select(goroutine, op))
+                        .unwrap_or_default(),
+                );
+                operations
+            }
         }
     }
 
@@ -334,6 +343,26 @@ impl Translator {
             operations.push(acquire(child, callback(function)));
         }
         operations
+    }
+
+    /// A channel published through `atomic.Value` (`context`'s `Done` channel, for one: a
+    /// cancelled context's is the runtime's pre-closed channel, stored by `cancel` and loaded
+    /// lock-free by `Done`): whoever operates on it has loaded it, so it acquires the
+    /// publication first, as for a map published that way.
+    fn loaded_channel(&self, goroutine: GoroutineId, op: Op) -> Vec<Operation> {
+        let channel = match op {
+            Op::Send { channel, .. }
+            | Op::Receive { channel, .. }
+            | Op::Close { channel }
+            | Op::SelectNonBlocking { channel, .. }
+            | Op::SelectCase { channel, .. } => channel,
+            _ => return Vec::new(),
+        };
+        if self.published.contains(&channel) {
+            vec![acquire(goroutine, publication(channel))]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Inlined fast paths (`None` for other operations).
@@ -1283,5 +1312,34 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_channel_published_through_atomic_value_is_acquired_by_its_receivers() {
+        // cancel() stores the pre-closed channel; Done()'s lock-free load is not seen.
+        let mut translator = Translator::default();
+        let store = event(EventKind::AtomicPublish, 1, 0x900, 0x600);
+        assert_eq!(
+            translator.named(&store, "sync/atomic.(*Value).Store", 0),
+            [Operation::ReleaseMerge {
+                goroutine: 1,
+                object: publication(0x900)
+            }]
+        );
+        let receive = translator.named(&event(EventKind::ChanReceive, 2, 0x900, 0), "", 0);
+        assert_eq!(
+            receive[0],
+            Operation::Acquire {
+                goroutine: 2,
+                object: publication(0x900)
+            }
+        );
+        // Another channel made at that address later was not published.
+        translator.named(&event(EventKind::ChanMake, 3, 0x900, 0), "", 0);
+        let receive = translator.named(&event(EventKind::ChanReceive, 2, 0x900, 0), "", 0);
+        assert!(!receive.contains(&Operation::Acquire {
+            goroutine: 2,
+            object: publication(0x900)
+        }));
     }
 }
