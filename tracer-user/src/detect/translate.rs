@@ -350,13 +350,13 @@ impl Translator {
     /// lock-free by `Done`): whoever operates on it has loaded it, so it acquires the
     /// publication first, as for a map published that way.
     fn loaded_channel(&self, goroutine: GoroutineId, op: Op) -> Vec<Operation> {
-        let channel = match op {
-            Op::Send { channel, .. }
-            | Op::Receive { channel, .. }
-            | Op::Close { channel }
-            | Op::SelectNonBlocking { channel, .. }
-            | Op::SelectCase { channel, .. } => channel,
-            _ => return Vec::new(),
+        let (Op::Send { channel, .. }
+        | Op::Receive { channel, .. }
+        | Op::Close { channel }
+        | Op::SelectNonBlocking { channel, .. }
+        | Op::SelectCase { channel, .. }) = op
+        else {
+            return Vec::new();
         };
         if self.published.contains(&channel) {
             vec![acquire(goroutine, publication(channel))]
