@@ -37,6 +37,11 @@ pub struct Step {
     /// The Go operation it came from (`unlock`, `send`, `assign`…).
     pub operation: &'static str,
     pub role: Role,
+    /// Where its event was recorded: the return address into the caller, or the probed
+    /// instruction (0 if unknown).
+    pub pc: u64,
+    /// Its function and line, when the session could resolve `pc` (`function\nfile:line`).
+    pub location: Option<String>,
 }
 
 /// The two goroutines' recent steps when the race was found.
@@ -56,7 +61,7 @@ pub struct Histories {
 
 impl Histories {
     /// Remembers `operation`, which came from Go operation `name`, at stream position `seq`.
-    pub fn record(&mut self, seq: u64, name: &'static str, operation: &Operation) {
+    pub fn record(&mut self, seq: u64, name: &'static str, operation: &Operation, pc: u64) {
         use Operation as O;
         let (goroutine, role) = match *operation {
             O::Acquire { goroutine, object } => (goroutine, Role::Acquire(object)),
@@ -90,6 +95,8 @@ impl Histories {
             seq,
             operation: name,
             role,
+            pc,
+            location: None,
         });
     }
 
@@ -110,6 +117,8 @@ impl Histories {
                         map: race.map,
                         write,
                     },
+                    pc: 0,
+                    location: None,
                 };
                 steps.insert(0, access);
             }
@@ -138,7 +147,7 @@ mod tests {
                 goroutine,
                 object: 1,
             };
-            histories.record(goroutine, "lock", &lock);
+            histories.record(goroutine, "lock", &lock, 0);
         }
         assert!(!histories.steps.contains_key(&0));
         assert!(histories.steps.contains_key(&1));

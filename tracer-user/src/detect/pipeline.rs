@@ -145,18 +145,18 @@ impl Detection {
         // ordered across it.
         if event.lost != self.lost {
             self.lost = event.lost;
-            self.process(Operation::Gap { goroutines: None }, "gap");
+            self.process(Operation::Gap { goroutines: None }, "gap", 0);
         }
         for operation in self.translator.translate(event, function, site) {
-            self.process(operation, event.kind().name());
+            self.process(operation, event.kind().name(), event.caller);
         }
     }
 
     /// Applies one operation, which came from Go operation `name`.
-    fn process(&mut self, operation: Operation, name: &'static str) {
+    fn process(&mut self, operation: Operation, name: &'static str, pc: u64) {
         self.seq += 1;
         if let Some(histories) = self.histories.as_mut() {
-            histories.record(self.seq, name, &operation);
+            histories.record(self.seq, name, &operation, pc);
         }
         let new_races = self.engine.process(self.seq, operation);
         if let Some(histories) = self.histories.as_ref() {

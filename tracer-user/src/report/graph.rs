@@ -57,7 +57,7 @@ fn object_label(object: u64) -> String {
 }
 
 fn node_label(step: &Step) -> String {
-    match step.role {
+    let what = match step.role {
         Role::Acquire(object) | Role::Release(object) | Role::Exchange(object) => {
             format!("{} {}", step.operation, object_label(object))
         }
@@ -67,6 +67,10 @@ fn node_label(step: &Step) -> String {
         ),
         Role::Spawn(child) => format!("go (goroutine {child})"),
         Role::Access { map, .. } => format!("{} map {map:#x}", step.operation),
+    };
+    match &step.location {
+        Some(location) => format!("{what}\\n{}", quoted(location).replace('\n', "\\n")),
+        None => what,
     }
 }
 
@@ -284,7 +288,7 @@ mod tests {
             },
         ];
         for (seq, operation) in (1..).zip(&steps) {
-            histories.record(seq, "op", operation);
+            histories.record(seq, "op", operation, 0);
         }
         let race = RaceReport {
             map: 0x100,
@@ -330,7 +334,7 @@ mod tests {
                 goroutine: 1,
                 object: 0x300,
             };
-            histories.record(seq, "unlock", &unlock);
+            histories.record(seq, "unlock", &unlock, 0);
         }
         let race = RaceReport {
             map: 0x100,
@@ -363,5 +367,20 @@ mod tests {
             "close of 0xc0001000"
         );
         assert_eq!(object_label(Derived::AnyChannel.of(0)), "any channel");
+    }
+
+    #[test]
+    fn a_step_with_a_location_names_its_function_and_line() {
+        let step = Step {
+            seq: 1,
+            operation: "unlock",
+            role: Role::Release(0xc000_1000),
+            pc: 0x47_1234,
+            location: Some("main.(*store).put\nstore.go:42".into()),
+        };
+        assert_eq!(
+            node_label(&step),
+            "unlock 0xc0001000\\nmain.(*store).put\\nstore.go:42"
+        );
     }
 }

@@ -8,7 +8,7 @@ use tracer_common::site_flags;
 
 use crate::{
     analyse::GoBinary,
-    detect::pipeline::Detection,
+    detect::pipeline::{Detection, ResolvedRace},
     error::TracerError,
     events::{
         recording::{Recorder, WindowMark},
@@ -163,6 +163,37 @@ impl<'a> Output<'a> {
         let id = self.detection.add_site(frames);
         self.site_ids.insert(key, id);
         Ok(id)
+    }
+
+    /// Names the function and line of each step of a race's graph, from the executable.
+    pub(super) fn locate_steps(&self, race: &mut ResolvedRace) {
+        let Some(graph) = race.graph.as_mut() else {
+            return;
+        };
+        let bias = self.load_bias.unwrap_or(0);
+        for step in graph.current.iter_mut().chain(graph.previous.iter_mut()) {
+            if step.pc == 0 {
+                continue;
+            }
+            // A return address names the line of its call one byte back; a probed
+            // instruction one byte back is the end of the one before, on the same line.
+            let frames = self.binary.symbolize(step.pc.wrapping_sub(bias) - 1);
+            // The innermost frame outside the runtime and the sync packages: the code that
+            // locked, sent or wrote, not the inlined atomic that did it.
+            let library = |function: &str| {
+                ["runtime.", "sync.", "sync/atomic.", "internal/"]
+                    .iter()
+                    .any(|prefix| function.starts_with(prefix))
+            };
+            let frame = frames
+                .iter()
+                .find(|frame| !library(&frame.function))
+                .or(frames.last());
+            if let Some(frame) = frame {
+                let file = frame.file.rsplit('/').next().unwrap_or(&frame.file);
+                step.location = Some(format!("{}\n{file}:{}", frame.function, frame.line));
+            }
+        }
     }
 
     /// Counts a fatal error under its message, and returns the message: `runtime.fatal`/`throw`

@@ -215,8 +215,9 @@ impl<'a> Target<'a> {
         started: Instant,
         several: bool,
     ) -> Result<(), TracerError> {
-        for race in self.output.detection.races_since(self.reported) {
+        for mut race in self.output.detection.races_since(self.reported) {
             self.reported += 1;
+            self.output.locate_steps(&mut race);
             race_log.found(&race, &self.finding(self.reported, started), several)?;
         }
         for crash in std::mem::take(&mut self.output.crashes) {
