@@ -7,10 +7,12 @@
 //! * `cargo xtask corpus` accuracy on the labelled corpus (see xtask/src/corpus.rs)
 //! * `cargo xtask fuzz`   the fuzz targets of the binary parsers (see xtask/src/fuzz.rs)
 //! * `cargo xtask soak`   a long traced session's memory, drops and races (see xtask/src/soak.rs)
+//! * `cargo xtask dist`   a static `tracer` for machines without the toolchain (xtask/src/dist.rs)
 
 mod bench;
 mod corpus;
 mod demo;
+mod dist;
 mod fuzz;
 mod hunt;
 mod setup;
@@ -35,7 +37,6 @@ enum Task {
     Test,
     /// Setup, then build tracer and the demo Go service and run the service under `tracer run`.
     Demo,
-    /// Setup, then run the benchmarks and print one table.
     /// Setup, then confirm the corpus labels with `go build -race` and run every corpus program
     /// under tracer with every Go version; prints precision and recall, fails on any mistake.
     Corpus {
@@ -46,6 +47,7 @@ enum Task {
         #[arg(long, value_name = "TEXT")]
         only: Option<String>,
     },
+    /// Setup, then run the benchmarks and print one table.
     Bench {
         /// Only these parts (default: all but hunt).
         #[arg(long = "part", value_enum)]
@@ -60,6 +62,9 @@ enum Task {
         #[arg(long, default_value_t = 10)]
         minutes: u64,
     },
+    /// Setup, then build a statically linked tracer into target/dist and check it in an empty
+    /// root (no loader, no libc, no toolchain) and on the demo service.
+    Dist,
     /// Setup, then run each fuzz target (cargo-fuzz) for a bounded time from fresh seeds.
     Fuzz {
         /// Seconds per target.
@@ -79,5 +84,6 @@ fn main() -> anyhow::Result<()> {
         Task::Corpus { versions, only } => corpus::run(&environment, &versions, only.as_deref()),
         Task::Fuzz { seconds } => fuzz::run(&environment, seconds),
         Task::Soak { minutes } => soak::run(&environment, minutes),
+        Task::Dist => dist::run(&environment),
     }
 }

@@ -1,13 +1,13 @@
 //! `cargo xtask test`: format check, clippy (userspace and kernel crates), unit tests, then the
 //! integration tests, which load real eBPF programs into the kernel and so need root, then the
-//! accuracy corpus on every Go version (`cargo xtask corpus`), a short run of every fuzz target
-//! and a one-minute soak.
+//! accuracy corpus on every Go version (`cargo xtask corpus`), a short run of every fuzz target,
+//! a one-minute soak, and the static build of `cargo xtask dist` with its checks.
 
 use std::{process::Command, time::Duration};
 
 use anyhow::bail;
 
-use crate::{corpus, fuzz, setup::Environment, shell, soak};
+use crate::{corpus, dist, fuzz, setup::Environment, shell, soak};
 
 /// Seconds each fuzz target runs in the test (a smoke test; `cargo xtask fuzz` goes longer).
 const FUZZ_SECONDS: u64 = 20;
@@ -57,5 +57,6 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
     shell::run_within(&mut integration_tests(), INTEGRATION_TEST_LIMIT)?;
     corpus::run(environment, &[], None)?;
     fuzz::run(environment, FUZZ_SECONDS)?;
-    soak::run(environment, 1)
+    soak::run(environment, 1)?;
+    dist::run(environment)
 }
