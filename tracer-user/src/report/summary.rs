@@ -8,7 +8,7 @@ use std::{
 
 use tracer_common::EventKind;
 
-use crate::events::Event;
+use crate::events::{Event, Op};
 
 /// How many of the busiest maps the summary lists.
 const BUSIEST_MAPS_SHOWN: usize = 5;
@@ -94,14 +94,19 @@ impl TracingCost {
 impl Summary {
     pub fn record(&mut self, event: &Event) {
         *self.by_kind.entry(event.kind()).or_default() += 1;
-        if let Some((map, access)) = event.op.map_access() {
-            if access.is_write() {
+        match event.op.map_access() {
+            Some((map, access)) if access.is_write() => {
                 let activity = self.maps.entry(map).or_default();
                 activity.writes += 1;
                 activity.goroutines.insert(event.goroutine);
                 self.goroutines.insert(event.goroutine);
                 self.last_written.insert(event.goroutine, map);
             }
+            // Only live goroutines can raise a fatal error: the table follows them.
+            _ if event.op == Op::GoroutineExit => {
+                self.last_written.remove(&event.goroutine);
+            }
+            _ => {}
         }
     }
 
@@ -322,5 +327,16 @@ mod tests {
             ),
             "{line}"
         );
+    }
+
+    #[test]
+    fn the_last_map_written_is_kept_while_the_goroutine_lives() {
+        let mut summary = Summary::default();
+        summary.record(&event(EventKind::MapAssign, 0x10, 7));
+        summary.record(&event(EventKind::MapRead, 0x20, 7));
+        assert_eq!(summary.last_map_written_by(7), Some(0x10));
+        summary.record(&event(EventKind::GoroutineExit, 0, 7));
+        assert_eq!(summary.last_map_written_by(7), None);
+        assert!(summary.last_written.is_empty());
     }
 }
