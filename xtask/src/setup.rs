@@ -54,7 +54,7 @@ fn go_binary(cache_dir: &Path, version: &str) -> PathBuf {
 }
 
 pub fn run() -> anyhow::Result<Environment> {
-    let steps = 5;
+    let steps = 6;
     step(
         1,
         steps,
@@ -73,7 +73,40 @@ pub fn run() -> anyhow::Result<Environment> {
     })?;
     step(4, steps, "Debian packages", debian_packages)?;
     step(5, steps, "cargo-fuzz (for the fuzz targets)", cargo_fuzz)?;
+    step(
+        6,
+        steps,
+        "Python jsonschema (validates the SARIF output in the tests)",
+        python_jsonschema,
+    )?;
     Ok(Environment { cache_dir })
+}
+
+/// The SARIF tests validate against the official schema with Python's `jsonschema`, from PyPI
+/// like the Go toolchains.
+fn python_jsonschema() -> anyhow::Result<String> {
+    let present = || {
+        Command::new("python3")
+            .args(["-c", "import jsonschema"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if present() {
+        return Ok("present".to_owned());
+    }
+    shell::run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--root-user-action=ignore",
+        "jsonschema",
+    ]))?;
+    if !present() {
+        bail!("jsonschema installed but python3 cannot import it");
+    }
+    Ok("installed".to_owned())
 }
 
 fn step(

@@ -42,6 +42,13 @@ Exit status:
   126  run: the program is not executable
   127  run: the program was not found";
 
+/// What `tracer inspect` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InspectFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what tracer learns from a Go executable and every place it would probe (no root needed).
@@ -58,8 +65,8 @@ pub enum Command {
         #[arg(long, value_name = "PID", value_parser = parse_pid)]
         pid: Option<u32>,
         /// Output format: a summary (text) or every probe site (json).
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+        format: InspectFormat,
     },
     /// Trace running Go processes until Ctrl-C, SIGTERM, --duration or their exit.
     #[command(after_help = EXIT_STATUS_HELP)]
@@ -201,7 +208,8 @@ pub fn parse_buffer_size(text: &str) -> Result<u32, String> {
 /// Where and how race reports are written.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Race report format: the `WARNING: DATA RACE` text of `go build -race`, or JSON lines.
+    /// Race report format: the `WARNING: DATA RACE` text of `go build -race`, JSON lines, or one
+    /// SARIF 2.1.0 log for code-scanning tools (written when tracing ends; use with --output).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write race reports to FILE instead of standard error.

@@ -11,9 +11,9 @@ use crate::{
         syncsites::{Primitive, SyncSite},
         GoBinary, Linkage, MapImplementation,
     },
+    commands::cli::InspectFormat,
     error::TracerError,
     plan::{self, Observed, ProbePlan, ProbeSite},
-    report::Format,
     target,
 };
 
@@ -202,7 +202,11 @@ fn json_name(value: &impl Serialize) -> String {
 }
 
 /// `tracer inspect PATH | --pid PID`: prints the analysis and the probe plan.
-pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<i32, TracerError> {
+pub fn inspect(
+    path: Option<&Path>,
+    pid: Option<u32>,
+    format: InspectFormat,
+) -> Result<i32, TracerError> {
     let binary = match (path, pid) {
         (_, Some(pid)) => {
             let executable = target::running_executable(pid)?;
@@ -215,8 +219,8 @@ pub fn inspect(path: Option<&Path>, pid: Option<u32>, format: Format) -> Result<
     let report = Report::new(&binary, &plan);
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
-        Format::Text => stdout.write_all(report.to_text().as_bytes()),
-        Format::Json => report
+        InspectFormat::Text => stdout.write_all(report.to_text().as_bytes()),
+        InspectFormat::Json => report
             .write_json(&mut stdout)
             .and_then(|()| stdout.write_all(b"\n")),
     }

@@ -41,7 +41,7 @@ pub fn replay(recording: &Path, reports: &ReportArgs) -> Result<i32, TracerError
         races: &races,
         fatal_errors: &[],
     })?;
-    race_log.close();
+    race_log.close()?;
     Ok(if races.is_empty() {
         0
     } else {

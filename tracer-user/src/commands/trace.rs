@@ -278,7 +278,7 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
     for (result, target) in results.iter().zip(&prepared) {
         raced |= report(result, several.then_some(&target.binary), &mut race_log)?;
     }
-    race_log.close();
+    race_log.close()?;
     linger(&runtime, served, &results, args);
     eprintln!("{}", own_usage());
     Ok(if raced { RACE_EXIT_STATUS } else { 0 })
@@ -334,7 +334,7 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
         }
     };
     let raced = report(&result, None, &mut race_log)?;
-    race_log.close();
+    race_log.close()?;
     linger(&runtime, served, std::slice::from_ref(&result), args);
     eprintln!("{}", own_usage());
     let status = target::wait_exit_status(pid)?;

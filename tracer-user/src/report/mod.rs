@@ -9,6 +9,7 @@
 
 pub mod graph;
 pub mod race_log;
+pub mod sarif;
 pub mod summary;
 
 use std::{
@@ -32,11 +33,13 @@ fn capitalised(op: &str) -> String {
         .unwrap_or_default()
 }
 
-/// How reports are written: the `WARNING: DATA RACE` text of `go build -race`, or JSON lines.
+/// How reports are written: the `WARNING: DATA RACE` text of `go build -race`, JSON lines, or
+/// one SARIF log for code-scanning tools (written when the session ends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    Sarif,
 }
 
 /// Where, when and in which process a race was found: the heading of its report.

@@ -11,7 +11,7 @@ use std::{
 use crate::{
     detect::pipeline::ResolvedRace,
     error::TracerError,
-    report::{self, graph, FatalCrash, Finding, Format, Outcome},
+    report::{self, graph, sarif::SarifLog, FatalCrash, Finding, Format, Outcome},
 };
 
 pub struct RaceLog {
@@ -21,6 +21,8 @@ pub struct RaceLog {
     dot_dir: Option<PathBuf>,
     /// Races reported so far, all targets together.
     reported: usize,
+    /// With `--format sarif`, the findings until the log is written.
+    sarif: SarifLog,
 }
 
 impl RaceLog {
@@ -46,6 +48,7 @@ impl RaceLog {
             output,
             dot_dir: dot_dir.map(Path::to_owned),
             reported: 0,
+            sarif: SarifLog::default(),
         })
     }
 
@@ -69,6 +72,10 @@ impl RaceLog {
         let text = match self.format {
             Format::Text => report::text(race, finding),
             Format::Json => report::json(race, finding) + "\n",
+            Format::Sarif => {
+                self.sarif.race(race, finding);
+                String::new()
+            }
         };
         self.write(&text)?;
         self.reported += 1;
@@ -93,6 +100,10 @@ impl RaceLog {
         let text = match self.format {
             Format::Text => crash.text(finding),
             Format::Json => crash.json(finding) + "\n",
+            Format::Sarif => {
+                self.sarif.crash(crash, finding);
+                String::new()
+            }
         };
         self.write(&text)
     }
@@ -102,6 +113,8 @@ impl RaceLog {
         let text = match self.format {
             Format::Text => outcome.text(),
             Format::Json => outcome.json() + "\n",
+            // The counts go to standard error with the rest of the summary.
+            Format::Sarif => String::new(),
         };
         self.write(&text)?;
         if self.to_file() {
@@ -115,8 +128,12 @@ impl RaceLog {
         Ok(())
     }
 
-    /// After the last summary: where the graphs are.
-    pub fn close(&self) {
+    /// After the last summary: the SARIF log, if that is the format, and where the graphs are.
+    pub fn close(&mut self) -> Result<(), TracerError> {
+        if self.format == Format::Sarif {
+            let document = self.sarif.document();
+            self.write(&document)?;
+        }
         if let (Some(dir), 1..) = (&self.dot_dir, self.reported) {
             eprintln!(
                 "tracer: {} race graph(s) in {} (render with: dot -Tsvg FILE.dot -o FILE.svg)",
@@ -124,6 +141,7 @@ impl RaceLog {
                 dir.display()
             );
         }
+        Ok(())
     }
 
     fn write(&mut self, text: &str) -> Result<(), TracerError> {
