@@ -11,7 +11,7 @@ use std::{
 use anyhow::{bail, Context as _};
 
 use crate::{
-    demo::go_environment,
+    demo::go_build,
     setup::Environment,
     shell::{self, workspace_root},
 };
@@ -91,13 +91,12 @@ fn build_demo(environment: &Environment) -> anyhow::Result<PathBuf> {
     let dir = workspace_root().join("target/dist-check");
     std::fs::create_dir_all(&dir)?;
     let demo = dir.join("demo");
-    shell::run(
-        Command::new(environment.go(CHECK_GO))
-            .args(["build", "-o"])
-            .arg(&demo)
-            .arg(".")
-            .current_dir(workspace_root().join("examples/demo"))
-            .envs(go_environment(environment)),
+    go_build(
+        environment,
+        CHECK_GO,
+        &workspace_root().join("examples/demo"),
+        &demo,
+        &[],
     )?;
     Ok(demo)
 }

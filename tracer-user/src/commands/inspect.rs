@@ -13,6 +13,7 @@ use crate::{
     },
     commands::cli::InspectFormat,
     error::TracerError,
+    events::stacks::file_name,
     plan::{self, Observed, ProbePlan, ProbeSite},
     target,
 };
@@ -174,7 +175,7 @@ impl<'a> Report<'a> {
                 self.unconfirmed_sync_calls.len()
             );
             for call in &self.unconfirmed_sync_calls {
-                let file = call.file.rsplit('/').next().unwrap_or(&call.file);
+                let file = file_name(&call.file);
                 let _ = writeln!(
                     text,
                     "    {:#x} in {} ({file}:{})",

@@ -61,6 +61,11 @@ pub fn with_caller(walked: &[u64], caller: u64) -> Vec<u64> {
     pcs
 }
 
+/// The last element of a source path (`main.go` of `/src/app/main.go`), as reports show it.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// The frames from the first one outside the runtime on: the map function the probe sits in
 /// is noise to the reader.
 pub fn user_frames(frames: &[SourceFrame]) -> impl Iterator<Item = &SourceFrame> {

@@ -14,7 +14,7 @@ use crate::{
         translate::Derived,
         Access, GoroutineId,
     },
-    events::stacks::{access_function, SourceFrame},
+    events::stacks::{access_function, file_name, SourceFrame},
 };
 
 /// Escapes a string for a double-quoted DOT label.
@@ -29,7 +29,7 @@ fn site_label(frames: &[SourceFrame]) -> String {
         .iter()
         .find(|frame| frame.function == function)
         .map(|frame| {
-            let file = frame.file.rsplit('/').next().unwrap_or(&frame.file);
+            let file = file_name(&frame.file);
             format!("\\n{file}:{}", frame.line)
         })
         .unwrap_or_default();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::{FatalCrash, Finding};
 use crate::{
     detect::pipeline::ResolvedRace,
-    events::stacks::{user_frames, SourceFrame},
+    events::stacks::{file_name, user_frames, SourceFrame},
 };
 
 /// The rule of a race between two map accesses.
@@ -171,7 +171,7 @@ fn place(stack: &[SourceFrame]) -> String {
     user_frames(stack).next().map_or_else(
         || "an unknown place".to_owned(),
         |frame| {
-            let file = frame.file.rsplit('/').next().unwrap_or(&frame.file);
+            let file = file_name(&frame.file);
             format!("{} ({file}:{})", frame.function, frame.line)
         },
     )

@@ -90,10 +90,10 @@ impl<'a> Output<'a> {
     ) -> Result<(), TracerError> {
         self.summary.record(event);
         self.lag.saw(event.ts_ns);
-        let captures = self
-            .sites
-            .get(event.probe as usize)
-            .is_some_and(|site| site.params.flags & site_flags::CAPTURE_STACK != 0);
+        // The slice outlives `self`'s borrow: the probe stays usable while `self` changes.
+        let sites = self.sites;
+        let probe = sites.get(event.probe as usize);
+        let captures = probe.is_some_and(|site| site.params.flags & site_flags::CAPTURE_STACK != 0);
         let site = match event.stack {
             Some(kernel_id) => self.site_of(Some(kernel_id), event, channels)?,
             // The walk failed (the kernel's stack table had another stack in that bucket):
@@ -112,7 +112,6 @@ impl<'a> Output<'a> {
                 });
             }
         }
-        let probe = self.sites.get(event.probe as usize);
         let function = probe.map_or("", |probe| probe.function.as_str());
         self.detection
             .observe(event, probe.and_then(|probe| probe.observes), site);
@@ -190,7 +189,7 @@ impl<'a> Output<'a> {
                 .find(|frame| !library(&frame.function))
                 .or(frames.last());
             if let Some(frame) = frame {
-                let file = frame.file.rsplit('/').next().unwrap_or(&frame.file);
+                let file = stacks::file_name(&frame.file);
                 step.location = Some(format!("{}\n{file}:{}", frame.function, frame.line));
             }
         }

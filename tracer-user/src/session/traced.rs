@@ -23,7 +23,11 @@ use crate::{
     },
     metrics::TargetMetrics,
     probes::{AttachedProbes, KernelChannels},
-    report::{race_log::RaceLog, summary::Progress, Finding},
+    report::{
+        race_log::RaceLog,
+        summary::{Progress, TracingCost},
+        Finding,
+    },
 };
 
 /// A process while it is traced.
@@ -242,8 +246,6 @@ impl<'a> Target<'a> {
     /// place.
     pub(super) fn progress_line(&mut self, elapsed: Duration) -> String {
         self.refresh_counters();
-        let now = Instant::now();
-        let meters = self.meters();
         let probes = match self.probes.as_ref().map(AttachedProbes::is_paused) {
             None => "removed",
             Some(false) => "in place",
@@ -252,17 +254,29 @@ impl<'a> Target<'a> {
                 _ => "paused",
             },
         };
-        let traced = self
-            .probes
-            .as_ref()
-            .is_some_and(|probes| !probes.is_paused());
-        let cost = self.windows.totals(now, meters, traced);
         self.output.summary.progress_line(&Progress {
             elapsed,
             races: self.output.detection.race_count(),
             probes,
-            cost,
+            cost: self.cost_so_far(),
         })
+    }
+
+    /// Whether the window's probes are in place now (not paused, not removed).
+    fn probes_in_place(&self) -> bool {
+        self.probes
+            .as_ref()
+            .is_some_and(|probes| !probes.is_paused())
+    }
+
+    /// What tracing has cost: once detached, the session's final cost; before, up to now.
+    fn cost_so_far(&self) -> TracingCost {
+        match self.output.summary.cost {
+            Some(cost) => cost,
+            None => self
+                .windows
+                .totals(Instant::now(), self.meters(), self.probes_in_place()),
+        }
     }
 
     pub(super) fn refresh_counters(&mut self) {
@@ -276,16 +290,9 @@ impl<'a> Target<'a> {
         if self.metrics.is_none() {
             return;
         }
-        let in_place = self
-            .probes
-            .as_ref()
-            .is_some_and(|probes| !probes.is_paused());
-        // Once detached, the session's final cost; before, the cost so far.
-        let cost = match self.output.summary.cost {
-            Some(cost) => cost,
-            None => self.windows.totals(Instant::now(), self.meters(), in_place),
-        };
-        let totals = self.output.totals(cost, in_place);
+        let totals = self
+            .output
+            .totals(self.cost_so_far(), self.probes_in_place());
         if let Some(metrics) = self.metrics.as_mut() {
             metrics.update(&totals);
         }
