@@ -190,6 +190,8 @@ pub mod object {
     /// `runtime.send`/`recv(c, sg, …)`: the slot the value goes through, from the channel in
     /// `base`; `arg` gets the goroutine id of the sudog in the `arg` register.
     pub const HAND_OFF: u8 = 5;
+    /// `*(u64 *)(*(u64 *)(base + at) + then) + offset`: a pointer reached through two loads.
+    pub const LOAD_TWICE: u8 = 6;
 }
 
 /// [`SiteParams::flags`] bits.
@@ -251,9 +253,11 @@ pub struct SiteParams {
     /// [`site_flags`] bits.
     pub flags: u8,
     pub _reserved: [u8; 2],
-    /// For [`object::LOAD`]: where the pointer is, relative to the base.
+    /// For [`object::LOAD`] and [`object::LOAD_TWICE`]: where the pointer is, relative to the
+    /// base.
     pub at: i32,
-    pub _reserved2: u32,
+    /// For [`object::LOAD_TWICE`]: where the second pointer is, relative to the first.
+    pub then: i32,
     /// Added to the base, the loaded pointer, or RIP.
     pub offset: i64,
 }

@@ -348,6 +348,14 @@ fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig) -> Locate
                 None => 0,
             },
         ),
+        object::LOAD_TWICE => at(
+            match read_u64(base.wrapping_add(i64::from(params.at) as u64))
+                .and_then(|first| read_u64(first.wrapping_add(i64::from(params.then) as u64)))
+            {
+                Some(pointer) => pointer.wrapping_add(params.offset as u64),
+                None => 0,
+            },
+        ),
         object::RIP_RELATIVE => at(regs.rip.wrapping_add(params.offset as u64)),
         object::CHILD_GOROUTINE => {
             // newproc1 has just set the new g's goid and parentGoid.

@@ -9,6 +9,7 @@ pub mod disasm;
 pub mod dwarf;
 pub mod pclntab;
 pub mod syncsites;
+pub mod typed_atomics;
 pub mod version;
 
 use std::{
@@ -238,6 +239,12 @@ impl GoBinary {
             .unwrap_or_default()
     }
 
+    /// The stack pointer's depth below its entry value over the function that starts at
+    /// `entry` (see [`pclntab::Pclntab::stack_depths`]).
+    pub fn stack_depths(&self, entry: u64) -> Vec<(std::ops::Range<u64>, i64)> {
+        self.pclntab.stack_depths(entry)
+    }
+
     /// Every function in address order (deterministic, unlike [`GoBinary::functions`]).
     pub fn functions_by_address(&self) -> Vec<(&str, Function)> {
         let mut functions: Vec<(&str, Function)> = self.functions().collect();
@@ -260,6 +267,14 @@ impl GoBinary {
     /// The machine code of a function, as stored in the file.
     pub fn code(&self, function: Function) -> Option<&[u8]> {
         self.bytes_at(function.address, function.size)
+    }
+
+    /// Where the program's structs keep typed atomics and which registers point at them (from
+    /// DWARF; empty for stripped binaries). Read on demand: only the probe plan needs it.
+    pub fn typed_atomics(&self) -> typed_atomics::TypedAtomics {
+        object::File::parse(&*self.data)
+            .map(|file| typed_atomics::TypedAtomics::from_dwarf(&file))
+            .unwrap_or_default()
     }
 
     /// `len` bytes at a link-time virtual address, as stored in the file (code, read-only data).

@@ -235,6 +235,24 @@ impl Pclntab {
         Some(calls)
     }
 
+    /// How far below its entry value the stack pointer is, over the PCs of the function that
+    /// starts at `entry` (the `pcsp` table; the canonical frame address is `RSP + depth + 8`).
+    pub fn stack_depths(&self, entry: u64) -> Vec<(Range<u64>, i64)> {
+        let Ok(index) = self.funcs.binary_search_by_key(&entry, |&(entry, _)| entry) else {
+            return Vec::new();
+        };
+        let Some(func) = self.func(index) else {
+            return Vec::new();
+        };
+        self.pc_values(func.pcsp, func.entry)
+            .map(|values| {
+                values
+                    .map(|(depth, range)| (range, i64::from(depth)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn func(&self, index: usize) -> Option<Func<'_>> {
         let &(entry, offset) = self.funcs.get(index)?;
         let limit = self

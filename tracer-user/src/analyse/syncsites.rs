@@ -21,7 +21,11 @@ use iced_x86::{
 };
 use serde::Serialize;
 
-use super::{disasm, pclntab::InlinedCall};
+use super::{
+    disasm,
+    pclntab::InlinedCall,
+    typed_atomics::{Home, Layout, PointerVariable},
+};
 
 /// The synchronisation operation a site performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -82,7 +86,7 @@ pub enum Reg {
 
 impl Reg {
     /// The 64-bit register that contains `register` (`EAX` → `RAX`), if it is a general one.
-    fn of(register: Register) -> Option<Self> {
+    pub(crate) fn of(register: Register) -> Option<Self> {
         Some(match register.full_register() {
             Register::RAX => Self::Rax,
             Register::RBX => Self::Rbx,
@@ -103,6 +107,29 @@ impl Reg {
             _ => return None,
         })
     }
+
+    /// The register of a DWARF register number (the x86-64 psABI numbering).
+    pub(crate) fn from_dwarf(number: u16) -> Option<Self> {
+        const NUMBERED: [Reg; 16] = [
+            Reg::Rax,
+            Reg::Rdx,
+            Reg::Rcx,
+            Reg::Rbx,
+            Reg::Rsi,
+            Reg::Rdi,
+            Reg::Rbp,
+            Reg::Rsp,
+            Reg::R8,
+            Reg::R9,
+            Reg::R10,
+            Reg::R11,
+            Reg::R12,
+            Reg::R13,
+            Reg::R14,
+            Reg::R15,
+        ];
+        NUMBERED.get(usize::from(number)).copied()
+    }
 }
 
 /// How to compute an address from the registers at the probe.
@@ -114,6 +141,14 @@ pub enum AddressExpr {
     /// `*(u64 *)(base + at) + offset`: the base register is loaded from memory (usually a stack
     /// slot) between the probe and the atomic instruction.
     Load { base: Reg, at: i64, offset: i64 },
+    /// `*(u64 *)(*(u64 *)(base + at) + then) + offset`: a pointer field of a struct whose
+    /// pointer is itself loaded (`s.cfg.table` with `s` reloaded from its stack slot).
+    LoadTwice {
+        base: Reg,
+        at: i64,
+        then: i64,
+        offset: i64,
+    },
     /// A global: its link-time address (add the load bias for PIE executables).
     Static { address: u64 },
 }
@@ -128,6 +163,17 @@ impl AddressExpr {
             Self::Load { base, at, offset } => Self::Load {
                 base,
                 at,
+                offset: offset + delta,
+            },
+            Self::LoadTwice {
+                base,
+                at,
+                then,
+                offset,
+            } => Self::LoadTwice {
+                base,
+                at,
+                then,
                 offset: offset + delta,
             },
             Self::Static { address } => Self::Static {
@@ -595,6 +641,101 @@ impl SiteContext<'_> {
         ))
     }
 
+    /// The acquire of a plain load at `index` that overwrites its own base register (`MOVQ
+    /// 0x10(DX), DX`), when that base was loaded from memory a few instructions before: from a
+    /// pointer field (`MOVQ 0x8(R9), DX`: the word is at `*(R9 + 8) + 0x10` after the load), or
+    /// from a pointer field of a pointer itself just loaded (`MOVQ 0x30(SP), CX; MOVQ 0x8(CX),
+    /// CX; MOVQ 0x10(CX), CX`: at `*(*(RSP + 0x30) + 8) + 0x10`). Only on a straight line that
+    /// no path joins, where nothing writes the registers or memory the expression reads.
+    fn acquire_after_load_into_base(&self, index: usize) -> Option<SyncSite> {
+        let instructions = &self.function.instructions;
+        let load = &instructions[index];
+        let next = instructions.get(index + 1)?;
+        let Some(AddressExpr::Register { base, offset }) = memory_address(load) else {
+            return None;
+        };
+        let (first, source, at) = self.pointer_load_before(index, base)?;
+        let object = if source != base {
+            AddressExpr::Load {
+                base: source,
+                at,
+                offset,
+            }
+        } else {
+            let (second, outer, outer_at) = self.pointer_load_before(first, source)?;
+            if outer == source || !self.unchanged_until(second, index, outer, outer_at) {
+                return None;
+            }
+            AddressExpr::LoadTwice {
+                base: outer,
+                at: outer_at,
+                then: at,
+                offset,
+            }
+        };
+        if source != base && !self.unchanged_until(first, index, source, at) {
+            return None;
+        }
+        Some(self.build(
+            Primitive::AtomicAcquire,
+            next.ip(),
+            Timing::After,
+            object,
+            Outcome::Always,
+            load.ip(),
+        ))
+    }
+
+    /// The closest instruction before `index` that writes `register`, within a few straight-line
+    /// instructions, if it loads a pointer from `source + at`: (its index, source, at).
+    fn pointer_load_before(&self, index: usize, register: Reg) -> Option<(usize, Reg, i64)> {
+        const LOOK_BACK: usize = 8;
+        let instructions = &self.function.instructions;
+        let mut factory = InstructionInfoFactory::new();
+        for position in (index.saturating_sub(LOOK_BACK)..index).rev() {
+            let instruction = &instructions[position];
+            if instruction.flow_control() != FlowControl::Next {
+                return None;
+            }
+            if !writes_register(&mut factory, instruction, register) {
+                continue;
+            }
+            if instruction.code() != Code::Mov_r64_rm64 {
+                return None;
+            }
+            return match memory_address(instruction)? {
+                AddressExpr::Register { base, offset } => Some((position, base, offset)),
+                _ => None,
+            };
+        }
+        None
+    }
+
+    /// Whether `*(source + at)`, read by the instruction at `from`, still holds the same pointer
+    /// after the instruction at `to`: no path joins in between, nothing writes `source`, and
+    /// no store could reach the slot (any store but one to the stack could, for a stack slot one
+    /// that overlaps it).
+    fn unchanged_until(&self, from: usize, to: usize, source: Reg, at: i64) -> bool {
+        let mut factory = InstructionInfoFactory::new();
+        self.function.instructions[from + 1..=to]
+            .iter()
+            .all(|instruction| {
+                let stores = instruction.op_count() > 0 && instruction.op0_kind() == OpKind::Memory;
+                let may_alias = stores
+                    && match instruction.memory_base().full_register() {
+                        Register::RSP => {
+                            let store_at = instruction.memory_displacement64() as i64;
+                            source == Reg::Rsp && (store_at - at).abs() < 8
+                        }
+                        _ => true,
+                    };
+                !self.function.branch_targets.contains(&instruction.ip())
+                    && instruction.flow_control() == FlowControl::Next
+                    && !may_alias
+                    && !writes_register(&mut factory, instruction, source)
+            })
+    }
+
     /// An acquire is first placed right after its atomic instruction, usually on one the kernel
     /// must single-step (`SETE`, `TESTL`: about 6 µs a hit in a VM, against under 1 µs for one
     /// it emulates). This moves the probe forward through the straight line that follows to the
@@ -616,10 +757,15 @@ impl SiteContext<'_> {
             return site;
         };
         let object_registers: Vec<Reg> = match site.object {
-            AddressExpr::Register { base, .. } | AddressExpr::Load { base, .. } => vec![base],
+            AddressExpr::Register { base, .. }
+            | AddressExpr::Load { base, .. }
+            | AddressExpr::LoadTwice { base, .. } => vec![base],
             AddressExpr::Static { .. } => Vec::new(),
         };
-        let loaded = matches!(site.object, AddressExpr::Load { .. });
+        let loaded = matches!(
+            site.object,
+            AddressExpr::Load { .. } | AddressExpr::LoadTwice { .. }
+        );
         let mut outcome = site.outcome;
         let mut factory = InstructionInfoFactory::new();
         for instruction in self
@@ -913,6 +1059,151 @@ pub fn atomic_sites(
     (sites, unconfirmed)
 }
 
+/// Acquires after the loads of typed atomic words that DWARF finds in the function and no site
+/// covers yet (`known`: the atomic instructions already probed): a plain load from a word's
+/// offset of a register that points at its struct — a pointer variable in that register, or
+/// reloaded into it from the variable's stack slot, or loaded from a pointer field on the way
+/// (`s.cfg.table.Load()`). `stack_depths` (from `pcsp`) places the slots. See `typed_atomics`
+/// for why the inline tree is not enough.
+pub fn typed_field_loads(
+    function: &FunctionCode<'_>,
+    variables: &[PointerVariable],
+    layouts: &[Layout],
+    stack_depths: &[(std::ops::Range<u64>, i64)],
+    known: &HashSet<u64>,
+) -> Vec<SyncSite> {
+    // The compiler's equality functions (`type:.eq.T`) compare the words as plain data; the
+    // sync package's own atomics implement what the catalogue models (sync.Map's entries).
+    let generated = function.name.starts_with("type:") || function.name.starts_with("type..");
+    let sync_package = function.name.starts_with("sync.");
+    if variables.is_empty()
+        || generated
+        || sync_package
+        || is_synchronisation_internal(function.name)
+    {
+        return Vec::new();
+    }
+    let mut factory = InstructionInfoFactory::new();
+    // Registers that hold a pointer loaded from a typed field or reloaded from a variable's
+    // slot, valid until written or until another path joins (a branch target) or a call
+    // clobbers every register.
+    let mut loaded: HashMap<Reg, usize> = HashMap::new();
+    let mut sites = Vec::new();
+    for (index, instruction) in function.instructions.iter().enumerate() {
+        let ip = instruction.ip();
+        if function.branch_targets.contains(&ip) {
+            loaded.clear();
+        }
+        let live_in = |home: Home| {
+            variables
+                .iter()
+                .find(|variable| variable.home == home && variable.pcs.contains(&ip))
+                .map(|variable| variable.layout)
+        };
+        let destination = Reg::of(instruction.op0_register());
+        let mut now_holds = None;
+        if is_stack_reload(instruction) {
+            // The frame address is `RSP + depth + 8` (the return address sits below it).
+            let depth = stack_depths
+                .iter()
+                .find(|(pcs, _)| pcs.contains(&ip))
+                .map(|&(_, depth)| depth);
+            let slot = depth.map(|depth| instruction.memory_displacement64() as i64 - depth - 8);
+            now_holds = slot
+                .and_then(|slot| live_in(Home::Frame(slot)))
+                .zip(destination)
+                .map(|(layout, register)| (register, layout));
+        } else if is_atomic_load(instruction) {
+            if let Some(AddressExpr::Register { base, offset }) = memory_address(instruction) {
+                let pointed = live_in(Home::Register(base)).or_else(|| loaded.get(&base).copied());
+                if let Some(layout) = pointed.map(|layout| &layouts[layout]) {
+                    let atomic_load = layout.words.contains(&offset)
+                        && !known.contains(&ip)
+                        && !feeds_write_barrier(&function.instructions[index..]);
+                    if atomic_load {
+                        let context = SiteContext {
+                            function,
+                            anchor_index: index,
+                        };
+                        let site = context
+                            .atomic_acquire(index)
+                            .or_else(|| context.acquire_after_load_into_base(index));
+                        if let Some(site) = site {
+                            sites.push(context.emulated_probe(site));
+                        }
+                    }
+                    let target = layout.pointers.iter().find(|(at, _)| *at == offset);
+                    now_holds = target
+                        .zip(destination)
+                        .map(|(&(_, to), register)| (register, to));
+                }
+            }
+        }
+        if instruction.flow_control() == FlowControl::Call {
+            loaded.clear();
+        }
+        for used in factory.info(instruction).used_registers() {
+            if !matches!(used.access(), OpAccess::Read | OpAccess::CondRead) {
+                if let Some(register) = Reg::of(used.register()) {
+                    loaded.remove(&register);
+                }
+            }
+        }
+        if let Some((register, layout)) = now_holds {
+            loaded.insert(register, layout);
+        }
+    }
+    sites
+}
+
+/// Whether the load that starts `code` reads the old value of a pointer slot for the garbage
+/// collector's write barrier (`MOVQ 0x10(AX), CX; CALL runtime.gcWriteBarrier1; MOVQ CX,
+/// 0(R11)`: the value goes to the barrier's buffer), not for the program.
+fn feeds_write_barrier(code: &[Instruction]) -> bool {
+    let loaded = code[0].op0_register();
+    let Some(call) = code
+        .iter()
+        .take(4)
+        .position(|instruction| instruction.flow_control() == FlowControl::Call)
+    else {
+        return false;
+    };
+    code.iter().skip(call + 1).take(4).any(|instruction| {
+        instruction.mnemonic() == Mnemonic::Mov
+            && instruction.op0_kind() == OpKind::Memory
+            && instruction.memory_base() == Register::R11
+            && instruction.op1_kind() == OpKind::Register
+            && instruction.op1_register() == loaded
+    })
+}
+
+/// Whether `instruction` writes (any part of) `register`.
+fn writes_register(
+    factory: &mut InstructionInfoFactory,
+    instruction: &Instruction,
+    register: Reg,
+) -> bool {
+    factory
+        .info(instruction)
+        .used_registers()
+        .iter()
+        .any(|used| {
+            Reg::of(used.register()) == Some(register)
+                && !matches!(used.access(), OpAccess::Read | OpAccess::CondRead)
+        })
+}
+
+/// A 64-bit load of a stack slot into a register (`MOVQ 0x30(SP), R9`).
+fn is_stack_reload(instruction: &Instruction) -> bool {
+    instruction.mnemonic() == Mnemonic::Mov
+        && instruction.op_count() == 2
+        && instruction.op0_kind() == OpKind::Register
+        && instruction.op0_register().size() == 8
+        && instruction.op1_kind() == OpKind::Memory
+        && instruction.memory_base() == Register::RSP
+        && instruction.memory_index() == Register::None
+}
+
 /// The field of its object a release's atomic instruction writes.
 fn released_field(primitive: Primitive) -> i64 {
     match primitive {
@@ -1114,7 +1405,7 @@ fn before(instruction: &Instruction, expression: AddressExpr) -> Option<AddressE
     match expression {
         AddressExpr::Register { base, offset } => Some(base_after(instruction, base)?.plus(offset)),
         // The pointer is loaded from memory: a store in between could change it.
-        AddressExpr::Load { .. } if writes_memory => None,
+        AddressExpr::Load { .. } | AddressExpr::LoadTwice { .. } if writes_memory => None,
         AddressExpr::Load { base, at, offset } => match base_after(instruction, base)? {
             AddressExpr::Register {
                 base,
@@ -1122,6 +1413,23 @@ fn before(instruction: &Instruction, expression: AddressExpr) -> Option<AddressE
             } => Some(AddressExpr::Load {
                 base,
                 at: at + moved,
+                offset,
+            }),
+            _ => None,
+        },
+        AddressExpr::LoadTwice {
+            base,
+            at,
+            then,
+            offset,
+        } => match base_after(instruction, base)? {
+            AddressExpr::Register {
+                base,
+                offset: moved,
+            } => Some(AddressExpr::LoadTwice {
+                base,
+                at: at + moved,
+                then,
                 offset,
             }),
             _ => None,
@@ -1386,5 +1694,139 @@ mod tests {
         let (sites, unconfirmed) = sites_of(&code);
         assert!(sites.is_empty());
         assert_eq!(unconfirmed, vec![BASE]);
+    }
+
+    /// `routes{name string; table atomic.Pointer[T]}` and `server{id int; routes *routes}`.
+    fn typed_layouts() -> Vec<Layout> {
+        vec![
+            Layout {
+                words: vec![16],
+                pointers: vec![],
+            },
+            Layout {
+                words: vec![],
+                pointers: vec![(8, 0)],
+            },
+        ]
+    }
+
+    fn typed_loads(code: &[u8], variables: &[PointerVariable]) -> Vec<SyncSite> {
+        let decoded = FunctionCode::decode("main.(*server).handle", code, BASE);
+        // After a 0x28-byte frame and the saved BP, as Go lays it out.
+        let depths = [(BASE..BASE + code.len() as u64, 0x28)];
+        typed_field_loads(
+            &decoded,
+            variables,
+            &typed_layouts(),
+            &depths,
+            &HashSet::new(),
+        )
+    }
+
+    /// Go 1.24 `(*r.table.Load())[k]` with `r *routes` in AX (a parameter): the plain load of
+    /// the pointer word is the atomic load, acquired after it.
+    #[test]
+    fn a_typed_field_load_through_a_register_variable_is_an_acquire() {
+        let code = [
+            0x48, 0x8b, 0x50, 0x10, // MOVQ 0x10(AX), DX
+            0x48, 0x8b, 0x12, // MOVQ 0(DX), DX
+            0x48, 0x8b, 0x48, 0x10, // MOVQ 0x10(AX), CX (not while r is in AX: see below)
+        ];
+        let r_in_ax = PointerVariable {
+            pcs: BASE..BASE + 7,
+            home: Home::Register(Reg::Rax),
+            layout: 0,
+        };
+        let sites = typed_loads(&code, &[r_in_ax]);
+        assert_eq!(sites.len(), 1, "{sites:?}");
+        assert_eq!(sites[0].primitive, Primitive::AtomicAcquire);
+        assert_eq!(sites[0].atomic, BASE);
+        assert_eq!(sites[0].timing, Timing::After);
+        assert_eq!(
+            sites[0].object,
+            AddressExpr::Register {
+                base: Reg::Rax,
+                offset: 0x10
+            }
+        );
+    }
+
+    /// Go 1.24 `(*s.routes.table.Load())[p]` after a call, `s *server` spilled to its argument
+    /// slot (the CFA): reloaded, then its pointer field loaded into the same register, then
+    /// the word: the word's address after the load is `*(*(RSP + 0x30) + 8) + 0x10`.
+    #[test]
+    fn a_typed_field_load_through_a_reloaded_pointer_chain_is_an_acquire() {
+        let code = [
+            0x48, 0x8b, 0x4c, 0x24, 0x30, // MOVQ 0x30(SP), CX
+            0x48, 0x8b, 0x49, 0x08, // MOVQ 0x8(CX), CX
+            0x48, 0x8b, 0x49, 0x10, // MOVQ 0x10(CX), CX
+            0x48, 0x8b, 0x09, // MOVQ 0(CX), CX
+        ];
+        let s_spilled = PointerVariable {
+            pcs: BASE..BASE + code.len() as u64,
+            home: Home::Frame(0),
+            layout: 1,
+        };
+        let sites = typed_loads(&code, std::slice::from_ref(&s_spilled));
+        assert_eq!(sites.len(), 1, "{sites:?}");
+        assert_eq!(sites[0].atomic, BASE + 9);
+        assert_eq!(
+            sites[0].object,
+            AddressExpr::LoadTwice {
+                base: Reg::Rsp,
+                at: 0x30,
+                then: 8,
+                offset: 0x10
+            }
+        );
+        // A store to the slot between the reload and the load: the expression would not hold.
+        let mut clobbered = code[..5].to_vec();
+        clobbered.extend([0x48, 0x89, 0x54, 0x24, 0x30]); // MOVQ DX, 0x30(SP)
+        clobbered.extend(&code[5..]);
+        let s_spilled = PointerVariable {
+            pcs: BASE..BASE + clobbered.len() as u64,
+            ..s_spilled
+        };
+        assert!(typed_loads(&clobbered, &[s_spilled]).is_empty());
+    }
+
+    /// Loads from other offsets, of registers no variable or field load vouches for, or after
+    /// a call has clobbered the register, are not atomic loads.
+    #[test]
+    fn other_loads_are_not_typed_atomic_loads() {
+        let code = [
+            0x48, 0x8b, 0x50, 0x08, // MOVQ 0x8(AX), DX: a field, not the word
+            0x48, 0x8b, 0x4b, 0x10, // MOVQ 0x10(BX), CX: BX is not a known pointer
+            0xe8, 0x00, 0x00, 0x00, 0x00, // CALL
+            0x48, 0x8b, 0x52, 0x10, // MOVQ 0x10(DX), DX: DX was clobbered by the call
+        ];
+        let s_in_ax = PointerVariable {
+            pcs: BASE..BASE + code.len() as u64,
+            home: Home::Register(Reg::Rax),
+            layout: 1,
+        };
+        assert!(typed_loads(&code, &[s_in_ax]).is_empty());
+    }
+
+    /// Go 1.21 `&routes{…}`: the write barrier reads the word's old value for the collector.
+    #[test]
+    fn a_write_barrier_read_is_not_a_typed_atomic_load() {
+        let code = [
+            0x48, 0x8b, 0x48, 0x10, // MOVQ 0x10(AX), CX
+            0xe8, 0x00, 0x00, 0x00, 0x00, // CALL runtime.gcWriteBarrier1
+            0x49, 0x89, 0x0b, // MOVQ CX, 0(R11)
+        ];
+        let r_in_ax = PointerVariable {
+            pcs: BASE..BASE + code.len() as u64,
+            home: Home::Register(Reg::Rax),
+            layout: 0,
+        };
+        assert!(typed_loads(&code, std::slice::from_ref(&r_in_ax)).is_empty());
+        // The same load used by the program is one.
+        let used = [
+            0x48, 0x8b, 0x48, 0x10, // MOVQ 0x10(AX), CX
+            0x48, 0x8b, 0x09, // MOVQ 0(CX), CX
+        ];
+        assert_eq!(typed_loads(&used, &[r_in_ax]).len(), 1);
     }
 }

@@ -7,6 +7,8 @@
 pub mod catalogue;
 pub mod sites;
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 use tracer_common::KeyClass;
 
@@ -280,6 +282,7 @@ impl PlanBuilder<'_> {
         if anchors.is_empty() {
             return;
         }
+        let typed_atomics = binary.typed_atomics();
         for (name, function) in binary.functions_by_address() {
             let Some(code) = binary.code(function) else {
                 continue;
@@ -295,6 +298,14 @@ impl PlanBuilder<'_> {
             let (atomics, gaps) = syncsites::atomic_sites(&decoded, &calls);
             sites.extend(atomics);
             unconfirmed.extend(gaps);
+            let probed: HashSet<u64> = sites.iter().map(|site| site.atomic).collect();
+            sites.extend(syncsites::typed_field_loads(
+                &decoded,
+                typed_atomics.variables(function.address),
+                typed_atomics.layouts(),
+                &binary.stack_depths(function.address),
+                &probed,
+            ));
             unconfirmed.extend(syncsites::order_releases_after_acquires(
                 &decoded, &mut sites,
             ));

@@ -362,6 +362,18 @@ fn inline_site(site: &SyncSite) -> SiteParams {
             params.at = at as i32;
             params.offset = offset;
         }
+        AddressExpr::LoadTwice {
+            base,
+            at,
+            then,
+            offset,
+        } => {
+            params.object = object::LOAD_TWICE;
+            params.base = register_index(base);
+            params.at = at as i32;
+            params.then = then as i32;
+            params.offset = offset;
+        }
         // The kernel sees the probed instruction's runtime address in RIP: the global is at
         // the same distance from it as in the file, wherever a PIE was loaded.
         AddressExpr::Static { address } => {
