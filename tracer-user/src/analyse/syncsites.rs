@@ -654,6 +654,9 @@ impl SiteContext<'_> {
         let Some(AddressExpr::Register { base, offset }) = memory_address(load) else {
             return None;
         };
+        if !is_atomic_load(load) || Reg::of(load.op0_register()) != Some(base) {
+            return None;
+        }
         let (first, source, at) = self.pointer_load_before(index, base)?;
         let object = if source != base {
             AddressExpr::Load {
@@ -694,7 +697,7 @@ impl SiteContext<'_> {
         let mut factory = InstructionInfoFactory::new();
         for position in (index.saturating_sub(LOOK_BACK)..index).rev() {
             let instruction = &instructions[position];
-            if instruction.flow_control() != FlowControl::Next {
+            if !falls_through(instruction) {
                 return None;
             }
             if !writes_register(&mut factory, instruction, register) {
@@ -730,7 +733,7 @@ impl SiteContext<'_> {
                         _ => true,
                     };
                 !self.function.branch_targets.contains(&instruction.ip())
-                    && instruction.flow_control() == FlowControl::Next
+                    && falls_through(instruction)
                     && !may_alias
                     && !writes_register(&mut factory, instruction, source)
             })
@@ -1048,7 +1051,11 @@ pub fn atomic_sites(
         };
         let release = (access != AtomicAccess::Load)
             .then(|| context.release_at(index, Primitive::AtomicRelease, 0, &HashSet::new()));
-        let acquire = (access != AtomicAccess::Store).then(|| context.atomic_acquire(index));
+        let acquire = (access != AtomicAccess::Store).then(|| {
+            context
+                .atomic_acquire(index)
+                .or_else(|| context.acquire_after_load_into_base(index))
+        });
         for site in [release, acquire].into_iter().flatten() {
             match site {
                 Some(site) => sites.push(context.emulated_probe(site)),
@@ -1175,6 +1182,15 @@ fn feeds_write_barrier(code: &[Instruction]) -> bool {
             && instruction.op1_kind() == OpKind::Register
             && instruction.op1_register() == loaded
     })
+}
+
+/// Whether the straight line goes on after `instruction` (a conditional branch's fall-through
+/// path included): registers and memory stay as it leaves them.
+fn falls_through(instruction: &Instruction) -> bool {
+    matches!(
+        instruction.flow_control(),
+        FlowControl::Next | FlowControl::ConditionalBranch
+    )
 }
 
 /// Whether `instruction` writes (any part of) `register`.
@@ -1788,6 +1804,36 @@ mod tests {
             ..s_spilled
         };
         assert!(typed_loads(&clobbered, &[s_spilled]).is_empty());
+    }
+
+    /// Go 1.26 `srv.shuttingDown()` inlined: the word's load overwrites its base, loaded from a
+    /// field a conditional branch earlier; on the fall-through path the address after the load
+    /// is still `*(DX + 8) + 0x10`.
+    #[test]
+    fn a_load_into_its_own_base_is_addressed_through_the_field_it_came_from() {
+        let code = [
+            0x48, 0x8b, 0x72, 0x08, // MOVQ 0x8(DX), SI
+            0x48, 0x85, 0xf6, // TESTQ SI, SI
+            0x75, 0x40, // JNE (out of this code)
+            0x48, 0x8b, 0x76, 0x10, // MOVQ 0x10(SI), SI
+            0x48, 0x85, 0xf6, // TESTQ SI, SI
+        ];
+        let s_in_dx = PointerVariable {
+            pcs: BASE..BASE + code.len() as u64,
+            home: Home::Register(Reg::Rdx),
+            layout: 1,
+        };
+        let sites = typed_loads(&code, &[s_in_dx]);
+        assert_eq!(sites.len(), 1, "{sites:?}");
+        assert_eq!(sites[0].atomic, BASE + 9);
+        assert_eq!(
+            sites[0].object,
+            AddressExpr::Load {
+                base: Reg::Rdx,
+                at: 8,
+                offset: 0x10
+            }
+        );
     }
 
     /// Loads from other offsets, of registers no variable or field load vouches for, or after
