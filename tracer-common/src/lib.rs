@@ -277,9 +277,13 @@ pub struct RuntimeConfig {
     pub hchan_buf: u16,
     pub hchan_elemsize: u16,
     pub hchan_recvx: u16,
-    /// The traced process (its id in the initial pid namespace, as BPF helpers see it).
+    /// The traced process (its id in the initial pid namespace, as BPF helpers see it), or
+    /// [`ANY_PROCESS`] for the node agent's watch of every `execve`.
     pub target_pid: u32,
 }
+
+/// [`RuntimeConfig::target_pid`] of an exec watch: every process's `execve` is recorded.
+pub const ANY_PROCESS: u32 = u32::MAX;
 
 /// [`RawEvent::flags`] bits.
 pub mod event_flags {

@@ -23,8 +23,8 @@ use aya_ebpf::{
 };
 use tracer_common::{
     buffer_shape, counter, event_flags, object, register, site_flags, EventKind, KeyClass,
-    ProbeClass, RawEvent, RuntimeConfig, SiteParams, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS,
-    RING_BUFFER_BYTES, SELECT_CASE_SEND,
+    ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS, MAX_SELECT_CASES, MAX_SITES,
+    MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
 
 /// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
@@ -564,13 +564,17 @@ pub fn sync_inline(ctx: ProbeContext) -> u32 {
 }
 
 /// Every `execve` that succeeds: the traced process's is recorded, after everything its old
-/// program did (exec has stopped its other threads) and before its new program runs.
+/// program did (exec has stopped its other threads) and before its new program runs; with
+/// [`ANY_PROCESS`] (the node agent's watch), every process's.
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn process_exec(_ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let pid = (pid_tgid >> 32) as u32;
-    match CONFIG.get(0) {
-        Some(config) if config.target_pid == pid => emit(RawEvent {
+    let watched = CONFIG
+        .get(0)
+        .is_some_and(|config| config.target_pid == pid || config.target_pid == ANY_PROCESS);
+    if watched {
+        emit(RawEvent {
             // SAFETY: no preconditions.
             ts_ns: unsafe { bpf_ktime_get_ns() },
             pid,
@@ -578,8 +582,7 @@ pub fn process_exec(_ctx: RawTracePointContext) -> i32 {
             kind: EventKind::Exec as u8,
             stack_id: -1,
             ..RawEvent::default()
-        }),
-        _ => {}
+        });
     }
     0
 }

@@ -25,7 +25,11 @@ fn main() -> ExitCode {
             tracer::commands::inspect(path.as_deref(), *pid, *format)
         }
         Command::Replay { recording, reports } => tracer::commands::replay(recording, reports),
-        Command::Attach { pids, options } => tracer::commands::attach(pids, options),
+        Command::Attach {
+            pids,
+            exes,
+            options,
+        } => tracer::commands::attach(pids, exes, options),
         Command::Run { options, command } => tracer::commands::run(command, options),
     };
     match outcome {

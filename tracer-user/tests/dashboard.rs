@@ -10,14 +10,21 @@ use std::collections::BTreeSet;
 use common::dashboard;
 use tracer::{
     detect::pipeline::RaceTally,
-    metrics::{Metrics, ProbeCounts, TargetTotals},
+    metrics::{Metrics, ProbeCounts, TargetLabels, TargetTotals},
 };
 
 /// The metric families tracer exports (with one target that raced, so every per-target series
 /// exists).
 fn exported_metrics() -> BTreeSet<String> {
     let metrics = Metrics::new();
-    let mut target = metrics.target("server", "go1.27.3", ProbeCounts::default());
+    let mut target = metrics.target(
+        TargetLabels {
+            executable: "server",
+            go_version: "go1.27.3",
+            container: None,
+        },
+        ProbeCounts::default(),
+    );
     target.update(&TargetTotals {
         races: vec![RaceTally {
             kind: "write/write",

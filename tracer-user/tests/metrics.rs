@@ -1,4 +1,4 @@
-//! Metrics end to end: tracer attached to two racy Go services at once, scraped by a real
+//! Metrics end to end: tracer as a node agent following two racy Go services, scraped by a real
 //! Prometheus server (the Debian package, started here on 127.0.0.1 with its own config and
 //! data directory). Through Prometheus' HTTP API: the scrape is up, the race counters are
 //! positive, both targets are told apart by their executable label, and every expression of
@@ -129,7 +129,7 @@ fn prometheus_sees_data_for_every_dashboard_panel() {
         build_demo("1.27.3", dir.path()),
         build_demo("1.23.9", dir.path()),
     ];
-    let mut demos: Vec<Child> = binaries.iter().map(|binary| start_demo(binary)).collect();
+    // The node agent, as deployed: started first, it finds the services as they start.
     let mut tracer = tracer()
         .args([
             "attach",
@@ -138,11 +138,10 @@ fn prometheus_sees_data_for_every_dashboard_panel() {
             "--format",
             "json",
         ])
-        .args(
-            demos
-                .iter()
-                .flat_map(|demo| ["--pid".to_owned(), demo.id().to_string()]),
-        )
+        .args(binaries.iter().flat_map(|binary| {
+            let name = binary.file_name().unwrap().to_str().unwrap();
+            ["--exe".to_owned(), name.to_owned()]
+        }))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -166,6 +165,7 @@ fn prometheus_sees_data_for_every_dashboard_panel() {
         }
         seen.push(line);
     };
+    let mut demos: Vec<Child> = binaries.iter().map(|binary| start_demo(binary)).collect();
 
     // The exposition itself passes promtool's lint.
     let (status, exposition) = http_get(metrics_address, "/metrics").unwrap();

@@ -69,12 +69,26 @@ pub enum Command {
         format: InspectFormat,
     },
     /// Trace running Go processes until Ctrl-C, SIGTERM, --duration or their exit.
+    ///
+    /// With --exe, tracer is a node agent: it traces every process of the named programs that
+    /// runs now and each one that starts later (containers included), reports each one's races
+    /// as they are found and its summary when it exits, and runs until Ctrl-C, SIGTERM or
+    /// --duration.
     #[command(after_help = EXIT_STATUS_HELP)]
     Attach {
         /// Process id of a Go program to trace; repeat to trace several at once (their metrics
         /// are told apart by the executable label).
-        #[arg(long = "pid", value_name = "PID", required = true, value_parser = parse_pid)]
+        #[arg(
+            long = "pid",
+            value_name = "PID",
+            required_unless_present = "exes",
+            value_parser = parse_pid
+        )]
         pids: Vec<u32>,
+        /// Trace every process whose executable has this base name (e.g. `myservice`), now and
+        /// as they start (the kernel reports each exec); repeat for several programs.
+        #[arg(long = "exe", value_name = "NAME", value_parser = parse_executable_name)]
+        exes: Vec<String>,
         #[command(flatten)]
         options: TraceArgs,
     },
@@ -267,6 +281,20 @@ pub fn parse_linger(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses an `--exe`: an executable's base name, as the kernel's `/proc/PID/exe` ends.
+pub fn parse_executable_name(text: &str) -> Result<String, String> {
+    match text {
+        "" => Err("an empty name matches no executable".to_owned()),
+        _ if text.contains('/') => Err(format!(
+            "`{text}` is a path; give the executable's base name (e.g. `{}`)",
+            text.rsplit('/')
+                .find(|part| !part.is_empty())
+                .unwrap_or(text)
+        )),
+        _ => Ok(text.to_owned()),
+    }
+}
+
 /// Parses a `--pid`: a process id (pid 0 is the scheduler, not a process tracer can trace).
 pub fn parse_pid(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
@@ -384,6 +412,23 @@ mod tests {
             panic!("not attach")
         };
         assert_eq!(pids, [4, 2]);
+    }
+
+    #[test]
+    fn attach_takes_executable_names_instead_of_pids() {
+        let cli =
+            Cli::try_parse_from(["tracer", "attach", "--exe", "api", "--exe", "worker"]).unwrap();
+        let Command::Attach { pids, exes, .. } = cli.command else {
+            panic!("not attach")
+        };
+        assert!(pids.is_empty());
+        assert_eq!(exes, ["api", "worker"]);
+        assert!(Cli::try_parse_from(["tracer", "attach"]).is_err());
+        assert!(Cli::try_parse_from(["tracer", "attach", "--exe", "/usr/bin/api"]).is_err());
+        assert!(Cli::try_parse_from(["tracer", "attach", "--exe", ""]).is_err());
+        assert!(parse_executable_name("/usr/bin/api")
+            .unwrap_err()
+            .contains("`api`"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! several targets, with the metrics endpoint and its linger.
 
 use std::{
+    collections::HashMap,
     ffi::OsString,
     os::fd::OwnedFd,
     path::{Path, PathBuf},
@@ -19,16 +20,16 @@ use crate::{
     commands::cli::TraceArgs,
     commands::inspect::UnprobedCall,
     error::TracerError,
-    metrics::{server::MetricsListener, Metrics, ProbeCounts},
+    metrics::{server::MetricsListener, Metrics, ProbeCounts, TargetLabels},
     plan::sites::{self, KernelSite},
     plan::{self, Placement},
     probes::calibrate::{self, HitCosts},
     probes::privileges,
-    probes::{self, AttachedProbes, KernelChannels},
+    probes::{self, AttachedProbes, ExecWatch, KernelChannels},
     report::{race_log::RaceLog, Outcome},
     session::sampling::Sampling,
-    session::{self, Ownership, SessionOptions, SessionResult, TracedProcess},
-    target,
+    session::{self, Newcomers, Ownership, SessionOptions, SessionResult, TracedProcess},
+    target::{self, discover},
 };
 
 /// What the session is asked to do. Under an overhead budget, this measures what a probe hit
@@ -54,11 +55,12 @@ fn session_options(args: &TraceArgs) -> SessionOptions {
 }
 
 /// An executable ready to be probed: analysed, its probe sites computed.
+#[derive(Clone)]
 struct Prepared {
     /// The executable as the kernel can open it.
     open_path: PathBuf,
-    binary: GoBinary,
-    sites: Vec<KernelSite>,
+    binary: Arc<GoBinary>,
+    sites: Arc<[KernelSite]>,
     probe_counts: ProbeCounts,
     /// `--buffer-size`.
     buffer_bytes: u32,
@@ -70,8 +72,8 @@ impl Prepared {
         let (sites, probe_counts) = kernel_sites_for(&binary, !args.no_reads);
         Ok(Self {
             open_path,
-            binary,
-            sites,
+            binary: Arc::new(binary),
+            sites: sites.into(),
             probe_counts,
             buffer_bytes: args.buffer_size,
         })
@@ -85,7 +87,8 @@ impl Prepared {
         exit: OwnedFd,
         label: &str,
         metrics: Option<&Metrics>,
-    ) -> Result<TracedProcess<'_>, TracerError> {
+    ) -> Result<TracedProcess, TracerError> {
+        let container = discover::container_id(pid);
         let (probes, channels) = self.load_probes(pid, Some(&exit))?;
         let complete_from_ns = crate::events::monotonic_now_ns();
         session::setup_interrupted()?;
@@ -94,7 +97,14 @@ impl Prepared {
             exit,
             complete_from_ns: Some(complete_from_ns),
         };
-        Ok(self.traced(running, probes, channels, label, metrics))
+        Ok(self.traced(
+            running,
+            probes,
+            channels,
+            label,
+            container.as_deref(),
+            metrics,
+        ))
     }
 
     /// Loads the kernel programs and attaches every site to process `pid`. The kernel resolves
@@ -121,9 +131,10 @@ impl Prepared {
         probes: AttachedProbes,
         channels: KernelChannels,
         label: &str,
+        container: Option<&str>,
         metrics: Option<&Metrics>,
-    ) -> TracedProcess<'_> {
-        announce(&self.binary, running.pid, probes.attached);
+    ) -> TracedProcess {
+        announce(&self.binary, running.pid, container, probes.attached);
         TracedProcess {
             pid: running.pid,
             name: label.to_owned(),
@@ -131,10 +142,15 @@ impl Prepared {
             exit: running.exit,
             probes,
             channels,
-            sites: &self.sites,
-            binary: &self.binary,
+            sites: Arc::clone(&self.sites),
+            binary: Arc::clone(&self.binary),
             metrics: metrics.map(|metrics| {
-                metrics.target(label, &self.binary.build_info.version, self.probe_counts)
+                let labels = TargetLabels {
+                    executable: label,
+                    go_version: &self.binary.build_info.version,
+                    container,
+                };
+                metrics.target(labels, self.probe_counts)
             }),
         }
     }
@@ -221,8 +237,12 @@ impl Served {
     }
 }
 
-/// `tracer attach --pid PID…`: returns the exit status (0, or 66 if a race was reported).
-pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
+/// `tracer attach --pid PID… --exe NAME…`: returns the exit status (0, or 66 if a race was
+/// reported).
+pub fn attach(pids: &[u32], names: &[String], args: &TraceArgs) -> Result<i32, TracerError> {
+    if !names.is_empty() {
+        return watch(pids, names, args);
+    }
     if let Some(&pid) = pids
         .iter()
         .enumerate()
@@ -270,13 +290,23 @@ pub fn attach(pids: &[u32], args: &TraceArgs) -> Result<i32, TracerError> {
             .zip(&labels)
             .map(|((target, (&pid, exit)), label)| target.attach(pid, exit, label, metrics))
             .collect::<Result<Vec<_>, _>>()?;
-        let results = session::trace(processes, &options, Ownership::Attached, &mut race_log);
+        let results = session::trace(
+            processes,
+            &options,
+            Ownership::Attached,
+            &mut race_log,
+            None,
+        );
         Ok::<_, TracerError>((results.await?, served))
     })?;
     let several = results.len() > 1;
     let mut raced = false;
     for (result, target) in results.iter().zip(&prepared) {
-        raced |= report(result, several.then_some(&target.binary), &mut race_log)?;
+        raced |= report(
+            result,
+            several.then_some(&target.binary.path),
+            &mut race_log,
+        )?;
     }
     race_log.close()?;
     linger(&runtime, served, &results, args);
@@ -319,9 +349,15 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
             exit,
             complete_from_ns: None,
         };
-        let process = prepared.traced(running, probes, channels, &label, metrics);
+        let process = prepared.traced(running, probes, channels, &label, None, metrics);
         child.release()?;
-        let results = session::trace(vec![process], &options, Ownership::Launched, &mut race_log);
+        let results = session::trace(
+            vec![process],
+            &options,
+            Ownership::Launched,
+            &mut race_log,
+            None,
+        );
         Ok::<_, TracerError>((results.await?, served))
     });
     let (result, served) = match traced {
@@ -339,6 +375,168 @@ pub fn run(command: &[OsString], args: &TraceArgs) -> Result<i32, TracerError> {
     eprintln!("{}", own_usage());
     let status = target::wait_exit_status(pid)?;
     Ok(if raced { RACE_EXIT_STATUS } else { status })
+}
+
+/// `tracer attach --exe NAME…` (with any `--pid`s): the node agent. Traces every process of
+/// the named programs that runs now and each one that starts later, until a signal or
+/// `--duration`; reports each target's summary when it leaves.
+fn watch(pids: &[u32], names: &[String], args: &TraceArgs) -> Result<i32, TracerError> {
+    if args.events.is_some() {
+        return Err(TracerError::Usage(
+            "--events records one process; give a single --pid instead of --exe".into(),
+        ));
+    }
+    session::catch_interrupts_during_setup();
+    privileges::check()?;
+    let options = session_options(args);
+    let endpoint = MetricsEndpoint::bind(args)?;
+    let mut race_log = args.reports.race_log()?;
+    // The watch first: a process that starts while /proc is read is then seen either way.
+    let watch = ExecWatch::start()?;
+    let mut initial: Vec<u32> = pids.to_vec();
+    initial.extend(discover::processes_named(names));
+    initial.sort_unstable();
+    initial.dedup();
+    eprintln!(
+        "tracer: watching for {}: {} running now",
+        names.join(", "),
+        initial.len()
+    );
+    let runtime = runtime()?;
+    let (results, raced_earlier) = runtime.block_on(async {
+        let served = MetricsEndpoint::serve(endpoint)?;
+        let metrics = served.as_ref().map(|served| &*served.metrics);
+        let mut agent = NodeAgent {
+            names,
+            watch,
+            args,
+            metrics,
+            prepared: HashMap::new(),
+            traced: HashMap::new(),
+            deferred: Vec::new(),
+            raced: false,
+        };
+        let processes = initial
+            .into_iter()
+            .filter_map(|pid| agent.join(pid))
+            .collect();
+        let results = session::trace(
+            processes,
+            &options,
+            Ownership::Attached,
+            &mut race_log,
+            Some(&mut agent),
+        )
+        .await?;
+        Ok::<_, TracerError>((results, agent.raced))
+    })?;
+    let mut raced = raced_earlier;
+    for result in &results {
+        raced |= report(result, Some(Path::new(&result.name)), &mut race_log)?;
+    }
+    race_log.close()?;
+    eprintln!("{}", own_usage());
+    Ok(if raced { RACE_EXIT_STATUS } else { 0 })
+}
+
+/// The node agent's side of a session: which processes join it and what happens when they
+/// leave.
+struct NodeAgent<'a> {
+    names: &'a [String],
+    watch: ExecWatch,
+    args: &'a TraceArgs,
+    metrics: Option<&'a Metrics>,
+    /// The executables analysed, by file identity (device, inode): replicas and restarts of a
+    /// program are analysed once; forgotten when no process of theirs is traced.
+    prepared: HashMap<(u64, u64), Prepared>,
+    /// The processes traced now, with their labels (`name`, or `name#2`… for a second process
+    /// of one program at once).
+    traced: HashMap<u32, String>,
+    /// Processes that replaced their program while still traced as their old one: joined once
+    /// the session has let the old one go.
+    deferred: Vec<u32>,
+    raced: bool,
+}
+
+impl NodeAgent<'_> {
+    /// Starts tracing `pid`, or says on standard error why not (it may have exited already, or
+    /// not be a Go program after all).
+    fn join(&mut self, pid: u32) -> Option<TracedProcess> {
+        match self.try_join(pid) {
+            Ok(process) => Some(process),
+            Err(error) => {
+                eprintln!("tracer: warning: not tracing pid {pid}: {error}");
+                None
+            }
+        }
+    }
+
+    fn try_join(&mut self, pid: u32) -> Result<TracedProcess, TracerError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let executable = target::running_executable(pid)?;
+        let file =
+            std::fs::metadata(&executable.open_path).map_err(|source| TracerError::Output {
+                path: executable.open_path.clone(),
+                source,
+            })?;
+        let identity = (file.dev(), file.ino());
+        let mut prepared = match self.prepared.get(&identity) {
+            Some(prepared) => prepared.clone(),
+            None => {
+                let prepared = Prepared::new(
+                    executable.open_path.clone(),
+                    &executable.display_path,
+                    self.args,
+                )?;
+                self.prepared.insert(identity, prepared.clone());
+                prepared
+            }
+        };
+        // The kernel opens the executable through this process's own /proc entry.
+        prepared.open_path = executable.open_path;
+        let label = self.free_label(&executable_name(&prepared.binary.path));
+        let process = prepared.attach(pid, executable.exit, &label, self.metrics)?;
+        self.traced.insert(pid, label);
+        Ok(process)
+    }
+
+    /// `name` if no process traced now has it as its label, else the first free `name#N`.
+    fn free_label(&self, name: &str) -> String {
+        let taken = |label: &str| self.traced.values().any(|traced| traced == label);
+        (1..)
+            .map(|n| match n {
+                1 => name.to_owned(),
+                n => format!("{name}#{n}"),
+            })
+            .find(|label| !taken(label))
+            .expect("labels are unbounded")
+    }
+}
+
+impl Newcomers for NodeAgent<'_> {
+    fn arrived(&mut self) -> Vec<TracedProcess> {
+        let mut pids = std::mem::take(&mut self.deferred);
+        pids.extend(self.watch.started().into_iter().filter(|&pid| {
+            discover::executable_name(pid).is_some_and(|name| self.names.contains(&name))
+        }));
+        let mut processes = Vec::new();
+        for pid in pids {
+            if self.traced.contains_key(&pid) {
+                self.deferred.push(pid);
+            } else if let Some(process) = self.join(pid) {
+                processes.push(process);
+            }
+        }
+        processes
+    }
+
+    fn left(&mut self, result: SessionResult, race_log: &mut RaceLog) -> Result<(), TracerError> {
+        self.raced |= report(&result, Some(Path::new(&result.name)), race_log)?;
+        self.traced.remove(&result.pid);
+        self.prepared
+            .retain(|_, prepared| Arc::strong_count(&prepared.binary) > 1);
+        Ok(())
+    }
 }
 
 /// Keeps the metrics up after the session when every target has exited (`--metrics-linger`).
@@ -407,9 +605,11 @@ fn kernel_sites_for(binary: &GoBinary, reads: bool) -> (Vec<KernelSite>, ProbeCo
     (sites, counts)
 }
 
-fn announce(binary: &GoBinary, pid: u32, probes: usize) {
+fn announce(binary: &GoBinary, pid: u32, container: Option<&str>, probes: usize) {
+    let container = container.map_or_else(String::new, |id| format!(", container {id:.12}"));
     eprintln!(
-        "tracer: tracing pid {pid} ({}, {}): {probes} probes on maps, synchronisation and goroutines",
+        "tracer: tracing pid {pid} ({}, {}{container}): {probes} probes on maps, \
+         synchronisation and goroutines",
         display_name(&binary.path),
         binary.build_info.version
     );
@@ -455,7 +655,7 @@ fn peak_resident_kb(status: &str) -> Option<u64> {
 /// race was reported.
 fn report(
     result: &SessionResult,
-    several: Option<&GoBinary>,
+    several: Option<&Path>,
     race_log: &mut RaceLog,
 ) -> Result<bool, TracerError> {
     let pid = result.pid;
@@ -465,8 +665,8 @@ fn report(
         session::StopReason::Duration => "duration reached".to_owned(),
         session::StopReason::Exec => format!("pid {pid} replaced its program with execve"),
     };
-    if let Some(binary) = several {
-        eprintln!("tracer: --- pid {pid} ({}) ---", display_name(&binary.path));
+    if let Some(path) = several {
+        eprintln!("tracer: --- pid {pid} ({}) ---", display_name(path));
     }
     for (message, count) in &result.fatal_errors {
         let times = if *count > 1 {

@@ -1,9 +1,11 @@
 //! The metric families, in three groups by what they describe: the kernel side (events,
 //! drops, probes), the detector's state, and what was found (races, fatal errors). Each group
 //! registers its families, binds one target's label values once ([`KernelFamilies::handles`]
-//! and the like), and publishes that target's totals by raising counters to them.
+//! and the like), and publishes that target's totals by adding what it counted since its last
+//! update ([`Tally`]): a series shared with an earlier process of the same executable (the node
+//! agent follows restarts under one label) goes on from where that one left it.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use prometheus::{
     core::{Collector, GenericCounter, GenericGauge},
@@ -47,9 +49,56 @@ pub(super) fn gauge_vec(
     )
 }
 
-/// Raises `counter` to `total` (totals only grow; a smaller one changes nothing).
-fn raise(counter: &Counter, total: u64) {
-    counter.inc_by(total.saturating_sub(counter.get()));
+/// A counter series and how much of one target's total it holds: updating to a new total adds
+/// the difference (totals only grow; a smaller one changes nothing).
+pub(super) struct Tally {
+    counter: Counter,
+    published: u64,
+}
+
+impl Tally {
+    fn new(counter: Counter) -> Self {
+        Self {
+            counter,
+            published: 0,
+        }
+    }
+
+    fn to(&mut self, total: u64) {
+        self.counter.inc_by(total.saturating_sub(self.published));
+        self.published = self.published.max(total);
+    }
+}
+
+/// [`Tally`] for the series of a family whose other labels are only known as values come
+/// (event kinds, race sites, fatal messages): the target's executable label comes first.
+pub(super) struct Tallies {
+    family: IntCounterVec,
+    published: HashMap<Vec<String>, u64>,
+}
+
+impl Tallies {
+    fn new(family: &IntCounterVec) -> Self {
+        Self {
+            family: family.clone(),
+            published: HashMap::new(),
+        }
+    }
+
+    /// Brings the series with `labels` (the executable's first) to `total`.
+    fn to(&mut self, labels: &[&str], total: u64) {
+        let key: Vec<String> = labels.iter().map(|&label| label.to_owned()).collect();
+        let published = self.published.entry(key).or_default();
+        self.family
+            .with_label_values(labels)
+            .inc_by(total.saturating_sub(*published));
+        *published = (*published).max(total);
+    }
+
+    /// Makes the series with `labels` exist (at 0 if new).
+    fn touch(&self, labels: &[&str]) {
+        self.family.with_label_values(labels);
+    }
 }
 
 /// The label of each probe class.
@@ -79,10 +128,10 @@ pub(super) struct KernelHandles {
     /// Sites per class: attached, and of those the ones that stay between windows.
     probes: ProbeCounts,
     probes_attached: [IntGaugeHandle; 4],
-    events: IntCounterVec,
-    dropped: Counter,
-    probe_hits: [Counter; 4],
-    skipped: [Counter; 4],
+    events: Tallies,
+    dropped: Tally,
+    probe_hits: [Tally; 4],
+    skipped: [Tally; 4],
 }
 
 impl KernelFamilies {
@@ -131,15 +180,17 @@ impl KernelFamilies {
     }
 
     pub(super) fn handles(&self, executable: &str, probes: ProbeCounts) -> KernelHandles {
-        let with = |vec: &IntCounterVec, label: &str| vec.with_label_values(&[executable, label]);
+        let with = |vec: &IntCounterVec, label: &str| {
+            Tally::new(vec.with_label_values(&[executable, label]))
+        };
         KernelHandles {
             probes,
             probes_attached: ProbeClass::ALL.map(|class| {
                 self.probes_attached
                     .with_label_values(&[executable, class_label(class)])
             }),
-            events: self.events.clone(),
-            dropped: self.dropped.with_label_values(&[executable]),
+            events: Tallies::new(&self.events),
+            dropped: Tally::new(self.dropped.with_label_values(&[executable])),
             probe_hits: ProbeClass::ALL.map(|class| with(&self.probe_hits, class_label(class))),
             skipped: [
                 "stack_local_map",
@@ -153,7 +204,7 @@ impl KernelFamilies {
 }
 
 impl KernelHandles {
-    pub(super) fn update(&self, executable: &str, totals: &TargetTotals) {
+    pub(super) fn update(&mut self, executable: &str, totals: &TargetTotals) {
         let in_place = match totals.probes_in_place {
             true => self.probes.attached,
             false => self.probes.always,
@@ -162,20 +213,20 @@ impl KernelHandles {
             gauge.set(count as i64);
         }
         for &(kind, count) in &totals.events_by_kind {
-            raise(&self.events.with_label_values(&[executable, kind]), count);
+            self.events.to(&[executable, kind], count);
         }
-        raise(&self.dropped, totals.dropped);
+        self.dropped.to(totals.dropped);
         let kernel = &totals.kernel;
-        for (counter, &hits) in self.probe_hits.iter().zip(&kernel.hits) {
-            raise(counter, hits);
+        for (tally, &hits) in self.probe_hits.iter_mut().zip(&kernel.hits) {
+            tally.to(hits);
         }
-        for (counter, total) in self.skipped.iter().zip([
+        for (tally, total) in self.skipped.iter_mut().zip([
             kernel.stack_filtered,
             kernel.goid_unreadable,
             kernel.stack_failed,
             kernel.edge_skipped,
         ]) {
-            raise(counter, total);
+            tally.to(total);
         }
     }
 }
@@ -193,11 +244,11 @@ pub(super) struct CostFamilies {
 
 /// [`CostFamilies`]' series of one target.
 pub(super) struct CostHandles {
-    traced: FloatCounter,
-    windows: Counter,
-    probe_time: FloatCounter,
-    tracer_cpu: FloatCounter,
-    target_cpu: FloatCounter,
+    traced: SecondsTally,
+    windows: Tally,
+    probe_time: SecondsTally,
+    tracer_cpu: SecondsTally,
+    target_cpu: SecondsTally,
     in_place: IntGaugeHandle,
 }
 
@@ -210,9 +261,25 @@ fn seconds_vec(registry: &Registry, name: &str, help: &str) -> CounterVec {
     )
 }
 
-/// Raises a seconds counter to `total`.
-fn raise_seconds(counter: &FloatCounter, total: std::time::Duration) {
-    counter.inc_by((total.as_secs_f64() - counter.get()).max(0.0));
+/// [`Tally`] for a seconds counter.
+pub(super) struct SecondsTally {
+    counter: FloatCounter,
+    published: Duration,
+}
+
+impl SecondsTally {
+    fn new(counter: FloatCounter) -> Self {
+        Self {
+            counter,
+            published: Duration::ZERO,
+        }
+    }
+
+    fn to(&mut self, total: Duration) {
+        self.counter
+            .inc_by(total.saturating_sub(self.published).as_secs_f64());
+        self.published = self.published.max(total);
+    }
 }
 
 impl CostFamilies {
@@ -257,25 +324,26 @@ impl CostFamilies {
 
     pub(super) fn handles(&self, executable: &str) -> CostHandles {
         let labels = [executable];
+        let seconds = |vec: &CounterVec| SecondsTally::new(vec.with_label_values(&labels));
         CostHandles {
-            traced: self.traced.with_label_values(&labels),
-            windows: self.windows.with_label_values(&labels),
-            probe_time: self.probe_time.with_label_values(&labels),
-            tracer_cpu: self.tracer_cpu.with_label_values(&labels),
-            target_cpu: self.target_cpu.with_label_values(&labels),
+            traced: seconds(&self.traced),
+            windows: Tally::new(self.windows.with_label_values(&labels)),
+            probe_time: seconds(&self.probe_time),
+            tracer_cpu: seconds(&self.tracer_cpu),
+            target_cpu: seconds(&self.target_cpu),
             in_place: self.in_place.with_label_values(&labels),
         }
     }
 }
 
 impl CostHandles {
-    pub(super) fn update(&self, totals: &TargetTotals) {
+    pub(super) fn update(&mut self, totals: &TargetTotals) {
         let cost = &totals.cost;
-        raise_seconds(&self.traced, cost.traced);
-        raise(&self.windows, cost.windows);
-        raise_seconds(&self.probe_time, cost.probes);
-        raise_seconds(&self.tracer_cpu, cost.tracer_cpu);
-        raise_seconds(&self.target_cpu, cost.target_cpu);
+        self.traced.to(cost.traced);
+        self.windows.to(cost.windows);
+        self.probe_time.to(cost.probes);
+        self.tracer_cpu.to(cost.tracer_cpu);
+        self.target_cpu.to(cost.target_cpu);
         self.in_place.set(i64::from(totals.probes_in_place));
     }
 }
@@ -295,8 +363,8 @@ pub(super) struct DetectorHandles {
     goroutines: IntGaugeHandle,
     maps: IntGaugeHandle,
     sync_objects: IntGaugeHandle,
-    evictions: [Counter; 3],
-    forgotten: [Counter; 2],
+    evictions: [Tally; 3],
+    forgotten: [Tally; 2],
     lag: Gauge,
 }
 
@@ -350,7 +418,9 @@ impl DetectorFamilies {
     }
 
     pub(super) fn handles(&self, executable: &str) -> DetectorHandles {
-        let with = |vec: &IntCounterVec, label: &str| vec.with_label_values(&[executable, label]);
+        let with = |vec: &IntCounterVec, label: &str| {
+            Tally::new(vec.with_label_values(&[executable, label]))
+        };
         DetectorHandles {
             goroutines: self.goroutines.with_label_values(&[executable]),
             maps: self.maps.with_label_values(&[executable]),
@@ -364,24 +434,24 @@ impl DetectorFamilies {
 }
 
 impl DetectorHandles {
-    pub(super) fn update(&self, totals: &TargetTotals) {
+    pub(super) fn update(&mut self, totals: &TargetTotals) {
         let detector = &totals.detector;
         self.goroutines.set(detector.goroutines as i64);
         self.maps.set(detector.maps as i64);
         self.sync_objects.set(detector.sync_objects as i64);
-        for (counter, total) in self.evictions.iter().zip([
+        for (tally, total) in self.evictions.iter_mut().zip([
             detector.map_evictions,
             detector.sync_object_evictions,
             detector.goroutine_evictions,
         ]) {
-            raise(counter, total);
+            tally.to(total);
         }
-        for (counter, total) in self
+        for (tally, total) in self
             .forgotten
-            .iter()
+            .iter_mut()
             .zip([detector.forgotten_by_gap, detector.forgotten_by_preemption])
         {
-            raise(counter, total);
+            tally.to(total);
         }
         if let Some(lag) = totals.lag {
             self.lag.set(lag.as_secs_f64());
@@ -398,9 +468,9 @@ pub(super) struct FoundFamilies {
 
 /// [`FoundFamilies`]' series of one target.
 pub(super) struct FoundHandles {
-    races: IntCounterVec,
-    distinct_races: Counter,
-    fatal_errors: IntCounterVec,
+    races: Tallies,
+    distinct_races: Tally,
+    fatal_errors: Tallies,
 }
 
 impl FoundFamilies {
@@ -430,9 +500,9 @@ impl FoundFamilies {
 
     pub(super) fn handles(&self, executable: &str) -> FoundHandles {
         FoundHandles {
-            races: self.races.clone(),
-            distinct_races: self.distinct_races.with_label_values(&[executable]),
-            fatal_errors: self.fatal_errors.clone(),
+            races: Tallies::new(&self.races),
+            distinct_races: Tally::new(self.distinct_races.with_label_values(&[executable])),
+            fatal_errors: Tallies::new(&self.fatal_errors),
         }
     }
 }
@@ -440,22 +510,18 @@ impl FoundFamilies {
 impl FoundHandles {
     /// `per_series`: racing pairs by (kind, function, previous function) label values.
     pub(super) fn update(
-        &self,
+        &mut self,
         executable: &str,
         totals: &TargetTotals,
         per_series: HashMap<(&str, &str, &str), u64>,
     ) {
-        raise(&self.distinct_races, totals.races.len() as u64);
+        self.distinct_races.to(totals.races.len() as u64);
         for ((kind, function, previous), count) in per_series {
-            raise(
-                &self
-                    .races
-                    .with_label_values(&[executable, kind, function, previous]),
-                count,
-            );
+            self.races
+                .to(&[executable, kind, function, previous], count);
         }
         for reason in MAP_FATAL_ERRORS {
-            self.fatal_errors.with_label_values(&[executable, reason]);
+            self.fatal_errors.touch(&[executable, reason]);
         }
         let mut fatal: HashMap<&str, u64> = HashMap::new();
         for (message, count) in &totals.fatal_errors {
@@ -466,10 +532,7 @@ impl FoundHandles {
             *fatal.entry(reason).or_default() += count;
         }
         for (reason, count) in fatal {
-            raise(
-                &self.fatal_errors.with_label_values(&[executable, reason]),
-                count,
-            );
+            self.fatal_errors.to(&[executable, reason], count);
         }
     }
 }

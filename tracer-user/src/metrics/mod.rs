@@ -109,8 +109,9 @@ impl Metrics {
             target_info: gauge_vec(
                 &registry,
                 "tracer_target_info",
-                "A traced program: its executable's name and Go version; always 1.",
-                &["executable", "go_version"],
+                "A traced program: its executable's name, Go version and container (empty \
+                 outside one); always 1.",
+                &["executable", "go_version", "container"],
             ),
             kernel: KernelFamilies::register(&registry),
             cost: CostFamilies::register(&registry),
@@ -123,11 +124,15 @@ impl Metrics {
     }
 
     /// Starts the series of one traced program.
-    pub fn target(&self, executable: &str, go_version: &str, probes: ProbeCounts) -> TargetMetrics {
+    pub fn target(&self, target: TargetLabels<'_>, probes: ProbeCounts) -> TargetMetrics {
+        let TargetLabels {
+            executable,
+            go_version,
+            container,
+        } = target;
         self.targets.inc();
-        self.target_info
-            .with_label_values(&[executable, go_version])
-            .set(1);
+        let info = [executable, go_version, container.unwrap_or("")].map(str::to_owned);
+        self.target_info.with_label_values(&info).set(1);
         for class in ProbeClass::ALL {
             self.kernel
                 .probes_failed
@@ -142,6 +147,7 @@ impl Metrics {
             found: self.found.handles(executable),
             executable: executable.to_owned(),
             race_sites: HashSet::new(),
+            info: (self.target_info.clone(), info),
         };
         target.update(&TargetTotals::default());
         target
@@ -179,6 +185,16 @@ impl Default for Metrics {
     }
 }
 
+/// What tells a traced program's series apart.
+#[derive(Clone, Copy, Debug)]
+pub struct TargetLabels<'a> {
+    /// The executable's base name (with `#2`… for a second process of it traced at once).
+    pub executable: &'a str,
+    pub go_version: &'a str,
+    /// The container it runs in, if any (`tracer_target_info` only).
+    pub container: Option<&'a str>,
+}
+
 /// One traced program's metrics.
 pub struct TargetMetrics {
     targets: IntGauge,
@@ -189,6 +205,8 @@ pub struct TargetMetrics {
     executable: String,
     /// The function pairs labelled so far (at most [`MAX_RACE_SITES`]).
     race_sites: HashSet<(String, String)>,
+    /// Its `tracer_target_info` series.
+    info: (IntGaugeVec, [String; 3]),
 }
 
 impl TargetMetrics {
@@ -205,6 +223,15 @@ impl TargetMetrics {
         self.cost.update(totals);
         self.detector.update(totals);
         self.found.update(&self.executable, totals, per_series);
+    }
+
+    /// The process is gone and another may take its label: its `tracer_target_info` series
+    /// goes (its counters stay, and the next process of the executable adds to them).
+    pub fn retire(&mut self) {
+        let (family, labels) = &self.info;
+        let labels = labels.each_ref().map(String::as_str);
+        // Already gone if another process retired the same labels.
+        let _ = family.remove_label_values(&labels);
     }
 
     /// The labels of a race's function pair: its own if it is labelled already or fewer than
@@ -267,7 +294,7 @@ mod tests {
             always: [0, 2, 0, 0],
             failed: [0, 0, 0, 2],
         };
-        let mut target = metrics.target("server", "go1.24.11", probes);
+        let mut target = metrics.target(server("go1.24.11"), probes);
         let text = metrics.render();
         assert_eq!(value(&text, "tracer_targets", &[]), Some(1.0));
         let info = [r#"executable="server""#, r#"go_version="go1.24.11""#];
@@ -355,10 +382,58 @@ mod tests {
         assert_eq!(value(&metrics.render(), "tracer_targets", &[]), Some(0.0));
     }
 
+    fn server(go_version: &str) -> TargetLabels<'_> {
+        TargetLabels {
+            executable: "server",
+            go_version,
+            container: None,
+        }
+    }
+
+    /// The node agent follows a restart under one label: the new process's counts add to the
+    /// old one's, and only the running process has a `tracer_target_info` series.
+    #[test]
+    fn a_label_taken_over_by_a_new_process_goes_on_counting() {
+        let metrics = Metrics::new();
+        let totals = TargetTotals {
+            events_by_kind: vec![("assign", 10)],
+            races: vec![race("main.a", 2)],
+            cost: TracingCost {
+                traced: Duration::from_secs(3),
+                ..TracingCost::default()
+            },
+            ..TargetTotals::default()
+        };
+        let in_container = TargetLabels {
+            container: Some("c0ffee"),
+            ..server("go1.27.3")
+        };
+        let mut first = metrics.target(in_container, ProbeCounts::default());
+        first.update(&totals);
+        first.retire();
+        drop(first);
+        let text = metrics.render();
+        assert_eq!(value(&text, "tracer_target_info", &[]), None);
+        let mut second = metrics.target(server("go1.27.3"), ProbeCounts::default());
+        second.update(&TargetTotals {
+            events_by_kind: vec![("assign", 4)],
+            ..totals.clone()
+        });
+        let text = metrics.render();
+        let assign = value(&text, "tracer_events_total", &[r#"kind="assign""#]);
+        assert_eq!(assign, Some(14.0));
+        assert_eq!(value(&text, "tracer_distinct_races_total", &[]), Some(2.0));
+        let races = value(&text, "tracer_races_total", &[r#"function="main.a""#]);
+        assert_eq!(races, Some(4.0));
+        assert_eq!(value(&text, "tracer_traced_seconds_total", &[]), Some(6.0));
+        let info = value(&text, "tracer_target_info", &[r#"container="""#]);
+        assert_eq!(info, Some(1.0));
+    }
+
     #[test]
     fn race_sites_beyond_the_cap_share_one_series() {
         let metrics = Metrics::new();
-        let mut target = metrics.target("server", "go1.27.3", ProbeCounts::default());
+        let mut target = metrics.target(server("go1.27.3"), ProbeCounts::default());
         let races: Vec<RaceTally> = (0..MAX_RACE_SITES + 10)
             .map(|index| race(&format!("main.f{index}"), 1))
             .collect();
@@ -381,7 +456,7 @@ mod tests {
     #[test]
     fn every_metric_has_help_and_counters_end_in_total() {
         let metrics = Metrics::new();
-        let _target = metrics.target("server", "go1.27.3", ProbeCounts::default());
+        let _target = metrics.target(server("go1.27.3"), ProbeCounts::default());
         for family in metrics.registry.gather() {
             assert!(!family.help().is_empty(), "{} has no help", family.name());
             assert!(family.name().starts_with("tracer_") || family.name().starts_with("process_"));
@@ -401,7 +476,7 @@ mod tests {
     #[test]
     fn the_documented_catalogue_is_what_is_exported() {
         let metrics = Metrics::new();
-        let mut target = metrics.target("server", "go1.27.3", ProbeCounts::default());
+        let mut target = metrics.target(server("go1.27.3"), ProbeCounts::default());
         // Families appear with their first series: an event and a race.
         target.update(&TargetTotals {
             events_by_kind: vec![("assign", 1)],

@@ -14,7 +14,10 @@
 //! creates and reads the maps.
 
 pub mod calibrate;
+mod exec_watch;
 pub mod privileges;
+
+pub use exec_watch::ExecWatch;
 
 use std::{
     ffi::{CStr, CString},

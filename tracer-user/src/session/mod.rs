@@ -18,6 +18,7 @@ pub use interrupts::{catch_interrupts_during_setup, setup_interrupted};
 use std::{
     os::fd::OwnedFd,
     path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -96,7 +97,7 @@ pub struct SessionResult {
 
 /// One process to trace: its probes, the kernel channels they feed, and what tracer knows of
 /// its executable.
-pub struct TracedProcess<'a> {
+pub struct TracedProcess {
     pub pid: u32,
     /// The executable's name, as reports and metrics give it.
     pub name: String,
@@ -107,8 +108,8 @@ pub struct TracedProcess<'a> {
     pub exit: OwnedFd,
     pub probes: AttachedProbes,
     pub channels: KernelChannels,
-    pub sites: &'a [KernelSite],
-    pub binary: &'a GoBinary,
+    pub sites: Arc<[KernelSite]>,
+    pub binary: Arc<GoBinary>,
     /// Its series, when `--metrics-addr` serves them.
     pub metrics: Option<TargetMetrics>,
 }
@@ -116,13 +117,25 @@ pub struct TracedProcess<'a> {
 /// How often `--metrics-addr` series are brought up to date.
 const METRICS_PERIOD: Duration = Duration::from_millis(500);
 
-/// Traces `processes` until they all exit, a signal, or the duration ends; returns one result
-/// per process, in the same order.
+/// Processes that join a running session, and what becomes of those that leave it: the node
+/// agent (`attach --exe`) finds them as they start and reports each one as it ends.
+pub trait Newcomers {
+    /// The processes that started since the last call, attached and ready to trace.
+    fn arrived(&mut self) -> Vec<TracedProcess>;
+    /// A target's tracing ended (it exited or replaced its program): its result, to report at
+    /// once; the session keeps nothing of it.
+    fn left(&mut self, result: SessionResult, race_log: &mut RaceLog) -> Result<(), TracerError>;
+}
+
+/// Traces `processes` (and, with `newcomers`, every process that joins) until they all exit —
+/// or, with `newcomers`, until a signal — a signal, or the duration ends; returns one result
+/// per process still traced at the end, in the order they were traced.
 pub async fn trace(
-    processes: Vec<TracedProcess<'_>>,
+    processes: Vec<TracedProcess>,
     options: &SessionOptions,
     ownership: Ownership,
     race_log: &mut RaceLog,
+    newcomers: Option<&mut dyn Newcomers>,
 ) -> Result<Vec<SessionResult>, TracerError> {
     let started = Instant::now();
     let targets = processes
@@ -130,27 +143,27 @@ pub async fn trace(
         .map(|process| Target::start(process, options, ownership, started))
         .collect::<Result<Vec<_>, _>>()?;
     let mut session = Session {
-        several: targets.len() > 1,
+        several: targets.len() > 1 || newcomers.is_some(),
         targets,
-        started,
         ownership,
         race_log,
+        newcomers,
     };
     let stop = session.run(options).await?;
     session.stop(stop)
 }
 
 /// The targets of one session and where their reports go.
-struct Session<'a, 'log> {
-    targets: Vec<Target<'a>>,
-    started: Instant,
+struct Session<'log, 'new> {
+    targets: Vec<Target>,
     ownership: Ownership,
     race_log: &'log mut RaceLog,
     /// Reports and progress lines then say which target they are about.
     several: bool,
+    newcomers: Option<&'new mut dyn Newcomers>,
 }
 
-impl<'a> Session<'a, '_> {
+impl Session<'_, '_> {
     /// Drains, switches windows, reports and publishes until a reason to stop.
     async fn run(&mut self, options: &SessionOptions) -> Result<StopReason, TracerError> {
         let mut interrupt = signal(SignalKind::interrupt()).map_err(anyhow::Error::from)?;
@@ -165,7 +178,6 @@ impl<'a> Session<'a, '_> {
         let mut stats = interval(never_beyond_a_year(options.stats_interval));
         stats.tick().await; // the first tick is immediate
         let mut metrics_refresh = interval(METRICS_PERIOD);
-        let publishes_metrics = self.targets.iter().any(|target| target.metrics.is_some());
         let deadline = sleep(never_beyond_a_year(options.duration));
         tokio::pin!(deadline);
         let sampling = options.sampling != Sampling::Full;
@@ -178,7 +190,9 @@ impl<'a> Session<'a, '_> {
             tokio::select! {
                 _ = drain.tick() => {
                     let more = self.drain()?;
-                    if self.targets.iter().all(|target| target.ended.is_some()) {
+                    if self.newcomers.is_some() {
+                        self.let_in_and_out(options)?;
+                    } else if self.targets.iter().all(|target| target.ended.is_some()) {
                         return Ok(StopReason::TargetExited);
                     }
                     if more {
@@ -202,12 +216,12 @@ impl<'a> Session<'a, '_> {
                     self.forward(libc::SIGTERM);
                 }
                 _ = stats.tick(), if options.stats_interval.is_some() => self.print_progress(),
-                _ = metrics_refresh.tick(), if publishes_metrics => self.publish_metrics(),
+                _ = metrics_refresh.tick() => self.publish_metrics(),
             }
         }
     }
 
-    fn running(&mut self) -> impl Iterator<Item = &mut Target<'a>> + '_ {
+    fn running(&mut self) -> impl Iterator<Item = &mut Target> + '_ {
         self.targets
             .iter_mut()
             .filter(|target| target.ended.is_none())
@@ -226,9 +240,9 @@ impl<'a> Session<'a, '_> {
     /// Drains every running target's ring buffer (up to the budget each) and finishes those
     /// that exited or replaced their program; returns whether records may be left.
     fn drain(&mut self) -> Result<bool, TracerError> {
-        let elapsed = self.started.elapsed();
         let mut more = false;
         for target in self.running() {
+            let elapsed = target.since.elapsed();
             more |= target.drain(DRAIN_BUDGET)?;
             let exited = target::has_exited(&target.exit);
             // The kernel knows the target by its pid number: once the target has exited, the
@@ -243,25 +257,24 @@ impl<'a> Session<'a, '_> {
     }
 
     fn switch_windows(&mut self) -> Result<(), TracerError> {
-        let (now, elapsed) = (Instant::now(), self.started.elapsed());
+        let now = Instant::now();
         for target in self.running() {
-            target.switch_window(now, elapsed)?;
+            target.switch_window(now, now - target.since)?;
         }
         Ok(())
     }
 
     fn report_new_races(&mut self) -> Result<(), TracerError> {
         for target in &mut self.targets {
-            target.report_new_races(self.race_log, self.started, self.several)?;
+            target.report_new_races(self.race_log, self.several)?;
         }
         Ok(())
     }
 
     /// The `--stats-interval` lines.
     fn print_progress(&mut self) {
-        let elapsed = self.started.elapsed();
         for target in &mut self.targets {
-            let line = target.progress_line(elapsed);
+            let line = target.progress_line(target.since.elapsed());
             if self.several {
                 eprintln!("{line} [pid {}]", target.pid);
             } else {
@@ -271,10 +284,38 @@ impl<'a> Session<'a, '_> {
     }
 
     fn publish_metrics(&mut self) {
-        for target in self.running() {
+        for target in self.running().filter(|target| target.metrics.is_some()) {
             target.refresh_counters();
             target.publish_metrics();
         }
+    }
+
+    /// Hands the targets that ended to [`Newcomers::left`] (their races reported first) and
+    /// starts tracing the processes that arrived.
+    fn let_in_and_out(&mut self, options: &SessionOptions) -> Result<(), TracerError> {
+        let Some(newcomers) = self.newcomers.as_deref_mut() else {
+            return Ok(());
+        };
+        if self.targets.iter().any(|target| target.ended.is_some()) {
+            for target in &mut self.targets {
+                target.report_new_races(self.race_log, self.several)?;
+            }
+            let (ended, running) = std::mem::take(&mut self.targets)
+                .into_iter()
+                .partition(|target| target.ended.is_some());
+            self.targets = running;
+            for mut target in ended {
+                if let Some(metrics) = target.metrics.as_mut() {
+                    metrics.retire();
+                }
+                newcomers.left(Target::result(target), self.race_log)?;
+            }
+        }
+        for process in newcomers.arrived() {
+            let target = Target::start(process, options, self.ownership, Instant::now())?;
+            self.targets.push(target);
+        }
+        Ok(())
     }
 
     /// Passes a signal on to the programs tracer started.
@@ -291,9 +332,8 @@ impl<'a> Session<'a, '_> {
         for target in &mut self.targets {
             target.detach();
         }
-        let elapsed = self.started.elapsed();
         for target in self.running() {
-            target.finish(elapsed, stop)?;
+            target.finish(target.since.elapsed(), stop)?;
         }
         self.report_new_races()?;
         Ok(self.targets.into_iter().map(Target::result).collect())

@@ -2,7 +2,7 @@
 //! (symbolized once per site), the detector, and the `--events` recording; fatal errors are
 //! counted and the map crashes kept for the race log.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tracer_common::site_flags;
 
@@ -26,9 +26,9 @@ use crate::{
 
 /// Where decoded events go: the summary always, `--events` when asked, with the `stack` lines
 /// each event refers to written before it.
-pub(super) struct Output<'a> {
-    pub(super) sites: &'a [KernelSite],
-    pub(super) binary: &'a GoBinary,
+pub(super) struct Output {
+    pub(super) sites: Arc<[KernelSite]>,
+    pub(super) binary: Arc<GoBinary>,
     pub(super) summary: Summary,
     pub(super) sink: Option<Recorder>,
     /// (kernel stack id, caller) → code-site id.
@@ -48,12 +48,12 @@ pub(super) struct Output<'a> {
     pub(super) replaced: bool,
 }
 
-impl<'a> Output<'a> {
+impl Output {
     /// The output of a target probed at `sites` of `binary`; `launching` when tracer started it
     /// (its own `execve` is still to come).
     pub(super) fn new(
-        sites: &'a [KernelSite],
-        binary: &'a GoBinary,
+        sites: Arc<[KernelSite]>,
+        binary: Arc<GoBinary>,
         recorder: Option<Recorder>,
         graphs: bool,
         launching: bool,
@@ -90,10 +90,10 @@ impl<'a> Output<'a> {
     ) -> Result<(), TracerError> {
         self.summary.record(event);
         self.lag.saw(event.ts_ns);
-        // The slice outlives `self`'s borrow: the probe stays usable while `self` changes.
-        let sites = self.sites;
-        let probe = sites.get(event.probe as usize);
-        let captures = probe.is_some_and(|site| site.params.flags & site_flags::CAPTURE_STACK != 0);
+        let captures = self
+            .sites
+            .get(event.probe as usize)
+            .is_some_and(|site| site.params.flags & site_flags::CAPTURE_STACK != 0);
         let site = match event.stack {
             Some(kernel_id) => self.site_of(Some(kernel_id), event, channels)?,
             // The walk failed (the kernel's stack table had another stack in that bucket):
@@ -112,6 +112,7 @@ impl<'a> Output<'a> {
                 });
             }
         }
+        let probe = self.sites.get(event.probe as usize);
         let function = probe.map_or("", |probe| probe.function.as_str());
         self.detection
             .observe(event, probe.and_then(|probe| probe.observes), site);
@@ -199,7 +200,7 @@ impl<'a> Output<'a> {
     /// take a string, whose bytes are almost always a literal in the executable's read-only
     /// data; otherwise they are read from the process, if it still exists.
     pub(super) fn count_fatal_error(&mut self, pid: u32, address: u64, len: u64) -> String {
-        let message = fatal_message(self.binary, pid, address, len, self.load_bias.unwrap_or(0));
+        let message = fatal_message(&self.binary, pid, address, len, self.load_bias.unwrap_or(0));
         match self
             .fatal_errors
             .iter_mut()

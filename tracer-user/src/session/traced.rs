@@ -31,16 +31,18 @@ use crate::{
 };
 
 /// A process while it is traced.
-pub(super) struct Target<'a> {
+pub(super) struct Target {
     pub(super) pid: u32,
     pub(super) name: String,
+    /// When tracing it started.
+    pub(super) since: Instant,
     /// Races and fatal map errors already written to the race log.
     pub(super) reported: usize,
     pub(super) crashes_reported: usize,
     /// `None` once detached.
     pub(super) probes: Option<AttachedProbes>,
     pub(super) channels: KernelChannels,
-    pub(super) output: Output<'a>,
+    pub(super) output: Output,
     /// Readable once the process has exited.
     pub(super) exit: OwnedFd,
     pub(super) metrics: Option<TargetMetrics>,
@@ -49,11 +51,11 @@ pub(super) struct Target<'a> {
     pub(super) windows: Windows,
 }
 
-impl<'a> Target<'a> {
+impl Target {
     /// Starts tracing `process`: its windows, its recording, and its analysis from the moment
     /// its last probe was in place.
     pub(super) fn start(
-        process: TracedProcess<'a>,
+        process: TracedProcess,
         options: &SessionOptions,
         ownership: Ownership,
         started: Instant,
@@ -70,6 +72,7 @@ impl<'a> Target<'a> {
         let mut target = Self {
             pid: process.pid,
             name: process.name,
+            since: started,
             reported: 0,
             crashes_reported: 0,
             exit: process.exit,
@@ -216,29 +219,28 @@ impl<'a> Target<'a> {
     pub(super) fn report_new_races(
         &mut self,
         race_log: &mut RaceLog,
-        started: Instant,
         several: bool,
     ) -> Result<(), TracerError> {
         for mut race in self.output.detection.races_since(self.reported) {
             self.reported += 1;
             self.output.locate_steps(&mut race);
-            race_log.found(&race, &self.finding(self.reported, started), several)?;
+            race_log.found(&race, &self.finding(self.reported), several)?;
         }
         for crash in std::mem::take(&mut self.output.crashes) {
             self.crashes_reported += 1;
-            race_log.crashed(&crash, &self.finding(self.crashes_reported, started))?;
+            race_log.crashed(&crash, &self.finding(self.crashes_reported))?;
         }
         Ok(())
     }
 
     /// The heading of this target's `number`th report, written now.
-    pub(super) fn finding(&self, number: usize, started: Instant) -> Finding<'_> {
+    pub(super) fn finding(&self, number: usize) -> Finding<'_> {
         Finding {
             number,
             pid: self.pid,
             executable: &self.name,
             at: Some(SystemTime::now()),
-            after: Some(started.elapsed()),
+            after: Some(self.since.elapsed()),
         }
     }
 
@@ -316,7 +318,7 @@ impl<'a> Target<'a> {
 /// Stops at the process's `execve`: what follows belongs to another program, and is discarded.
 pub(super) fn drain_ring(
     channels: &mut KernelChannels,
-    output: &mut Output<'_>,
+    output: &mut Output,
     budget: usize,
 ) -> Result<bool, TracerError> {
     let more = drain_records(channels, output, budget);
@@ -327,7 +329,7 @@ pub(super) fn drain_ring(
 /// [`drain_ring`]'s loop.
 fn drain_records(
     channels: &mut KernelChannels,
-    output: &mut Output<'_>,
+    output: &mut Output,
     budget: usize,
 ) -> Result<bool, TracerError> {
     for _ in 0..budget {

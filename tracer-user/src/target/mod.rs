@@ -1,6 +1,8 @@
-//! The traced process. In: a pid (`attach`) or a command line (`run`). Out: the running
-//! executable to analyse, a child started paused before its first instruction, and a pidfd that
-//! says when the process exits.
+//! The traced process. In: a pid (`attach`), an executable's name (`attach --exe`,
+//! [`discover`]) or a command line (`run`). Out: the running executable to analyse, a child
+//! started paused before its first instruction, and a pidfd that says when the process exits.
+
+pub mod discover;
 
 use std::{
     ffi::{CString, OsStr, OsString},

@@ -235,8 +235,15 @@ pub struct LoopingTarget {
 
 impl LoopingTarget {
     pub fn start(binary: &Path) -> Self {
-        let mut child = Command::new(binary)
-            .arg("loop")
+        let mut command = Command::new(binary);
+        command.arg("loop");
+        Self::start_with(command)
+    }
+
+    /// Like [`LoopingTarget::start`], through `command` (which ends up running the fixture in
+    /// `loop` mode, e.g. after a shell put itself in a cgroup); `pid` is the command's.
+    pub fn start_with(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
