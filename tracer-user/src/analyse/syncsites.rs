@@ -605,7 +605,6 @@ impl SiteContext<'_> {
     /// just loaded from a stack slot, which still holds it.
     fn atomic_acquire(&self, index: usize) -> Option<SyncSite> {
         let atomic = &self.function.instructions[index];
-        let next = self.function.instructions.get(index + 1)?;
         let mut object = memory_address(atomic)?;
         if let AddressExpr::Register { base, offset } = object {
             let written = match atomic.mnemonic() {
@@ -631,13 +630,19 @@ impl SiteContext<'_> {
                 }
             }
         }
+        self.acquire_after_read(index, object)
+    }
+
+    /// An acquire on `object`, probed on the instruction after the atomic read at `index`.
+    fn acquire_after_read(&self, index: usize, object: AddressExpr) -> Option<SyncSite> {
+        let next = self.function.instructions.get(index + 1)?;
         Some(self.build(
             Primitive::AtomicAcquire,
             next.ip(),
             Timing::After,
             object,
             Outcome::Always,
-            atomic.ip(),
+            self.function.instructions[index].ip(),
         ))
     }
 
@@ -648,9 +653,7 @@ impl SiteContext<'_> {
     /// CX; MOVQ 0x10(CX), CX`: at `*(*(RSP + 0x30) + 8) + 0x10`). Only on a straight line that
     /// no path joins, where nothing writes the registers or memory the expression reads.
     fn acquire_after_load_into_base(&self, index: usize) -> Option<SyncSite> {
-        let instructions = &self.function.instructions;
-        let load = &instructions[index];
-        let next = instructions.get(index + 1)?;
+        let load = &self.function.instructions[index];
         let Some(AddressExpr::Register { base, offset }) = memory_address(load) else {
             return None;
         };
@@ -679,14 +682,7 @@ impl SiteContext<'_> {
         if source != base && !self.unchanged_until(first, index, source, at) {
             return None;
         }
-        Some(self.build(
-            Primitive::AtomicAcquire,
-            next.ip(),
-            Timing::After,
-            object,
-            Outcome::Always,
-            load.ip(),
-        ))
+        self.acquire_after_read(index, object)
     }
 
     /// The closest instruction before `index` that writes `register`, within a few straight-line
