@@ -519,6 +519,12 @@ impl Newcomers for NodeAgent<'_> {
         pids.extend(self.watch.started().into_iter().filter(|&pid| {
             discover::executable_name(pid).is_some_and(|name| self.names.contains(&name))
         }));
+        if self.watch.missed_some() {
+            eprintln!("tracer: warning: execs came faster than recorded; looking through /proc");
+            let mut untraced = discover::processes_named(self.names);
+            untraced.retain(|pid| !self.traced.contains_key(pid) && !pids.contains(pid));
+            pids.extend(untraced);
+        }
         let mut processes = Vec::new();
         for pid in pids {
             if self.traced.contains_key(&pid) {

@@ -19,6 +19,9 @@ const WATCH_BUFFER_BYTES: u32 = 256 * 1024;
 /// Watches every `execve`; [`ExecWatch::started`] says which processes started a new program.
 pub struct ExecWatch {
     events: RingBuf<MapData>,
+    /// Execs the kernel could not record (the ring buffer was full), in all.
+    lost: Array<MapData, u64>,
+    lost_seen: u64,
     _config: Array<MapData, RuntimeConfig>,
     _link: RawTracePointLink,
 }
@@ -46,11 +49,22 @@ impl ExecWatch {
         let link = watch_exec(&mut ebpf)?;
         let events =
             RingBuf::try_from(take_map(&mut ebpf, names::EVENTS)?).map_err(anyhow::Error::from)?;
+        let lost =
+            Array::try_from(take_map(&mut ebpf, names::LOST)?).map_err(anyhow::Error::from)?;
         Ok(Self {
             events,
+            lost,
+            lost_seen: 0,
             _config: config,
             _link: link,
         })
+    }
+
+    /// Whether execs went unrecorded since the last call (an exec storm filled the buffer): the
+    /// processes started then must be looked for another way.
+    pub fn missed_some(&mut self) -> bool {
+        let lost = self.lost.get(&0, 0).unwrap_or(self.lost_seen);
+        std::mem::replace(&mut self.lost_seen, lost) != lost
     }
 
     /// The processes (pids) that started a new program since the last call, in order.
