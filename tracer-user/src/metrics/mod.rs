@@ -4,8 +4,10 @@
 //! Prometheus metrics (`--metrics-addr`): what each traced target's session has counted, as
 //! counters and gauges labelled by executable name (bounded; never a pid, address or key).
 //!
-//! Sessions keep exact totals; [`TargetMetrics::update`] publishes them by raising each counter
-//! to the total, so a counter can never go backwards. The catalogue is in docs/metrics.md.
+//! Sessions keep exact totals; [`TargetMetrics::update`] adds to each counter what the target
+//! counted since its last update, so a counter never goes backwards and a process that takes
+//! over a label (the node agent following a restart) goes on from its predecessor's counts. The
+//! catalogue is in docs/metrics.md.
 
 mod families;
 mod process;
