@@ -195,3 +195,70 @@ fn cgo_executables_are_traced() {
         .count();
     assert_eq!(seen.to_string(), count);
 }
+
+/// A function reached only by direct calls has its returns observed in its callers: one probe
+/// per call site, on the instruction after the call or on the first instruction the kernel
+/// emulates a few instructions later, and no `RET` probe left — a call site without its probe
+/// would be a return tracer never sees.
+#[test]
+fn returns_moved_to_callers_cover_every_call_site() {
+    use tracer::analyse::{disasm, GoBinary};
+    use tracer::plan::{plan, Placement};
+    for version in GO_VERSIONS {
+        for variant in [Variant::Default, Variant::Stripped] {
+            let path = built_fixture("syncseq", version, variant);
+            let binary = GoBinary::open(&path, &path).unwrap();
+            let plan = plan(&binary);
+            let context = format!("go{version} {variant:?}");
+            let moved: std::collections::BTreeSet<&str> = plan
+                .sites
+                .iter()
+                .filter(|site| site.placement == Placement::AfterCall)
+                .filter(|site| site.function != "runtime.newproc1")
+                .map(|site| site.function)
+                .collect();
+            assert!(moved.contains("runtime.chanrecv1"), "{context}: {moved:?}");
+            for callee in moved {
+                assert!(
+                    !plan
+                        .sites
+                        .iter()
+                        .any(|site| site.function == callee && site.placement == Placement::Return),
+                    "{context}: {callee} is probed on its returns too"
+                );
+                let target = binary.function(callee).unwrap().address;
+                let calls: Vec<disasm::CallSite> = binary
+                    .functions_by_address()
+                    .into_iter()
+                    .flat_map(|(_, function)| {
+                        disasm::calls_to(binary.code(function).unwrap(), function.address, target)
+                    })
+                    .collect();
+                let probes: Vec<u64> = plan
+                    .sites
+                    .iter()
+                    .filter(|site| {
+                        site.function == callee && site.placement == Placement::AfterCall
+                    })
+                    .map(|site| site.address)
+                    .collect();
+                assert_eq!(probes.len(), calls.len(), "{context}: {callee}");
+                for call in calls {
+                    let probe = probes
+                        .iter()
+                        .copied()
+                        .find(|&probe| (call.return_to..call.return_to + 64).contains(&probe))
+                        .unwrap_or_else(|| {
+                            panic!("{context}: no probe after the call at {:#x}", call.call)
+                        });
+                    assert!(
+                        probe == call.return_to
+                            || disasm::kernel_emulates(binary.bytes_at(probe, 15).unwrap()),
+                        "{context}: {callee} probed at {probe:#x}, after {:#x}",
+                        call.call
+                    );
+                }
+            }
+        }
+    }
+}

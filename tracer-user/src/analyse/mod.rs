@@ -277,6 +277,39 @@ impl GoBinary {
             .unwrap_or_default()
     }
 
+    /// Where the code starts (`.text`), the base of the text offsets in Go's method tables.
+    pub fn text_start(&self) -> u64 {
+        object::File::parse(&*self.data)
+            .ok()
+            .and_then(|file| Some(file.section_by_name(".text")?.address()))
+            .unwrap_or(0)
+    }
+
+    /// The contents of every loaded section that is not code (read-only and writable data,
+    /// type information, interface tables), as stored in the file; Go's function table
+    /// (`.gopclntab`, which lists every function's offset) apart.
+    pub fn data_sections(&self) -> Vec<&[u8]> {
+        let Ok(file) = object::File::parse(&*self.data) else {
+            return Vec::new();
+        };
+        file.sections()
+            .filter(|section| section.name() != Ok(".gopclntab"))
+            .filter(|section| {
+                matches!(
+                    section.kind(),
+                    object::SectionKind::Data
+                        | object::SectionKind::ReadOnlyData
+                        | object::SectionKind::ReadOnlyDataWithRel
+                )
+            })
+            .filter_map(|section| {
+                let (offset, size) = section.file_range()?;
+                self.data
+                    .get(usize::try_from(offset).ok()?..usize::try_from(offset + size).ok()?)
+            })
+            .collect()
+    }
+
     /// `len` bytes at a link-time virtual address, as stored in the file (code, read-only data).
     pub fn bytes_at(&self, address: u64, len: u64) -> Option<&[u8]> {
         let start = usize::try_from(self.file_offset(address)?).ok()?;

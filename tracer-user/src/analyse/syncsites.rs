@@ -278,6 +278,21 @@ impl<'a> FunctionCode<'a> {
             branch_targets,
         }
     }
+
+    pub fn instructions(&self) -> &[Instruction] {
+        &self.instructions
+    }
+
+    /// Whether a jump within the function lands on `address`.
+    pub fn is_branch_target(&self, address: u64) -> bool {
+        self.branch_targets.contains(&address)
+    }
+
+    /// The function's bytes from the instruction at `address` on.
+    pub fn bytes_from(&self, address: u64) -> &'a [u8] {
+        let start = address.saturating_sub(self.address) as usize;
+        self.code.get(start..).unwrap_or_default()
+    }
 }
 
 /// Finds the inlined sync sites of one function. `anchors` maps anchor function addresses to

@@ -5,17 +5,19 @@
 //! sites are attached depends on what the kernel programs support.
 
 pub mod catalogue;
+mod returns;
 pub mod sites;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use tracer_common::KeyClass;
 
 use self::catalogue::{At, FunctionId, CATALOGUE};
+use self::returns::CallerProbes;
 use crate::analyse::{
     disasm,
-    syncsites::{self, FunctionCode, SyncSite, ANCHORS},
+    syncsites::{self, FunctionCode, Reg, SyncSite, ANCHORS},
     GoBinary,
 };
 
@@ -174,7 +176,9 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
             }
         }
     }
-    builder.inlined_sync_sites();
+    let mut callers = builder.return_probes_to_move();
+    builder.inlined_sync_sites(&mut callers);
+    builder.observe_returns_in_callers(callers);
     builder.plan
 }
 
@@ -270,18 +274,82 @@ impl PlanBuilder<'_> {
         }
     }
 
+    /// The functions whose returns are probed, with the registers those probes read, ready to
+    /// find their call sites (see [`returns`]).
+    fn return_probes_to_move(&self) -> CallerProbes {
+        let mut reads: HashMap<u64, (bool, Vec<Reg>)> = HashMap::new();
+        for site in self
+            .plan
+            .sites
+            .iter()
+            .filter(|site| site.placement == Placement::Return)
+        {
+            let Some(function) = self.binary.function(site.function) else {
+                continue;
+            };
+            let method = site.function.contains(").");
+            let (_, registers) = reads
+                .entry(function.address)
+                .or_insert((method, Vec::new()));
+            for register in sites::registers_read(site) {
+                if !registers.contains(&register) {
+                    registers.push(register);
+                }
+            }
+        }
+        CallerProbes::new(
+            reads
+                .into_iter()
+                .map(|(entry, (method, registers))| (entry, method, registers)),
+        )
+    }
+
+    /// Replaces the `RET` probes of every function only ever called directly by probes in its
+    /// callers (see [`returns`]).
+    fn observe_returns_in_callers(&mut self, mut callers: CallerProbes) {
+        let text = self.binary.text_start();
+        for data in self.binary.data_sections() {
+            callers.scan_data(data, text);
+        }
+        let moved = callers.finish();
+        let entry = |site: &ProbeSite| self.binary.function(site.function).map(|f| f.address);
+        let mut returns: Vec<(FunctionId, Observed, u64)> = Vec::new();
+        for site in &self.plan.sites {
+            if site.placement == Placement::Return {
+                if let Some(entry) = entry(site).filter(|entry| moved.contains_key(entry)) {
+                    if !returns.contains(&(site.id, site.operation, entry)) {
+                        returns.push((site.id, site.operation, entry));
+                    }
+                }
+            }
+        }
+        let moved_entries: HashSet<u64> = returns.iter().map(|&(_, _, entry)| entry).collect();
+        let binary = self.binary;
+        self.plan.sites.retain(|site| {
+            site.placement != Placement::Return
+                || !binary
+                    .function(site.function)
+                    .is_some_and(|function| moved_entries.contains(&function.address))
+        });
+        for (id, operation, entry) in returns {
+            for &probe in &moved[&entry] {
+                self.push(id, operation, Placement::AfterCall, probe);
+            }
+        }
+    }
+
     /// Inlined sync fast paths in every function, the sync package's own included: Once.doSlow
     /// and RWMutex.Lock/Unlock synchronise through their inner Mutex, and a goroutine that finds
-    /// that Mutex free takes it on the inlined fast path.
-    fn inlined_sync_sites(&mut self) {
+    /// that Mutex free takes it on the inlined fast path. Each function's calls of functions
+    /// whose returns are probed are found on the way (`callers`).
+    fn inlined_sync_sites(&mut self, callers: &mut CallerProbes) {
         let binary = self.binary;
         let anchors: Vec<(u64, syncsites::Anchor)> = ANCHORS
             .iter()
             .filter_map(|&(name, anchor)| Some((binary.function(name)?.address, anchor)))
             .collect();
-        if anchors.is_empty() {
-            return;
-        }
+        let probed_functions: HashSet<u64> =
+            self.plan.sites.iter().map(|site| site.address).collect();
         let typed_atomics = binary.typed_atomics();
         for (name, function) in binary.functions_by_address() {
             let Some(code) = binary.code(function) else {
@@ -309,6 +377,10 @@ impl PlanBuilder<'_> {
             unconfirmed.extend(syncsites::order_releases_after_acquires(
                 &decoded, &mut sites,
             ));
+            let sync_probes: HashSet<u64> = sites.iter().map(|site| site.probe).collect();
+            callers.scan(&decoded, |address| {
+                probed_functions.contains(&address) || sync_probes.contains(&address)
+            });
             for mut site in sites {
                 let Some(file_offset) = binary.file_offset(site.probe) else {
                     self.plan.unconfirmed_sync_calls.push(site.anchor);

@@ -311,6 +311,45 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
     })
 }
 
+/// The registers a site's program reads at the probe (the object's base, the second value).
+pub fn registers_read(site: &ProbeSite) -> Vec<Reg> {
+    let Some((_, params)) = runtime_site(site) else {
+        return Vec::new();
+    };
+    let base = (params.object != object::NONE && params.object != object::RIP_RELATIVE)
+        .then_some(params.base);
+    [base, Some(params.arg)]
+        .into_iter()
+        .flatten()
+        .filter_map(register_of_index)
+        .collect()
+}
+
+/// The register of a [`register`] index.
+fn register_of_index(index: u8) -> Option<Reg> {
+    const GENERAL: [Reg; 16] = [
+        Reg::Rax,
+        Reg::Rbx,
+        Reg::Rcx,
+        Reg::Rdx,
+        Reg::Rsi,
+        Reg::Rdi,
+        Reg::Rbp,
+        Reg::Rsp,
+        Reg::R8,
+        Reg::R9,
+        Reg::R10,
+        Reg::R11,
+        Reg::R12,
+        Reg::R13,
+        Reg::R14,
+        Reg::R15,
+    ];
+    GENERAL
+        .into_iter()
+        .find(|&reg| register_index(reg) == index)
+}
+
 fn register_index(reg: Reg) -> u8 {
     match reg {
         Reg::Rax => register::RAX,

@@ -1,0 +1,275 @@
+//! Function returns observed in their callers.
+//!
+//! A probe on a `RET` is single-stepped: the kernel emulates no `RET`, so it copies the
+//! instruction out of line and traps a second time after running it. Profiled on the service
+//! benchmark traced all the time, those second traps were 46% of all the CPU time tracing cost
+//! (docs/performance.md). A function that is only ever reached by direct `CALL`s returns to the
+//! instruction after one of them, so each call site is probed instead: on the first instruction
+//! the kernel emulates on the straight line after the call (a jump, a call, a NOP), when nothing
+//! on the way writes a register the probe reads, joins another path or is probed itself; else
+//! on the instruction after the call. Functions whose address is taken (function values,
+//! interface tables, a jump to them) keep their `RET` probes: they may return elsewhere.
+
+use std::collections::{HashMap, HashSet};
+
+use iced_x86::{FlowControl, InstructionInfoFactory, OpAccess};
+
+use crate::analyse::{
+    disasm,
+    syncsites::{FunctionCode, Reg},
+};
+
+/// How many instructions after a call the probe may move to reach one the kernel emulates.
+const WINDOW: usize = 6;
+
+/// Functions whose returns are probed, their call sites as they are found, and whether
+/// something else refers to them.
+pub(super) struct CallerProbes {
+    callees: HashMap<u64, Callee>,
+}
+
+struct Callee {
+    /// The registers its return probes read (the results).
+    reads: Vec<Reg>,
+    /// A method: reflection can call it through its type's method table.
+    method: bool,
+    /// Where each of its calls is probed.
+    probes: Vec<u64>,
+    /// Its address is used other than by direct calls, or a call site cannot be probed alone.
+    kept_on_returns: bool,
+}
+
+impl CallerProbes {
+    /// For the functions at these entries (and whether each is a method), whose return probes
+    /// read these registers.
+    pub(super) fn new(callees: impl IntoIterator<Item = (u64, bool, Vec<Reg>)>) -> Self {
+        let callees = callees
+            .into_iter()
+            .map(|(entry, method, reads)| {
+                let callee = Callee {
+                    reads,
+                    method,
+                    probes: Vec::new(),
+                    kept_on_returns: false,
+                };
+                (entry, callee)
+            })
+            .collect();
+        Self { callees }
+    }
+
+    /// Finds the calls of the functions in `function` and where to probe each one, and what
+    /// else refers to them there (jumps, addresses loaded). `probed`: the addresses other
+    /// probes already use (a second probe there would record its event in no defined order).
+    pub(super) fn scan(&mut self, function: &FunctionCode<'_>, probed: impl Fn(u64) -> bool) {
+        if self.callees.is_empty() {
+            return;
+        }
+        let instructions = function.instructions();
+        for (index, instruction) in instructions.iter().enumerate() {
+            let referenced = if instruction.is_ip_rel_memory_operand() {
+                Some(instruction.ip_rel_memory_address())
+            } else if matches!(
+                instruction.flow_control(),
+                FlowControl::Call
+                    | FlowControl::UnconditionalBranch
+                    | FlowControl::ConditionalBranch
+            ) {
+                Some(instruction.near_branch_target())
+            } else {
+                None
+            };
+            let call = instruction.flow_control() == FlowControl::Call;
+            // The callee's own jump back to its entry after growing its stack changes nothing.
+            let Some((target, callee)) = referenced
+                .filter(|&target| call || target != function.address)
+                .and_then(|target| Some((target, self.callees.get_mut(&target)?)))
+            else {
+                continue;
+            };
+            if !call || instruction.is_call_near_indirect() {
+                log::debug!(
+                    "{target:#x} referenced at {:#x} in {}: return probes kept",
+                    instruction.ip(),
+                    function.name
+                );
+                callee.kept_on_returns = true;
+                continue;
+            }
+            match probe_after_call(function, index, &callee.reads, &probed) {
+                Some(probe) => callee.probes.push(probe),
+                None => {
+                    log::debug!(
+                        "call of {:#x} at {:#x} in {} cannot be probed alone: return probes kept",
+                        instruction.near_branch_target(),
+                        instruction.ip(),
+                        function.name
+                    );
+                    callee.kept_on_returns = true;
+                }
+            }
+        }
+    }
+
+    /// Keeps on their returns the functions whose address appears in `data` (8-byte words:
+    /// function values, interface tables) and the methods whose offset from the start of the
+    /// code at `text` does (4-byte words: the method tables reflection calls through; a
+    /// coincidence only costs the method its move).
+    pub(super) fn scan_data(&mut self, data: &[u8], text: u64) {
+        let absolute: HashSet<u64> = self.callees.keys().copied().collect();
+        let relative: HashSet<u32> = self
+            .callees
+            .iter()
+            .filter(|(_, callee)| callee.method)
+            .filter_map(|(&entry, _)| u32::try_from(entry.checked_sub(text)?).ok())
+            .collect();
+        let mut referenced = HashSet::new();
+        for word in data.chunks_exact(8) {
+            let value = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            if absolute.contains(&value) {
+                referenced.insert(value);
+            }
+        }
+        for word in data.chunks_exact(4) {
+            let value = u32::from_le_bytes(word.try_into().expect("4 bytes"));
+            if relative.contains(&value) {
+                referenced.insert(text + u64::from(value));
+            }
+        }
+        for entry in referenced {
+            log::debug!("{entry:#x} referenced in data: return probes kept");
+            if let Some(callee) = self.callees.get_mut(&entry) {
+                callee.kept_on_returns = true;
+            }
+        }
+    }
+
+    /// The functions observed in their callers, with where: every other one keeps its `RET`
+    /// probes.
+    pub(super) fn finish(self) -> HashMap<u64, Vec<u64>> {
+        self.callees
+            .into_iter()
+            .filter(|(_, callee)| !callee.kept_on_returns)
+            .map(|(entry, callee)| (entry, callee.probes))
+            .collect()
+    }
+}
+
+/// Where to observe the return of the call at `index`: the first instruction the kernel
+/// emulates within [`WINDOW`] after it on a straight line that no jump joins, where no
+/// instruction writes a register in `reads` nor is an atomic, and no other probe sits; else the
+/// instruction after the call. `None` when even that is joined by a jump or probed already.
+fn probe_after_call(
+    function: &FunctionCode<'_>,
+    index: usize,
+    reads: &[Reg],
+    probed: &impl Fn(u64) -> bool,
+) -> Option<u64> {
+    let instructions = function.instructions();
+    let return_to = instructions.get(index + 1)?;
+    if function.is_branch_target(return_to.ip()) || probed(return_to.ip()) {
+        return None;
+    }
+    let mut factory = InstructionInfoFactory::new();
+    for (offset, instruction) in instructions[index + 1..].iter().take(WINDOW).enumerate() {
+        let ip = instruction.ip();
+        if offset > 0 && (function.is_branch_target(ip) || probed(ip)) {
+            break;
+        }
+        if disasm::kernel_emulates(function.bytes_from(ip)) {
+            return Some(ip);
+        }
+        let writes_read_register = factory
+            .info(instruction)
+            .used_registers()
+            .iter()
+            .any(|used| {
+                !matches!(
+                    used.access(),
+                    OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
+                ) && Reg::of(used.register()).is_some_and(|register| reads.contains(&register))
+            });
+        let atomic =
+            instruction.has_lock_prefix() || instruction.mnemonic() == iced_x86::Mnemonic::Xchg;
+        if writes_read_register || atomic || instruction.flow_control() != FlowControl::Next {
+            break;
+        }
+    }
+    Some(return_to.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALLER: u64 = 0x49_0000;
+    /// Go 1.26 `sync.(*Pool).Get` (returns its value in AX, BX).
+    const GET: u64 = 0x48_0000;
+
+    /// `CALL GET` at `at` (5 bytes).
+    fn call(at: u64, target: u64) -> Vec<u8> {
+        let rel = (target as i64 - (at as i64 + 5)) as i32;
+        let mut bytes = vec![0xe8];
+        bytes.extend(rel.to_le_bytes());
+        bytes
+    }
+
+    fn probes_of(code: &[u8], probed: &HashSet<u64>) -> HashMap<u64, Vec<u64>> {
+        let function = FunctionCode::decode("main.f", code, CALLER);
+        let mut probes = CallerProbes::new([(GET, true, vec![Reg::Rax, Reg::Rbx])]);
+        probes.scan(&function, |address| probed.contains(&address));
+        probes.finish()
+    }
+
+    /// io.go in Go 1.26: the result compared with a LEAQ'd type into CX, then a JNE.
+    #[test]
+    fn a_return_is_observed_on_the_first_emulated_instruction_after_the_call() {
+        let mut code = call(CALLER, GET);
+        code.extend([
+            0x48, 0x8d, 0x0d, 0x11, 0xbc, 0x26, 0x00, // LEAQ 0x26bc11(IP), CX
+            0x48, 0x39, 0xc8, // CMPQ AX, CX
+            0x0f, 0x85, 0xb8, 0x00, 0x00, 0x00, // JNE
+        ]);
+        let probes = probes_of(&code, &HashSet::new());
+        assert_eq!(probes[&GET], vec![CALLER + 5 + 7 + 3]);
+    }
+
+    /// A result register written on the way: the probe stays right after the call.
+    #[test]
+    fn a_result_overwritten_on_the_way_keeps_the_probe_after_the_call() {
+        let mut code = call(CALLER, GET);
+        code.extend([
+            0x48, 0x89, 0xc3, // MOVQ AX, BX
+            0x0f, 0x85, 0xb8, 0x00, 0x00, 0x00, // JNE
+        ]);
+        assert_eq!(probes_of(&code, &HashSet::new())[&GET], vec![CALLER + 5]);
+    }
+
+    /// Another probe right after the call (an inlined Unlock's mark), a jump to the call's
+    /// return address, or the address loaded as a value: the function keeps its RET probes.
+    #[test]
+    fn a_function_that_may_return_elsewhere_keeps_its_return_probes() {
+        let mut code = call(CALLER, GET);
+        code.push(0x90); // NOP
+        let probed = HashSet::from([CALLER + 5]);
+        assert!(probes_of(&code, &probed).is_empty());
+
+        let mut jumped = call(CALLER, GET);
+        jumped.extend([0x90, 0xeb, 0xfd]); // NOP; JMP back to the NOP
+        assert!(probes_of(&jumped, &HashSet::new()).is_empty());
+
+        let mut taken = vec![0x48, 0x8d, 0x05]; // LEAQ GET(IP), AX
+        taken.extend(((GET as i64 - (CALLER as i64 + 7)) as i32).to_le_bytes());
+        taken.extend(call(CALLER + 7, GET));
+        taken.push(0x90);
+        assert!(probes_of(&taken, &HashSet::new()).is_empty());
+
+        let function = FunctionCode::decode("main.f", &code, CALLER);
+        let mut probes = CallerProbes::new([(GET, true, vec![Reg::Rax])]);
+        probes.scan(&function, |_| false);
+        let mut itab = vec![0u8; 16];
+        itab[8..].copy_from_slice(&GET.to_le_bytes());
+        probes.scan_data(&itab, 0x40_1000);
+        assert!(probes.finish().is_empty());
+    }
+}
