@@ -194,6 +194,17 @@ pub mod object {
     pub const LOAD_TWICE: u8 = 6;
 }
 
+/// [`SiteParams::guard`] values.
+pub mod guard {
+    /// Always recorded.
+    pub const NONE: u8 = 0;
+    /// Recorded only when a call returned to the probed instruction just now: its return
+    /// address is still the word below the stack pointer (Go frames call from one stack
+    /// depth, and nothing else in the frame writes there). For a probe after a call where other
+    /// paths join the code.
+    pub const RETURNED_HERE: u8 = 1;
+}
+
 /// [`SiteParams::flags`] bits.
 pub mod site_flags {
     /// Drop the event when the object lies on the current goroutine's own stack (a map that
@@ -252,7 +263,9 @@ pub struct SiteParams {
     pub arg: u8,
     /// [`site_flags`] bits.
     pub flags: u8,
-    pub _reserved: [u8; 2],
+    /// A [`guard`]: a condition the event is recorded under.
+    pub guard: u8,
+    pub _reserved: u8,
     /// For [`object::LOAD`] and [`object::LOAD_TWICE`]: where the pointer is, relative to the
     /// base.
     pub at: i32,

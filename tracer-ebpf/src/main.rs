@@ -22,7 +22,7 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use tracer_common::{
-    buffer_shape, counter, event_flags, object, register, site_flags, EventKind, KeyClass,
+    buffer_shape, counter, event_flags, guard, object, register, site_flags, EventKind, KeyClass,
     ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS, MAX_SELECT_CASES, MAX_SITES,
     MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
@@ -246,6 +246,11 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     }
     // SAFETY: `regs` points to the trapped task's saved user registers.
     let regs = unsafe { &*ctx.regs };
+    // Reached by a jump to where the call returns, not by the return: nothing happened.
+    if params.guard == guard::RETURNED_HERE && read_u64(regs.rsp.wrapping_sub(8)) != Some(regs.rip)
+    {
+        return 0;
+    }
     let Located {
         object,
         mut arg,

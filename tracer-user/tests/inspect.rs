@@ -210,10 +210,16 @@ fn returns_moved_to_callers_cover_every_call_site() {
             let binary = GoBinary::open(&path, &path).unwrap();
             let plan = plan(&binary);
             let context = format!("go{version} {variant:?}");
+            let after_call = |placement: Placement| {
+                matches!(
+                    placement,
+                    Placement::AfterCall | Placement::AfterCallIfReturned
+                )
+            };
             let moved: std::collections::BTreeSet<&str> = plan
                 .sites
                 .iter()
-                .filter(|site| site.placement == Placement::AfterCall)
+                .filter(|site| after_call(site.placement))
                 .filter(|site| site.function != "runtime.newproc1")
                 .map(|site| site.function)
                 .collect();
@@ -237,9 +243,7 @@ fn returns_moved_to_callers_cover_every_call_site() {
                 let probes: Vec<u64> = plan
                     .sites
                     .iter()
-                    .filter(|site| {
-                        site.function == callee && site.placement == Placement::AfterCall
-                    })
+                    .filter(|site| site.function == callee && after_call(site.placement))
                     .map(|site| site.address)
                     .collect();
                 assert_eq!(probes.len(), calls.len(), "{context}: {callee}");

@@ -17,7 +17,7 @@ use self::catalogue::{At, FunctionId, CATALOGUE};
 use self::returns::CallerProbes;
 use crate::analyse::{
     disasm,
-    syncsites::{self, FunctionCode, Reg, SyncSite, ANCHORS},
+    syncsites::{self, FunctionCode, SyncSite, ANCHORS},
     GoBinary,
 };
 
@@ -76,6 +76,23 @@ impl Observed {
     pub fn is_map_read(self) -> bool {
         matches!(self, Self::MapRead | Self::MapIterStart | Self::MapIterNext)
     }
+
+    /// Whether the return of this operation, recorded where it did not happen, can only order
+    /// more (a creation forgets an address's history; a completion without its start learns
+    /// from every channel), never less: what a probe that may fire on a path that did not
+    /// return from the call can afford. Sync returns pair with their calls, so no.
+    fn hides_races_when_spurious(self) -> bool {
+        matches!(
+            self,
+            Self::MapMake
+                | Self::ChanMake
+                | Self::ChanSend
+                | Self::ChanReceive
+                | Self::SelectChosen
+                | Self::SelectNonBlocking
+                | Self::PoolGet
+        )
+    }
 }
 
 /// Where in the function the probe sits.
@@ -91,6 +108,9 @@ pub enum Placement {
     Return,
     /// On the instruction after a `CALL` of the function, in its caller.
     AfterCall,
+    /// Like `AfterCall`, where other paths of the caller join: recorded only when the call has
+    /// just returned there (see `tracer_common::guard::RETURNED_HERE`).
+    AfterCallIfReturned,
     /// On a `CALL` of the function, in its caller: the arguments are in registers.
     AtCall,
 }
@@ -277,31 +297,23 @@ impl PlanBuilder<'_> {
     /// The functions whose returns are probed, with the registers those probes read, ready to
     /// find their call sites (see [`returns`]).
     fn return_probes_to_move(&self) -> CallerProbes {
-        let mut reads: HashMap<u64, (bool, Vec<Reg>)> = HashMap::new();
-        for site in self
+        let mut callees: HashMap<u64, returns::Callee> = HashMap::new();
+        let returns = self
             .plan
             .sites
             .iter()
-            .filter(|site| site.placement == Placement::Return)
-        {
+            .filter(|site| site.placement == Placement::Return);
+        for site in returns {
             let Some(function) = self.binary.function(site.function) else {
                 continue;
             };
-            let method = site.function.contains(").");
-            let (_, registers) = reads
+            let callee = callees
                 .entry(function.address)
-                .or_insert((method, Vec::new()));
-            for register in sites::registers_read(site) {
-                if !registers.contains(&register) {
-                    registers.push(register);
-                }
-            }
+                .or_insert_with(|| returns::Callee::new(site.function.contains(").")));
+            callee.read(&sites::registers_read(site));
+            callee.joinable &= site.operation.hides_races_when_spurious();
         }
-        CallerProbes::new(
-            reads
-                .into_iter()
-                .map(|(entry, (method, registers))| (entry, method, registers)),
-        )
+        CallerProbes::new(callees)
     }
 
     /// Replaces the `RET` probes of every function only ever called directly by probes in its
@@ -332,8 +344,12 @@ impl PlanBuilder<'_> {
                     .is_some_and(|function| moved_entries.contains(&function.address))
         });
         for (id, operation, entry) in returns {
-            for &probe in &moved[&entry] {
-                self.push(id, operation, Placement::AfterCall, probe);
+            for &(probe, guarded) in &moved[&entry] {
+                let placement = match guarded {
+                    true => Placement::AfterCallIfReturned,
+                    false => Placement::AfterCall,
+                };
+                self.push(id, operation, placement, probe);
             }
         }
     }

@@ -28,33 +28,46 @@ pub(super) struct CallerProbes {
     callees: HashMap<u64, Callee>,
 }
 
-struct Callee {
+/// A function whose returns are probed.
+pub(super) struct Callee {
     /// The registers its return probes read (the results).
     reads: Vec<Reg>,
     /// A method: reflection can call it through its type's method table.
     method: bool,
-    /// Where each of its calls is probed.
-    probes: Vec<u64>,
+    /// Its return probes may fire where it did not return without inventing a race (see
+    /// `Observed::hides_races_when_spurious`): a call site where other paths join can then be
+    /// probed with [`guard::RETURNED_HERE`](tracer_common::guard::RETURNED_HERE).
+    pub(super) joinable: bool,
+    /// Where each of its calls is probed, and whether under that guard.
+    probes: Vec<(u64, bool)>,
     /// Its address is used other than by direct calls, or a call site cannot be probed alone.
     kept_on_returns: bool,
 }
 
+impl Callee {
+    pub(super) fn new(method: bool) -> Self {
+        Self {
+            reads: Vec::new(),
+            method,
+            joinable: true,
+            probes: Vec::new(),
+            kept_on_returns: false,
+        }
+    }
+
+    /// Its return probes also read `registers`.
+    pub(super) fn read(&mut self, registers: &[Reg]) {
+        for &register in registers {
+            if !self.reads.contains(&register) {
+                self.reads.push(register);
+            }
+        }
+    }
+}
+
 impl CallerProbes {
-    /// For the functions at these entries (and whether each is a method), whose return probes
-    /// read these registers.
-    pub(super) fn new(callees: impl IntoIterator<Item = (u64, bool, Vec<Reg>)>) -> Self {
-        let callees = callees
-            .into_iter()
-            .map(|(entry, method, reads)| {
-                let callee = Callee {
-                    reads,
-                    method,
-                    probes: Vec::new(),
-                    kept_on_returns: false,
-                };
-                (entry, callee)
-            })
-            .collect();
+    /// For the functions at these entries.
+    pub(super) fn new(callees: HashMap<u64, Callee>) -> Self {
         Self { callees }
     }
 
@@ -96,7 +109,7 @@ impl CallerProbes {
                 callee.kept_on_returns = true;
                 continue;
             }
-            match probe_after_call(function, index, &callee.reads, &probed) {
+            match probe_after_call(function, index, callee, &probed) {
                 Some(probe) => callee.probes.push(probe),
                 None => {
                     log::debug!(
@@ -144,9 +157,9 @@ impl CallerProbes {
         }
     }
 
-    /// The functions observed in their callers, with where: every other one keeps its `RET`
-    /// probes.
-    pub(super) fn finish(self) -> HashMap<u64, Vec<u64>> {
+    /// The functions observed in their callers, with where (and whether under the guard):
+    /// every other one keeps its `RET` probes.
+    pub(super) fn finish(self) -> HashMap<u64, Vec<(u64, bool)>> {
         self.callees
             .into_iter()
             .filter(|(_, callee)| !callee.kept_on_returns)
@@ -157,19 +170,27 @@ impl CallerProbes {
 
 /// Where to observe the return of the call at `index`: the first instruction the kernel
 /// emulates within [`WINDOW`] after it on a straight line that no jump joins, where no
-/// instruction writes a register in `reads` nor is an atomic, and no other probe sits; else the
-/// instruction after the call. `None` when even that is joined by a jump or probed already.
+/// instruction writes a register the callee's probes read nor is an atomic, and no other probe
+/// sits; else the instruction after the call. Where jumps join the instruction after the call,
+/// that instruction under the guard if the callee allows it (`true`). `None` when it is probed
+/// already, or joined and the callee does not allow the guard.
 fn probe_after_call(
     function: &FunctionCode<'_>,
     index: usize,
-    reads: &[Reg],
+    callee: &Callee,
     probed: &impl Fn(u64) -> bool,
-) -> Option<u64> {
+) -> Option<(u64, bool)> {
     let instructions = function.instructions();
     let return_to = instructions.get(index + 1)?;
-    if function.is_branch_target(return_to.ip()) || probed(return_to.ip()) {
+    if probed(return_to.ip()) {
         return None;
     }
+    // Probed right there, not further: a goroutine preempted on the way would find another
+    // return address below its stack pointer.
+    if function.is_branch_target(return_to.ip()) {
+        return callee.joinable.then_some((return_to.ip(), true));
+    }
+    let reads = &callee.reads;
     let mut factory = InstructionInfoFactory::new();
     for (offset, instruction) in instructions[index + 1..].iter().take(WINDOW).enumerate() {
         let ip = instruction.ip();
@@ -177,7 +198,7 @@ fn probe_after_call(
             break;
         }
         if disasm::kernel_emulates(function.bytes_from(ip)) {
-            return Some(ip);
+            return Some((ip, false));
         }
         let writes_read_register = factory
             .info(instruction)
@@ -195,7 +216,7 @@ fn probe_after_call(
             break;
         }
     }
-    Some(return_to.ip())
+    Some((return_to.ip(), false))
 }
 
 #[cfg(test)]
@@ -214,9 +235,24 @@ mod tests {
         bytes
     }
 
-    fn probes_of(code: &[u8], probed: &HashSet<u64>) -> HashMap<u64, Vec<u64>> {
+    /// `sync.(*Pool).Get`, a method whose return may be recorded where it did not happen.
+    fn get() -> Callee {
+        let mut get = Callee::new(true);
+        get.read(&[Reg::Rax, Reg::Rbx]);
+        get
+    }
+
+    fn probes_of(code: &[u8], probed: &HashSet<u64>) -> HashMap<u64, Vec<(u64, bool)>> {
+        probes_of_callee(code, probed, get())
+    }
+
+    fn probes_of_callee(
+        code: &[u8],
+        probed: &HashSet<u64>,
+        callee: Callee,
+    ) -> HashMap<u64, Vec<(u64, bool)>> {
         let function = FunctionCode::decode("main.f", code, CALLER);
-        let mut probes = CallerProbes::new([(GET, true, vec![Reg::Rax, Reg::Rbx])]);
+        let mut probes = CallerProbes::new(HashMap::from([(GET, callee)]));
         probes.scan(&function, |address| probed.contains(&address));
         probes.finish()
     }
@@ -231,7 +267,7 @@ mod tests {
             0x0f, 0x85, 0xb8, 0x00, 0x00, 0x00, // JNE
         ]);
         let probes = probes_of(&code, &HashSet::new());
-        assert_eq!(probes[&GET], vec![CALLER + 5 + 7 + 3]);
+        assert_eq!(probes[&GET], vec![(CALLER + 5 + 7 + 3, false)]);
     }
 
     /// A result register written on the way: the probe stays right after the call.
@@ -242,21 +278,34 @@ mod tests {
             0x48, 0x89, 0xc3, // MOVQ AX, BX
             0x0f, 0x85, 0xb8, 0x00, 0x00, 0x00, // JNE
         ]);
-        assert_eq!(probes_of(&code, &HashSet::new())[&GET], vec![CALLER + 5]);
+        assert_eq!(
+            probes_of(&code, &HashSet::new())[&GET],
+            vec![(CALLER + 5, false)]
+        );
     }
 
-    /// Another probe right after the call (an inlined Unlock's mark), a jump to the call's
-    /// return address, or the address loaded as a value: the function keeps its RET probes.
+    /// Where jumps join the code after the call (a shared epilogue), the probe sits right there
+    /// under the guard — unless a spurious event could pair with a call (a sync function): then
+    /// the function keeps its RET probes.
+    #[test]
+    fn a_joined_return_address_is_probed_under_the_guard_or_not_at_all() {
+        let mut jumped = call(CALLER, GET);
+        jumped.extend([0x90, 0xeb, 0xfd]); // NOP; JMP back to the NOP
+        let probes = probes_of(&jumped, &HashSet::new());
+        assert_eq!(probes[&GET], vec![(CALLER + 5, true)]);
+        let mut sync = Callee::new(false);
+        sync.joinable = false;
+        assert!(probes_of_callee(&jumped, &HashSet::new(), sync).is_empty());
+    }
+
+    /// Another probe right after the call (an inlined Unlock's mark), or the address loaded as
+    /// a value: the function keeps its RET probes.
     #[test]
     fn a_function_that_may_return_elsewhere_keeps_its_return_probes() {
         let mut code = call(CALLER, GET);
         code.push(0x90); // NOP
         let probed = HashSet::from([CALLER + 5]);
         assert!(probes_of(&code, &probed).is_empty());
-
-        let mut jumped = call(CALLER, GET);
-        jumped.extend([0x90, 0xeb, 0xfd]); // NOP; JMP back to the NOP
-        assert!(probes_of(&jumped, &HashSet::new()).is_empty());
 
         let mut taken = vec![0x48, 0x8d, 0x05]; // LEAQ GET(IP), AX
         taken.extend(((GET as i64 - (CALLER as i64 + 7)) as i32).to_le_bytes());
@@ -265,7 +314,7 @@ mod tests {
         assert!(probes_of(&taken, &HashSet::new()).is_empty());
 
         let function = FunctionCode::decode("main.f", &code, CALLER);
-        let mut probes = CallerProbes::new([(GET, true, vec![Reg::Rax])]);
+        let mut probes = CallerProbes::new(HashMap::from([(GET, get())]));
         probes.scan(&function, |_| false);
         let mut itab = vec![0u8; 16];
         itab[8..].copy_from_slice(&GET.to_le_bytes());

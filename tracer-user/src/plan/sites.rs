@@ -3,7 +3,7 @@
 //! translation, so it is tested without root; `probes.rs` loads the result.
 
 use tracer_common::{
-    object, register, site_flags, EventKind, ProbeClass, RuntimeConfig, SiteParams,
+    guard, object, register, site_flags, EventKind, ProbeClass, RuntimeConfig, SiteParams,
 };
 
 use crate::{
@@ -53,7 +53,10 @@ pub fn kernel_sites<'a>(
     code: impl Fn(u64) -> Option<&'a [u8]>,
 ) -> Vec<KernelSite> {
     let runtime = plan.sites.iter().filter_map(|site| {
-        let (class, params) = runtime_site(site)?;
+        let (class, mut params) = runtime_site(site)?;
+        if site.placement == Placement::AfterCallIfReturned {
+            params.guard = guard::RETURNED_HERE;
+        }
         Some(KernelSite {
             class,
             address: site.address,

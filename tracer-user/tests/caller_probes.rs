@@ -1,0 +1,69 @@
+//! Returns observed in the callers (see `plan/returns.rs`), on every supported Go version: a
+//! send in a branch that rejoins the code after it is probed where both paths go on, under the
+//! guard that records it only when the call has just returned there. Every send is recorded as
+//! completed, and the other path (which made a call of its own, so its return address is not
+//! the send's) records nothing.
+
+mod common;
+
+use common::*;
+use tracer::{
+    analyse::GoBinary,
+    plan::{plan, Placement},
+};
+
+/// `notify`'s sends and quiet calls in the fixture (tests/fixtures/joinedreturn).
+const SENDS: usize = 100;
+const QUIET: usize = 20;
+
+fn sends_complete_where_paths_join(version: &str) {
+    require_root();
+    let fixture = built_fixture("joinedreturn", version, Variant::Default);
+    let binary = GoBinary::open(&fixture, &fixture).unwrap();
+    let guarded: Vec<u64> = plan(&binary)
+        .sites
+        .iter()
+        .filter(|site| {
+            site.function == "runtime.chansend1"
+                && site.placement == Placement::AfterCallIfReturned
+                && binary
+                    .symbolize(site.address)
+                    .last()
+                    .is_some_and(|frame| frame.function == "main.notify")
+        })
+        .map(|site| site.address)
+        .collect();
+    assert_eq!(
+        guarded.len(),
+        1,
+        "go{version}: the send's return is not guarded"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let output = tracer()
+        .args(["run", "--events"])
+        .arg(&events)
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "go{version}: {stderr}");
+    let main_goroutine = |event: &serde_json::Value| event["goroutine"] == 1;
+    let count = |op: &str| {
+        json_lines(&events)
+            .iter()
+            .filter(|event| event["op"] == op && main_goroutine(event))
+            .count()
+    };
+    assert_eq!(count("send"), SENDS, "go{version}");
+    assert_eq!(
+        count("send-done"),
+        SENDS,
+        "go{version}: sends completed, {QUIET} quiet calls besides"
+    );
+}
+
+mod sends_complete_where_paths_join {
+    crate::test_each_go_version!(super::sends_complete_where_paths_join);
+}
