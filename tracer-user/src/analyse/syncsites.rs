@@ -85,6 +85,26 @@ pub enum Reg {
 }
 
 impl Reg {
+    /// Every general-purpose register.
+    pub const ALL: [Self; 16] = [
+        Self::Rax,
+        Self::Rbx,
+        Self::Rcx,
+        Self::Rdx,
+        Self::Rsi,
+        Self::Rdi,
+        Self::Rbp,
+        Self::Rsp,
+        Self::R8,
+        Self::R9,
+        Self::R10,
+        Self::R11,
+        Self::R12,
+        Self::R13,
+        Self::R14,
+        Self::R15,
+    ];
+
     /// The 64-bit register that contains `register` (`EAX` → `RAX`), if it is a general one.
     pub(crate) fn of(register: Register) -> Option<Self> {
         Some(match register.full_register() {
@@ -108,27 +128,13 @@ impl Reg {
         })
     }
 
-    /// The register of a DWARF register number (the x86-64 psABI numbering).
+    /// The register of a DWARF register number (the x86-64 psABI numbering: RAX, RDX, RCX,
+    /// RBX, RSI, RDI, RBP, RSP, then R8–R15).
     pub(crate) fn from_dwarf(number: u16) -> Option<Self> {
-        const NUMBERED: [Reg; 16] = [
-            Reg::Rax,
-            Reg::Rdx,
-            Reg::Rcx,
-            Reg::Rbx,
-            Reg::Rsi,
-            Reg::Rdi,
-            Reg::Rbp,
-            Reg::Rsp,
-            Reg::R8,
-            Reg::R9,
-            Reg::R10,
-            Reg::R11,
-            Reg::R12,
-            Reg::R13,
-            Reg::R14,
-            Reg::R15,
-        ];
-        NUMBERED.get(usize::from(number)).copied()
+        const IN_ALL: [usize; 16] = [0, 3, 2, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        IN_ALL
+            .get(usize::from(number))
+            .map(|&index| Self::ALL[index])
     }
 }
 

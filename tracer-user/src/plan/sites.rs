@@ -330,25 +330,7 @@ pub fn registers_read(site: &ProbeSite) -> Vec<Reg> {
 
 /// The register of a [`register`] index.
 fn register_of_index(index: u8) -> Option<Reg> {
-    const GENERAL: [Reg; 16] = [
-        Reg::Rax,
-        Reg::Rbx,
-        Reg::Rcx,
-        Reg::Rdx,
-        Reg::Rsi,
-        Reg::Rdi,
-        Reg::Rbp,
-        Reg::Rsp,
-        Reg::R8,
-        Reg::R9,
-        Reg::R10,
-        Reg::R11,
-        Reg::R12,
-        Reg::R13,
-        Reg::R14,
-        Reg::R15,
-    ];
-    GENERAL
+    Reg::ALL
         .into_iter()
         .find(|&reg| register_index(reg) == index)
 }
