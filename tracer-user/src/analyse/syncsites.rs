@@ -621,9 +621,9 @@ impl SiteContext<'_> {
     }
 
     /// The acquire of an atomic read at `index`, probed on the next instruction: the word's
-    /// address must still be computable there, so the instruction must not have overwritten
-    /// its base register (a `MOVQ (DX), DX` or an `XADD` into its base), unless that base was
-    /// just loaded from a stack slot, which still holds it.
+    /// address must still be computable there, so if the instruction overwrote its base
+    /// register (a `MOVQ (DX), DX` or an `XADD` into its base), through where that base was
+    /// loaded from ([`SiteContext::address_after_overwrite`]).
     fn atomic_acquire(&self, index: usize) -> Option<SyncSite> {
         let atomic = &self.function.instructions[index];
         let mut object = memory_address(atomic)?;
@@ -634,21 +634,7 @@ impl SiteContext<'_> {
                 _ => Reg::of(atomic.op1_register()),
             };
             if written == Some(base) {
-                let reload = self.function.instructions[..index].last()?;
-                match base_after(reload, base)? {
-                    AddressExpr::Load {
-                        base: Reg::Rsp,
-                        at,
-                        offset: 0,
-                    } => {
-                        object = AddressExpr::Load {
-                            base: Reg::Rsp,
-                            at,
-                            offset,
-                        }
-                    }
-                    _ => return None,
-                }
+                object = self.address_after_overwrite(index, base, offset)?;
             }
         }
         self.acquire_after_read(index, object)
@@ -667,43 +653,33 @@ impl SiteContext<'_> {
         ))
     }
 
-    /// The acquire of a plain load at `index` that overwrites its own base register (`MOVQ
-    /// 0x10(DX), DX`), when that base was loaded from memory a few instructions before: from a
-    /// pointer field (`MOVQ 0x8(R9), DX`: the word is at `*(R9 + 8) + 0x10` after the load), or
-    /// from a pointer field of a pointer itself just loaded (`MOVQ 0x30(SP), CX; MOVQ 0x8(CX),
-    /// CX; MOVQ 0x10(CX), CX`: at `*(*(RSP + 0x30) + 8) + 0x10`). Only on a straight line that
-    /// no path joins, where nothing writes the registers or memory the expression reads.
-    fn acquire_after_load_into_base(&self, index: usize) -> Option<SyncSite> {
-        let load = &self.function.instructions[index];
-        let Some(AddressExpr::Register { base, offset }) = memory_address(load) else {
-            return None;
-        };
-        if !is_atomic_load(load) || Reg::of(load.op0_register()) != Some(base) {
-            return None;
-        }
+    /// The address `base + offset` that the atomic at `index` reads, after that atomic has
+    /// overwritten `base` (`MOVQ 0x10(DX), DX`, an `XADD` into its base), when `base` was
+    /// loaded from memory a few instructions before: from a stack slot or a pointer field
+    /// (`MOVQ 0x8(R9), DX`: the word is at `*(R9 + 8) + 0x10` after the atomic), or from a
+    /// pointer field of a pointer itself just loaded (`MOVQ 0x30(SP), CX; MOVQ 0x8(CX), CX;
+    /// MOVQ 0x10(CX), CX`: at `*(*(RSP + 0x30) + 8) + 0x10`). Only on a straight line that no
+    /// path joins, where nothing writes the registers or memory the expression reads.
+    fn address_after_overwrite(&self, index: usize, base: Reg, offset: i64) -> Option<AddressExpr> {
         let (first, source, at) = self.pointer_load_before(index, base)?;
-        let object = if source != base {
-            AddressExpr::Load {
-                base: source,
-                at,
-                offset,
-            }
-        } else {
-            let (second, outer, outer_at) = self.pointer_load_before(first, source)?;
-            if outer == source || !self.unchanged_until(second, index, outer, outer_at) {
-                return None;
-            }
+        if source != base {
+            return self
+                .unchanged_until(first, index, source, at)
+                .then_some(AddressExpr::Load {
+                    base: source,
+                    at,
+                    offset,
+                });
+        }
+        let (second, outer, outer_at) = self.pointer_load_before(first, source)?;
+        (outer != source && self.unchanged_until(second, index, outer, outer_at)).then_some(
             AddressExpr::LoadTwice {
                 base: outer,
                 at: outer_at,
                 then: at,
                 offset,
-            }
-        };
-        if source != base && !self.unchanged_until(first, index, source, at) {
-            return None;
-        }
-        self.acquire_after_read(index, object)
+            },
+        )
     }
 
     /// The closest instruction before `index` that writes `register`, within a few straight-line
@@ -732,15 +708,18 @@ impl SiteContext<'_> {
     }
 
     /// Whether `*(source + at)`, read by the instruction at `from`, still holds the same pointer
-    /// after the instruction at `to`: no path joins in between, nothing writes `source`, and
-    /// no store could reach the slot (any store but one to the stack could, for a stack slot one
-    /// that overlaps it).
+    /// after the atomic at `to`: no path joins in between, nothing writes `source`, and no
+    /// store could reach the slot (any store but one to the stack could, for a stack slot one
+    /// that overlaps it) — but the atomic's own, which writes the object the pointer leads to.
     fn unchanged_until(&self, from: usize, to: usize, source: Reg, at: i64) -> bool {
         let mut factory = InstructionInfoFactory::new();
         self.function.instructions[from + 1..=to]
             .iter()
-            .all(|instruction| {
-                let stores = instruction.op_count() > 0 && instruction.op0_kind() == OpKind::Memory;
+            .enumerate()
+            .all(|(position, instruction)| {
+                let stores = from + 1 + position != to
+                    && instruction.op_count() > 0
+                    && instruction.op0_kind() == OpKind::Memory;
                 let may_alias = stores
                     && match instruction.memory_base().full_register() {
                         Register::RSP => {
@@ -1068,11 +1047,7 @@ pub fn atomic_sites(
         };
         let release = (access != AtomicAccess::Load)
             .then(|| context.release_at(index, Primitive::AtomicRelease, 0, &HashSet::new()));
-        let acquire = (access != AtomicAccess::Store).then(|| {
-            context
-                .atomic_acquire(index)
-                .or_else(|| context.acquire_after_load_into_base(index))
-        });
+        let acquire = (access != AtomicAccess::Store).then(|| context.atomic_acquire(index));
         for site in [release, acquire].into_iter().flatten() {
             match site {
                 Some(site) => sites.push(context.emulated_probe(site)),
@@ -1149,10 +1124,7 @@ pub fn typed_field_loads(
                             function,
                             anchor_index: index,
                         };
-                        let site = context
-                            .atomic_acquire(index)
-                            .or_else(|| context.acquire_after_load_into_base(index));
-                        if let Some(site) = site {
+                        if let Some(site) = context.atomic_acquire(index) {
                             sites.push(context.emulated_probe(site));
                         }
                     }
