@@ -108,6 +108,15 @@ pub fn frame_push_address(code: &[u8], address: u64) -> Option<u64> {
     None
 }
 
+/// `CALL target` encoded at `at` (5 bytes): test code for the analyses that look for calls.
+#[cfg(test)]
+pub(crate) fn encoded_call(at: u64, target: u64) -> Vec<u8> {
+    let rel = (target as i64 - (at as i64 + 5)) as i32;
+    let mut bytes = vec![0xe8];
+    bytes.extend(rel.to_le_bytes());
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1481,18 +1481,11 @@ fn base_after(instruction: &Instruction, base: Reg) -> Option<AddressExpr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyse::disasm::encoded_call;
 
     const BASE: u64 = 0x47_bc00;
     const LOCK_SLOW: u64 = 0x46_0000;
     const UNLOCK_SLOW: u64 = 0x46_1000;
-
-    /// `CALL target` at `at` (5 bytes).
-    fn call(at: u64, target: u64) -> Vec<u8> {
-        let rel = (target as i64 - (at as i64 + 5)) as i32;
-        let mut bytes = vec![0xe8];
-        bytes.extend(rel.to_le_bytes());
-        bytes
-    }
 
     fn sites_of(code: &[u8]) -> (Vec<SyncSite>, Vec<u64>) {
         let anchors = [
@@ -1540,7 +1533,7 @@ mod tests {
             0x48, 0x8b, 0x44, 0x24, 0x18, // MOVQ 0x18(SP), AX
         ];
         let at = BASE + code.len() as u64;
-        code.extend(call(at, UNLOCK_SLOW));
+        code.extend(encoded_call(at, UNLOCK_SLOW));
         let (sites, _) = sites_of(&code);
         assert_eq!(sites.len(), 1);
         let site = &sites[0];
@@ -1567,7 +1560,7 @@ mod tests {
             0xf0, 0x0f, 0xc1, 0x1a, // LOCK XADDL BX, 0(DX)
         ];
         let at = BASE + code.len() as u64;
-        code.extend(call(at, UNLOCK_SLOW));
+        code.extend(encoded_call(at, UNLOCK_SLOW));
         let (sites, _) = sites_of(&code);
         assert_eq!(sites.len(), 1);
         assert_eq!(sites[0].probe, BASE + 5);
@@ -1594,7 +1587,7 @@ mod tests {
             0x48, 0x8d, 0x48, 0x08, // cold block: LEAQ 0x8(AX), CX
         ];
         let at = BASE + code.len() as u64;
-        code.extend(call(at, UNLOCK_SLOW));
+        code.extend(encoded_call(at, UNLOCK_SLOW));
         // Fix the JNE to land on the LEAQ (offset 19).
         code[15] = 19 - 16;
         let (sites, unconfirmed) = sites_of(&code);
@@ -1619,7 +1612,7 @@ mod tests {
             0xf0, 0x0f, 0xc1, 0x5a, 0x18, // LOCK XADDL BX, 0x18(DX)
         ];
         let at = BASE + code.len() as u64;
-        code.extend(call(at, UNLOCK_SLOW));
+        code.extend(encoded_call(at, UNLOCK_SLOW));
         let (sites, unconfirmed) = sites_of(&code);
         assert!(sites.is_empty());
         assert_eq!(unconfirmed, vec![at]);
@@ -1640,7 +1633,7 @@ mod tests {
             0x48, 0x89, 0xc8, // MOVQ CX, AX
         ]);
         let at = BASE + code.len() as u64;
-        code.extend(call(at, LOCK_SLOW));
+        code.extend(encoded_call(at, LOCK_SLOW));
         let (mut sites, unconfirmed) = sites_of(&code);
         assert!(unconfirmed.is_empty());
         assert_eq!(sites.len(), 1);
@@ -1695,7 +1688,7 @@ mod tests {
 
     #[test]
     fn anchor_without_fast_path_is_unconfirmed() {
-        let code = call(BASE, LOCK_SLOW);
+        let code = encoded_call(BASE, LOCK_SLOW);
         let (sites, unconfirmed) = sites_of(&code);
         assert!(sites.is_empty());
         assert_eq!(unconfirmed, vec![BASE]);

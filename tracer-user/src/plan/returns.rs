@@ -222,18 +222,11 @@ fn probe_after_call(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyse::disasm::encoded_call;
 
     const CALLER: u64 = 0x49_0000;
     /// Go 1.26 `sync.(*Pool).Get` (returns its value in AX, BX).
     const GET: u64 = 0x48_0000;
-
-    /// `CALL GET` at `at` (5 bytes).
-    fn call(at: u64, target: u64) -> Vec<u8> {
-        let rel = (target as i64 - (at as i64 + 5)) as i32;
-        let mut bytes = vec![0xe8];
-        bytes.extend(rel.to_le_bytes());
-        bytes
-    }
 
     /// `sync.(*Pool).Get`, a method whose return may be recorded where it did not happen.
     fn get() -> Callee {
@@ -260,7 +253,7 @@ mod tests {
     /// io.go in Go 1.26: the result compared with a LEAQ'd type into CX, then a JNE.
     #[test]
     fn a_return_is_observed_on_the_first_emulated_instruction_after_the_call() {
-        let mut code = call(CALLER, GET);
+        let mut code = encoded_call(CALLER, GET);
         code.extend([
             0x48, 0x8d, 0x0d, 0x11, 0xbc, 0x26, 0x00, // LEAQ 0x26bc11(IP), CX
             0x48, 0x39, 0xc8, // CMPQ AX, CX
@@ -273,7 +266,7 @@ mod tests {
     /// A result register written on the way: the probe stays right after the call.
     #[test]
     fn a_result_overwritten_on_the_way_keeps_the_probe_after_the_call() {
-        let mut code = call(CALLER, GET);
+        let mut code = encoded_call(CALLER, GET);
         code.extend([
             0x48, 0x89, 0xc3, // MOVQ AX, BX
             0x0f, 0x85, 0xb8, 0x00, 0x00, 0x00, // JNE
@@ -289,7 +282,7 @@ mod tests {
     /// the function keeps its RET probes.
     #[test]
     fn a_joined_return_address_is_probed_under_the_guard_or_not_at_all() {
-        let mut jumped = call(CALLER, GET);
+        let mut jumped = encoded_call(CALLER, GET);
         jumped.extend([0x90, 0xeb, 0xfd]); // NOP; JMP back to the NOP
         let probes = probes_of(&jumped, &HashSet::new());
         assert_eq!(probes[&GET], vec![(CALLER + 5, true)]);
@@ -302,14 +295,14 @@ mod tests {
     /// a value: the function keeps its RET probes.
     #[test]
     fn a_function_that_may_return_elsewhere_keeps_its_return_probes() {
-        let mut code = call(CALLER, GET);
+        let mut code = encoded_call(CALLER, GET);
         code.push(0x90); // NOP
         let probed = HashSet::from([CALLER + 5]);
         assert!(probes_of(&code, &probed).is_empty());
 
         let mut taken = vec![0x48, 0x8d, 0x05]; // LEAQ GET(IP), AX
         taken.extend(((GET as i64 - (CALLER as i64 + 7)) as i32).to_le_bytes());
-        taken.extend(call(CALLER + 7, GET));
+        taken.extend(encoded_call(CALLER + 7, GET));
         taken.push(0x90);
         assert!(probes_of(&taken, &HashSet::new()).is_empty());
 
