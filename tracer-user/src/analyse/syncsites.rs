@@ -1138,13 +1138,7 @@ pub fn typed_field_loads(
         if instruction.flow_control() == FlowControl::Call {
             loaded.clear();
         }
-        for used in factory.info(instruction).used_registers() {
-            if !matches!(used.access(), OpAccess::Read | OpAccess::CondRead) {
-                if let Some(register) = Reg::of(used.register()) {
-                    loaded.remove(&register);
-                }
-            }
-        }
+        loaded.retain(|&register, _| !writes_register(&mut factory, instruction, register));
         if let Some((register, layout)) = now_holds {
             loaded.insert(register, layout);
         }
@@ -1188,12 +1182,21 @@ fn writes_register(
     instruction: &Instruction,
     register: Reg,
 ) -> bool {
+    writes_any(factory, instruction, &[register])
+}
+
+/// Whether `instruction` writes (any part of) any of `registers`.
+pub(crate) fn writes_any(
+    factory: &mut InstructionInfoFactory,
+    instruction: &Instruction,
+    registers: &[Reg],
+) -> bool {
     factory
         .info(instruction)
         .used_registers()
         .iter()
         .any(|used| {
-            Reg::of(used.register()) == Some(register)
+            Reg::of(used.register()).is_some_and(|register| registers.contains(&register))
                 && !matches!(used.access(), OpAccess::Read | OpAccess::CondRead)
         })
 }

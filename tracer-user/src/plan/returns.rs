@@ -12,11 +12,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use iced_x86::{FlowControl, InstructionInfoFactory, OpAccess};
+use iced_x86::{FlowControl, InstructionInfoFactory};
 
 use crate::analyse::{
     disasm,
-    syncsites::{FunctionCode, Reg},
+    syncsites::{writes_any, FunctionCode, Reg},
 };
 
 /// How many instructions after a call the probe may move to reach one the kernel emulates.
@@ -200,16 +200,7 @@ fn probe_after_call(
         if disasm::kernel_emulates(function.bytes_from(ip)) {
             return Some((ip, false));
         }
-        let writes_read_register = factory
-            .info(instruction)
-            .used_registers()
-            .iter()
-            .any(|used| {
-                !matches!(
-                    used.access(),
-                    OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
-                ) && Reg::of(used.register()).is_some_and(|register| reads.contains(&register))
-            });
+        let writes_read_register = writes_any(&mut factory, instruction, reads);
         let atomic =
             instruction.has_lock_prefix() || instruction.mnemonic() == iced_x86::Mnemonic::Xchg;
         if writes_read_register || atomic || instruction.flow_control() != FlowControl::Next {
