@@ -13,7 +13,7 @@ use tracer_common::{names, RuntimeConfig, ANY_PROCESS};
 use super::{classify, take_map, watch_exec, EBPF_OBJECT};
 use crate::{error::TracerError, events::op::Op};
 
-/// Room for the execs of a busy node between two drains (records are 64 bytes).
+/// Room for the execs of a busy node between two drains (88 bytes a record: about 3 000).
 const WATCH_BUFFER_BYTES: u32 = 256 * 1024;
 
 /// Watches every `execve`; [`ExecWatch::started`] says which processes started a new program.
