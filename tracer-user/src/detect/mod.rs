@@ -15,3 +15,9 @@ pub mod translate;
 pub use engine::{
     Access, Address, Engine, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats,
 };
+
+/// The detector's hash tables, looked up for nearly every event and keyed by addresses and
+/// goroutine ids: foldhash's few multiplications instead of SipHash's rounds, still seeded per
+/// process.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

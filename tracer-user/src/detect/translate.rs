@@ -9,15 +9,18 @@
 //! every operation of the channel — or every channel — publishes to: more ordering than the
 //! program has, which can hide a race but never invent one.
 
-use std::collections::HashMap;
-
+use smallvec::{smallvec, SmallVec};
 use tracer_common::MAX_SELECT_CASES;
 
 use crate::{
-    detect::{Address, GoroutineId, Operation, SiteId},
+    detect::{Address, GoroutineId, HashMap, HashSet, Operation, SiteId},
     events::{ChannelBuffer, Event, Op},
     plan::catalogue::{FunctionId, OnEntry, OnReturn},
 };
+
+/// What one event stands for: one to four operations for nearly every event (a select's cases
+/// may need more), kept inline so that translating allocates nothing.
+pub type Operations = SmallVec<[Operation; 4]>;
 
 /// The happens-before objects translation adds to the program's own: each is derived from a
 /// real object (or from none, for the shared ones) and kept apart from every real object and
@@ -100,9 +103,9 @@ const ANY_SELECT: Address = (Derived::AnySelect as u64) << TAG_SHIFT;
 /// `goroutine`'s operation through a slot of `buffer`, as -race's `racenotify`: the slot
 /// takes the goroutine's clock and the goroutine learns what the slot carried; slots of
 /// zero-size elements (all one address) accumulate instead.
-fn through_slot(goroutine: GoroutineId, slot: Address, buffer: ChannelBuffer) -> Vec<Operation> {
+fn through_slot(goroutine: GoroutineId, slot: Address, buffer: ChannelBuffer) -> Operations {
     match buffer.element_size {
-        0 => vec![
+        0 => smallvec![
             Operation::Acquire {
                 goroutine,
                 object: slot,
@@ -112,7 +115,7 @@ fn through_slot(goroutine: GoroutineId, slot: Address, buffer: ChannelBuffer) ->
                 object: slot,
             },
         ],
-        _ => vec![Operation::ReleaseAcquire {
+        _ => smallvec![Operation::ReleaseAcquire {
             goroutine,
             object: slot,
         }],
@@ -122,8 +125,8 @@ fn through_slot(goroutine: GoroutineId, slot: Address, buffer: ChannelBuffer) ->
 /// An unbuffered hand-off between `active` and the parked `partner`, as -race's `racesync`:
 /// each learns what the other knew (through `object`, which accumulates). Also the fallback
 /// for a hand-off on an unrecognised channel: more ordering than any channel gives.
-fn racesync(active: GoroutineId, partner: GoroutineId, object: Address) -> Vec<Operation> {
-    vec![
+fn racesync(active: GoroutineId, partner: GoroutineId, object: Address) -> Operations {
+    smallvec![
         Operation::ReleaseMerge {
             goroutine: active,
             object,
@@ -223,7 +226,7 @@ pub struct Translator {
     /// Maps published through `atomic.Value`: whoever accesses one has loaded it atomically (or
     /// racily, a race this cannot see), so the access acquires its publication first, as the
     /// race detector's atomic Load would.
-    published: std::collections::HashSet<Address>,
+    published: HashSet<Address>,
     /// The AfterFunc callbacks whose goroutine is being started, by thread: timers fire on the
     /// scheduler's stack, where every thread has the same goroutine id (0), and `goFunc` starts
     /// the callback's goroutine on the thread that fired the timer.
@@ -239,60 +242,60 @@ impl Translator {
         event: &Event,
         function: Option<FunctionId>,
         site: SiteId,
-    ) -> Vec<Operation> {
+    ) -> Operations {
         let goroutine = event.goroutine;
         match event.op {
             // A nil map: lookups and deletes do nothing and an assignment panics, so nothing is
             // shared; and every nil map has address 0, which must not make them one map.
-            Op::Map { map: 0, .. } => Vec::new(),
+            Op::Map { map: 0, .. } => Operations::new(),
             Op::Map { access, map, .. } => self.map_access(goroutine, map, access.is_write(), site),
             Op::MapMade { map } => {
                 self.published.remove(&map);
-                vec![Operation::MapCreated { map }]
+                smallvec![Operation::MapCreated { map }]
             }
             Op::AtomicPublish { value } => {
                 self.published.insert(value);
-                vec![release_merge(goroutine, publication(value))]
+                smallvec![release_merge(goroutine, publication(value))]
             }
             Op::GoStatement => {
                 self.state(goroutine).go_statement = site;
-                Vec::new()
+                Operations::new()
             }
             Op::GoroutineCreate { child, parent } => self.spawn(parent, child, event.tid),
             Op::TimerArm { callback: function } => {
-                vec![release_merge(goroutine, callback(function))]
+                smallvec![release_merge(goroutine, callback(function))]
             }
             Op::TimerFire { callback } => {
                 self.firing.insert(event.tid, callback);
-                Vec::new()
+                Operations::new()
             }
             // As -race: Put releases on the value, a Get that returns it acquires.
-            Op::PoolPut { value } => vec![release_merge(goroutine, pooled(value))],
-            Op::PoolGet { value } if value != 0 => vec![acquire(goroutine, pooled(value))],
-            Op::PoolGet { .. } => Vec::new(),
+            Op::PoolPut { value } => smallvec![release_merge(goroutine, pooled(value))],
+            Op::PoolGet { value } if value != 0 => smallvec![acquire(goroutine, pooled(value))],
+            Op::PoolGet { .. } => Operations::new(),
             // Typed atomics, as -race: writes release (merging: concurrent writers' events
             // may reach the stream in another order than their stores), reads acquire.
-            Op::AtomicRelease { word } => vec![release_merge(goroutine, word)],
-            Op::AtomicAcquire { word } => vec![acquire(goroutine, word)],
+            Op::AtomicRelease { word } => smallvec![release_merge(goroutine, word)],
+            Op::AtomicAcquire { word } => smallvec![acquire(goroutine, word)],
             Op::GoroutineExit => {
                 self.goroutines.remove(&goroutine);
-                vec![Operation::Exit { goroutine }]
+                smallvec![Operation::Exit { goroutine }]
             }
             Op::SyncEnter { object, arg } => match sync_meaning(function) {
                 Some((id, on_entry, on_return)) => {
                     self.enter(goroutine, id, on_entry, on_return, object, arg)
                 }
-                None => Vec::new(),
+                None => Operations::new(),
             },
             Op::SyncExit { result } => match sync_meaning(function) {
                 Some((id, _, on_return)) => self.exit(goroutine, id, on_return, result),
-                None => Vec::new(),
+                None => Operations::new(),
             },
             Op::ChanMade { channel } => {
                 self.published.remove(&channel);
-                Vec::new()
+                Operations::new()
             }
-            Op::Fatal { .. } | Op::Exec => Vec::new(),
+            Op::Fatal { .. } | Op::Exec => Operations::new(),
             op => {
                 let mut operations = self.loaded_channel(goroutine, op);
                 operations.extend(
@@ -316,8 +319,8 @@ impl Translator {
         map: Address,
         write: bool,
         site: SiteId,
-    ) -> Vec<Operation> {
-        let mut operations = Vec::with_capacity(2);
+    ) -> Operations {
+        let mut operations = Operations::new();
         if self.published.contains(&map) {
             operations.push(acquire(goroutine, publication(map)));
         }
@@ -332,9 +335,9 @@ impl Translator {
 
     /// `go f()`: the child starts with its parent's knowledge (and an AfterFunc callback with
     /// what its arming published, when this thread is starting one).
-    fn spawn(&mut self, parent: GoroutineId, child: GoroutineId, tid: u32) -> Vec<Operation> {
+    fn spawn(&mut self, parent: GoroutineId, child: GoroutineId, tid: u32) -> Operations {
         let site = std::mem::take(&mut self.state(parent).go_statement);
-        let mut operations = vec![Operation::Spawn {
+        let mut operations = smallvec![Operation::Spawn {
             parent,
             child,
             site,
@@ -349,45 +352,45 @@ impl Translator {
     /// cancelled context's is the runtime's pre-closed channel, stored by `cancel` and loaded
     /// lock-free by `Done`): whoever operates on it has loaded it, so it acquires the
     /// publication first, as for a map published that way.
-    fn loaded_channel(&self, goroutine: GoroutineId, op: Op) -> Vec<Operation> {
+    fn loaded_channel(&self, goroutine: GoroutineId, op: Op) -> Operations {
         let (Op::Send { channel, .. }
         | Op::Receive { channel, .. }
         | Op::Close { channel }
         | Op::SelectNonBlocking { channel, .. }
         | Op::SelectCase { channel, .. }) = op
         else {
-            return Vec::new();
+            return Operations::new();
         };
         if self.published.contains(&channel) {
-            vec![acquire(goroutine, publication(channel))]
+            smallvec![acquire(goroutine, publication(channel))]
         } else {
-            Vec::new()
+            Operations::new()
         }
     }
 
     /// Inlined fast paths (`None` for other operations).
-    fn inlined_sync(&mut self, goroutine: GoroutineId, op: Op) -> Option<Vec<Operation>> {
+    fn inlined_sync(&mut self, goroutine: GoroutineId, op: Op) -> Option<Operations> {
         Some(match op {
             // A failed Lock CAS continues in lockSlow, whose return acquires.
             Op::Lock { mutex, acquired } | Op::TryLock { mutex, acquired } => match acquired {
-                true => vec![acquire(goroutine, mutex)],
-                false => Vec::new(),
+                true => smallvec![acquire(goroutine, mutex)],
+                false => Operations::new(),
             },
-            Op::Unlock { mutex } => vec![Operation::Release {
+            Op::Unlock { mutex } => smallvec![Operation::Release {
                 goroutine,
                 object: mutex,
             }],
             // A negative reader count means a writer holds the lock: the reader waits in
             // runtime_SemacquireRWMutexR, whose return acquires.
-            Op::RLock { rw, readers } if readers >= 0 => vec![acquire(goroutine, rw)],
+            Op::RLock { rw, readers } if readers >= 0 => smallvec![acquire(goroutine, rw)],
             Op::RLock { rw, .. } => {
                 self.state(goroutine).calls.push((OpenCall::ReaderWait, rw));
-                Vec::new()
+                Operations::new()
             }
-            Op::RUnlock { rw } => vec![release_merge(goroutine, companion(rw))],
-            Op::OnceDo { once, done: true } => vec![acquire(goroutine, once)],
-            Op::OnceDo { .. } | Op::WaitGroupDone { .. } => Vec::new(),
-            Op::OnceDone { once } => vec![release_merge(goroutine, once)],
+            Op::RUnlock { rw } => smallvec![release_merge(goroutine, companion(rw))],
+            Op::OnceDo { once, done: true } => smallvec![acquire(goroutine, once)],
+            Op::OnceDo { .. } | Op::WaitGroupDone { .. } => Operations::new(),
+            Op::OnceDone { once } => smallvec![release_merge(goroutine, once)],
             _ => return None,
         })
     }
@@ -400,29 +403,29 @@ impl Translator {
         goroutine: GoroutineId,
         function: Option<FunctionId>,
         op: Op,
-    ) -> Option<Vec<Operation>> {
+    ) -> Option<Operations> {
         let acquire = |object| acquire(goroutine, object);
         let release_merge = |object| release_merge(goroutine, object);
         // A channel operation whose start (or select cases) was not seen learns from every
         // channel operation.
-        let after_every_channel = || vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
+        let after_every_channel = || smallvec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
         Some(match op {
             Op::Send { channel, buffer } => {
                 self.state(goroutine)
                     .sends
                     .push(ChannelOp::new(channel, buffer));
-                vec![release_merge(channel), release_merge(ANY_CHANNEL)]
+                smallvec![release_merge(channel), release_merge(ANY_CHANNEL)]
             }
             Op::SendDone => match self.state(goroutine).sends.pop() {
-                Some(op) if op.paired => vec![acquire(ANY_SELECT)],
-                Some(op) => vec![acquire(companion(op.channel)), acquire(ANY_SELECT)],
+                Some(op) if op.paired => smallvec![acquire(ANY_SELECT)],
+                Some(op) => smallvec![acquire(companion(op.channel)), acquire(ANY_SELECT)],
                 None => after_every_channel(),
             },
             Op::Receive { channel, buffer } => {
                 self.state(goroutine)
                     .receives
                     .push(ChannelOp::new(channel, buffer));
-                vec![
+                smallvec![
                     release_merge(companion(channel)),
                     release_merge(ANY_CHANNEL),
                 ]
@@ -430,14 +433,14 @@ impl Translator {
             // chanrecv2 and reflect's chanrecv return whether a value arrived (false: the
             // channel is closed); chanrecv1 cannot tell, so it learns from both sends and close.
             Op::ReceiveDone { received } => match self.state(goroutine).receives.pop() {
-                Some(op) if op.paired => vec![acquire(ANY_SELECT)],
+                Some(op) if op.paired => smallvec![acquire(ANY_SELECT)],
                 Some(op) if function.is_some_and(|id| id.function().reports_received()) => {
                     match received {
-                        true => vec![acquire(op.channel), acquire(ANY_SELECT)],
-                        false => vec![acquire(closing(op.channel))],
+                        true => smallvec![acquire(op.channel), acquire(ANY_SELECT)],
+                        false => smallvec![acquire(closing(op.channel))],
                     }
                 }
-                Some(op) => vec![
+                Some(op) => smallvec![
                     acquire(op.channel),
                     acquire(closing(op.channel)),
                     acquire(ANY_SELECT),
@@ -446,21 +449,21 @@ impl Translator {
                 None => after_every_channel(),
             },
             Op::Close { channel } => {
-                vec![release_merge(closing(channel)), release_merge(ANY_CHANNEL)]
+                smallvec![release_merge(closing(channel)), release_merge(ANY_CHANNEL)]
             }
             _ => return None,
         })
     }
 
     /// A value through a slot or handed to a parked goroutine (`None` for other operations).
-    fn slot(&mut self, goroutine: GoroutineId, op: Op) -> Option<Vec<Operation>> {
+    fn slot(&mut self, goroutine: GoroutineId, op: Op) -> Option<Operations> {
         Some(match op {
             // As -race's racenotify: a slot carries the clock of the last operation through it
             // (elements of size zero share one slot, which accumulates).
             Op::ChanSlot { slot } => match self.pair(goroutine, slot) {
                 Some(buffer) => through_slot(goroutine, slot, buffer),
                 // Not a slot of the operation in progress: the goroutine's own variable.
-                None => Vec::new(),
+                None => Operations::new(),
             },
             // As -race: through the slot for a buffered channel (the parked partner second),
             // both ways for an unbuffered one (racesync), and both ways when the channel is
@@ -482,26 +485,26 @@ impl Translator {
     }
 
     /// `select`, blocking or not (`None` for other operations).
-    fn select(&mut self, goroutine: GoroutineId, op: Op) -> Option<Vec<Operation>> {
+    fn select(&mut self, goroutine: GoroutineId, op: Op) -> Option<Operations> {
         let acquire = |object| acquire(goroutine, object);
         let release_merge = |object| release_merge(goroutine, object);
-        let after_every_channel = || vec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
+        let after_every_channel = || smallvec![acquire(ANY_CHANNEL), acquire(ANY_SELECT)];
         Some(match op {
             Op::SelectNonBlocking { channel, buffer } => {
                 self.state(goroutine)
                     .receives
                     .push(ChannelOp::new(channel, buffer));
-                vec![release_merge(channel), release_merge(companion(channel))]
+                smallvec![release_merge(channel), release_merge(companion(channel))]
             }
             Op::SelectNonBlockingDone { selected } => {
                 match (self.state(goroutine).receives.pop(), selected) {
-                    (Some(op), true) if !op.paired => vec![
+                    (Some(op), true) if !op.paired => smallvec![
                         acquire(op.channel),
                         acquire(companion(op.channel)),
                         acquire(closing(op.channel)),
                     ],
                     (None, true) => after_every_channel(),
-                    _ => Vec::new(),
+                    _ => Operations::new(),
                 }
             }
             // A select publishes on each of its cases' channels when it starts (whichever case
@@ -512,8 +515,8 @@ impl Translator {
                     cases: Vec::new(),
                 });
                 match cases > MAX_SELECT_CASES {
-                    true => vec![release_merge(ANY_SELECT)],
-                    false => Vec::new(),
+                    true => smallvec![release_merge(ANY_SELECT)],
+                    false => Operations::new(),
                 }
             }
             Op::SelectCase {
@@ -524,11 +527,11 @@ impl Translator {
             } => {
                 match self.state(goroutine).select.as_mut() {
                     Some(select) => select.cases.push((ChannelOp::new(channel, buffer), send)),
-                    None => return Some(Vec::new()),
+                    None => return Some(Operations::new()),
                 }
                 match send {
-                    true => vec![release_merge(channel), release_merge(ANY_CHANNEL)],
-                    false => vec![
+                    true => smallvec![release_merge(channel), release_merge(ANY_CHANNEL)],
+                    false => smallvec![
                         release_merge(companion(channel)),
                         release_merge(ANY_CHANNEL),
                     ],
@@ -541,16 +544,16 @@ impl Translator {
                 });
                 match chosen {
                     // A default case (or no case at all) was taken.
-                    Some(None) => vec![acquire(ANY_SELECT)],
-                    Some(Some((op, _))) if op.paired => vec![acquire(ANY_SELECT)],
+                    Some(None) => smallvec![acquire(ANY_SELECT)],
+                    Some(Some((op, _))) if op.paired => smallvec![acquire(ANY_SELECT)],
                     Some(Some((op, true))) => {
-                        vec![acquire(companion(op.channel)), acquire(ANY_SELECT)]
+                        smallvec![acquire(companion(op.channel)), acquire(ANY_SELECT)]
                     }
                     Some(Some((op, false))) if received => {
-                        vec![acquire(op.channel), acquire(ANY_SELECT)]
+                        smallvec![acquire(op.channel), acquire(ANY_SELECT)]
                     }
                     Some(Some((op, false))) => {
-                        vec![acquire(closing(op.channel)), acquire(ANY_SELECT)]
+                        smallvec![acquire(closing(op.channel)), acquire(ANY_SELECT)]
                     }
                     // Cases unknown: learn from every channel operation.
                     None => after_every_channel(),
@@ -586,7 +589,7 @@ impl Translator {
         on_return: OnReturn,
         object: Address,
         arg: u64,
-    ) -> Vec<Operation> {
+    ) -> Operations {
         if on_return != OnReturn::Nothing {
             // The returns are probed: they are matched with this entry for its object.
             self.state(goroutine)
@@ -594,18 +597,18 @@ impl Translator {
                 .push((OpenCall::Function(function), object));
         }
         match on_entry {
-            OnEntry::Nothing => Vec::new(),
-            OnEntry::Release => vec![Operation::Release { goroutine, object }],
-            OnEntry::ReleaseMerge => vec![Operation::ReleaseMerge { goroutine, object }],
-            OnEntry::ReleaseMergeWriterSide => vec![Operation::ReleaseMerge {
+            OnEntry::Nothing => Operations::new(),
+            OnEntry::Release => smallvec![Operation::Release { goroutine, object }],
+            OnEntry::ReleaseMerge => smallvec![Operation::ReleaseMerge { goroutine, object }],
+            OnEntry::ReleaseMergeWriterSide => smallvec![Operation::ReleaseMerge {
                 goroutine,
                 object: companion(object),
             }],
             OnEntry::AddDelta if (arg as i64) < 0 => {
-                vec![Operation::ReleaseMerge { goroutine, object }]
+                smallvec![Operation::ReleaseMerge { goroutine, object }]
             }
-            OnEntry::AddDelta => Vec::new(),
-            OnEntry::Acquire => vec![acquire(goroutine, object)],
+            OnEntry::AddDelta => Operations::new(),
+            OnEntry::Acquire => smallvec![acquire(goroutine, object)],
         }
     }
 
@@ -615,7 +618,7 @@ impl Translator {
         function: FunctionId,
         on_return: OnReturn,
         result: u64,
-    ) -> Vec<Operation> {
+    ) -> Operations {
         // A TryLock acquires only when it returns true.
         let on_return = match on_return {
             OnReturn::AcquireIfTrue | OnReturn::AcquireBothIfTrue if result & 1 == 0 => {
@@ -631,8 +634,8 @@ impl Translator {
             // The call was not seen (a hole in the stream, or tracing began during it): what it
             // acquires is unknown, so the goroutine is ordered after everything.
             return match on_return {
-                OnReturn::Nothing => Vec::new(),
-                _ => vec![Operation::AcquireAll { goroutine }],
+                OnReturn::Nothing => Operations::new(),
+                _ => smallvec![Operation::AcquireAll { goroutine }],
             };
         };
         let object = calls[index].1;
@@ -650,7 +653,7 @@ impl Translator {
                 calls.truncate(index);
                 rw
             });
-        let mut operations = Vec::new();
+        let mut operations = Operations::new();
         if let Some(rw) = waited_reader {
             operations.push(Operation::Acquire {
                 goroutine,
@@ -686,7 +689,7 @@ mod tests {
     impl Translator {
         /// [`Translator::translate`] for an event of a site observing the function `name`.
         fn named(&mut self, event: &Event, name: &str, site: SiteId) -> Vec<Operation> {
-            self.translate(event, FunctionId::of(name), site)
+            self.translate(event, FunctionId::of(name), site).to_vec()
         }
     }
 

@@ -1,34 +1,52 @@
-//! Vector clocks indexed by goroutine slot, and FastTrack epochs.
+//! Vector clocks indexed by goroutine slot, FastTrack epochs, and the shared clocks goroutines
+//! and synchronisation objects carry.
+//!
+//! Most clock operations of a traced program hand knowledge on unchanged: an `Unlock` gives the
+//! mutex exactly what its goroutine knows, `go f()` gives the child exactly what its parent
+//! knows, and the goroutine only ticks its own entry afterwards. So the vector part of a
+//! [`SharedClock`] is shared copy-on-write between all who know the same, and the few epochs
+//! that differ sit on top of it: releasing and spawning copy nothing, and 100 000 goroutines
+//! started from one parent hold one vector between them.
+//!
+//! Times are 32 bits and clocks at most 256 slots wide (`Limits::max_slots`): 1 KiB per distinct
+//! vector. Go's own race runtime (LLVM's ThreadSanitizer, `tsan_defs.h`) makes the same choice
+//! at a smaller scale: 256 slots of 14-bit epochs, and a reset of its state when they run out.
+
+use std::rc::Rc;
 
 /// An index into vector clocks. Slots, not goroutine ids, index clocks so that their width stays
 /// bounded while goroutines come and go by the million (see `slots`).
 pub(crate) type Slot = u32;
+
+/// A point of one slot's timeline. 32 bits halve the clocks' memory and the bandwidth of every
+/// join; a slot about to run out restarts the engine's knowledge (see `Slots::exhausted`).
+pub(crate) type Time = u32;
 
 /// One point of one slot's timeline: `time` of `slot`. A single epoch stands for "the last
 /// access", FastTrack's O(1) replacement for a full vector clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Epoch {
     pub slot: Slot,
-    pub time: u64,
+    pub time: Time,
 }
 
 impl Epoch {
     /// Whether whoever knows `clock` is ordered after this epoch.
-    pub fn happens_before(self, clock: &VectorClock) -> bool {
+    pub fn happens_before(self, clock: &SharedClock) -> bool {
         self.time <= clock.get(self.slot)
     }
 }
 
 /// For each slot, the latest time known; missing trailing entries are 0 (nothing known).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct VectorClock(Vec<u64>);
+pub(crate) struct VectorClock(Vec<Time>);
 
 impl VectorClock {
-    pub fn get(&self, slot: Slot) -> u64 {
+    pub fn get(&self, slot: Slot) -> Time {
         self.0.get(slot as usize).copied().unwrap_or(0)
     }
 
-    pub fn set(&mut self, slot: Slot, time: u64) {
+    pub fn set(&mut self, slot: Slot, time: Time) {
         let index = slot as usize;
         if index >= self.0.len() {
             self.0.resize(index + 1, 0);
@@ -45,21 +63,152 @@ impl VectorClock {
             *mine = (*mine).max(*theirs);
         }
     }
+
+    /// Which of the two knows something the other does not: (`self` does, `other` does). One
+    /// pass without early exit, so that it compiles to vector instructions.
+    fn compare(&self, other: &Self) -> (bool, bool) {
+        let common = self.0.len().min(other.0.len());
+        let tail = |times: &[Time]| times.iter().fold(0, |any, &time| any | time) != 0;
+        let (mut mine_more, mut theirs_more) = (tail(&self.0[common..]), tail(&other.0[common..]));
+        for (mine, theirs) in self.0[..common].iter().zip(&other.0[..common]) {
+            mine_more |= mine > theirs;
+            theirs_more |= theirs > mine;
+        }
+        (mine_more, theirs_more)
+    }
+}
+
+/// What a goroutine or a synchronisation object knows: a vector shared copy-on-write, and at
+/// most two epochs on top of it — the owner's own current epoch, and one more it learnt (a
+/// child's parent epoch, a releaser's) — so that ticking, releasing and spawning write no vector.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SharedClock {
+    vector: Rc<VectorClock>,
+    /// A goroutine's own epoch while it holds a slot; an object's releaser's.
+    own: Option<Epoch>,
+    /// One more epoch learnt, not yet folded into `vector`.
+    extra: Option<Epoch>,
+}
+
+impl From<VectorClock> for SharedClock {
+    fn from(vector: VectorClock) -> Self {
+        Self {
+            vector: Rc::new(vector),
+            own: None,
+            extra: None,
+        }
+    }
+}
+
+impl SharedClock {
+    pub fn get(&self, slot: Slot) -> Time {
+        let on_top = |epoch: Option<Epoch>| epoch.filter(|e| e.slot == slot).map_or(0, |e| e.time);
+        self.vector
+            .get(slot)
+            .max(on_top(self.own))
+            .max(on_top(self.extra))
+    }
+
+    pub fn own(&self) -> Option<Epoch> {
+        self.own
+    }
+
+    /// Makes `epoch` the owner's current one; the previous one stays known.
+    pub fn set_own(&mut self, epoch: Epoch) {
+        if let Some(previous) = self.own.filter(|previous| previous.slot != epoch.slot) {
+            self.fold(previous);
+        }
+        self.own = Some(epoch);
+    }
+
+    /// The owner gives up its epoch (its slot is taken away); what it knew stays known.
+    pub fn release_own(&mut self) {
+        if let Some(own) = self.own.take() {
+            self.fold(own);
+        }
+    }
+
+    /// What a child starts from: all of this, the owner's epoch as the child's extra. Folds this
+    /// clock's own extra first, once, so that every further child shares the same vector.
+    pub fn handed_down(&mut self) -> Self {
+        if let Some(extra) = self.extra.take() {
+            self.fold(extra);
+        }
+        Self {
+            vector: Rc::clone(&self.vector),
+            own: None,
+            extra: self.own,
+        }
+    }
+
+    /// Pointwise maximum: afterwards `self` knows everything `other` knows. The vector is copied
+    /// only when both know something the other does not; when `other` knows more in every
+    /// entry, its vector is shared instead.
+    pub fn join(&mut self, other: &Self) {
+        if !Rc::ptr_eq(&self.vector, &other.vector) {
+            match self.vector.compare(&other.vector) {
+                (_, false) => {}
+                (false, true) => self.vector = Rc::clone(&other.vector),
+                (true, true) => Rc::make_mut(&mut self.vector).join(&other.vector),
+            }
+        }
+        for epoch in [other.own, other.extra].into_iter().flatten() {
+            self.learn(epoch);
+        }
+    }
+
+    /// Knows `epoch` from now on.
+    fn learn(&mut self, epoch: Epoch) {
+        if self.get(epoch.slot) >= epoch.time {
+            return;
+        }
+        match self.own {
+            Some(own) if own.slot == epoch.slot => self.own = Some(epoch),
+            _ => match self.extra {
+                Some(extra) if extra.slot != epoch.slot => {
+                    self.fold(extra);
+                    self.extra = Some(epoch);
+                }
+                _ => self.extra = Some(epoch),
+            },
+        }
+    }
+
+    /// Writes `epoch` into the vector (copying it if shared) unless the vector knows it.
+    fn fold(&mut self, epoch: Epoch) {
+        if self.vector.get(epoch.slot) < epoch.time {
+            Rc::make_mut(&mut self.vector).set(epoch.slot, epoch.time);
+        }
+    }
+
+    /// Whether both share one vector (for tests of sharing).
+    #[cfg(test)]
+    pub fn shares_vector_with(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.vector, &other.vector)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn clock(times: &[u64]) -> VectorClock {
+    fn vector(times: &[Time]) -> VectorClock {
         VectorClock(times.to_vec())
+    }
+
+    fn clock(times: &[Time]) -> SharedClock {
+        SharedClock::from(vector(times))
+    }
+
+    fn times(clock: &SharedClock, width: Slot) -> Vec<Time> {
+        (0..width).map(|slot| clock.get(slot)).collect()
     }
 
     #[test]
     fn join_takes_the_pointwise_maximum_and_widens() {
-        let mut a = clock(&[3, 1]);
-        a.join(&clock(&[1, 4, 2]));
-        assert_eq!(a, clock(&[3, 4, 2]));
+        let mut a = vector(&[3, 1]);
+        a.join(&vector(&[1, 4, 2]));
+        assert_eq!(a, vector(&[3, 4, 2]));
     }
 
     #[test]
@@ -68,5 +217,59 @@ mod tests {
         assert!(epoch.happens_before(&clock(&[0, 4])));
         assert!(!epoch.happens_before(&clock(&[9, 3])));
         assert!(!epoch.happens_before(&clock(&[9])));
+    }
+
+    #[test]
+    fn shared_join_is_the_pointwise_maximum_of_vectors_and_epochs() {
+        let mut a = clock(&[3, 1]);
+        a.set_own(Epoch { slot: 3, time: 7 });
+        let mut b = clock(&[1, 4, 2]);
+        b.set_own(Epoch { slot: 4, time: 5 });
+        b.learn(Epoch { slot: 0, time: 9 });
+        a.join(&b);
+        assert_eq!(times(&a, 6), [9, 4, 2, 7, 5, 0]);
+        assert_eq!(a.own(), Some(Epoch { slot: 3, time: 7 }), "own epoch kept");
+    }
+
+    #[test]
+    fn a_clock_that_knows_less_everywhere_takes_the_other_vector_without_copying() {
+        let mut small = clock(&[1, 1]);
+        let big = clock(&[2, 3, 1]);
+        small.join(&big);
+        assert!(small.shares_vector_with(&big));
+        let mut bigger = big.clone();
+        bigger.join(&clock(&[1]));
+        assert!(
+            bigger.shares_vector_with(&big),
+            "nothing new: nothing written"
+        );
+    }
+
+    #[test]
+    fn children_share_their_parent_vector_and_know_its_epoch() {
+        let mut parent = clock(&[0, 0, 4]);
+        parent.set_own(Epoch { slot: 0, time: 6 });
+        parent.learn(Epoch { slot: 1, time: 2 });
+        let mut first = parent.handed_down();
+        let second = parent.handed_down();
+        assert!(first.shares_vector_with(&second));
+        assert!(first.shares_vector_with(&parent));
+        first.set_own(Epoch { slot: 5, time: 1 });
+        assert!(
+            first.shares_vector_with(&second),
+            "taking a slot writes no vector"
+        );
+        assert_eq!(times(&first, 6), [6, 2, 4, 0, 0, 1]);
+        parent.set_own(Epoch { slot: 0, time: 7 });
+        assert_eq!(second.get(0), 6, "the parent's later epochs are its own");
+    }
+
+    #[test]
+    fn giving_up_the_own_epoch_keeps_it_known() {
+        let mut a = clock(&[1]);
+        a.set_own(Epoch { slot: 2, time: 8 });
+        a.release_own();
+        assert_eq!(a.own(), None);
+        assert_eq!(a.get(2), 8);
     }
 }

@@ -7,23 +7,17 @@
 //! it. That knows at least as much as the evicted entry did: eviction can hide races (the extra
 //! knowledge orders too much), never invent one.
 
-use super::clock::VectorClock;
+use super::clock::SharedClock;
 use super::lru::Lru;
 
-/// An entry that carries a vector clock.
+/// An entry that carries a clock.
 pub(crate) trait Clocked {
-    fn clock(&self) -> &VectorClock;
-}
-
-impl Clocked for VectorClock {
-    fn clock(&self) -> &VectorClock {
-        self
-    }
+    fn clock(&self) -> &SharedClock;
 }
 
 pub(crate) struct ClockTable<V> {
     entries: Lru<u64, V>,
-    forgotten: VectorClock,
+    forgotten: SharedClock,
     evicted: KeyFilter,
     evictions: u64,
 }
@@ -32,7 +26,7 @@ impl<V: Clocked> ClockTable<V> {
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: Lru::new(capacity),
-            forgotten: VectorClock::default(),
+            forgotten: SharedClock::default(),
             evicted: KeyFilter::default(),
             evictions: 0,
         }
@@ -52,16 +46,26 @@ impl<V: Clocked> ClockTable<V> {
     }
 
     /// The clock `key` carries, or the clock it must start from if it may have been evicted.
-    pub fn clock(&mut self, key: u64) -> Option<&VectorClock> {
+    pub fn clock(&mut self, key: u64) -> Option<&SharedClock> {
+        self.lookup(key)
+            .map(|found| found.map_or_else(|forgotten| forgotten, Clocked::clock))
+    }
+
+    /// The entry of `key` (`Ok`), else the clock it must start from if it may have been evicted
+    /// (`Err`).
+    pub fn lookup(&mut self, key: u64) -> Option<Result<&V, &SharedClock>> {
         match self.entries.get_mut(&key) {
-            Some(entry) => Some(entry.clock()),
-            None => self.evicted.may_contain(key).then_some(&self.forgotten),
+            Some(entry) => Some(Ok(entry)),
+            None => self
+                .evicted
+                .may_contain(key)
+                .then_some(Err(&self.forgotten)),
         }
     }
 
     /// The entry of `key`, created by `make` from the clock it inherits when absent, and the
     /// entry evicted to make room (its clock already folded into `forgotten`).
-    pub fn entry(&mut self, key: u64, make: impl FnOnce(VectorClock) -> V) -> (&mut V, Option<V>) {
+    pub fn entry(&mut self, key: u64, make: impl FnOnce(SharedClock) -> V) -> (&mut V, Option<V>) {
         let Self {
             entries,
             forgotten,
@@ -72,7 +76,7 @@ impl<V: Clocked> ClockTable<V> {
             make(if evicted.may_contain(key) {
                 forgotten.clone()
             } else {
-                VectorClock::default()
+                SharedClock::default()
             })
         });
         let dropped = dropped.map(|(key, value)| {
@@ -89,7 +93,7 @@ impl<V: Clocked> ClockTable<V> {
     }
 
     /// Everything any entry, present or evicted, knows.
-    pub fn join_all_into(&self, clock: &mut VectorClock) {
+    pub fn join_all_into(&self, clock: &mut SharedClock) {
         clock.join(&self.forgotten);
         for entry in self.entries.values() {
             clock.join(entry.clock());
@@ -133,11 +137,21 @@ impl KeyFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::engine::clock::{Epoch, Slot, Time};
 
-    fn clock(slot: u32, time: u64) -> VectorClock {
-        let mut clock = VectorClock::default();
-        clock.set(slot, time);
-        clock
+    #[derive(Debug)]
+    struct Entry(SharedClock);
+
+    impl Clocked for Entry {
+        fn clock(&self) -> &SharedClock {
+            &self.0
+        }
+    }
+
+    fn clock(slot: Slot, time: Time) -> Entry {
+        let mut clock = SharedClock::default();
+        clock.set_own(Epoch { slot, time });
+        Entry(clock)
     }
 
     #[test]
@@ -145,11 +159,11 @@ mod tests {
         let mut table = ClockTable::new(1);
         table.entry(0x1000, |_| clock(0, 5));
         let (_, evicted) = table.entry(0x2000, |_| clock(1, 7));
-        assert_eq!(evicted, Some(clock(0, 5)));
+        assert_eq!(evicted.map(|entry| entry.0.get(0)), Some(5));
         assert_eq!(table.evictions(), 1);
         assert!(table.clock(0x1000).is_some_and(|c| c.get(0) >= 5));
-        assert_eq!(table.clock(0x3000), None);
-        let (revived, _) = table.entry(0x1000, |inherited| inherited);
-        assert!(revived.get(0) >= 5);
+        assert!(table.clock(0x3000).is_none());
+        let (revived, _) = table.entry(0x1000, Entry);
+        assert!(revived.0.get(0) >= 5);
     }
 }

@@ -3,8 +3,9 @@
 //! Entries live contiguously in a vector linked from newest to oldest by indices; a removal
 //! moves the last entry into the hole, so there is no free list to manage.
 
-use std::collections::HashMap;
 use std::hash::Hash;
+
+use crate::detect::HashMap;
 
 const NONE: usize = usize::MAX;
 
@@ -27,7 +28,7 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
     /// `capacity` is raised to 1: an empty cache would forget the entry it just created.
     pub fn new(capacity: usize) -> Self {
         Self {
-            index: HashMap::new(),
+            index: HashMap::default(),
             nodes: Vec::new(),
             newest: NONE,
             oldest: NONE,

@@ -24,7 +24,7 @@ mod tests;
 pub use model::{Access, Address, GoroutineId, Limits, Operation, RaceReport, SiteId, Stats};
 
 use self::{
-    clock::{Epoch, Slot, VectorClock},
+    clock::{Epoch, SharedClock, Slot, Time},
     clock_table::{ClockTable, Clocked},
     maps::Maps,
     reports::Reports,
@@ -38,14 +38,15 @@ const ATTACHED: &str = "the goroutine holds a slot";
 
 /// A goroutine as the engine knows it.
 struct Goroutine {
-    clock: VectorClock,
+    /// Its own epoch on top while it holds a slot.
+    clock: SharedClock,
     /// Attached on first need: a goroutine that only acquires never takes one.
     slot: Option<Slot>,
     created_at: Option<SiteId>,
 }
 
 impl Clocked for Goroutine {
-    fn clock(&self) -> &VectorClock {
+    fn clock(&self) -> &SharedClock {
         &self.clock
     }
 }
@@ -55,7 +56,8 @@ impl Goroutine {
     /// just released or spawned.
     fn tick(&mut self, slots: &mut Slots, now: u64) {
         let slot = self.slot.expect(ATTACHED);
-        self.clock.set(slot, slots.tick(slot, now));
+        let time = slots.tick(slot, now);
+        self.clock.set_own(Epoch { slot, time });
     }
 }
 
@@ -104,6 +106,15 @@ impl Engine {
         }
     }
 
+    /// An engine whose slot times run out at `time_limit`, for tests of what follows.
+    #[cfg(test)]
+    fn with_time_limit(limits: Limits, time_limit: Time) -> Self {
+        Self {
+            slots: Slots::with_time_limit(limits.max_slots, time_limit),
+            ..Self::new(limits)
+        }
+    }
+
     /// Forgets every goroutine, clock and access history, as if tracing started now (a sampling
     /// window opens after a time without probes, about which nothing is known); keeps the races
     /// found and the counters.
@@ -114,10 +125,27 @@ impl Engine {
         self.carried = carried;
     }
 
+    /// A slot's time ran out: starts afresh, so that times restart, counted as a gap that forgot
+    /// every recorded access (races across it are missed, none invented).
+    fn restart_times(&mut self) {
+        let forgotten = self.maps.forget_all();
+        self.forget_order();
+        self.carried.gaps += 1;
+        self.carried.forgotten_by_gap += forgotten;
+    }
+
     /// Applies one operation, number `seq` in the stream (increasing; copied into
     /// [`Access::seq`] so reports can point back); returns the races it revealed that are new (a
     /// pair of code sites not reported before). Operations must come in stream order.
     pub fn process(&mut self, seq: u64, operation: Operation) -> Vec<RaceReport> {
+        let races = self.apply(seq, operation);
+        if self.slots.exhausted() {
+            self.restart_times();
+        }
+        races
+    }
+
+    fn apply(&mut self, seq: u64, operation: Operation) -> Vec<RaceReport> {
         self.now += 1;
         match operation {
             Operation::Spawn {
@@ -128,10 +156,11 @@ impl Engine {
             Operation::Exit { goroutine } => self.exit(goroutine),
             Operation::Acquire { goroutine, object } => {
                 let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
-                self.sync_objects.acquire(object, &mut goroutine.clock);
+                self.sync_objects
+                    .acquire(object, &mut goroutine.clock, &self.slots);
             }
             Operation::AcquireAll { goroutine } => {
-                let everything = self.slots.times();
+                let everything = SharedClock::from(self.slots.times());
                 let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
                 goroutine.clock.join(&everything);
             }
@@ -183,7 +212,7 @@ impl Engine {
 
     fn spawn(&mut self, parent: GoroutineId, child: GoroutineId, site: SiteId) {
         self.attach(parent);
-        let inherited = present(&mut self.goroutines, parent).clock.clone();
+        let inherited = present(&mut self.goroutines, parent).clock.handed_down();
         let child = admit(&mut self.goroutines, &mut self.slots, child);
         child.clock.join(&inherited);
         child.created_at = Some(site);
@@ -249,7 +278,7 @@ impl Engine {
         self.forgotten_by_gap += match goroutines {
             None => self.maps.forget_all(),
             Some(goroutines) => {
-                let mut reachable = VectorClock::default();
+                let mut reachable = SharedClock::default();
                 for &goroutine in goroutines {
                     if let Some(clock) = self.goroutines.clock(goroutine) {
                         reachable.join(clock);
@@ -271,12 +300,12 @@ impl Engine {
                 let (slot, time) = self.take_slot(id);
                 let goroutine = present(&mut self.goroutines, id);
                 goroutine.slot = Some(slot);
-                goroutine.clock.set(slot, time);
+                goroutine.clock.set_own(Epoch { slot, time });
             }
         }
     }
 
-    fn take_slot(&mut self, id: GoroutineId) -> (Slot, u64) {
+    fn take_slot(&mut self, id: GoroutineId) -> (Slot, Time) {
         if let Some(taken) = self.slots.take(id, self.now) {
             return taken;
         }
@@ -287,6 +316,7 @@ impl Engine {
         for detached in reclaimed.detached {
             if let Some(goroutine) = self.goroutines.peek_mut(detached) {
                 goroutine.slot = None;
+                goroutine.clock.release_own();
             }
         }
         if reclaimed.forget.contains(&true) {

@@ -131,7 +131,7 @@ impl Default for Limits {
             max_maps: 1 << 16,
             max_sync_objects: 1 << 16,
             max_goroutines: 1 << 16,
-            max_slots: 512,
+            max_slots: 256,
         }
     }
 }

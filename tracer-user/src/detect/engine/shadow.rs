@@ -5,7 +5,7 @@
 //! into the latest ("read-exclusive"); concurrent reads are all kept ("read-shared"), one per slot,
 //! so that a later write is checked against each of them.
 
-use super::clock::{Epoch, VectorClock};
+use super::clock::{Epoch, SharedClock};
 use super::model::Access;
 
 /// One recorded access: when (an epoch of its goroutine's slot) and what, for the report.
@@ -43,7 +43,7 @@ pub(crate) struct MapShadow {
 impl MapShadow {
     /// Checks an access made at `record.epoch` by a goroutine that knows `clock` against the
     /// history, records it, and returns the earlier accesses it races with.
-    pub fn access(&mut self, record: Record, clock: &VectorClock) -> Vec<Access> {
+    pub fn access(&mut self, record: Record, clock: &SharedClock) -> Vec<Access> {
         if record.access.write {
             self.write(record, clock)
         } else {
@@ -51,7 +51,7 @@ impl MapShadow {
         }
     }
 
-    fn read(&mut self, record: Record, clock: &VectorClock) -> Vec<Access> {
+    fn read(&mut self, record: Record, clock: &SharedClock) -> Vec<Access> {
         // Already read in this epoch: no write since (a write clears the reads), nothing new.
         if self.reads_iter().any(|read| read.epoch == record.epoch) {
             return Vec::new();
@@ -72,7 +72,7 @@ impl MapShadow {
         races
     }
 
-    fn write(&mut self, record: Record, clock: &VectorClock) -> Vec<Access> {
+    fn write(&mut self, record: Record, clock: &SharedClock) -> Vec<Access> {
         let same_epoch = self
             .write
             .as_ref()
@@ -116,7 +116,7 @@ impl MapShadow {
 }
 
 /// The accesses of `records` that a goroutine knowing `clock` is not ordered after.
-fn unordered<'a>(records: impl Iterator<Item = &'a Record>, clock: &VectorClock) -> Vec<Access> {
+fn unordered<'a>(records: impl Iterator<Item = &'a Record>, clock: &SharedClock) -> Vec<Access> {
     records
         .filter(|record| !record.epoch.happens_before(clock))
         .map(|record| record.access)

@@ -10,7 +10,7 @@
 //! clocks and get another slot when they next need one) and has their records forgotten: that can
 //! hide a race, never invent one.
 
-use super::clock::{Slot, VectorClock};
+use super::clock::{Epoch, Slot, Time, VectorClock};
 use super::model::GoroutineId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +24,9 @@ enum Owner {
 
 struct SlotState {
     /// The last time issued.
-    time: u64,
+    time: Time,
+    /// The first time issued to the current owner: a later epoch of the slot is the owner's.
+    owner_since: Time,
     owner: Owner,
     /// The engine's event counter when the slot was last used, for least-recently-used choice.
     last_used: u64,
@@ -44,7 +46,13 @@ pub(crate) struct Slots {
     max: usize,
     reuses: u64,
     preemptions: u64,
+    /// A slot whose time reaches this has run out (see [`Slots::exhausted`]).
+    time_limit: Time,
+    exhausted: bool,
 }
+
+/// Times stop short of `Time::MAX` by more than the ticks one event can make.
+const TIME_LIMIT: Time = Time::MAX - 16;
 
 impl Slots {
     /// `max` is raised to 1; one event needs at most one newly attached slot.
@@ -55,7 +63,25 @@ impl Slots {
             max: max.max(1),
             reuses: 0,
             preemptions: 0,
+            time_limit: TIME_LIMIT,
+            exhausted: false,
         }
+    }
+
+    /// Slots whose times run out at `time_limit`, for tests of what follows.
+    #[cfg(test)]
+    pub fn with_time_limit(max: usize, time_limit: Time) -> Self {
+        Self {
+            time_limit,
+            ..Self::new(max)
+        }
+    }
+
+    /// Whether a slot's time has reached the limit: the engine must start its knowledge afresh
+    /// (every time restarts at 0) before times wrap, which would order what is not ordered. At
+    /// a million releases a second on one slot, that is once an hour.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
     }
 
     pub fn len(&self) -> usize {
@@ -72,13 +98,14 @@ impl Slots {
 
     /// A slot for `owner` without forgetting anything (a free one, else a new one below the cap)
     /// and the owner's first time in it.
-    pub fn take(&mut self, owner: GoroutineId, now: u64) -> Option<(Slot, u64)> {
+    pub fn take(&mut self, owner: GoroutineId, now: u64) -> Option<(Slot, Time)> {
         let slot = if let Some(slot) = self.free.pop() {
             self.reuses += 1;
             slot
         } else if self.slots.len() < self.max {
             self.slots.push(SlotState {
                 time: 0,
+                owner_since: 0,
                 owner: Owner::Free,
                 last_used: now,
             });
@@ -86,17 +113,28 @@ impl Slots {
         } else {
             return None;
         };
-        let state = &mut self.slots[slot as usize];
-        state.owner = Owner::Goroutine(owner);
-        Some((slot, self.tick(slot, now)))
+        self.slots[slot as usize].owner = Owner::Goroutine(owner);
+        let time = self.tick(slot, now);
+        self.slots[slot as usize].owner_since = time;
+        Some((slot, time))
     }
 
     /// Starts the owner's next epoch in `slot` and returns its time.
-    pub fn tick(&mut self, slot: Slot, now: u64) -> u64 {
+    pub fn tick(&mut self, slot: Slot, now: u64) -> Time {
         let state = &mut self.slots[slot as usize];
         state.time += 1;
         state.last_used = now;
+        self.exhausted |= state.time >= self.time_limit;
         state.time
+    }
+
+    /// Whether `epoch` was issued to its slot's current owner. Knowing such an epoch means
+    /// knowing everything the owner knew then; an epoch of an earlier owner of the slot tells
+    /// nothing about what the current owner knew.
+    pub fn issued_to_current_owner(&self, epoch: Epoch) -> bool {
+        self.slots
+            .get(epoch.slot as usize)
+            .is_some_and(|state| epoch.time >= state.owner_since)
     }
 
     /// Every slot's last issued time: whoever knows it is ordered after everything recorded.

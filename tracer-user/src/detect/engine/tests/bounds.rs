@@ -87,6 +87,22 @@ mod slot_reuse {
         preempted_reader_of(true).assert_silent();
     }
 
+    /// Goroutine 2 releases LOCK knowing of 1's write, then loses its slot to goroutine 3,
+    /// whose later time there goroutine 4 learns. That time is 3's: it says nothing of what 2
+    /// knew, so 4's acquire of LOCK must still teach it 1's write (an acquire is skipped only
+    /// for a release epoch of the slot's current owner).
+    #[test]
+    fn a_later_owners_epoch_does_not_stand_for_an_earlier_owners_release() {
+        let mut t = Trace::with_limits(limits(2));
+        t.write(1, MAP, 1).release(1, OTHER_LOCK); // 1 takes slot 0
+        t.acquire(2, OTHER_LOCK).release(2, LOCK); // 2 takes slot 1
+        t.release(3, UNRELATED); // preempts 2 (no records), not 1 (records)
+        t.acquire(4, UNRELATED).acquire(4, LOCK);
+        t.write(4, MAP, 2);
+        assert_eq!(t.engine.stats().slot_preemptions, 2);
+        t.assert_silent();
+    }
+
     #[test]
     fn a_preempted_goroutine_still_races() {
         preempted_reader_of(false).assert_one_race((1, 1, WRITE), (2, 2, WRITE));
@@ -161,5 +177,29 @@ mod eviction {
         t.assert_silent();
         let stats = t.engine.stats();
         assert_eq!((stats.maps, stats.map_evictions), (1, 2));
+    }
+}
+
+mod time_limit {
+    use super::*;
+    use crate::detect::engine::Engine;
+
+    /// Goroutine 1 writes, then releases LOCK until its slot's time runs out: the engine starts
+    /// afresh (a gap that forgets the write, counted) and goes on finding races.
+    #[test]
+    fn running_out_of_time_forgets_what_was_recorded_and_carries_on() {
+        let mut t = Trace::with_limits(Limits::default());
+        t.engine = Engine::with_time_limit(Limits::default(), 5);
+        t.write(1, MAP, 1);
+        for _ in 0..4 {
+            t.release(1, LOCK);
+        }
+        let stats = t.engine.stats();
+        assert_eq!((stats.gaps, stats.forgotten_by_gap), (1, 1));
+        assert_eq!(stats.goroutines, 0, "every clock was forgotten");
+        t.write(2, MAP, 2); // unordered with 1's write, which was forgotten
+        t.assert_silent();
+        t.write(3, MAP, 3);
+        t.assert_one_race((2, 2, WRITE), (3, 3, WRITE));
     }
 }

@@ -1,6 +1,7 @@
 //! The engine driven by synthetic event traces.
 
 mod bounds;
+mod differential;
 mod edges;
 mod properties;
 mod scale;
