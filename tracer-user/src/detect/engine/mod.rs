@@ -316,7 +316,7 @@ impl Engine {
         for detached in reclaimed.detached {
             if let Some(goroutine) = self.goroutines.peek_mut(detached) {
                 goroutine.slot = None;
-                goroutine.clock.release_own();
+                goroutine.clock.forget_own();
             }
         }
         if reclaimed.forget.contains(&true) {
