@@ -43,6 +43,8 @@ pub(crate) struct Reclaimed {
 pub(crate) struct Slots {
     slots: Vec<SlotState>,
     free: Vec<Slot>,
+    /// How many slots there may be now (every clock's width), doubled up to `max` as needed.
+    width: usize,
     max: usize,
     reuses: u64,
     preemptions: u64,
@@ -50,6 +52,9 @@ pub(crate) struct Slots {
     time_limit: Time,
     exhausted: bool,
 }
+
+/// Slots before the first widening.
+const INITIAL_WIDTH: usize = 32;
 
 /// Times stop short of `Time::MAX` by more than the ticks one event can make.
 const TIME_LIMIT: Time = Time::MAX - 16;
@@ -60,6 +65,7 @@ impl Slots {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
+            width: max.clamp(1, INITIAL_WIDTH),
             max: max.max(1),
             reuses: 0,
             preemptions: 0,
@@ -102,7 +108,7 @@ impl Slots {
         let slot = if let Some(slot) = self.free.pop() {
             self.reuses += 1;
             slot
-        } else if self.slots.len() < self.max {
+        } else if self.slots.len() < self.width {
             self.slots.push(SlotState {
                 time: 0,
                 owner_since: 0,
@@ -155,9 +161,12 @@ impl Slots {
         self.slots[slot as usize].owner = Owner::Retired;
     }
 
-    /// Fills the free list: retired slots no record names (`referenced`, indexed by slot), then,
+    /// Fills the free list: retired slots no record names (`referenced`, indexed by slot); if
+    /// that frees fewer than an eighth of the slots, widens the clocks instead while below the
+    /// cap (so that a program with a few goroutines at a time keeps narrow clocks however many
+    /// it creates, and the caller's scan of all records is amortised either way); at the cap,
     /// up to `batch` free slots, the least recently used slots not used at `now`, those without
-    /// records first. Batching amortises the caller's scan of all records.
+    /// records first.
     pub fn reclaim(&mut self, referenced: &[bool], batch: usize, now: u64) -> Reclaimed {
         for (slot, state) in self.slots.iter_mut().enumerate() {
             if state.owner == Owner::Retired && !referenced[slot] {
@@ -169,6 +178,12 @@ impl Slots {
             detached: Vec::new(),
             forget: vec![false; self.slots.len()],
         };
+        if self.width < self.max {
+            if self.free.len() < (self.slots.len() / 8).max(1) {
+                self.width = (self.width * 2).min(self.max);
+            }
+            return reclaimed;
+        }
         let wanted = batch.saturating_sub(self.free.len());
         if wanted == 0 {
             return reclaimed;
@@ -214,6 +229,30 @@ mod tests {
         assert_eq!(reclaimed.forget, [false]);
         assert_eq!(slots.take(8, 3), Some((0, 3)));
         assert_eq!(slots.reuses(), 1);
+    }
+
+    #[test]
+    fn clocks_widen_only_when_too_few_retired_slots_can_be_reused() {
+        let mut slots = Slots::new(256);
+        for goroutine in 0..32 {
+            assert!(slots.take(goroutine, 1).is_some());
+        }
+        assert_eq!(slots.take(99, 2), None, "32 wide until reclaiming");
+        // Four exit without records: an eighth of the slots, reused rather than widening.
+        for slot in 0..4 {
+            slots.retire(slot);
+        }
+        slots.reclaim(&[false; 32], 32, 2);
+        for goroutine in 100..104 {
+            assert!(slots.take(goroutine, 3).is_some());
+        }
+        assert_eq!(slots.len(), 32);
+        // Nothing to reuse: wider, and nobody preempted below the cap.
+        assert_eq!(slots.take(200, 4), None);
+        let reclaimed = slots.reclaim(&[false; 32], 32, 4);
+        assert!(reclaimed.detached.is_empty());
+        assert!(slots.take(200, 4).is_some());
+        assert_eq!(slots.len(), 33);
     }
 
     #[test]
