@@ -233,6 +233,8 @@ const SERVICE_DURATION: &str = "10s";
 struct TracerLines {
     usage: Option<String>,
     sampling: Option<String>,
+    /// tracer's own CPU time divided by the events it decoded, in microseconds.
+    per_event_us: Option<f64>,
 }
 
 /// One run of the service workload: its JSON line, and tracer's lines if traced.
@@ -257,8 +259,20 @@ fn run_service(command: &mut Command) -> anyhow::Result<(serde_json::Value, Trac
             .find_map(|line| line.strip_prefix(prefix))
             .map(str::to_owned)
     };
+    let usage = find("tracer: own CPU ");
+    // "tracer: traced for 2.01s: 1398257 events (…" and "tracer: own CPU 0.75 s (…".
+    let events = find("tracer: traced for ").and_then(|rest| {
+        let count = rest.split(": ").nth(1)?.split(' ').next()?;
+        count.parse::<f64>().ok()
+    });
+    let cpu_seconds = usage
+        .as_deref()
+        .and_then(|usage| usage.split(' ').next()?.parse::<f64>().ok());
     let lines = TracerLines {
-        usage: find("tracer: own CPU "),
+        per_event_us: cpu_seconds
+            .zip(events.filter(|&events| events > 0.0))
+            .map(|(seconds, events)| seconds * 1e6 / events),
+        usage,
         sampling: find("tracer: probes in place "),
     };
     Ok((serde_json::from_str(line)?, lines))
@@ -404,6 +418,9 @@ fn pair_measurements(mut pairs: Vec<Pair>, budget: Option<f64>) -> Vec<(&'static
     }
     if let Some(usage) = median.lines.usage {
         measurements.push(("tracer's own CPU", usage));
+    }
+    if let Some(per_event) = median.lines.per_event_us {
+        measurements.push(("tracer's CPU per event", format!("{per_event:.2} µs")));
     }
     measurements
 }
