@@ -61,7 +61,12 @@ pub(crate) struct Row {
     pub measurements: Vec<(&'static str, String)>,
 }
 
-pub fn run(environment: &Environment, parts: &[Part], runs: usize) -> anyhow::Result<()> {
+pub fn run(
+    environment: &Environment,
+    parts: &[Part],
+    runs: usize,
+    case: Option<&str>,
+) -> anyhow::Result<()> {
     shell::run(Command::new("cargo").args(["build", "--release", "--package", "tracer-user"]))?;
     let parts = if parts.is_empty() {
         &[
@@ -82,7 +87,7 @@ pub fn run(environment: &Environment, parts: &[Part], runs: usize) -> anyhow::Re
             Part::Detector => rows.extend(detector(environment)?),
             Part::Service => rows.extend(service(environment)?),
             Part::Scale => rows.extend(scale(environment)?),
-            Part::Hunt => rows.extend(crate::hunt::hunt(environment, runs)?),
+            Part::Hunt => rows.extend(crate::hunt::hunt(environment, runs, case)?),
         }
     }
     println!("{}", render(&rows));

@@ -72,6 +72,16 @@ struct Case {
     target: Option<Duration>,
 }
 
+impl Case {
+    /// `busy, default budget (10%), race every 1s`.
+    fn name(&self) -> String {
+        format!(
+            "{}, {}, race every {:?}",
+            self.load.name, self.setting.name, self.period
+        )
+    }
+}
+
 fn cases() -> Vec<Case> {
     let seconds = Duration::from_secs;
     let millis = Duration::from_millis;
@@ -100,7 +110,12 @@ const THROUGHPUT_RUN: Duration = Duration::from_secs(10);
 /// Untraced/traced pairs per throughput measurement.
 const THROUGHPUT_PAIRS: usize = 3;
 
-pub fn hunt(environment: &Environment, runs: usize) -> anyhow::Result<Vec<Row>> {
+/// `only`: just the cases whose name contains it, without the throughput rows.
+pub fn hunt(
+    environment: &Environment,
+    runs: usize,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<Row>> {
     let dir = workspace_root().join("target/bench/hunt");
     std::fs::create_dir_all(&dir)?;
     let program = dir.join("hunt");
@@ -113,15 +128,16 @@ pub fn hunt(environment: &Environment, runs: usize) -> anyhow::Result<Vec<Row>> 
     )?;
     let tracer = workspace_root().join("target/release/tracer");
     let mut rows = Vec::new();
-    for case in cases() {
+    let cases = cases()
+        .into_iter()
+        .filter(|case| only.is_none_or(|only| case.name().contains(only)));
+    for case in cases {
         let mut times = Vec::new();
         for run in 1..=runs {
             let time = first_report(&tracer, &program, &dir, &case)?;
             eprintln!(
-                "bench: hunt {} {}, race every {:?}, run {run}: {}",
-                case.load.name,
-                case.setting.name,
-                case.period,
+                "bench: hunt {}, run {run}: {}",
+                case.name(),
                 time.map_or_else(
                     || format!("nothing within {:?}", case.give_up),
                     |time| format!("{:.1} s", time.as_secs_f64())
@@ -130,6 +146,9 @@ pub fn hunt(environment: &Environment, runs: usize) -> anyhow::Result<Vec<Row>> 
             times.push(time);
         }
         rows.push(detection_row(&case, times));
+    }
+    if only.is_some() {
+        return Ok(rows);
     }
     for setting in [&DEFAULT, &TWO_PERCENT] {
         for load in [BUSY, QUIET] {

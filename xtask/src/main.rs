@@ -55,6 +55,10 @@ enum Task {
         /// Runs per case of the hunt part.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Only the hunt cases whose name contains this (e.g. "busy, default budget (10%),
+        /// race every 1s"); their throughput rows are left out.
+        #[arg(long, value_name = "TEXT")]
+        case: Option<String>,
     },
     /// Setup, then trace the demo service for a while: steady memory, no drops, stable races.
     Soak {
@@ -80,7 +84,9 @@ fn main() -> anyhow::Result<()> {
         Task::Setup => Ok(()),
         Task::Test => test::run(&environment),
         Task::Demo => demo::run(&environment),
-        Task::Bench { parts, runs } => bench::run(&environment, &parts, runs),
+        Task::Bench { parts, runs, case } => {
+            bench::run(&environment, &parts, runs, case.as_deref())
+        }
         Task::Corpus { versions, only } => corpus::run(&environment, &versions, only.as_deref()),
         Task::Fuzz { seconds } => fuzz::run(&environment, seconds),
         Task::Soak { minutes } => soak::run(&environment, minutes),

@@ -131,6 +131,10 @@ pub struct ProbeSite {
     /// How the map key is passed (map entry sites only).
     #[serde(skip_serializing_if = "is_no_key", serialize_with = "serialize_key")]
     pub key: KeyClass,
+    /// For a return observed in the caller: the frame slot (offset from the stack pointer)
+    /// the result is read from, where the caller stored it before reusing its register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_at: Option<i32>,
 }
 
 fn is_no_key(key: &KeyClass) -> bool {
@@ -209,6 +213,19 @@ struct PlanBuilder<'a> {
 
 impl PlanBuilder<'_> {
     fn push(&mut self, id: FunctionId, operation: Observed, placement: Placement, address: u64) {
+        self.push_reading(id, operation, placement, address, None);
+    }
+
+    /// [`Self::push`], for a return observed in its caller whose result is read from a frame
+    /// slot (see [`ProbeSite::result_at`]).
+    fn push_reading(
+        &mut self,
+        id: FunctionId,
+        operation: Observed,
+        placement: Placement,
+        address: u64,
+        result_at: Option<i32>,
+    ) {
         let Some(file_offset) = self.binary.file_offset(address) else {
             return;
         };
@@ -224,6 +241,7 @@ impl PlanBuilder<'_> {
                 Placement::AfterStackCheck | Placement::Entry => function.key,
                 _ => KeyClass::None,
             },
+            result_at,
         });
     }
 
@@ -312,6 +330,7 @@ impl PlanBuilder<'_> {
                 .or_insert_with(|| returns::Callee::new(site.function.contains(").")));
             callee.read(&sites::registers_read(site));
             callee.joinable &= site.operation.hides_races_when_spurious();
+            callee.spillable &= sites::reads_only_its_object_register(site);
         }
         CallerProbes::new(callees)
     }
@@ -344,12 +363,12 @@ impl PlanBuilder<'_> {
                     .is_some_and(|function| moved_entries.contains(&function.address))
         });
         for (id, operation, entry) in returns {
-            for &(probe, guarded) in &moved[&entry] {
-                let placement = match guarded {
+            for probe in &moved[&entry] {
+                let placement = match probe.guarded {
                     true => Placement::AfterCallIfReturned,
                     false => Placement::AfterCall,
                 };
-                self.push(id, operation, placement, probe);
+                self.push_reading(id, operation, placement, probe.address, probe.result_at);
             }
         }
     }

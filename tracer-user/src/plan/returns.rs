@@ -12,7 +12,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use iced_x86::{FlowControl, InstructionInfoFactory};
+use iced_x86::{
+    FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register,
+};
 
 use crate::analyse::{
     disasm,
@@ -21,6 +23,28 @@ use crate::analyse::{
 
 /// How many instructions after a call the probe may move to reach one the kernel emulates.
 const WINDOW: usize = 6;
+
+/// Where one call's return is observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct CallerProbe {
+    pub address: u64,
+    /// Recorded only if the call has just returned there
+    /// ([`guard::RETURNED_HERE`](tracer_common::guard::RETURNED_HERE)).
+    pub guarded: bool,
+    /// The result is read from the frame slot `[RSP + at]`, where the caller stored it on the
+    /// way, instead of from its register (which the caller reused before the probe).
+    pub result_at: Option<i32>,
+}
+
+impl CallerProbe {
+    fn at(address: u64) -> Self {
+        Self {
+            address,
+            guarded: false,
+            result_at: None,
+        }
+    }
+}
 
 /// Functions whose returns are probed, their call sites as they are found, and whether
 /// something else refers to them.
@@ -38,8 +62,11 @@ pub(super) struct Callee {
     /// `Observed::hides_races_when_spurious`): a call site where other paths join can then be
     /// probed with [`guard::RETURNED_HERE`](tracer_common::guard::RETURNED_HERE).
     pub(super) joinable: bool,
-    /// Where each of its calls is probed, and whether under that guard.
-    probes: Vec<(u64, bool)>,
+    /// Its return probes read one register, as the object itself: where a caller stores that
+    /// register in a frame slot on the way, a probe further on can read the slot instead.
+    pub(super) spillable: bool,
+    /// Where each of its calls is probed.
+    probes: Vec<CallerProbe>,
     /// Its address is used other than by direct calls, or a call site cannot be probed alone.
     kept_on_returns: bool,
 }
@@ -50,6 +77,7 @@ impl Callee {
             reads: Vec::new(),
             method,
             joinable: true,
+            spillable: true,
             probes: Vec::new(),
             kept_on_returns: false,
         }
@@ -159,7 +187,7 @@ impl CallerProbes {
 
     /// The functions observed in their callers, with where (and whether under the guard):
     /// every other one keeps its `RET` probes.
-    pub(super) fn finish(self) -> HashMap<u64, Vec<(u64, bool)>> {
+    pub(super) fn finish(self) -> HashMap<u64, Vec<CallerProbe>> {
         self.callees
             .into_iter()
             .filter(|(_, callee)| !callee.kept_on_returns)
@@ -171,15 +199,17 @@ impl CallerProbes {
 /// Where to observe the return of the call at `index`: the first instruction the kernel
 /// emulates within [`WINDOW`] after it on a straight line that no jump joins, where no
 /// instruction writes a register the callee's probes read nor is an atomic, and no other probe
-/// sits; else the instruction after the call. Where jumps join the instruction after the call,
-/// that instruction under the guard if the callee allows it (`true`). `None` when it is probed
-/// already, or joined and the callee does not allow the guard.
+/// sits; else the instruction after the call. A result register the caller stores in a frame
+/// slot on the way (`MOVQ AX, 0x48(SP)`) may be reused afterwards: the probe then reads the
+/// slot, as long as nothing on the way may write it or move the stack pointer. Where jumps join
+/// the instruction after the call, that instruction under the guard if the callee allows it.
+/// `None` when it is probed already, or joined and the callee does not allow the guard.
 fn probe_after_call(
     function: &FunctionCode<'_>,
     index: usize,
     callee: &Callee,
     probed: &impl Fn(u64) -> bool,
-) -> Option<(u64, bool)> {
+) -> Option<CallerProbe> {
     let instructions = function.instructions();
     let return_to = instructions.get(index + 1)?;
     if probed(return_to.ip()) {
@@ -188,9 +218,13 @@ fn probe_after_call(
     // Probed right there, not further: a goroutine preempted on the way would find another
     // return address below its stack pointer.
     if function.is_branch_target(return_to.ip()) {
-        return callee.joinable.then_some((return_to.ip(), true));
+        return callee.joinable.then_some(CallerProbe {
+            guarded: true,
+            ..CallerProbe::at(return_to.ip())
+        });
     }
     let reads = &callee.reads;
+    let mut result_at = None;
     let mut factory = InstructionInfoFactory::new();
     for (offset, instruction) in instructions[index + 1..].iter().take(WINDOW).enumerate() {
         let ip = instruction.ip();
@@ -198,16 +232,74 @@ fn probe_after_call(
             break;
         }
         if disasm::kernel_emulates(function.bytes_from(ip)) {
-            return Some((ip, false));
+            return Some(CallerProbe {
+                result_at,
+                ..CallerProbe::at(ip)
+            });
         }
-        let writes_read_register = writes_any(&mut factory, instruction, reads);
-        let atomic =
-            instruction.has_lock_prefix() || instruction.mnemonic() == iced_x86::Mnemonic::Xchg;
-        if writes_read_register || atomic || instruction.flow_control() != FlowControl::Next {
+        let spill = match reads[..] {
+            [result] if callee.spillable && result_at.is_none() => {
+                stored_in_frame(instruction, result)
+            }
+            _ => None,
+        };
+        let clobbers = match result_at {
+            None if spill.is_some() => false,
+            None => writes_any(&mut factory, instruction, reads),
+            Some(at) => {
+                writes_any(&mut factory, instruction, &[Reg::Rsp])
+                    || may_write_frame_slot(&mut factory, instruction, at)
+            }
+        };
+        result_at = result_at.or(spill);
+        let atomic = instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg;
+        if clobbers || atomic || instruction.flow_control() != FlowControl::Next {
             break;
         }
     }
-    Some((return_to.ip(), false))
+    Some(CallerProbe::at(return_to.ip()))
+}
+
+/// The frame slot `[RSP + at]` that `instruction` stores all of `register` in, if it does.
+fn stored_in_frame(instruction: &Instruction, register: Reg) -> Option<i32> {
+    let stores = instruction.mnemonic() == Mnemonic::Mov
+        && instruction.op_count() == 2
+        && instruction.op0_kind() == OpKind::Memory
+        && instruction.memory_base() == Register::RSP
+        && instruction.memory_index() == Register::None
+        && instruction.op1_kind() == OpKind::Register
+        && instruction.op1_register().size() == 8
+        && Reg::of(instruction.op1_register()) == Some(register);
+    stores
+        .then(|| i32::try_from(instruction.memory_displacement64() as i64).ok())
+        .flatten()
+}
+
+/// Whether `instruction` may write any byte of the frame slot `[RSP + at]`: a write through
+/// the stack pointer that overlaps it, or any write through another register (which could
+/// point into the frame).
+fn may_write_frame_slot(
+    factory: &mut InstructionInfoFactory,
+    instruction: &Instruction,
+    at: i32,
+) -> bool {
+    let slot = i64::from(at)..i64::from(at) + 8;
+    factory
+        .info(instruction)
+        .used_memory()
+        .iter()
+        .any(|memory| {
+            let writes = !matches!(
+                memory.access(),
+                OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
+            );
+            let size = memory.memory_size().size() as i64;
+            let start = memory.displacement() as i64;
+            let overlaps = memory.base() != Register::RSP
+                || memory.index() != Register::None
+                || (start < slot.end && slot.start < start + size.max(1));
+            writes && overlaps
+        })
 }
 
 #[cfg(test)]
@@ -226,7 +318,7 @@ mod tests {
         get
     }
 
-    fn probes_of(code: &[u8], probed: &HashSet<u64>) -> HashMap<u64, Vec<(u64, bool)>> {
+    fn probes_of(code: &[u8], probed: &HashSet<u64>) -> HashMap<u64, Vec<CallerProbe>> {
         probes_of_callee(code, probed, get())
     }
 
@@ -234,7 +326,7 @@ mod tests {
         code: &[u8],
         probed: &HashSet<u64>,
         callee: Callee,
-    ) -> HashMap<u64, Vec<(u64, bool)>> {
+    ) -> HashMap<u64, Vec<CallerProbe>> {
         let function = FunctionCode::decode("main.f", code, CALLER);
         let mut probes = CallerProbes::new(HashMap::from([(GET, callee)]));
         probes.scan(&function, |address| probed.contains(&address));
@@ -251,7 +343,7 @@ mod tests {
             0x0f, 0x85, 0xb8, 0x00, 0x00, 0x00, // JNE
         ]);
         let probes = probes_of(&code, &HashSet::new());
-        assert_eq!(probes[&GET], vec![(CALLER + 5 + 7 + 3, false)]);
+        assert_eq!(probes[&GET], vec![CallerProbe::at(CALLER + 5 + 7 + 3)]);
     }
 
     /// A result register written on the way: the probe stays right after the call.
@@ -264,7 +356,7 @@ mod tests {
         ]);
         assert_eq!(
             probes_of(&code, &HashSet::new())[&GET],
-            vec![(CALLER + 5, false)]
+            vec![CallerProbe::at(CALLER + 5)]
         );
     }
 
@@ -276,7 +368,13 @@ mod tests {
         let mut jumped = encoded_call(CALLER, GET);
         jumped.extend([0x90, 0xeb, 0xfd]); // NOP; JMP back to the NOP
         let probes = probes_of(&jumped, &HashSet::new());
-        assert_eq!(probes[&GET], vec![(CALLER + 5, true)]);
+        assert_eq!(
+            probes[&GET],
+            vec![CallerProbe {
+                guarded: true,
+                ..CallerProbe::at(CALLER + 5)
+            }]
+        );
         let mut sync = Callee::new(false);
         sync.joinable = false;
         assert!(probes_of_callee(&jumped, &HashSet::new(), sync).is_empty());
@@ -304,5 +402,63 @@ mod tests {
         itab[8..].copy_from_slice(&GET.to_le_bytes());
         probes.scan_data(&itab, 0x40_1000);
         assert!(probes.finish().is_empty());
+    }
+
+    /// `makemap`'s result, stored in a frame slot before AX is reused: the probe moves on to
+    /// the next call and reads the slot.
+    fn makemap() -> Callee {
+        let mut makemap = Callee::new(false);
+        makemap.read(&[Reg::Rax]);
+        makemap
+    }
+
+    /// net/textproto.readMIMEHeader in Go 1.26: the new map stored at 0xe0(SP), AX reloaded.
+    const SPILLED: [u8; 24] = [
+        0x48, 0x89, 0x84, 0x24, 0xe0, 0x00, 0x00, 0x00, // MOVQ AX, 0xe0(SP)
+        0x48, 0x8b, 0x94, 0x24, 0x10, 0x01, 0x00, 0x00, // MOVQ 0x110(SP), DX
+        0x48, 0x8b, 0x02, // MOVQ (DX), AX
+        0xbb, 0x01, 0x00, 0x00, 0x00, // MOVL $1, BX
+    ];
+
+    #[test]
+    fn a_result_stored_in_a_frame_slot_is_read_there_by_a_later_probe() {
+        let mut code = encoded_call(CALLER, GET);
+        code.extend(SPILLED);
+        let call = CALLER + 5 + SPILLED.len() as u64;
+        code.extend(encoded_call(call, 0x40_0000));
+        let probes = probes_of_callee(&code, &HashSet::new(), makemap());
+        assert_eq!(
+            probes[&GET],
+            vec![CallerProbe {
+                result_at: Some(0xe0),
+                ..CallerProbe::at(call)
+            }]
+        );
+        // Not for a result read with another register (Pool.Get's AX and BX).
+        assert_eq!(
+            probes_of(&code, &HashSet::new())[&GET],
+            vec![CallerProbe::at(CALLER + 5)]
+        );
+    }
+
+    /// A write that may reach the slot on the way (through the stack pointer, overlapping it,
+    /// or through any other register): the probe stays right after the call.
+    #[test]
+    fn a_frame_slot_that_may_be_written_on_the_way_is_not_trusted() {
+        for write in [
+            &[0x48, 0x89, 0x9c, 0x24, 0xe4, 0x00, 0x00, 0x00][..], // MOVQ BX, 0xe4(SP)
+            &[0x48, 0x89, 0x1a][..],                               // MOVQ BX, (DX)
+            &[0x48, 0x83, 0xc4, 0x08][..],                         // ADDQ $8, SP
+        ] {
+            let mut code = encoded_call(CALLER, GET);
+            code.extend(&SPILLED[..8]);
+            code.extend(write);
+            code.extend(encoded_call(CALLER + 5 + 8 + write.len() as u64, 0x40_0000));
+            assert_eq!(
+                probes_of_callee(&code, &HashSet::new(), makemap())[&GET],
+                vec![CallerProbe::at(CALLER + 5)],
+                "{write:x?}"
+            );
+        }
     }
 }

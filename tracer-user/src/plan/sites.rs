@@ -57,6 +57,12 @@ pub fn kernel_sites<'a>(
         if site.placement == Placement::AfterCallIfReturned {
             params.guard = guard::RETURNED_HERE;
         }
+        if let Some(at) = site.result_at {
+            // `register + offset` becomes `[RSP + at] + offset`.
+            params.object = object::LOAD;
+            params.base = register::RSP;
+            params.at = at;
+        }
         Some(KernelSite {
             class,
             address: site.address,
@@ -315,6 +321,14 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
 }
 
 /// The registers a site's program reads at the probe (the object's base, the second value).
+/// Whether the site reads one register and nothing else, as its object (`register + offset`):
+/// that value may as well be read from a frame slot it was stored in.
+pub fn reads_only_its_object_register(site: &ProbeSite) -> bool {
+    runtime_site(site).is_some_and(|(_, params)| {
+        params.object == object::REGISTER && params.arg == register::NONE
+    })
+}
+
 pub fn registers_read(site: &ProbeSite) -> Vec<Reg> {
     let Some((_, params)) = runtime_site(site) else {
         return Vec::new();
@@ -493,6 +507,7 @@ mod tests {
             address: 0x40_1000,
             file_offset: 0x1000,
             key,
+            result_at: None,
         }
     }
 
