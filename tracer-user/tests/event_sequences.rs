@@ -2,7 +2,9 @@
 //! version: the syncseq fixture performs known sequences (mutex hand-off, a contended mutex that
 //! takes the slow path, WaitGroup, Once, RWMutex, channels, goroutine creation and exit,
 //! channel slots and hand-offs, select, sync.Pool, time.AfterFunc, typed atomics) and prints the goroutines and objects involved; each goroutine's events on those
-//! objects must be exactly the sequence the fixture performed, in order.
+//! objects must be exactly the sequence the fixture performed, in order. (The fixture's new
+//! maps and channels are recorded by probes that read them from the frame slot their caller
+//! stored them in: tests/inspect.rs checks that they are.)
 
 mod common;
 

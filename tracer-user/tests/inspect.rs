@@ -263,6 +263,15 @@ fn returns_moved_to_callers_cover_every_call_site() {
                     );
                 }
             }
+            // The fixture's main functions store each new map in a frame slot and reuse AX
+            // before the next call: those returns are read from the slot, which is what
+            // tests/event_sequences.rs then checks against the fixture's own map addresses.
+            assert!(
+                plan.sites.iter().any(
+                    |site| site.function == "runtime.makemap_small" && site.result_at.is_some()
+                ),
+                "{context}: no makemap_small return read from a frame slot"
+            );
         }
     }
 }
