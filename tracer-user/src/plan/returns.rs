@@ -21,8 +21,9 @@ use crate::analyse::{
     syncsites::{writes_any, FunctionCode, Reg},
 };
 
-/// How many instructions after a call the probe may move to reach one the kernel emulates.
-const WINDOW: usize = 6;
+/// How many instructions after a call the probe may move to reach one the kernel emulates
+/// (`http.Header.Clone` zeroes an iterator in its frame between `makemap` and its next call).
+const WINDOW: usize = 12;
 
 /// Where one call's return is observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,6 +226,7 @@ fn probe_after_call(
     }
     let reads = &callee.reads;
     let mut result_at = None;
+    let mut frame = FrameAddresses::default();
     let mut factory = InstructionInfoFactory::new();
     for (offset, instruction) in instructions[index + 1..].iter().take(WINDOW).enumerate() {
         let ip = instruction.ip();
@@ -248,10 +250,11 @@ fn probe_after_call(
             None => writes_any(&mut factory, instruction, reads),
             Some(at) => {
                 writes_any(&mut factory, instruction, &[Reg::Rsp])
-                    || may_write_frame_slot(&mut factory, instruction, at)
+                    || may_write_frame_slot(&mut factory, instruction, at, &frame)
             }
         };
         result_at = result_at.or(spill);
+        frame.follow(&mut factory, instruction);
         let atomic = instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg;
         if clobbers || atomic || instruction.flow_control() != FlowControl::Next {
             break;
@@ -275,13 +278,50 @@ fn stored_in_frame(instruction: &Instruction, register: Reg) -> Option<i32> {
         .flatten()
 }
 
+/// Registers known to hold an address in the frame, `RSP + offset` (`LEAQ 0xa0(SP), CX` before
+/// zeroing a local struct through CX).
+#[derive(Default)]
+struct FrameAddresses(Vec<(Reg, i64)>);
+
+impl FrameAddresses {
+    fn offset_of(&self, register: Register) -> Option<i64> {
+        if register == Register::RSP {
+            return Some(0);
+        }
+        let register = Reg::of(register)?;
+        self.0
+            .iter()
+            .find(|(known, _)| *known == register)
+            .map(|&(_, offset)| offset)
+    }
+
+    /// What the registers hold after `instruction`.
+    fn follow(&mut self, factory: &mut InstructionInfoFactory, instruction: &Instruction) {
+        let written: Vec<Reg> = Reg::ALL
+            .into_iter()
+            .filter(|&register| writes_any(factory, instruction, &[register]))
+            .collect();
+        self.0.retain(|(register, _)| !written.contains(register));
+        let frame_address = instruction.mnemonic() == Mnemonic::Lea
+            && instruction.memory_base() == Register::RSP
+            && instruction.memory_index() == Register::None
+            && instruction.op0_register().size() == 8;
+        if let Some(register) = Reg::of(instruction.op0_register()).filter(|_| frame_address) {
+            self.0
+                .push((register, instruction.memory_displacement64() as i64));
+        }
+    }
+}
+
 /// Whether `instruction` may write any byte of the frame slot `[RSP + at]`: a write through
-/// the stack pointer that overlaps it, or any write through another register (which could
-/// point into the frame).
+/// the stack pointer, or through a register known to point into the frame, that overlaps it,
+/// or any write through another register (which could point into the frame too), not to a
+/// global.
 fn may_write_frame_slot(
     factory: &mut InstructionInfoFactory,
     instruction: &Instruction,
     at: i32,
+    frame: &FrameAddresses,
 ) -> bool {
     let slot = i64::from(at)..i64::from(at) + 8;
     factory
@@ -294,11 +334,15 @@ fn may_write_frame_slot(
                 OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
             );
             let size = memory.memory_size().size() as i64;
-            let start = memory.displacement() as i64;
-            let overlaps = memory.base() != Register::RSP
-                || memory.index() != Register::None
-                || (start < slot.end && slot.start < start + size.max(1));
-            writes && overlaps
+            let base = frame
+                .offset_of(memory.base())
+                .filter(|_| memory.index() == Register::None);
+            let overlaps = base.is_none_or(|base| {
+                let start = base + memory.displacement() as i64;
+                start < slot.end && slot.start < start + size.max(1)
+            });
+            // A global (RIP-relative) is never in the frame.
+            writes && overlaps && memory.base() != Register::RIP
         })
 }
 
@@ -437,6 +481,41 @@ mod tests {
         // Not for a result read with another register (Pool.Get's AX and BX).
         assert_eq!(
             probes_of(&code, &HashSet::new())[&GET],
+            vec![CallerProbe::at(CALLER + 5)]
+        );
+    }
+
+    /// net/http.Header.Clone in Go 1.26: the new map stored, then a local iterator zeroed
+    /// through CX = SP + 0xa0 (clear of the slot) before the next call.
+    #[test]
+    fn stores_through_a_register_into_another_part_of_the_frame_leave_the_slot_alone() {
+        let mut code = encoded_call(CALLER, GET);
+        code.extend(&SPILLED[..8]); // MOVQ AX, 0xe0(SP)
+        let zeroing: [u8; 16] = [
+            0x48, 0x8d, 0x8c, 0x24, 0xf0, 0x00, 0x00, 0x00, // LEAQ 0xf0(SP), CX
+            0x44, 0x0f, 0x11, 0x39, // MOVUPS X15, (CX)
+            0x44, 0x0f, 0x11, 0x79, // MOVUPS X15, 0x10(CX) ...
+        ];
+        let mut zeroing = zeroing.to_vec();
+        zeroing.push(0x10); // ... displacement 0x10
+        code.extend(&zeroing);
+        let call = CALLER + 5 + 8 + zeroing.len() as u64;
+        code.extend(encoded_call(call, 0x40_0000));
+        assert_eq!(
+            probes_of_callee(&code, &HashSet::new(), makemap())[&GET],
+            vec![CallerProbe {
+                result_at: Some(0xe0),
+                ..CallerProbe::at(call)
+            }]
+        );
+        // The same stores 0x20 lower would overwrite the slot.
+        let mut overlapping = encoded_call(CALLER, GET);
+        overlapping.extend(&SPILLED[..8]);
+        zeroing[4] = 0xd0; // LEAQ 0xd0(SP), CX: the second store covers 0xe0..0xf0
+        overlapping.extend(&zeroing);
+        overlapping.extend(encoded_call(call, 0x40_0000));
+        assert_eq!(
+            probes_of_callee(&overlapping, &HashSet::new(), makemap())[&GET],
             vec![CallerProbe::at(CALLER + 5)]
         );
     }
