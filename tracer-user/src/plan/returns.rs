@@ -485,19 +485,17 @@ mod tests {
         );
     }
 
-    /// net/http.Header.Clone in Go 1.26: the new map stored, then a local iterator zeroed
-    /// through CX = SP + 0xa0 (clear of the slot) before the next call.
+    /// The shape of net/http.Header.Clone in Go 1.26: the new map stored, then a local iterator
+    /// zeroed through CX = SP + 0xf0 (clear of the slot at 0xe0) before the next call.
     #[test]
     fn stores_through_a_register_into_another_part_of_the_frame_leave_the_slot_alone() {
         let mut code = encoded_call(CALLER, GET);
         code.extend(&SPILLED[..8]); // MOVQ AX, 0xe0(SP)
-        let zeroing: [u8; 16] = [
+        let mut zeroing = vec![
             0x48, 0x8d, 0x8c, 0x24, 0xf0, 0x00, 0x00, 0x00, // LEAQ 0xf0(SP), CX
             0x44, 0x0f, 0x11, 0x39, // MOVUPS X15, (CX)
-            0x44, 0x0f, 0x11, 0x79, // MOVUPS X15, 0x10(CX) ...
+            0x44, 0x0f, 0x11, 0x79, 0x10, // MOVUPS X15, 0x10(CX)
         ];
-        let mut zeroing = zeroing.to_vec();
-        zeroing.push(0x10); // ... displacement 0x10
         code.extend(&zeroing);
         let call = CALLER + 5 + 8 + zeroing.len() as u64;
         code.extend(encoded_call(call, 0x40_0000));
