@@ -16,8 +16,8 @@
 use std::collections::{HashMap, HashSet};
 
 use iced_x86::{
-    Code, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register,
-    RflagsBits,
+    Code, FlowControl, Instruction, InstructionInfo, InstructionInfoFactory, Mnemonic, OpAccess,
+    OpKind, Register, RflagsBits,
 };
 use serde::Serialize;
 
@@ -1191,14 +1191,15 @@ pub(crate) fn writes_any(
     instruction: &Instruction,
     registers: &[Reg],
 ) -> bool {
-    factory
-        .info(instruction)
-        .used_registers()
-        .iter()
-        .any(|used| {
-            Reg::of(used.register()).is_some_and(|register| registers.contains(&register))
-                && !matches!(used.access(), OpAccess::Read | OpAccess::CondRead)
-        })
+    info_writes_any(factory.info(instruction), registers)
+}
+
+/// [`writes_any`] for an instruction already described by `info`.
+pub(crate) fn info_writes_any(info: &InstructionInfo, registers: &[Reg]) -> bool {
+    info.used_registers().iter().any(|used| {
+        Reg::of(used.register()).is_some_and(|register| registers.contains(&register))
+            && !matches!(used.access(), OpAccess::Read | OpAccess::CondRead)
+    })
 }
 
 /// A 64-bit load of a stack slot into a register (`MOVQ 0x30(SP), R9`).

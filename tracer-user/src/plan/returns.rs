@@ -13,12 +13,13 @@
 use std::collections::{HashMap, HashSet};
 
 use iced_x86::{
-    FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind, Register,
+    FlowControl, Instruction, InstructionInfo, InstructionInfoFactory, Mnemonic, OpAccess, OpKind,
+    Register,
 };
 
 use crate::analyse::{
     disasm,
-    syncsites::{writes_any, FunctionCode, Reg},
+    syncsites::{info_writes_any, FunctionCode, Reg},
 };
 
 /// How many instructions after a call the probe may move to reach one the kernel emulates
@@ -245,16 +246,16 @@ fn probe_after_call(
             }
             _ => None,
         };
+        let info = factory.info(instruction);
         let clobbers = match result_at {
             None if spill.is_some() => false,
-            None => writes_any(&mut factory, instruction, reads),
+            None => info_writes_any(info, reads),
             Some(at) => {
-                writes_any(&mut factory, instruction, &[Reg::Rsp])
-                    || may_write_frame_slot(&mut factory, instruction, at, &frame)
+                info_writes_any(info, &[Reg::Rsp]) || may_write_frame_slot(info, at, &frame)
             }
         };
         result_at = result_at.or(spill);
-        frame.follow(&mut factory, instruction);
+        frame.follow(info, instruction);
         let atomic = instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg;
         if clobbers || atomic || instruction.flow_control() != FlowControl::Next {
             break;
@@ -295,13 +296,10 @@ impl FrameAddresses {
             .map(|&(_, offset)| offset)
     }
 
-    /// What the registers hold after `instruction`.
-    fn follow(&mut self, factory: &mut InstructionInfoFactory, instruction: &Instruction) {
-        let written: Vec<Reg> = Reg::ALL
-            .into_iter()
-            .filter(|&register| writes_any(factory, instruction, &[register]))
-            .collect();
-        self.0.retain(|(register, _)| !written.contains(register));
+    /// What the registers hold after `instruction` (described by `info`).
+    fn follow(&mut self, info: &InstructionInfo, instruction: &Instruction) {
+        self.0
+            .retain(|&(register, _)| !info_writes_any(info, &[register]));
         let frame_address = instruction.mnemonic() == Mnemonic::Lea
             && instruction.memory_base() == Register::RSP
             && instruction.memory_index() == Register::None
@@ -317,33 +315,24 @@ impl FrameAddresses {
 /// the stack pointer, or through a register known to point into the frame, that overlaps it,
 /// or any write through another register (which could point into the frame too), not to a
 /// global.
-fn may_write_frame_slot(
-    factory: &mut InstructionInfoFactory,
-    instruction: &Instruction,
-    at: i32,
-    frame: &FrameAddresses,
-) -> bool {
+fn may_write_frame_slot(info: &InstructionInfo, at: i32, frame: &FrameAddresses) -> bool {
     let slot = i64::from(at)..i64::from(at) + 8;
-    factory
-        .info(instruction)
-        .used_memory()
-        .iter()
-        .any(|memory| {
-            let writes = !matches!(
-                memory.access(),
-                OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
-            );
-            let size = memory.memory_size().size() as i64;
-            let base = frame
-                .offset_of(memory.base())
-                .filter(|_| memory.index() == Register::None);
-            let overlaps = base.is_none_or(|base| {
-                let start = base + memory.displacement() as i64;
-                start < slot.end && slot.start < start + size.max(1)
-            });
-            // A global (RIP-relative) is never in the frame.
-            writes && overlaps && memory.base() != Register::RIP
-        })
+    info.used_memory().iter().any(|memory| {
+        let writes = !matches!(
+            memory.access(),
+            OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
+        );
+        let size = memory.memory_size().size() as i64;
+        let base = frame
+            .offset_of(memory.base())
+            .filter(|_| memory.index() == Register::None);
+        let overlaps = base.is_none_or(|base| {
+            let start = base + memory.displacement() as i64;
+            start < slot.end && slot.start < start + size.max(1)
+        });
+        // A global (RIP-relative) is never in the frame.
+        writes && overlaps && memory.base() != Register::RIP
+    })
 }
 
 #[cfg(test)]

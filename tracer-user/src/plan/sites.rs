@@ -320,7 +320,6 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
     })
 }
 
-/// The registers a site's program reads at the probe (the object's base, the second value).
 /// Whether the site reads one register and nothing else, as its object (`register + offset`):
 /// that value may as well be read from a frame slot it was stored in.
 pub fn reads_only_its_object_register(site: &ProbeSite) -> bool {
@@ -329,6 +328,7 @@ pub fn reads_only_its_object_register(site: &ProbeSite) -> bool {
     })
 }
 
+/// The registers a site's program reads at the probe (the object's base, the second value).
 pub fn registers_read(site: &ProbeSite) -> Vec<Reg> {
     let Some((_, params)) = runtime_site(site) else {
         return Vec::new();
