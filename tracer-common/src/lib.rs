@@ -354,14 +354,18 @@ pub enum ProbeClass {
     CallReturn = 2,
     /// Inlined synchronisation fast paths.
     SyncInline = 3,
+    /// Calls of map functions in code outside the standard library, in place between windows
+    /// too: they say when rarely run code runs ([`ColdCall`]).
+    ColdWatch = 4,
 }
 
 impl ProbeClass {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::MapOp,
         Self::CallEntry,
         Self::CallReturn,
         Self::SyncInline,
+        Self::ColdWatch,
     ];
 
     /// The name of the class's program in the eBPF object.
@@ -371,6 +375,7 @@ impl ProbeClass {
             Self::CallEntry => "call_entry",
             Self::CallReturn => "call_return",
             Self::SyncInline => "sync_inline",
+            Self::ColdWatch => "cold_call",
         }
     }
 
@@ -406,6 +411,19 @@ pub mod counter {
     pub const COUNT: u32 = EDGE_SKIPPED + 1;
 }
 
+/// A watched call ([`ProbeClass::ColdWatch`]) was made, as written into the ring buffer: not an
+/// operation to analyse, only when code ran (its size tells it apart from a [`RawEvent`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ColdCall {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    /// The watched call's index (the attach cookie).
+    pub call: u32,
+    /// Thread group id (the process id).
+    pub pid: u32,
+}
+
 /// Names of the maps in the eBPF object, shared so a rename breaks the build.
 pub mod names {
     pub const EVENTS: &str = "EVENTS";
@@ -434,9 +452,11 @@ mod pod {
     unsafe impl aya::Pod for super::RawEvent {}
     unsafe impl aya::Pod for super::SiteParams {}
     unsafe impl aya::Pod for super::RuntimeConfig {}
+    unsafe impl aya::Pod for super::ColdCall {}
 }
 
 const _: () = assert!(size_of::<RawEvent>() == 80);
+const _: () = assert!(size_of::<ColdCall>() == 16);
 
 /// Distinct user stacks kept (`STACKS` map size).
 pub const MAX_STACKS: u32 = 1 << 14;

@@ -22,9 +22,9 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use tracer_common::{
-    buffer_shape, counter, event_flags, guard, object, register, site_flags, EventKind, KeyClass,
-    ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS, MAX_SELECT_CASES, MAX_SITES,
-    MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
+    buffer_shape, counter, event_flags, guard, object, register, site_flags, ColdCall, EventKind,
+    KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS, MAX_SELECT_CASES,
+    MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
 
 /// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
@@ -566,6 +566,32 @@ pub fn call_return(ctx: ProbeContext) -> u32 {
 #[uprobe]
 pub fn sync_inline(ctx: ProbeContext) -> u32 {
     probe(&ctx, ProbeClass::SyncInline, false)
+}
+
+/// Watched calls of map functions in code outside the standard library: in place between
+/// windows too, they only say when that code runs (userspace opens windows when rarely run code
+/// is about to run again). One small record per hit; no stack, no goroutine.
+#[uprobe]
+pub fn cold_call(ctx: ProbeContext) -> u32 {
+    // SAFETY: no preconditions.
+    let started = unsafe { bpf_ktime_get_ns() };
+    bump(counter::HITS + ProbeClass::ColdWatch as u32);
+    let record = ColdCall {
+        ts_ns: started,
+        // SAFETY: a uprobe context always carries a cookie.
+        call: unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32,
+        pid: (bpf_get_current_pid_tgid() >> 32) as u32,
+    };
+    match EVENTS.reserve::<ColdCall>(0) {
+        Some(mut entry) => {
+            entry.write(record);
+            entry.submit(u64::from(BPF_RB_NO_WAKEUP));
+        }
+        None => bump(counter::DROPPED),
+    }
+    // SAFETY: no preconditions.
+    add(counter::PROGRAM_NS, unsafe { bpf_ktime_get_ns() } - started);
+    0
 }
 
 /// Every `execve` that succeeds: the traced process's is recorded, after everything its old

@@ -275,3 +275,41 @@ fn returns_moved_to_callers_cover_every_call_site() {
         }
     }
 }
+
+/// The cold-code watch (see docs/how-it-works.md) watches the map calls of the program's own
+/// code and nothing else: on every version, each watched call is a `CALL` (0xe8, which the
+/// kernel emulates) in a `main.` function, and the fixture's functions that write or read a map
+/// themselves are all among them.
+#[test]
+fn the_cold_code_watch_covers_the_programs_own_map_calls() {
+    use tracer::analyse::GoBinary;
+    use tracer::plan::plan;
+    for version in GO_VERSIONS {
+        for variant in [Variant::Default, Variant::Stripped] {
+            let path = built_fixture("syncseq", version, variant);
+            let binary = GoBinary::open(&path, &path).unwrap();
+            let file = std::fs::read(&path).unwrap();
+            let plan = plan(&binary);
+            let context = format!("go{version} {variant:?}");
+            for call in &plan.watched_calls {
+                assert_eq!(file[call.file_offset as usize], 0xe8, "{context}: {call:?}");
+                assert!(call.function.starts_with("main."), "{context}: {call:?}");
+            }
+            let functions: std::collections::BTreeSet<&str> = plan
+                .watched_calls
+                .iter()
+                .map(|call| call.function.as_str())
+                .collect();
+            // `m[1] = 1` and `sink = m[1]` in the goroutines of `mutex`, `sink = m[1]` in the one
+            // of `rwmutex` and `m[2] = 2` in `rwmutex` itself.
+            for function in [
+                "main.mutex.func1",
+                "main.mutex.func2",
+                "main.rwmutex.func1",
+                "main.rwmutex",
+            ] {
+                assert!(functions.contains(function), "{context}: {functions:?}");
+            }
+        }
+    }
+}

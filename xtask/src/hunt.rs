@@ -132,20 +132,23 @@ pub fn hunt(
         .into_iter()
         .filter(|case| only.is_none_or(|only| case.name().contains(only)));
     for case in cases {
-        let mut times = Vec::new();
+        let mut outcomes = Vec::new();
         for run in 1..=runs {
-            let time = first_report(&tracer, &program, &dir, &case)?;
+            let outcome = first_report(&tracer, &program, &dir, &case)?;
             eprintln!(
                 "bench: hunt {}, run {run}: {}",
                 case.name(),
-                time.map_or_else(
-                    || format!("nothing within {:?}", case.give_up),
-                    |time| format!("{:.1} s", time.as_secs_f64())
-                )
+                match outcome {
+                    Outcome::Found(time) => format!("{:.1} s", time.as_secs_f64()),
+                    Outcome::Crashed => "the race crashed the service first (fatal map error \
+                                         reported)"
+                        .to_owned(),
+                    Outcome::Nothing => format!("nothing within {:?}", case.give_up),
+                }
             );
-            times.push(time);
+            outcomes.push(outcome);
         }
-        rows.push(detection_row(&case, times));
+        rows.push(detection_row(&case, &outcomes));
     }
     if only.is_some() {
         return Ok(rows);
@@ -158,8 +161,20 @@ pub fn hunt(
     Ok(rows)
 }
 
-/// The table row of one case: median and worst time to first report.
-fn detection_row(case: &Case, mut times: Vec<Option<Duration>>) -> Row {
+/// The table row of one case: median and worst time to first report (a run the race crashed
+/// first counts as not found, and is counted apart).
+fn detection_row(case: &Case, outcomes: &[Outcome]) -> Row {
+    let mut times: Vec<Option<Duration>> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Outcome::Found(time) => Some(*time),
+            _ => None,
+        })
+        .collect();
+    let crashed = outcomes
+        .iter()
+        .filter(|&&outcome| outcome == Outcome::Crashed)
+        .count();
     // Not found sorts last.
     times.sort_by_key(|time| time.unwrap_or(Duration::MAX));
     let show = |time: Option<Duration>| {
@@ -175,6 +190,12 @@ fn detection_row(case: &Case, mut times: Vec<Option<Duration>>) -> Row {
         ("worst", show(times[times.len() - 1])),
         ("found in", format!("{found} of {} runs", times.len())),
     ];
+    if crashed > 0 {
+        measurements.push((
+            "crashed by the race first",
+            format!("{crashed} (fatal map error reported)"),
+        ));
+    }
     if let Some(target) = case.target {
         let met = median.is_some_and(|median| median <= target);
         measurements.push((
@@ -296,12 +317,7 @@ fn start_load(
 
 /// One run: the time from the first racy write to the first report, if within the case's
 /// limit.
-fn first_report(
-    tracer: &Path,
-    program: &Path,
-    dir: &Path,
-    case: &Case,
-) -> anyhow::Result<Option<Duration>> {
+fn first_report(tracer: &Path, program: &Path, dir: &Path, case: &Case) -> anyhow::Result<Outcome> {
     let reports = dir.join("reports.jsonl");
     let race = [
         "-race-every".to_owned(),
@@ -317,19 +333,43 @@ fn first_report(
         .context("the race did not start")?;
     let race_start = SystemTime::UNIX_EPOCH + Duration::from_nanos(started.trim().parse()?);
     let deadline = Instant::now() + case.give_up;
-    let found = loop {
+    let outcome = loop {
         if let Some(found_at) = first_found_at(&reports) {
-            break Some(found_at);
+            break Outcome::Found(found_at.duration_since(race_start).unwrap_or_default());
+        }
+        if died_of_its_race(&reports) {
+            break Outcome::Crashed;
         }
         if Instant::now() > deadline {
-            break None;
+            break Outcome::Nothing;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let _ = load.kill();
     let _ = load.wait();
     service.stop()?;
-    Ok(found.map(|found_at| found_at.duration_since(race_start).unwrap_or_default()))
+    Ok(outcome)
+}
+
+/// How one run ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Outcome {
+    /// A race report, this long after the first racy write.
+    Found(Duration),
+    /// The race crashed the service (`concurrent map read and map write`, which tracer
+    /// reported) before tracer reported it as a race.
+    Crashed,
+    /// Neither within the case's limit.
+    Nothing,
+}
+
+/// Whether tracer reported the service's death of a fatal map error.
+fn died_of_its_race(reports: &Path) -> bool {
+    std::fs::read_to_string(reports).is_ok_and(|text| {
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .any(|record| record["type"] == "fatal")
+    })
 }
 
 /// `found_at` of the first race report in a report file.

@@ -14,7 +14,7 @@ use crate::{
     commands::cli::InspectFormat,
     error::TracerError,
     events::stacks::file_name,
-    plan::{self, Observed, ProbePlan, ProbeSite},
+    plan::{self, cold::WatchedCall, Observed, ProbePlan, ProbeSite},
     target,
 };
 
@@ -37,6 +37,8 @@ pub struct Report<'a> {
     pub absent: &'a [&'static str],
     pub sites: Vec<Located<'a, ProbeSite>>,
     pub sync_sites: Vec<Located<'a, SyncSite>>,
+    /// Map calls of the program's own code, watched between windows under a budget.
+    pub watched_calls: &'a [WatchedCall],
 }
 
 /// A sync slow-path call whose inlined fast path was not recognised, so is not probed.
@@ -134,6 +136,7 @@ impl<'a> Report<'a> {
                 .iter()
                 .map(|site| Located::new(binary, site, site.probe, true))
                 .collect(),
+            watched_calls: &plan.watched_calls,
         }
     }
 
@@ -168,6 +171,11 @@ impl<'a> Report<'a> {
         for (primitive, count) in &self.sync_counts {
             let _ = writeln!(text, "    {:<22}{count:>6}", json_name(primitive));
         }
+        let _ = writeln!(
+            text,
+            "  cold-code watch {} map calls of the program's own code",
+            self.watched_calls.len()
+        );
         if !self.unconfirmed_sync_calls.is_empty() {
             let _ = writeln!(
                 text,
@@ -288,6 +296,11 @@ mod tests {
                 })
                 .collect(),
             sync_sites: Vec::new(),
+            watched_calls: &[WatchedCall {
+                address: 0x40_6000,
+                file_offset: 0x6000,
+                function: "main.reload".into(),
+            }],
         };
         let text = report.to_text();
         assert!(text.contains("maps          swiss"), "{text}");
@@ -297,6 +310,10 @@ mod tests {
         assert!(text.contains("runtime.makemap64"), "{text}");
         assert!(text.contains("mutex-lock"), "{text}");
         assert!(text.contains("1 slow-path calls without"), "{text}");
+        assert!(
+            text.contains("cold-code watch 1 map calls of the program's own code"),
+            "{text}"
+        );
         assert!(
             text.contains("0x405000 in net/http.(*conn).serve (server.go:3624)"),
             "{text}"
@@ -319,5 +336,6 @@ mod tests {
         assert_eq!(json["sites"][2]["file_offset"], 0x3000);
         assert_eq!(json["sites"][2]["file"], "runtime/map_fast64.go");
         assert_eq!(json["sites"][2]["line"], 93);
+        assert_eq!(json["watched_calls"][0]["function"], "main.reload");
     }
 }

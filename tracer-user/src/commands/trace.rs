@@ -22,7 +22,7 @@ use crate::{
     error::TracerError,
     metrics::{server::MetricsListener, Metrics, ProbeCounts, TargetLabels},
     plan::sites::{self, KernelSite},
-    plan::{self, Placement},
+    plan::{self, cold::WatchedCall, Placement},
     probes::calibrate::{self, HitCosts},
     probes::privileges,
     probes::{self, AttachedProbes, ExecWatch, KernelChannels},
@@ -61,6 +61,8 @@ struct Prepared {
     open_path: PathBuf,
     binary: Arc<GoBinary>,
     sites: Arc<[KernelSite]>,
+    /// The cold-code watch's calls (none unless windows follow a budget).
+    watched: Arc<[WatchedCall]>,
     probe_counts: ProbeCounts,
     /// `--buffer-size`.
     buffer_bytes: u32,
@@ -69,11 +71,16 @@ struct Prepared {
 impl Prepared {
     fn new(open_path: PathBuf, display_path: &Path, args: &TraceArgs) -> Result<Self, TracerError> {
         let binary = GoBinary::open(&open_path, display_path)?;
-        let (sites, probe_counts) = kernel_sites_for(&binary, !args.no_reads);
+        let budgeted = matches!(
+            args.sample.unwrap_or(args.overhead_budget),
+            Sampling::Budget(_)
+        );
+        let (sites, watched, probe_counts) = kernel_sites_for(&binary, !args.no_reads, budgeted);
         Ok(Self {
             open_path,
             binary: Arc::new(binary),
             sites: sites.into(),
+            watched: watched.into(),
             probe_counts,
             buffer_bytes: args.buffer_size,
         })
@@ -116,8 +123,14 @@ impl Prepared {
         exit: Option<&OwnedFd>,
     ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
         let config = sites::runtime_config(&self.binary.offsets, pid);
-        let attached =
-            probes::attach(&self.sites, config, &self.open_path, pid, self.buffer_bytes)?;
+        let attached = probes::attach(
+            &self.sites,
+            &self.watched,
+            config,
+            &self.open_path,
+            pid,
+            self.buffer_bytes,
+        )?;
         match exit {
             Some(exit) if target::has_exited(exit) => Err(TracerError::ProcessExited(pid)),
             _ => Ok(attached),
@@ -134,7 +147,13 @@ impl Prepared {
         container: Option<&str>,
         metrics: Option<&Metrics>,
     ) -> TracedProcess {
-        announce(&self.binary, running.pid, container, probes.attached);
+        announce(
+            &self.binary,
+            running.pid,
+            container,
+            probes.attached,
+            self.watched.len(),
+        );
         TracedProcess {
             pid: running.pid,
             name: label.to_owned(),
@@ -143,6 +162,7 @@ impl Prepared {
             probes,
             channels,
             sites: Arc::clone(&self.sites),
+            watched: Arc::clone(&self.watched),
             binary: Arc::clone(&self.binary),
             metrics: metrics.map(|metrics| {
                 let labels = TargetLabels {
@@ -565,8 +585,17 @@ fn linger(
 
 /// Every site the kernel programs record (map reads only if `reads`), with the plan's caveats
 /// logged, and the count of sites per probe class (attached, and planned but not probed).
-fn kernel_sites_for(binary: &GoBinary, reads: bool) -> (Vec<KernelSite>, ProbeCounts) {
+/// The kernel sites of `binary`'s plan (map reads only with `reads`), the calls the cold-code
+/// watch places (only when `watching`), and how many of each class.
+fn kernel_sites_for(
+    binary: &GoBinary,
+    reads: bool,
+    watching: bool,
+) -> (Vec<KernelSite>, Vec<WatchedCall>, ProbeCounts) {
     let mut plan = plan::plan(binary);
+    if !watching {
+        plan.watched_calls.clear();
+    }
     if !reads {
         plan.sites.retain(|site| !site.operation.is_map_read());
     }
@@ -608,14 +637,21 @@ fn kernel_sites_for(binary: &GoBinary, reads: bool) -> (Vec<KernelSite>, ProbeCo
         }
     }
     counts.failed[ProbeClass::SyncInline as usize] = plan.unconfirmed_sync_calls.len();
-    (sites, counts)
+    let watched = plan.watched_calls.len();
+    counts.attached[ProbeClass::ColdWatch as usize] = watched;
+    counts.always[ProbeClass::ColdWatch as usize] = watched;
+    (sites, plan.watched_calls, counts)
 }
 
-fn announce(binary: &GoBinary, pid: u32, container: Option<&str>, probes: usize) {
+fn announce(binary: &GoBinary, pid: u32, container: Option<&str>, probes: usize, watched: usize) {
     let container = container.map_or_else(String::new, |id| format!(", container {id:.12}"));
+    let watched = match watched {
+        0 => String::new(),
+        watched => format!("; {watched} map calls of its own code watched between windows"),
+    };
     eprintln!(
         "tracer: tracing pid {pid} ({}, {}{container}): {probes} probes on maps, \
-         synchronisation and goroutines",
+         synchronisation and goroutines{watched}",
         display_name(&binary.path),
         binary.build_info.version
     );

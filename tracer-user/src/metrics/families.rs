@@ -108,6 +108,7 @@ pub(super) fn class_label(class: ProbeClass) -> &'static str {
         ProbeClass::CallEntry => "call",
         ProbeClass::CallReturn => "return",
         ProbeClass::SyncInline => "inline_sync",
+        ProbeClass::ColdWatch => "cold_watch",
     }
 }
 
@@ -127,10 +128,10 @@ pub(super) struct KernelFamilies {
 pub(super) struct KernelHandles {
     /// Sites per class: attached, and of those the ones that stay between windows.
     probes: ProbeCounts,
-    probes_attached: [IntGaugeHandle; 4],
+    probes_attached: [IntGaugeHandle; ProbeClass::ALL.len()],
     events: Tallies,
     dropped: Tally,
-    probe_hits: [Tally; 4],
+    probe_hits: [Tally; ProbeClass::ALL.len()],
     skipped: [Tally; 4],
 }
 

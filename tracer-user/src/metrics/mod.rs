@@ -71,9 +71,9 @@ pub struct TargetTotals {
 /// but not probed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProbeCounts {
-    pub attached: [usize; 4],
-    pub always: [usize; 4],
-    pub failed: [usize; 4],
+    pub attached: [usize; ProbeClass::ALL.len()],
+    pub always: [usize; ProbeClass::ALL.len()],
+    pub failed: [usize; ProbeClass::ALL.len()],
 }
 
 /// Every metric tracer exports, registered in its own registry.
@@ -292,9 +292,9 @@ mod tests {
     fn publishes_a_targets_totals() {
         let metrics = Metrics::new();
         let probes = ProbeCounts {
-            attached: [19, 7, 5, 300],
-            always: [0, 2, 0, 0],
-            failed: [0, 0, 0, 2],
+            attached: [19, 7, 5, 300, 12],
+            always: [0, 2, 0, 0, 12],
+            failed: [0, 0, 0, 2, 0],
         };
         let mut target = metrics.target(server("go1.24.11"), probes);
         let text = metrics.render();
@@ -308,6 +308,7 @@ mod tests {
         };
         assert_eq!(attached(&text, "inline_sync"), Some(0.0));
         assert_eq!(attached(&text, "call"), Some(2.0));
+        assert_eq!(attached(&text, "cold_watch"), Some(12.0));
         assert_eq!(value(&text, "tracer_probes_in_place", &[]), Some(0.0));
         let failed = value(&text, "tracer_probes_failed", &[r#"class="inline_sync""#]);
         assert_eq!(failed, Some(2.0));
@@ -330,11 +331,12 @@ mod tests {
                 probes: Duration::from_millis(200),
                 tracer_cpu: Duration::from_millis(100),
                 target_cpu: Duration::from_secs(2),
+                ..TracingCost::default()
             },
             probes_in_place: true,
             ..TargetTotals::default()
         };
-        totals.kernel.hits = [100, 0, 0, 7];
+        totals.kernel.hits = [100, 0, 0, 7, 3];
         totals.detector.goroutines = 12;
         totals.detector.forgotten_by_gap = 5;
         target.update(&totals);

@@ -37,7 +37,10 @@ use aya::{
 use aya_obj::generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_insn, bpf_prog_type};
 use tracer_common::{names, ProbeClass, RuntimeConfig, SiteParams, MAX_SITES};
 
-use crate::{error::TracerError, plan::sites::KernelSite};
+use crate::{
+    error::TracerError,
+    plan::{cold::WatchedCall, sites::KernelSite},
+};
 
 /// The kernel programs, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
@@ -55,6 +58,8 @@ pub struct AttachedProbes {
     _exec_watch: RawTracePointLink,
     /// What each link places: a loaded program at its sites.
     classes: Vec<ClassSites>,
+    /// The cold-code watch (see `plan::cold`), in place between windows too.
+    watch: Watch,
     /// The executable as a path the kernel can open.
     target: CString,
     pid: u32,
@@ -79,9 +84,11 @@ pub struct KernelChannels {
 
 /// Loads the programs and attaches every site of `sites` to `target` (the executable as a path
 /// the kernel can open, e.g. `/proc/PID/exe`), for process `pid` only: one uprobe_multi link
-/// per probe class. Events go through a ring buffer of `buffer_bytes`.
+/// per probe class, and one watching the `watched` calls (each with its index as the cookie).
+/// Events go through a ring buffer of `buffer_bytes`.
 pub fn attach(
     sites: &[KernelSite],
+    watched: &[WatchedCall],
     config: RuntimeConfig,
     target: &Path,
     pid: u32,
@@ -176,6 +183,11 @@ pub fn attach(
         .iter()
         .map(|sites| attach_uprobe_multi(sites, &target, pid))
         .collect::<Result<_, _>>()?;
+    let watch = Watch {
+        program: load_program(ProbeClass::ColdWatch.program(), &map_fds)?,
+        offsets: watched.iter().map(|call| call.file_offset).collect(),
+        chunks: Vec::new(),
+    };
     let channels = KernelChannels {
         events: RingBuf::try_from(events).map_err(anyhow::Error::from)?,
         counters: PerCpuArray::try_from(counters).map_err(anyhow::Error::from)?,
@@ -187,14 +199,30 @@ pub fn attach(
         recording,
         _exec_watch: exec_watch,
         classes,
+        watch,
         target,
         pid,
         _tables: (site_array, config_array, [caller_stacks, lost]),
         attached: sites.len(),
     };
+    probes.watch_only(0..watched.len() as u32)?;
     probes.resume()?;
     Ok((probes, channels))
 }
+
+/// The cold-code watch's program, every call it may watch, and the links placing those it
+/// does: one per [`WATCH_CHUNK`] calls, so that dropping a call re-places only its chunk (each
+/// breakpoint removed costs about 0.1 ms, and a big program has tens of thousands of calls).
+struct Watch {
+    program: OwnedFd,
+    /// Every call's file offset, by index.
+    offsets: Vec<u64>,
+    /// Per chunk: the calls it places now, and its link (none when it places none).
+    chunks: Vec<(Vec<u32>, Option<OwnedFd>)>,
+}
+
+/// Calls per link of the cold-code watch.
+const WATCH_CHUNK: usize = 512;
 
 /// One probe class's program and where it goes: file offsets, each with its site's index as
 /// the cookie.
@@ -244,6 +272,41 @@ impl AttachedProbes {
 
     pub fn is_paused(&self) -> bool {
         self.links.is_empty()
+    }
+
+    /// Watches the calls of the given indices (of the `watched` calls given to [`attach`]) from
+    /// now on, and no others: each chunk whose calls change gets a new link, in place before
+    /// its old one goes, so that no call kept goes unwatched meanwhile.
+    pub fn watch_only(&mut self, calls: impl Iterator<Item = u32>) -> Result<(), TracerError> {
+        let watch = &mut self.watch;
+        let chunk_count = watch.offsets.len().div_ceil(WATCH_CHUNK);
+        let mut wanted: Vec<Vec<u32>> = vec![Vec::new(); chunk_count];
+        for call in calls.filter(|&call| (call as usize) < watch.offsets.len()) {
+            wanted[call as usize / WATCH_CHUNK].push(call);
+        }
+        watch.chunks.resize_with(chunk_count, || (Vec::new(), None));
+        for (calls, (placed, link)) in wanted.into_iter().zip(&mut watch.chunks) {
+            if calls == *placed && (link.is_some() || calls.is_empty()) {
+                continue;
+            }
+            let offsets: Vec<u64> = calls
+                .iter()
+                .map(|&call| watch.offsets[call as usize])
+                .collect();
+            let cookies: Vec<u64> = calls.iter().map(|&call| u64::from(call)).collect();
+            *link = match offsets.is_empty() {
+                true => None,
+                false => Some(attach_program(
+                    &watch.program,
+                    &offsets,
+                    &cookies,
+                    &self.target,
+                    self.pid,
+                )?),
+            };
+            *placed = calls;
+        }
+        Ok(())
     }
 }
 
@@ -416,11 +479,17 @@ fn attach_uprobe_multi(
     target: &CString,
     pid: u32,
 ) -> Result<OwnedFd, TracerError> {
-    let ClassSites {
-        program,
-        offsets,
-        cookies,
-    } = class;
+    attach_program(&class.program, &class.offsets, &class.cookies, target, pid)
+}
+
+/// [`attach_uprobe_multi`], for a program and its offsets and cookies given apart.
+fn attach_program(
+    program: &OwnedFd,
+    offsets: &[u64],
+    cookies: &[u64],
+    target: &CString,
+    pid: u32,
+) -> Result<OwnedFd, TracerError> {
     // SAFETY: an all-zero bpf_attr is the documented way to start one.
     let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
     // SAFETY: writing the BPF_LINK_CREATE member of the union.

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use tracer_common::EventKind;
+use tracer_common::{EventKind, ProbeClass};
 
 use crate::events::{Event, Op};
 
@@ -23,7 +23,7 @@ struct MapActivity {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelCounters {
     /// Hits of the map-entry, call-entry, call-return and inline-sync programs.
-    pub hits: [u64; 4],
+    pub hits: [u64; ProbeClass::ALL.len()],
     /// Hits on instructions the kernel single-steps (a second trap each).
     pub single_stepped: u64,
     /// Time spent in the probe programs, traps excluded.
@@ -52,6 +52,18 @@ pub struct Summary {
     pub kernel: KernelCounters,
     /// How long the probes were in place and what that cost (live sessions).
     pub cost: Option<TracingCost>,
+    /// What the cold-code watch saw (live sessions under a budget).
+    pub cold_watch: Option<ColdWatchState>,
+}
+
+/// The cold-code watch at the end of a session (see `plan::cold`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColdWatchState {
+    /// Calls still watched, and those dropped because they ran too often.
+    pub watched: usize,
+    pub dropped: usize,
+    /// The functions whose watched calls ran at a steady rhythm, with its period.
+    pub rhythms: Vec<(String, Duration)>,
 }
 
 /// Where a session stands, for its progress line.
@@ -69,6 +81,9 @@ pub struct Progress<'a> {
 pub struct TracingCost {
     /// Sampling windows opened (1 when tracing all the time).
     pub windows: u64,
+    /// Of those, the ones the cold-code watch timed: opened just before rarely run code was
+    /// due to run again, or as it ran.
+    pub cold_windows: u64,
     /// Time with every probe in place.
     pub traced: Duration,
     /// The target's time in probes, estimated (see `calibrate`).
@@ -169,11 +184,11 @@ impl Summary {
             counted(self.goroutines.len(), "goroutine"),
             self.dropped
         );
-        let [map_op, call_entry, call_return, sync_inline] = self.kernel.hits;
+        let [map_op, call_entry, call_return, sync_inline, cold_watch] = self.kernel.hits;
         let _ = writeln!(
             text,
             "tracer: probe hits: map {map_op}, call {call_entry}, return {call_return}, inline sync \
-             {sync_inline} ({} single-stepped; {:.1} ms in the programs); {} map operations on \
+             {sync_inline}, cold-code watch {cold_watch} ({} single-stepped; {:.1} ms in the programs); {} map operations on \
              goroutine stacks skipped; {} hits while windows opened or closed not recorded",
             self.kernel.single_stepped,
             self.kernel.program_ns as f64 / 1e6,
@@ -186,11 +201,15 @@ impl Summary {
             let share = traced.as_secs_f64() / duration.as_secs_f64().max(1e-9);
             let _ = write!(
                 text,
-                "tracer: probes in place {:.2}s of {:.2}s ({:.1}%, {})",
+                "tracer: probes in place {:.2}s of {:.2}s ({:.1}%, {}{})",
                 traced.as_secs_f64(),
                 duration.as_secs_f64(),
                 100.0 * share.min(1.0),
-                counted(cost.windows, "window")
+                counted(cost.windows, "window"),
+                match cost.cold_windows {
+                    0 => String::new(),
+                    timed => format!(", {timed} timed for rarely run code"),
+                }
             );
             match cost.overhead() {
                 Some(overhead) => writeln!(
@@ -201,6 +220,23 @@ impl Summary {
                 None => writeln!(text),
             }
             .unwrap_or_default();
+        }
+        if let Some(watch) = &self.cold_watch {
+            let rhythms: Vec<String> = watch
+                .rhythms
+                .iter()
+                .map(|(function, period)| format!("{function} every {:.2} s", period.as_secs_f64()))
+                .collect();
+            let _ = writeln!(
+                text,
+                "tracer: cold-code watch: {} watched, {} dropped as hot{}",
+                counted(watch.watched, "map call"),
+                watch.dropped,
+                match rhythms.is_empty() {
+                    true => String::new(),
+                    false => format!("; running at a steady rhythm: {}", rhythms.join(", ")),
+                }
+            );
         }
         if self.kernel.goid_unreadable + self.kernel.stack_failed > 0 {
             let _ = writeln!(
@@ -266,29 +302,42 @@ mod tests {
             text.contains("map 0x10: 2 writes from 2 goroutines"),
             "{text}"
         );
-        summary.kernel.hits = [10, 20, 30, 40];
+        summary.kernel.hits = [10, 20, 30, 40, 50];
         summary.kernel.single_stepped = 7;
         summary.kernel.program_ns = 2_500_000;
         summary.kernel.stack_filtered = 5;
         summary.cost = Some(TracingCost {
             windows: 3,
+            cold_windows: 2,
             traced: Duration::from_millis(300),
             probes: Duration::from_millis(80),
             tracer_cpu: Duration::from_millis(20),
             target_cpu: Duration::from_millis(1080),
         });
+        summary.cold_watch = Some(ColdWatchState {
+            watched: 3,
+            dropped: 4,
+            rhythms: vec![("main.reload".into(), Duration::from_millis(1500))],
+        });
         let text = summary.render(Duration::from_millis(1500));
         assert!(
             text.contains(
-                "probe hits: map 10, call 20, return 30, inline sync 40 (7 single-stepped; 2.5 ms \
-                 in the programs); 5 map"
+                "probe hits: map 10, call 20, return 30, inline sync 40, cold-code watch 50 (7 \
+                 single-stepped; 2.5 ms in the programs); 5 map"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "probes in place 0.30s of 1.50s (20.0%, 3 windows); estimated cost 10.0% of the \
-                 target's own CPU time"
+                "probes in place 0.30s of 1.50s (20.0%, 3 windows, 2 timed for rarely run code); \
+                 estimated cost 10.0% of the target's own CPU time"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "cold-code watch: 3 map calls watched, 4 dropped as hot; running at a steady \
+                 rhythm: main.reload every 1.50 s"
             ),
             "{text}"
         );
@@ -297,7 +346,11 @@ mod tests {
             "{text}"
         );
         summary.record(&event(EventKind::MapAssign, 0x40, 5));
-        summary.cost = summary.cost.map(|cost| TracingCost { windows: 1, ..cost });
+        summary.cost = summary.cost.map(|cost| TracingCost {
+            windows: 1,
+            cold_windows: 0,
+            ..cost
+        });
         let text = summary.render(Duration::from_millis(1500));
         assert!(
             text.contains("map 0x40: 1 write from 1 goroutine"),

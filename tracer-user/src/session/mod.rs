@@ -7,6 +7,7 @@
 //! Ctrl-C / SIGTERM or `--duration`. Detaching happens first when stopping, so the target runs
 //! unprobed as soon as possible.
 
+mod cold;
 mod interrupts;
 mod output;
 pub mod sampling;
@@ -33,7 +34,7 @@ use crate::{
     detect::pipeline::ResolvedRace,
     error::TracerError,
     metrics::TargetMetrics,
-    plan::sites::KernelSite,
+    plan::{cold::WatchedCall, sites::KernelSite},
     probes::{calibrate::HitCosts, AttachedProbes, KernelChannels},
     report::{race_log::RaceLog, summary::Summary},
     target,
@@ -109,6 +110,8 @@ pub struct TracedProcess {
     pub probes: AttachedProbes,
     pub channels: KernelChannels,
     pub sites: Arc<[KernelSite]>,
+    /// The calls the cold-code watch may place, by index (see `plan::cold`).
+    pub watched: Arc<[WatchedCall]>,
     pub binary: Arc<GoBinary>,
     /// Its series, when `--metrics-addr` serves them.
     pub metrics: Option<TargetMetrics>,

@@ -1,11 +1,13 @@
 //! Where each decoded event goes, in order: the summary's counts, the code site of its stack
 //! (symbolized once per site), the detector, and the `--events` recording; fatal errors are
-//! counted and the map crashes kept for the race log.
+//! counted and the map crashes kept for the race log; the cold-code watch's records go to its
+//! [`ColdCode`].
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use tracer_common::site_flags;
 
+use super::cold::ColdCode;
 use crate::{
     analyse::GoBinary,
     detect::pipeline::{Detection, ResolvedRace},
@@ -46,6 +48,8 @@ pub(super) struct Output {
     pub(super) launching: bool,
     /// The process replaced its program: later events are another program's.
     pub(super) replaced: bool,
+    /// When the watched calls of rarely run code ran.
+    pub(super) cold: ColdCode,
 }
 
 impl Output {
@@ -57,6 +61,7 @@ impl Output {
         recorder: Option<Recorder>,
         graphs: bool,
         launching: bool,
+        watched_calls: usize,
     ) -> Self {
         Self {
             sites,
@@ -71,6 +76,7 @@ impl Output {
             crashes: Vec::new(),
             launching,
             replaced: false,
+            cold: ColdCode::new(watched_calls),
         }
     }
 

@@ -3,10 +3,11 @@
 
 use std::{
     os::fd::OwnedFd,
+    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
-use tracer_common::counter;
+use tracer_common::{counter, ColdCall};
 
 use super::{
     output::Output,
@@ -22,10 +23,11 @@ use crate::{
         Op,
     },
     metrics::TargetMetrics,
+    plan::cold::WatchedCall,
     probes::{AttachedProbes, KernelChannels},
     report::{
         race_log::RaceLog,
-        summary::{Progress, TracingCost},
+        summary::{ColdWatchState, Progress, TracingCost},
         Finding,
     },
 };
@@ -49,7 +51,17 @@ pub(super) struct Target {
     /// When and why tracing it ended.
     pub(super) ended: Option<(Duration, StopReason)>,
     pub(super) windows: Windows,
+    /// The calls the cold-code watch may place, by index.
+    pub(super) watched: Arc<[WatchedCall]>,
 }
+
+/// How long before rarely run code is due a window it was held for is in place (on top of the
+/// wobble of its rhythm): the window then goes on for the rest of its length after it.
+const COLD_LEAD: Duration = Duration::from_millis(50);
+
+/// A window is held for rarely run code due within twice the last pause between windows (about
+/// what the budget would make it wait after a window opened now), or within this.
+const SHORTEST_HOLD: Duration = Duration::from_secs(1);
 
 impl Target {
     /// Starts tracing `process`: its windows, its recording, and its analysis from the moment
@@ -84,10 +96,12 @@ impl Target {
                 recorder,
                 options.graphs,
                 ownership == Ownership::Launched,
+                process.watched.len(),
             ),
             metrics: process.metrics,
             ended: None,
             windows,
+            watched: process.watched,
         };
         if let Some(ts) = process.complete_from_ns {
             target.output.move_window(WindowMark::From(ts))?;
@@ -100,7 +114,58 @@ impl Target {
     pub(super) fn drain(&mut self, budget: usize) -> Result<bool, TracerError> {
         let (drained, cpu) = on_cpu(|| drain_ring(&mut self.channels, &mut self.output, budget));
         self.windows.tracer_cpu += cpu;
+        self.follow_cold_code();
         drained
+    }
+
+    /// Stops watching the calls that turned out to run often, and opens a held window when
+    /// rarely run code without a rhythm runs (it may go on running, or run again soon).
+    fn follow_cold_code(&mut self) {
+        if let (Some(kept), Some(probes)) = (
+            self.output.cold.drop_hot(monotonic_now_ns()),
+            self.probes.as_mut(),
+        ) {
+            let (placed, cpu) = on_cpu(|| probes.watch_only(kept.into_iter()));
+            self.windows.tracer_cpu += cpu;
+            if let Err(error) = placed {
+                // The process is exiting (the drain notices) or the kernel refused: the windows
+                // go on as they would without the watch.
+                log::debug!(
+                    "pid {}: could not re-place the cold-code watch: {error}",
+                    self.pid
+                );
+            }
+        }
+        if self.output.cold.take_unexpected() && self.windows.holding {
+            self.windows.wake = true;
+            self.windows.next_decision = Some(Instant::now());
+        }
+    }
+
+    /// How long to hold a window the budget has room for, so that it is in place just before
+    /// rarely run code is next due (see `super::cold`); `None`: open it now. Holding only
+    /// delays a window, so the budget stays kept. Code due later than the budget would make a
+    /// window opened now wait for the next does not hold it: a window now costs that code
+    /// nothing.
+    fn hold_for_cold_code(&mut self) -> Option<Duration> {
+        self.windows.holding = false;
+        if std::mem::take(&mut self.windows.wake) {
+            self.windows.total.cold_windows += 1;
+            return None;
+        }
+        let now_ns = monotonic_now_ns();
+        let (due, strayed) = self.output.cold.next_run(now_ns)?;
+        let lead = Duration::from_nanos(strayed) + COLD_LEAD + self.windows.placing;
+        let wait = Duration::from_nanos(due - now_ns).saturating_sub(lead);
+        if wait > (2 * self.windows.last_pause).max(SHORTEST_HOLD) {
+            return None;
+        }
+        if wait.is_zero() {
+            self.windows.total.cold_windows += 1;
+            return None;
+        }
+        self.windows.holding = true;
+        Some(wait)
     }
 
     pub(super) fn meters(&self) -> Meters {
@@ -116,6 +181,9 @@ impl Target {
             let cost = self.windows.totals(Instant::now(), meters, traced);
             log::debug!("pid {}: {cost:?}", self.pid);
             self.output.summary.cost = Some(cost);
+            if !self.watched.is_empty() {
+                self.output.summary.cold_watch = Some(self.cold_watch_state());
+            }
         }
     }
 
@@ -141,6 +209,10 @@ impl Target {
         let next = match decision {
             Decision::Trace(next) => {
                 if paused {
+                    if let Some(wait) = self.hold_for_cold_code() {
+                        self.windows.next_decision = Some(now + wait);
+                        return Ok(());
+                    }
                     self.open_window(elapsed)?;
                 }
                 next
@@ -161,10 +233,14 @@ impl Target {
         let placing = Instant::now();
         let (resumed, cpu) = on_cpu(|| self.probes.as_mut().map_or(Ok(()), AttachedProbes::resume));
         self.windows.tracer_cpu += cpu;
+        self.windows.placing = placing.elapsed();
+        if let Some(closed) = self.windows.closed_at {
+            self.windows.last_pause = placing.duration_since(closed);
+        }
         log::debug!(
             "pid {}: probes placed in {:?} ({cpu:?} of CPU)",
             self.pid,
-            placing.elapsed()
+            self.windows.placing
         );
         match resumed {
             Err(TracerError::NoSuchProcess(_)) => {
@@ -185,6 +261,7 @@ impl Target {
             .move_window(WindowMark::Until(monotonic_now_ns()))?;
         let removing = Instant::now();
         let ((), cpu) = on_cpu(|| self.probes.as_mut().map_or((), AttachedProbes::pause));
+        self.windows.closed_at = Some(Instant::now());
         log::debug!(
             "pid {}: probes removed in {:?} ({cpu:?} of CPU)",
             self.pid,
@@ -212,6 +289,23 @@ impl Target {
         self.publish_metrics();
         self.ended = Some((elapsed, stop));
         Ok(())
+    }
+
+    /// What the cold-code watch saw: its calls, and the functions that ran at a rhythm.
+    fn cold_watch_state(&self) -> ColdWatchState {
+        let (watched, dropped, rhythms) = self.output.cold.state();
+        let mut functions: Vec<(String, Duration)> = Vec::new();
+        for (call, period) in rhythms {
+            let function = &self.watched[call].function;
+            if !functions.iter().any(|(known, _)| known == function) {
+                functions.push((function.clone(), Duration::from_nanos(period)));
+            }
+        }
+        ColdWatchState {
+            watched,
+            dropped,
+            rhythms: functions,
+        }
     }
 
     /// Writes the races and fatal map errors found since the last call, the moment they are
@@ -251,6 +345,7 @@ impl Target {
         let probes = match self.probes.as_ref().map(AttachedProbes::is_paused) {
             None => "removed",
             Some(false) => "in place",
+            Some(true) if self.windows.holding => "paused until rarely run code is due",
             Some(true) => match self.windows.controller.as_ref().map(Controller::budgeted) {
                 Some(true) => "paused by the budget",
                 _ => "paused",
@@ -338,6 +433,12 @@ fn drain_records(
                 return Ok(false);
             };
             if output.replaced {
+                continue;
+            }
+            if record.len() == size_of::<ColdCall>() {
+                // SAFETY: the length matches and ColdCall is plain old data.
+                let call = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<ColdCall>()) };
+                output.cold.hit(call.call, call.ts_ns);
                 continue;
             }
             decode(&record)

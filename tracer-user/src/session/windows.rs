@@ -29,6 +29,18 @@ pub(super) struct Windows {
     pub(super) tracer_cpu: Duration,
     /// When to decide next whether to trace or pause.
     pub(super) next_decision: Option<Instant>,
+    /// The budget has room for a window, held back until rarely run code is due (see
+    /// `super::cold`).
+    pub(super) holding: bool,
+    /// Open the held window at the next decision: rarely run code without a rhythm runs now.
+    pub(super) wake: bool,
+    /// How long placing the probes took last (a window opened for code due at a given time
+    /// must start placing them that much earlier).
+    pub(super) placing: Duration,
+    /// When the last window closed, and how long the pause before the last window lasted:
+    /// about how long the budget takes to afford a window.
+    pub(super) closed_at: Option<Instant>,
+    pub(super) last_pause: Duration,
     /// The target's CPU time when tracing started.
     pub(super) started_cpu: Option<Duration>,
     /// Over the whole session.
@@ -56,6 +68,11 @@ impl Windows {
             at_start: meters,
             tracer_cpu: Duration::ZERO,
             next_decision: first_window.map(|window| now + window),
+            holding: false,
+            wake: false,
+            placing: Duration::from_millis(30),
+            closed_at: None,
+            last_pause: Duration::ZERO,
             started_cpu: meters.target_cpu,
             total: TracingCost {
                 windows: 1,
