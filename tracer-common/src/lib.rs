@@ -80,7 +80,9 @@ event_kinds! {
     /// Inlined `Mutex.Unlock`, before the release.
     MutexUnlock = 22 => "unlock",
     MutexTryLock = 23 => "trylock",
-    /// Inlined `RWMutex.RLock`, after the XADD (`arg` = old reader count).
+    /// Inlined `RWMutex.RLock`, after the XADD (`arg` = the reader count it read, or that count
+    /// plus one when the probe sits after the increment Go tests: the same sign in every state
+    /// a RWMutex can be in, negative by about 2^30 while a writer waits).
     RwMutexRLock = 24 => "rlock",
     /// Inlined `RWMutex.RUnlock`, before the release.
     RwMutexRUnlock = 25 => "runlock",

@@ -821,6 +821,16 @@ impl SiteContext<'_> {
                     }
                 }
                 Outcome::ZeroFlag if instruction.rflags_modified() & RflagsBits::ZF != 0 => break,
+                // RLock's `INCL CX` after `XADDL CX, readerCount` (Go tests `Add(1) < 0`): the
+                // count before and after have the same sign in every state a RWMutex can be in.
+                Outcome::Register(reg)
+                    if site.primitive == Primitive::RwMutexRLock
+                        && instruction.mnemonic() == Mnemonic::Inc
+                        && instruction.op0_kind() == OpKind::Register
+                        && Reg::of(instruction.op0_register()) == Some(reg) =>
+                {
+                    Outcome::Register(reg)
+                }
                 Outcome::Register(reg) | Outcome::ZeroFlagIn(reg) if written.contains(&reg) => {
                     break
                 }
@@ -1368,8 +1378,12 @@ fn writes(access: OpAccess) -> bool {
     )
 }
 
-/// How far past its first possible instruction an acquire's probe may move.
-const ACQUIRE_PROBE_WINDOW: usize = 4;
+/// How far past its first possible instruction an acquire's probe may move: far enough for
+/// `context.(*cancelCtx).cancel`, whose `SETE` after the CAS is followed by eight instructions
+/// choosing its arguments before the jump on the outcome. Nothing on the straight line can be
+/// another operation: calls and jumps end it (the kernel emulates them: the probe goes there),
+/// atomics stop it.
+const ACQUIRE_PROBE_WINDOW: usize = 12;
 
 /// A load of a 32- or 8-bit flag from memory into a register, or a compare of it with zero.
 fn is_flag_load(instruction: &Instruction) -> bool {
@@ -1490,6 +1504,7 @@ mod tests {
     const BASE: u64 = 0x47_bc00;
     const LOCK_SLOW: u64 = 0x46_0000;
     const UNLOCK_SLOW: u64 = 0x46_1000;
+    const SEMACQUIRE_R: u64 = 0x46_2000;
 
     fn sites_of(code: &[u8]) -> (Vec<SyncSite>, Vec<u64>) {
         let anchors = [
@@ -1523,6 +1538,71 @@ mod tests {
             }
         );
         assert_eq!(site.anchor, BASE + 25);
+    }
+
+    /// Go 1.26 `context.(*cancelCtx).cancel`'s `c.mu.Lock()`: the `SETE` keeps the CAS's
+    /// outcome in R10B, then eight instructions choose the cancel cause before the `JNE` on it:
+    /// the probe goes all the way to the `JNE`, which the kernel emulates.
+    #[test]
+    fn a_lock_is_probed_on_its_jump_past_the_instructions_between() {
+        let mut code = vec![
+            0x49, 0x89, 0xc1, // MOVQ AX, R9
+            0x31, 0xc0, // XORL AX, AX
+            0x41, 0xba, 0x01, 0x00, 0x00, 0x00, // MOVL $1, R10
+            0xf0, 0x45, 0x0f, 0xb1, 0x51, 0x10, // LOCK CMPXCHGL R10, 0x10(R9)
+            0x41, 0x0f, 0x94, 0xc2, // SETEQ R10
+            0x48, 0x85, 0xf6, // TESTQ SI, SI
+            0x41, 0x0f, 0x94, 0xc3, // SETEQ R11
+            0x45, 0x84, 0xdb, // TESTB R11, R11
+            0x4c, 0x0f, 0x45, 0xc7, // CMOVQNE DI, R8
+            0x4c, 0x89, 0x44, 0x24, 0x60, // MOVQ R8, 0x60(SP)
+            0x48, 0x0f, 0x45, 0xf1, // CMOVQNE CX, SI
+            0x48, 0x89, 0x74, 0x24, 0x30, // MOVQ SI, 0x30(SP)
+            0x45, 0x84, 0xd2, // TESTB R10, R10
+            0x75, 0x37, // JNE +0x37
+            0x48, 0x89, 0xd0, // MOVQ DX, AX
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(encoded_call(at, LOCK_SLOW));
+        let (sites, unconfirmed) = sites_of(&code);
+        assert_eq!((sites.len(), unconfirmed.len()), (1, 0));
+        let site = &sites[0];
+        assert_eq!(site.primitive, Primitive::MutexLock);
+        assert_eq!(site.probe, BASE + 52);
+        assert_eq!(site.outcome, Outcome::ZeroFlagIn(Reg::R10));
+        assert_eq!(
+            site.object,
+            AddressExpr::Register {
+                base: Reg::R9,
+                offset: 0x10
+            }
+        );
+    }
+
+    /// Go 1.26 `s.cacheMu.RLock()` (bench/hunt's `get`): `INCL` turns the count the XADD read
+    /// into the one Go tests; the probe moves past it, and past the `TESTL`, to the `JGE`.
+    #[test]
+    fn an_rlock_is_probed_on_its_jump_past_the_increment() {
+        let mut code = vec![
+            0xb9, 0x01, 0x00, 0x00, 0x00, // MOVL $1, CX
+            0x48, 0x8b, 0x94, 0x24, 0x90, 0x00, 0x00, 0x00, // MOVQ 0x90(SP), DX
+            0xf0, 0x0f, 0xc1, 0x4a, 0x20, // LOCK XADDL CX, 0x20(DX)
+            0xff, 0xc1, // INCL CX
+            0x85, 0xc9, // TESTL CX, CX
+            0x7d, 0x1f, // JGE +0x1f
+            0x48, 0x8d, 0x42, 0x1c, // LEAQ 0x1c(DX), AX
+            0x31, 0xdb, // XORL BX, BX
+            0x31, 0xc9, // XORL CX, CX
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(encoded_call(at, SEMACQUIRE_R));
+        let anchors = [(SEMACQUIRE_R, Anchor::SemacquireRWMutexR)];
+        let decoded = FunctionCode::decode("main.f", &code, BASE);
+        let sites = find_sites(&decoded, &anchors, &mut Vec::new());
+        assert_eq!(sites.len(), 1);
+        assert_eq!(sites[0].primitive, Primitive::RwMutexRLock);
+        assert_eq!(sites[0].probe, BASE + 22);
+        assert_eq!(sites[0].outcome, Outcome::Register(Reg::Rcx));
     }
 
     /// Go 1.27 `h.g.mu.Unlock()`: the base is reloaded from the stack right before the XADD.

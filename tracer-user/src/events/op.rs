@@ -164,7 +164,8 @@ pub enum Op {
     Unlock {
         mutex: u64,
     },
-    /// `readers` is the reader count before this RLock: negative while a writer holds the lock.
+    /// `readers` is the reader count this RLock read (or that count plus one, as Go tests it):
+    /// negative while a writer holds the lock.
     RLock {
         rw: u64,
         readers: i32,

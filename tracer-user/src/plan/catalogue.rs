@@ -26,6 +26,11 @@ pub enum At {
     AfterCalls,
     /// Each direct call it makes to the named function, on the `CALL` (arguments in registers).
     CallsTo(&'static str),
+    /// Its one call of the named function, where its result waits in a frame slot that it then
+    /// returns, unless it makes a new one (`sync.(*Pool).Get` across `runtime_procUnpin`): the
+    /// kernel emulates the `CALL`, while a `RET` is single-stepped. Its `RET`s when the code is
+    /// not of that shape.
+    SpilledBefore(&'static str),
 }
 
 /// One probe of a function: where, and what it observes there.
@@ -175,7 +180,7 @@ const fn sync(name: &'static str, on_entry: OnEntry, on_return: OnReturn) -> GoF
     function(name, probes, Meaning::Sync(on_entry, on_return))
 }
 
-use At::{AfterCalls, CallsTo, Entry, Returns};
+use At::{AfterCalls, CallsTo, Entry, Returns, SpilledBefore};
 use KeyClass as Key;
 use Observed as Op;
 use OnEntry as E;
@@ -341,7 +346,10 @@ pub const CATALOGUE: &[GoFunction] = &[
     // The runtime is about to kill the process.
     function("runtime.fatal", FATAL, Meaning::Plain),
     function("runtime.throw", FATAL, Meaning::Plain),
-    // sync.Pool: Put(x any) gets x's data word in CX; Get returns it in BX.
+    // sync.Pool: Put(x any) gets x's data word in CX; Get returns it in BX, and keeps what it
+    // got from the pool in a frame slot across `runtime_procUnpin` (what New() makes instead
+    // was never Put: nothing to acquire). Get is a method in its type's method table, so its
+    // returns cannot all be observed in its callers.
     function(
         "sync.(*Pool).Put",
         &[probe(Entry, Op::PoolPut)],
@@ -349,7 +357,7 @@ pub const CATALOGUE: &[GoFunction] = &[
     ),
     function(
         "sync.(*Pool).Get",
-        &[probe(Returns, Op::PoolGet)],
+        &[probe(SpilledBefore("sync.runtime_procUnpin"), Op::PoolGet)],
         Meaning::Plain,
     ),
     // time.AfterFunc(d, f) arms a timer with f (in BX); goFunc(arg, …) starts f's goroutine.

@@ -200,6 +200,7 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
                 At::Returns => builder.returns(id, probe.operation),
                 At::AfterCalls => builder.after_calls_to(id, probe.operation),
                 At::CallsTo(callee) => builder.calls_within(id, callee, probe.operation),
+                At::SpilledBefore(callee) => builder.spilled_before(id, callee, probe.operation),
             }
         }
     }
@@ -313,6 +314,46 @@ impl PlanBuilder<'_> {
             .collect();
         for call in calls {
             self.push(id, operation, Placement::AtCall, call);
+        }
+    }
+
+    /// The function's result, read on its call of `callee` from the frame slot it waits in
+    /// (see [`returns::result_spilled_before`]); on its `RET`s when the code is not of that
+    /// shape.
+    fn spilled_before(&mut self, id: FunctionId, callee: &str, operation: Observed) {
+        let binary = self.binary;
+        let function = id.function();
+        let at_return = ProbeSite {
+            operation,
+            id,
+            function: function.name,
+            placement: Placement::Return,
+            address: 0,
+            file_offset: 0,
+            key: KeyClass::None,
+            result_at: None,
+        };
+        let read = sites::registers_read(&at_return);
+        let spilled = match (
+            &read[..],
+            binary.function(function.name),
+            binary.function(callee),
+        ) {
+            ([result], Some(caller), Some(target))
+                if sites::reads_only_its_object_register(&at_return) =>
+            {
+                binary.code(caller).and_then(|code| {
+                    let decoded = FunctionCode::decode(function.name, code, caller.address);
+                    returns::result_spilled_before(&decoded, target.address, *result)
+                })
+            }
+            _ => None,
+        };
+        match spilled {
+            Some((call, slot)) => {
+                self.push_reading(id, operation, Placement::AtCall, call, Some(slot));
+            }
+            None => self.returns(id, operation),
         }
     }
 

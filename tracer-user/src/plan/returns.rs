@@ -264,6 +264,75 @@ fn probe_after_call(
     Some(CallerProbe::at(return_to.ip()))
 }
 
+/// Where a function's result waits before it returns, when it is of this shape: one call of
+/// `callee` (whose `CALL` the kernel emulates), before which the result is stored from a
+/// register into a frame slot on every path to the call, and after which the function only
+/// ever loads `result` (its result register) from that slot, which nothing writes. Returns the
+/// call and the slot. `sync.(*Pool).Get` keeps what it got from the pool at `0x20(SP)` across
+/// `runtime_procUnpin` on every supported Go version; the other way out of it returns what
+/// `New()` made, which no `Put` ever released.
+pub(super) fn result_spilled_before(
+    function: &FunctionCode<'_>,
+    callee: u64,
+    result: Reg,
+) -> Option<(u64, i32)> {
+    let instructions = function.instructions();
+    let mut calls = instructions.iter().enumerate().filter(|(_, instruction)| {
+        instruction.flow_control() == FlowControl::Call
+            && instruction.near_branch_target() == callee
+    });
+    let (call, None) = (calls.next()?.0, calls.next()) else {
+        return None;
+    };
+    let after = &instructions[call + 1..];
+    let mut loads = after
+        .iter()
+        .filter_map(|instruction| loaded_from_frame(instruction, result));
+    let slot = loads.next()?;
+    if loads.any(|other| other != slot) {
+        return None;
+    }
+    let mut factory = InstructionInfoFactory::new();
+    let frame = FrameAddresses::default();
+    if after
+        .iter()
+        .any(|instruction| may_write_frame_slot(factory.info(instruction), slot, &frame))
+    {
+        return None;
+    }
+    // Back from the call to the store, on a straight line that no other path joins.
+    for instruction in instructions[..call].iter().rev() {
+        let stored = Reg::ALL
+            .into_iter()
+            .any(|register| stored_in_frame(instruction, register) == Some(slot));
+        if stored {
+            return Some((instructions[call].ip(), slot));
+        }
+        if function.is_branch_target(instruction.ip())
+            || instruction.flow_control() != FlowControl::Next
+            || may_write_frame_slot(factory.info(instruction), slot, &frame)
+        {
+            return None;
+        }
+    }
+    None
+}
+
+/// The frame slot `[RSP + at]` that `instruction` loads all of `register` from, if it does.
+fn loaded_from_frame(instruction: &Instruction, register: Reg) -> Option<i32> {
+    let loads = instruction.mnemonic() == Mnemonic::Mov
+        && instruction.op_count() == 2
+        && instruction.op0_kind() == OpKind::Register
+        && instruction.op0_register().size() == 8
+        && Reg::of(instruction.op0_register()) == Some(register)
+        && instruction.op1_kind() == OpKind::Memory
+        && instruction.memory_base() == Register::RSP
+        && instruction.memory_index() == Register::None;
+    loads
+        .then(|| i32::try_from(instruction.memory_displacement64() as i64).ok())
+        .flatten()
+}
+
 /// The frame slot `[RSP + at]` that `instruction` stores all of `register` in, if it does.
 fn stored_in_frame(instruction: &Instruction, register: Reg) -> Option<i32> {
     let stores = instruction.mnemonic() == Mnemonic::Mov
@@ -526,5 +595,60 @@ mod tests {
                 "{write:x?}"
             );
         }
+    }
+
+    /// Go 1.26's `sync.(*Pool).Get`, as linked at 0x4846e0: its one `runtime_procUnpin` call
+    /// at +0x80, after which it loads BX (the data word of its result) from `0x20(SP)`.
+    const POOL_GET_AT: u64 = 0x48_46e0;
+    const PROC_UNPIN: u64 = 0x47_9d60;
+    #[rustfmt::skip]
+    const POOL_GET: [u8; 207] = [
+        0x49, 0x3b, 0x66, 0x10, 0x0f, 0x86, 0xad, 0x00, 0x00, 0x00, 0x55, 0x48, 0x89, 0xe5, 0x48, 0x83,
+        0xec, 0x28, 0x48, 0x89, 0x44, 0x24, 0x38, 0xe8, 0x44, 0x02, 0x00, 0x00, 0x48, 0x8b, 0x08, 0x48,
+        0x8b, 0x50, 0x08, 0x48, 0xc7, 0x00, 0x00, 0x00, 0x00, 0x00, 0x83, 0x3d, 0xaf, 0x0a, 0x12, 0x00,
+        0x00, 0x74, 0x0c, 0x48, 0x8b, 0x70, 0x08, 0xe8, 0x04, 0xab, 0xff, 0xff, 0x49, 0x89, 0x33, 0x48,
+        0xc7, 0x40, 0x08, 0x00, 0x00, 0x00, 0x00, 0x48, 0x85, 0xc9, 0x75, 0x28, 0x48, 0x89, 0x5c, 0x24,
+        0x18, 0x48, 0x83, 0xc0, 0x10, 0xe8, 0x26, 0x0a, 0x00, 0x00, 0x48, 0x85, 0xc0, 0x75, 0x0f, 0x48,
+        0x8b, 0x44, 0x24, 0x38, 0x48, 0x8b, 0x5c, 0x24, 0x18, 0xe8, 0x72, 0x00, 0x00, 0x00, 0x48, 0x89,
+        0xc1, 0x48, 0x89, 0xda, 0x48, 0x89, 0x54, 0x24, 0x20, 0x48, 0x89, 0x4c, 0x24, 0x10, 0x66, 0x90,
+        0xe8, 0xfb, 0x55, 0xff, 0xff, 0x48, 0x8b, 0x44, 0x24, 0x10, 0x48, 0x85, 0xc0, 0x74, 0x07, 0x48,
+        0x8b, 0x5c, 0x24, 0x20, 0xeb, 0x1b, 0x48, 0x8b, 0x4c, 0x24, 0x38, 0x48, 0x8b, 0x51, 0x20, 0x90,
+        0x48, 0x85, 0xd2, 0x75, 0x07, 0x48, 0x8b, 0x5c, 0x24, 0x20, 0xeb, 0x05, 0x48, 0x8b, 0x02, 0xff,
+        0xd0, 0x48, 0x83, 0xc4, 0x28, 0x5d, 0xc3, 0x48, 0x89, 0x44, 0x24, 0x08, 0x0f, 0x1f, 0x40, 0x00,
+        0xe8, 0x1b, 0x91, 0xff, 0xff, 0x48, 0x8b, 0x44, 0x24, 0x08, 0xe9, 0x31, 0xff, 0xff, 0xff,
+    ];
+
+    fn spilled(code: &[u8], result: Reg) -> Option<(u64, i32)> {
+        let function = FunctionCode::decode("sync.(*Pool).Get", code, POOL_GET_AT);
+        result_spilled_before(&function, PROC_UNPIN, result)
+    }
+
+    #[test]
+    fn pool_get_keeps_what_it_got_in_a_frame_slot_across_proc_unpin() {
+        assert_eq!(
+            spilled(&POOL_GET, Reg::Rbx),
+            Some((POOL_GET_AT + 0x80, 0x20))
+        );
+        // AX (the type word) is loaded from 0x10(SP), and from 0x8(SP) after the stack grows.
+        assert_eq!(spilled(&POOL_GET, Reg::Rax), None);
+        let elsewhere = FunctionCode::decode("sync.(*Pool).Get", &POOL_GET, POOL_GET_AT);
+        assert_eq!(
+            result_spilled_before(&elsewhere, PROC_UNPIN + 1, Reg::Rbx),
+            None,
+            "no call of that function"
+        );
+    }
+
+    #[test]
+    fn a_slot_loaded_twice_or_stored_on_one_path_only_is_not_trusted() {
+        // The load at +0x8f reads 0x28(SP) instead of 0x20(SP): two slots.
+        let mut two_slots = POOL_GET;
+        two_slots[0x8f + 4] = 0x28;
+        assert_eq!(spilled(&two_slots, Reg::Rbx), None);
+        // The `JNE` at +0x4a lands after the store instead of on it: one path reaches the
+        // call without storing the result.
+        let mut one_path = POOL_GET;
+        one_path[0x4b] += 5;
+        assert_eq!(spilled(&one_path, Reg::Rbx), None);
     }
 }

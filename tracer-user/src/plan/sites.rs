@@ -312,6 +312,10 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
         // the value's type and data words in AX and BX.
         (Op::PoolPut, true) => at.call(EventKind::PoolPut, register::RCX, register::NONE),
         (Op::PoolGet, false) => at.call(EventKind::PoolGet, register::RBX, register::NONE),
+        // Before Get returns: the value waits in a frame slot (`result_at`) at the call.
+        (Op::PoolGet, true) if at.site.result_at.is_some() => {
+            at.call(EventKind::PoolGet, register::RBX, register::NONE)
+        }
         // AfterFunc(d Duration, f func()): f in BX; goFunc(arg any, …) gets f back as arg's
         // data word, also in BX.
         (Op::TimerArm, true) => at.call(EventKind::TimerArm, register::RBX, register::NONE),
