@@ -36,7 +36,8 @@ impl Default for Sampling {
 }
 
 /// The budget is kept over about this long: cost and CPU time further back fade out, so a long
-/// quiet spell does not save up for minutes of full tracing when the traffic comes.
+/// quiet spell does not save up for minutes of full tracing when the traffic comes. Longer when
+/// a window costs more than that allows (see `Controller::horizon`).
 pub const BUDGET_HORIZON: Duration = Duration::from_secs(10);
 
 /// The budget is a share of the target's own CPU time, but never of less than this many CPUs:
@@ -154,8 +155,8 @@ impl Controller {
     /// the last one did, with its probes' placing and removal when it must be opened), a window
     /// opens — or the current one goes on — only when the budget has room for it:
     /// `C + W ≤ b·O`. Otherwise the pause lasts until the target's own work at its untraced
-    /// pace `r` (at least the floor) has made that room: `((C + W) / b − O) / r`, checked
-    /// again at least every second; the last such pause is drawn at random around its length
+    /// pace `r` (at least the floor) has made that room, cost and work fading meanwhile (see
+    /// the formula below), checked again at least every second; the last such pause is drawn at random around its length
     /// (see `PAUSE_JITTER`). Paying before rather than after keeps the cost within the
     /// budget at any moment (give or take the jitter), not just on average. The pace
     /// comes from pauses: a service whose clients wait for it works slower while traced, so
@@ -165,7 +166,7 @@ impl Controller {
             Windowed::Fixed { on, period } if traced => Decision::Pause(period.saturating_sub(on)),
             Windowed::Fixed { on, .. } => Decision::Trace(on),
             Windowed::Budget(budget) => {
-                let fading = (-stretch.length.as_secs_f64() / BUDGET_HORIZON.as_secs_f64()).exp();
+                let fading = (-stretch.length.as_secs_f64() / self.horizon(budget)).exp();
                 self.cost = self.cost * fading + stretch.cost().as_secs_f64();
                 self.own = self.own * fading + stretch.own_cpu().as_secs_f64();
                 self.elapsed = self.elapsed * fading + stretch.length.as_secs_f64();
@@ -194,15 +195,43 @@ impl Controller {
                 if shortfall <= std::mem::take(&mut self.forgiven) {
                     return Decision::Trace(BUDGET_WINDOW);
                 }
+                // While paused, the cost fades and own work accrues at `pace`, fading too: over
+                // a pause of length L, with f = e^(−L/H), there is room once
+                // (C·f + W)/b ≤ base·f + pace·H·(1 − f), i.e. L = H·ln(1 + shortfall/room)
+                // where room = pace·H − W/b (positive: see `horizon`).
                 let pace = self.untraced_pace.unwrap_or(pace).max(FLOOR_CPUS);
-                let needed = shortfall / pace;
+                let horizon = self.horizon(budget);
+                let room = pace * horizon - next_window / budget;
+                let needed = match room > 0.0 {
+                    true => horizon * (shortfall / room).ln_1p(),
+                    false => f64::INFINITY,
+                };
                 if needed >= LONGEST_PAUSE.as_secs_f64() {
                     return Decision::Pause(LONGEST_PAUSE);
                 }
                 let drawn = needed * (1.0 + PAUSE_JITTER * (2.0 * self.uniform() - 1.0));
-                self.forgiven = (needed - drawn).max(0.0) * pace;
+                self.forgiven = shortfall * (1.0 - drawn / needed).max(0.0);
                 Decision::Pause(Duration::from_secs_f64(drawn))
             }
+        }
+    }
+
+    /// How long the budget is kept over, in seconds: [`BUDGET_HORIZON`], or long enough for the
+    /// target's own work, at its untraced pace, to pay for two windows. Work further back fades
+    /// out, so what can be saved up is at most the budget's share of the horizon's work: a busy
+    /// target under a small budget, whose window costs more than that, would otherwise never
+    /// be traced again after its first window (measured: 2% of a net/http service's CPU over
+    /// ten seconds is 0.16 s, and its window costs 0.4 s).
+    fn horizon(&self, budget: f64) -> f64 {
+        let shortest = BUDGET_HORIZON.as_secs_f64();
+        let window = self
+            .window_cost
+            .or(self.closed_window.map(|window| 2.0 * window));
+        match (window, self.untraced_pace) {
+            (Some(window), Some(pace)) => {
+                shortest.max(2.0 * window / (budget * pace.max(FLOOR_CPUS)))
+            }
+            _ => shortest,
         }
     }
 
@@ -325,6 +354,36 @@ mod tests {
             (budget * 0.5..=budget).contains(&overhead),
             "overhead {overhead}"
         );
+    }
+
+    #[test]
+    fn a_small_budget_still_opens_windows_that_cost_more_than_ten_seconds_pay_for() {
+        let budget = 0.02;
+        let mut controller = budget_controller(budget);
+        // 0.6 s of cost per window, one CPU of own work untraced: 2% of ten seconds' work is
+        // 0.2 s, never enough for one window if the budget were kept over ten seconds only.
+        let window = |length: Duration| Stretch {
+            length,
+            probes: length * 2,
+            tracer_cpu: length,
+            target_cpu: length * 2,
+        };
+        let pause = |length: Duration| Stretch {
+            length,
+            target_cpu: length,
+            ..Stretch::default()
+        };
+        let stretches = simulate(&mut controller, 2000, window(BUDGET_WINDOW), window, pause);
+        let elapsed: Duration = stretches.iter().map(|(_, stretch)| stretch.length).sum();
+        let windows = stretches.iter().filter(|(traced, _)| *traced).count();
+        assert!(
+            windows >= 10,
+            "{windows} windows in {elapsed:?}: one about every 30 s expected"
+        );
+        let cost: Duration = stretches.iter().map(|(_, stretch)| stretch.cost()).sum();
+        let own: Duration = stretches.iter().map(|(_, stretch)| stretch.own_cpu()).sum();
+        let overhead = cost.as_secs_f64() / own.as_secs_f64();
+        assert!(overhead <= budget * 1.05, "overhead {overhead}");
     }
 
     #[test]
