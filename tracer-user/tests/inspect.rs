@@ -247,11 +247,22 @@ fn returns_moved_to_callers_cover_every_call_site() {
                     .map(|site| site.address)
                     .collect();
                 assert_eq!(probes.len(), calls.len(), "{context}: {callee}");
-                for call in calls {
+                for call in &calls {
+                    // The first probe after the call, at the latest on the next call of the
+                    // callee (the kernel emulates calls), within the walk's twenty instructions
+                    // (at most 15 bytes each).
+                    let next_call = calls
+                        .iter()
+                        .map(|other| other.call)
+                        .filter(|&other| other > call.call)
+                        .min()
+                        .unwrap_or(u64::MAX);
                     let probe = probes
                         .iter()
                         .copied()
-                        .find(|&probe| (call.return_to..call.return_to + 64).contains(&probe))
+                        .filter(|&probe| probe >= call.return_to)
+                        .min()
+                        .filter(|&probe| probe <= next_call && probe < call.return_to + 20 * 15)
                         .unwrap_or_else(|| {
                             panic!("{context}: no probe after the call at {:#x}", call.call)
                         });

@@ -23,8 +23,11 @@ use crate::analyse::{
 };
 
 /// How many instructions after a call the probe may move to reach one the kernel emulates
-/// (`http.Header.Clone` zeroes an iterator in its frame between `makemap` and its next call).
-const WINDOW: usize = 12;
+/// (`http.Header.Clone` zeroes an iterator in its frame between `makemap` and its next call;
+/// `http.(*persistConn).readLoop` copies a 32-byte result in twelve instructions after a
+/// `chanrecv1`, and another function stores `makechan`'s result and zeroes a struct in sixteen
+/// before its next call). The walk is analysis only: what it passes costs nothing at run time.
+const WINDOW: usize = 20;
 
 /// Where one call's return is observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
