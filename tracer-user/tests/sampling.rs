@@ -47,15 +47,6 @@ fn windows(stderr: &str) -> u64 {
         .unwrap_or_else(|| panic!("no window count in {line}"))
 }
 
-/// Every function of a race report's two stacks.
-fn functions(race: &Value) -> Vec<String> {
-    ["current", "previous"]
-        .iter()
-        .flat_map(|side| race[side]["stack"].as_array().unwrap().clone())
-        .map(|frame| frame["function"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn sampling_windows_invent_no_race_and_still_find_a_repeated_one() {
     require_root();
@@ -76,7 +67,7 @@ fn sampling_windows_invent_no_race_and_still_find_a_repeated_one() {
     // Only the racers' race: nothing from the windows' edges in the synchronised workload.
     assert_eq!(races.len(), 1, "{races:#?}");
     assert!(
-        functions(&races[0]).iter().any(|f| f == "main.racer"),
+        race_functions(&races[0]).iter().any(|f| f == "main.racer"),
         "{:#?}",
         races[0]
     );
@@ -140,59 +131,8 @@ fn an_overhead_budget_removes_the_probes_of_a_busy_target() {
     assert!(share < 50.0, "{sampling_line}");
     for race in &races {
         assert!(
-            functions(race).iter().any(|f| f == "main.racer"),
+            race_functions(race).iter().any(|f| f == "main.racer"),
             "a false report: {race:#?}"
         );
     }
-}
-
-/// Under a budget, the cold-code watch (see docs/how-it-works.md) learns that the reloader's map
-/// call runs every 300 ms, stops watching the busy goroutines' call (a thousand hits a second),
-/// and times windows to open just before a reload: the reloader's race is found, with nothing
-/// else reported.
-#[test]
-fn windows_are_timed_for_code_that_runs_at_a_steady_rhythm() {
-    require_root();
-    let dir = tempfile::tempdir().unwrap();
-    let binary = build_fixture(&go("1.26.6"), "coldcode", dir.path(), &[]);
-    let reports = dir.path().join("races.jsonl");
-    let output = tracer()
-        .args([
-            "run",
-            "--overhead-budget",
-            "10%",
-            "--format",
-            "json",
-            "--output",
-        ])
-        .arg(&reports)
-        .arg("--")
-        .arg(&binary)
-        .arg("10s")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(66), "{stderr}");
-    let watch = stderr
-        .lines()
-        .find(|line| line.starts_with("tracer: cold-code watch: "))
-        .unwrap_or_else(|| panic!("no cold-code watch line in {stderr}"));
-    assert!(
-        watch.contains("1 dropped as hot") && watch.contains("main.reload every 0.3"),
-        "{watch}"
-    );
-    let timed: u64 = stderr
-        .split(" timed for rarely run code")
-        .next()
-        .and_then(|before| before.rsplit(' ').next())
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("no timed window in {stderr}"));
-    assert!(timed >= 1, "{stderr}");
-    let races = race_reports(&reports);
-    assert_eq!(races.len(), 1, "{races:#?}");
-    let functions = functions(&races[0]);
-    assert!(
-        functions.iter().any(|f| f == "main.reload") && functions.iter().any(|f| f == "main.busy"),
-        "{functions:?}"
-    );
 }

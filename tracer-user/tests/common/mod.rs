@@ -337,6 +337,15 @@ pub fn race_reports(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Every function of a race report's two stacks.
+pub fn race_functions(race: &serde_json::Value) -> Vec<String> {
+    ["current", "previous"]
+        .iter()
+        .flat_map(|side| race[side]["stack"].as_array().unwrap().clone())
+        .map(|frame| frame["function"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// A replay's JSON reports give the live run's races in the same order, then a summary with the
 /// same counts; only the live run knows when each race was found.
 pub fn replay_agrees(live: &Path, replayed: &Path, version: &str) {
