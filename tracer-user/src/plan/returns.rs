@@ -290,7 +290,9 @@ pub(super) fn result_spilled_before(
     let after = &instructions[call + 1..];
     let mut loads = after
         .iter()
-        .filter_map(|instruction| loaded_from_frame(instruction, result));
+        .filter_map(|instruction| frame_move(instruction, Move::Load))
+        .filter(|&(loaded, _)| loaded == result)
+        .map(|(_, at)| at);
     let slot = loads.next()?;
     if loads.any(|other| other != slot) {
         return None;
@@ -305,10 +307,7 @@ pub(super) fn result_spilled_before(
     }
     // Back from the call to the store, on a straight line that no other path joins.
     for instruction in instructions[..call].iter().rev() {
-        let stored = Reg::ALL
-            .into_iter()
-            .any(|register| stored_in_frame(instruction, register) == Some(slot));
-        if stored {
+        if frame_move(instruction, Move::Store).is_some_and(|(_, at)| at == slot) {
             return Some((instructions[call].ip(), slot));
         }
         if function.is_branch_target(instruction.ip())
@@ -321,34 +320,41 @@ pub(super) fn result_spilled_before(
     None
 }
 
-/// The frame slot `[RSP + at]` that `instruction` loads all of `register` from, if it does.
-fn loaded_from_frame(instruction: &Instruction, register: Reg) -> Option<i32> {
-    let loads = instruction.mnemonic() == Mnemonic::Mov
+/// Which way a [`frame_move`] goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Move {
+    /// `MOVQ reg, at(SP)`.
+    Store,
+    /// `MOVQ at(SP), reg`.
+    Load,
+}
+
+/// The whole register and the frame slot `[RSP + at]` that `instruction` moves between, the
+/// way `direction` says, if it is such a 64-bit `MOV`.
+fn frame_move(instruction: &Instruction, direction: Move) -> Option<(Reg, i32)> {
+    let (slot, register) = match direction {
+        Move::Store => (0, 1),
+        Move::Load => (1, 0),
+    };
+    let moves = instruction.mnemonic() == Mnemonic::Mov
         && instruction.op_count() == 2
-        && instruction.op0_kind() == OpKind::Register
-        && instruction.op0_register().size() == 8
-        && Reg::of(instruction.op0_register()) == Some(register)
-        && instruction.op1_kind() == OpKind::Memory
+        && instruction.op_kind(slot) == OpKind::Memory
         && instruction.memory_base() == Register::RSP
-        && instruction.memory_index() == Register::None;
-    loads
-        .then(|| i32::try_from(instruction.memory_displacement64() as i64).ok())
-        .flatten()
+        && instruction.memory_index() == Register::None
+        && instruction.op_kind(register) == OpKind::Register
+        && instruction.op_register(register).size() == 8;
+    if !moves {
+        return None;
+    }
+    let at = i32::try_from(instruction.memory_displacement64() as i64).ok()?;
+    Some((Reg::of(instruction.op_register(register))?, at))
 }
 
 /// The frame slot `[RSP + at]` that `instruction` stores all of `register` in, if it does.
 fn stored_in_frame(instruction: &Instruction, register: Reg) -> Option<i32> {
-    let stores = instruction.mnemonic() == Mnemonic::Mov
-        && instruction.op_count() == 2
-        && instruction.op0_kind() == OpKind::Memory
-        && instruction.memory_base() == Register::RSP
-        && instruction.memory_index() == Register::None
-        && instruction.op1_kind() == OpKind::Register
-        && instruction.op1_register().size() == 8
-        && Reg::of(instruction.op1_register()) == Some(register);
-    stores
-        .then(|| i32::try_from(instruction.memory_displacement64() as i64).ok())
-        .flatten()
+    frame_move(instruction, Move::Store)
+        .filter(|&(stored, _)| stored == register)
+        .map(|(_, at)| at)
 }
 
 /// Registers known to hold an address in the frame, `RSP + offset` (`LEAQ 0xa0(SP), CX` before
