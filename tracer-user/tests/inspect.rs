@@ -294,23 +294,20 @@ fn returns_moved_to_callers_cover_every_call_site() {
 #[test]
 fn the_cold_code_watch_covers_the_programs_own_map_calls() {
     use tracer::analyse::GoBinary;
-    use tracer::plan::plan;
+    use tracer::plan::cold::watched_calls;
     for version in GO_VERSIONS {
         for variant in [Variant::Default, Variant::Stripped] {
             let path = built_fixture("syncseq", version, variant);
             let binary = GoBinary::open(&path, &path).unwrap();
             let file = std::fs::read(&path).unwrap();
-            let plan = plan(&binary);
+            let watched = watched_calls(&binary);
             let context = format!("go{version} {variant:?}");
-            for call in &plan.watched_calls {
+            for call in &watched {
                 assert_eq!(file[call.file_offset as usize], 0xe8, "{context}: {call:?}");
                 assert!(call.function.starts_with("main."), "{context}: {call:?}");
             }
-            let functions: std::collections::BTreeSet<&str> = plan
-                .watched_calls
-                .iter()
-                .map(|call| call.function.as_str())
-                .collect();
+            let functions: std::collections::BTreeSet<&str> =
+                watched.iter().map(|call| call.function.as_str()).collect();
             // `m[1] = 1` and `sink = m[1]` in the goroutines of `mutex`, `sink = m[1]` in the one
             // of `rwmutex` and `m[2] = 2` in `rwmutex` itself.
             for function in [

@@ -14,7 +14,11 @@ use crate::{
     commands::cli::InspectFormat,
     error::TracerError,
     events::stacks::file_name,
-    plan::{self, cold::WatchedCall, Observed, ProbePlan, ProbeSite},
+    plan::{
+        self,
+        cold::{self, WatchedCall},
+        Observed, ProbePlan, ProbeSite,
+    },
     target,
 };
 
@@ -38,7 +42,7 @@ pub struct Report<'a> {
     pub sites: Vec<Located<'a, ProbeSite>>,
     pub sync_sites: Vec<Located<'a, SyncSite>>,
     /// Map calls of the program's own code, watched between windows under a budget.
-    pub watched_calls: &'a [WatchedCall],
+    pub watched_calls: Vec<WatchedCall>,
 }
 
 /// A sync slow-path call whose inlined fast path was not recognised, so is not probed.
@@ -136,7 +140,7 @@ impl<'a> Report<'a> {
                 .iter()
                 .map(|site| Located::new(binary, site, site.probe, true))
                 .collect(),
-            watched_calls: &plan.watched_calls,
+            watched_calls: cold::watched_calls(binary),
         }
     }
 
@@ -296,7 +300,7 @@ mod tests {
                 })
                 .collect(),
             sync_sites: Vec::new(),
-            watched_calls: &[WatchedCall {
+            watched_calls: vec![WatchedCall {
                 address: 0x40_6000,
                 file_offset: 0x6000,
                 function: "main.reload".into(),

@@ -22,7 +22,11 @@ use crate::{
     error::TracerError,
     metrics::{server::MetricsListener, Metrics, ProbeCounts, TargetLabels},
     plan::sites::{self, KernelSite},
-    plan::{self, cold::WatchedCall, Placement},
+    plan::{
+        self,
+        cold::{self, WatchedCall},
+        Placement,
+    },
     probes::calibrate::{self, HitCosts},
     probes::privileges,
     probes::{self, AttachedProbes, ExecWatch, KernelChannels},
@@ -593,9 +597,6 @@ fn kernel_sites_for(
     watching: bool,
 ) -> (Vec<KernelSite>, Vec<WatchedCall>, ProbeCounts) {
     let mut plan = plan::plan(binary);
-    if !watching {
-        plan.watched_calls.clear();
-    }
     if !reads {
         plan.sites.retain(|site| !site.operation.is_map_read());
     }
@@ -637,10 +638,13 @@ fn kernel_sites_for(
         }
     }
     counts.failed[ProbeClass::SyncInline as usize] = plan.unconfirmed_sync_calls.len();
-    let watched = plan.watched_calls.len();
-    counts.attached[ProbeClass::ColdWatch as usize] = watched;
-    counts.always[ProbeClass::ColdWatch as usize] = watched;
-    (sites, plan.watched_calls, counts)
+    let watched = match watching {
+        true => cold::watched_calls(binary),
+        false => Vec::new(),
+    };
+    counts.attached[ProbeClass::ColdWatch as usize] = watched.len();
+    counts.always[ProbeClass::ColdWatch as usize] = watched.len();
+    (sites, watched, counts)
 }
 
 fn announce(binary: &GoBinary, pid: u32, container: Option<&str>, probes: usize, watched: usize) {

@@ -8,7 +8,7 @@ pub mod stacks;
 
 pub use op::{ChannelBuffer, Fields, Key, MapAccess, Op};
 
-use tracer_common::{event_flags, EventKind, KeyClass, RawEvent, BUFFER_CAPACITY_MASK};
+use tracer_common::{event_flags, ColdCall, EventKind, KeyClass, RawEvent, BUFFER_CAPACITY_MASK};
 
 /// One decoded event: who did what, when, where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +43,15 @@ pub fn monotonic_now_ns() -> u64 {
     // SAFETY: a valid clock id and a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// The cold-code watch's record (see `plan::cold`), if `record` is one: told apart from events
+/// by its size.
+pub fn decode_cold_call(record: &[u8]) -> Option<ColdCall> {
+    (record.len() == size_of::<ColdCall>()).then(|| {
+        // SAFETY: the length matches and ColdCall is plain old data valid for any bit pattern.
+        unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<ColdCall>()) }
+    })
 }
 
 /// Decodes one ring-buffer record; `None` for a record of the wrong size or an unknown kind.
@@ -135,6 +144,26 @@ mod tests {
             )
         }
         .to_vec()
+    }
+
+    #[test]
+    fn cold_call_records_are_told_from_events_by_their_size() {
+        let call = ColdCall {
+            ts_ns: 42,
+            call: 7,
+            pid: 1234,
+        };
+        let mut bytes = call.ts_ns.to_le_bytes().to_vec();
+        bytes.extend(call.call.to_le_bytes());
+        bytes.extend(call.pid.to_le_bytes());
+        assert_eq!(decode_cold_call(&bytes), Some(call));
+        assert_eq!(decode(&bytes), None);
+        let event = bytes_of(&RawEvent {
+            kind: EventKind::MapAssign as u8,
+            ..RawEvent::default()
+        });
+        assert_eq!(decode_cold_call(&event), None);
+        assert!(decode(&event).is_some());
     }
 
     fn json(raw: &RawEvent) -> serde_json::Value {

@@ -31,7 +31,8 @@ pub struct WatchedCall {
 
 /// Every direct call of a map function (any function of the catalogue observed as a map
 /// operation, probed or not) made by a function outside the standard library.
-pub(super) fn watched_calls(binary: &GoBinary) -> Vec<WatchedCall> {
+/// Not part of the probe plan: only sessions under a budget place them.
+pub fn watched_calls(binary: &GoBinary) -> Vec<WatchedCall> {
     let map_functions: HashSet<u64> = FunctionId::all()
         .filter(|(_, function)| {
             function

@@ -163,8 +163,6 @@ pub struct ProbePlan {
     pub unconfirmed_sync_calls: Vec<u64>,
     /// Planned functions the binary does not contain (the linker drops unused ones).
     pub absent: Vec<&'static str>,
-    /// Map calls of the program's own code, watched between windows (see [`cold`]).
-    pub watched_calls: Vec<cold::WatchedCall>,
 }
 
 /// Plans every probe for `binary`: each function of the catalogue it contains, at the places
@@ -207,7 +205,6 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
     let mut callers = builder.return_probes_to_move();
     builder.inlined_sync_sites(&mut callers);
     builder.observe_returns_in_callers(callers);
-    builder.plan.watched_calls = cold::watched_calls(binary);
     builder.plan
 }
 

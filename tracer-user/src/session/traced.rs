@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use tracer_common::{counter, ColdCall};
+use tracer_common::counter;
 
 use super::{
     output::Output,
@@ -18,7 +18,7 @@ use super::{
 use crate::{
     error::TracerError,
     events::{
-        decode, monotonic_now_ns,
+        decode, decode_cold_call, monotonic_now_ns,
         recording::{Recorder, WindowMark},
         Op,
     },
@@ -435,9 +435,7 @@ fn drain_records(
             if output.replaced {
                 continue;
             }
-            if record.len() == size_of::<ColdCall>() {
-                // SAFETY: the length matches and ColdCall is plain old data.
-                let call = unsafe { std::ptr::read_unaligned(record.as_ptr().cast::<ColdCall>()) };
+            if let Some(call) = decode_cold_call(&record) {
                 output.cold.hit(call.call, call.ts_ns);
                 continue;
             }
