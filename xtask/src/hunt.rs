@@ -336,10 +336,11 @@ fn first_report(tracer: &Path, program: &Path, dir: &Path, case: &Case) -> anyho
     let race_start = SystemTime::UNIX_EPOCH + Duration::from_nanos(started.trim().parse()?);
     let deadline = Instant::now() + case.give_up;
     let outcome = loop {
-        if let Some(found_at) = first_found_at(&reports) {
+        let records = records(&reports);
+        if let Some(found_at) = first_found_at(&records) {
             break Outcome::Found(found_at.duration_since(race_start).unwrap_or_default());
         }
-        if died_of_its_race(&reports) {
+        if records.iter().any(|record| record["type"] == "fatal") {
             break Outcome::Crashed;
         }
         if Instant::now() > deadline {
@@ -365,20 +366,22 @@ enum Outcome {
     Nothing,
 }
 
-/// Whether tracer reported the service's death of a fatal map error.
-fn died_of_its_race(reports: &Path) -> bool {
-    std::fs::read_to_string(reports).is_ok_and(|text| {
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .any(|record| record["type"] == "fatal")
-    })
+/// The records tracer has written to a report file so far (a fatal record: the service died
+/// of a fatal map error).
+fn records(reports: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(reports)
+        .map(|text| {
+            text.lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-/// `found_at` of the first race report in a report file.
-fn first_found_at(reports: &Path) -> Option<SystemTime> {
-    let text = std::fs::read_to_string(reports).ok()?;
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+/// `found_at` of the first race report among `records`.
+fn first_found_at(records: &[serde_json::Value]) -> Option<SystemTime> {
+    records
+        .iter()
         .find(|record| record["type"] == "race")
         .and_then(|record| parse_rfc3339(record["found_at"].as_str()?))
 }

@@ -188,8 +188,9 @@ impl Summary {
         let _ = writeln!(
             text,
             "tracer: probe hits: map {map_op}, call {call_entry}, return {call_return}, inline sync \
-             {sync_inline}, cold-code watch {cold_watch} ({} single-stepped; {:.1} ms in the programs); {} map operations on \
-             goroutine stacks skipped; {} hits while windows opened or closed not recorded",
+             {sync_inline}, cold-code watch {cold_watch} ({} single-stepped; {:.1} ms in the \
+             programs); {} map operations on goroutine stacks skipped; {} hits while windows \
+             opened or closed not recorded",
             self.kernel.single_stepped,
             self.kernel.program_ns as f64 / 1e6,
             self.kernel.stack_filtered,

@@ -3,10 +3,10 @@
 //! again. Pure logic on the calls' hit times: the session places the watch and opens windows.
 //!
 //! A race needs both of its accesses in one window. When one of them is in code that runs once
-//! a second or once a minute — a reloader, a janitor, a flusher on a ticker — a window opened at
-//! a random moment covers it only as often as windows cover time, a few percent under a budget.
-//! Opened just before that code runs again, a window covers it almost surely, for the same cost:
-//! the budget still decides whether a window may open, the watch only decides when.
+//! a second or once a minute — a reloader, a janitor, a flusher on a ticker — a window opened
+//! at a random moment covers it only as often as windows cover time, a few percent under a
+//! budget. Opened just before that code runs again, a window covers it almost surely, for the
+//! same cost: the budget still decides whether a window may open, the watch only decides when.
 
 /// Hits closer than this to the previous one are the same run of the code (a janitor's loop).
 const RUN_GAP_NS: u64 = 50_000_000;

@@ -156,8 +156,8 @@ impl Controller {
     /// opens — or the current one goes on — only when the budget has room for it:
     /// `C + W ≤ b·O`. Otherwise the pause lasts until the target's own work at its untraced
     /// pace `r` (at least the floor) has made that room, cost and work fading meanwhile (see
-    /// the formula below), checked again at least every second; the last such pause is drawn at random around its length
-    /// (see `PAUSE_JITTER`). Paying before rather than after keeps the cost within the
+    /// the formula below), checked again at least every second; the last such pause is drawn
+    /// at random around its length (see `PAUSE_JITTER`). Paying before rather than after keeps the cost within the
     /// budget at any moment (give or take the jitter), not just on average. The pace
     /// comes from pauses: a service whose clients wait for it works slower while traced, so
     /// its pace in a window would make the pauses needlessly long.
