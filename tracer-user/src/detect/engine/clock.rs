@@ -12,7 +12,10 @@
 //! vector. Go's own race runtime (LLVM's ThreadSanitizer, `tsan_defs.h`) makes the same choice
 //! at a smaller scale: 256 slots of 14-bit epochs, and a reset of its state when they run out.
 
-use std::rc::Rc;
+use std::{
+    rc::Rc,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 /// An index into vector clocks. Slots, not goroutine ids, index clocks so that their width stays
 /// bounded while goroutines come and go by the million (see `slots`).
@@ -37,40 +40,76 @@ impl Epoch {
     }
 }
 
+/// A vector's content, named: every write gives the vector a new version, so a clock that once
+/// included the vector of some version includes it for good (clocks only grow), and a join
+/// with a vector already included costs a comparison of two numbers instead of two vectors.
+/// Copies share the version of the content they copy. 0 is the empty vector's.
+type Version = u64;
+
+/// The next version to hand out; one counter for every engine, so versions never collide.
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
+
+fn new_version() -> Version {
+    NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
+}
+
 /// For each slot, the latest time known; missing trailing entries are 0 (nothing known).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct VectorClock(Vec<Time>);
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VectorClock {
+    times: Vec<Time>,
+    version: Version,
+}
+
+impl PartialEq for VectorClock {
+    fn eq(&self, other: &Self) -> bool {
+        self.times == other.times
+    }
+}
+
+impl Eq for VectorClock {}
+
+impl From<Vec<Time>> for VectorClock {
+    fn from(times: Vec<Time>) -> Self {
+        Self {
+            times,
+            version: new_version(),
+        }
+    }
+}
 
 impl VectorClock {
     pub fn get(&self, slot: Slot) -> Time {
-        self.0.get(slot as usize).copied().unwrap_or(0)
+        self.times.get(slot as usize).copied().unwrap_or(0)
     }
 
     pub fn set(&mut self, slot: Slot, time: Time) {
         let index = slot as usize;
-        if index >= self.0.len() {
-            self.0.resize(index + 1, 0);
+        if index >= self.times.len() {
+            self.times.resize(index + 1, 0);
         }
-        self.0[index] = time;
+        self.times[index] = time;
+        self.version = new_version();
     }
 
     /// Pointwise maximum: afterwards `self` knows everything `other` knew.
     pub fn join(&mut self, other: &Self) {
-        if other.0.len() > self.0.len() {
-            self.0.resize(other.0.len(), 0);
+        if other.times.len() > self.times.len() {
+            self.times.resize(other.times.len(), 0);
         }
-        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+        for (mine, theirs) in self.times.iter_mut().zip(&other.times) {
             *mine = (*mine).max(*theirs);
         }
+        self.version = new_version();
     }
 
     /// Which of the two knows something the other does not: (`self` does, `other` does). One
     /// pass without early exit, so that it compiles to vector instructions.
     fn compare(&self, other: &Self) -> (bool, bool) {
-        let common = self.0.len().min(other.0.len());
+        let (mine, theirs) = (&self.times, &other.times);
+        let common = mine.len().min(theirs.len());
         let tail = |times: &[Time]| times.iter().fold(0, |any, &time| any | time) != 0;
-        let (mut mine_more, mut theirs_more) = (tail(&self.0[common..]), tail(&other.0[common..]));
-        for (mine, theirs) in self.0[..common].iter().zip(&other.0[..common]) {
+        let (mut mine_more, mut theirs_more) = (tail(&mine[common..]), tail(&theirs[common..]));
+        for (mine, theirs) in mine[..common].iter().zip(&theirs[..common]) {
             mine_more |= mine > theirs;
             theirs_more |= theirs > mine;
         }
@@ -88,6 +127,8 @@ pub(crate) struct SharedClock {
     own: Option<Epoch>,
     /// One more epoch learnt, not yet folded into `vector`.
     extra: Option<Epoch>,
+    /// The version of a vector `vector` is known to include: the last one joined.
+    includes: Version,
 }
 
 impl From<VectorClock> for SharedClock {
@@ -96,6 +137,7 @@ impl From<VectorClock> for SharedClock {
             vector: Rc::new(vector),
             own: None,
             extra: None,
+            includes: 0,
         }
     }
 }
@@ -138,18 +180,28 @@ impl SharedClock {
             vector: Rc::clone(&self.vector),
             own: None,
             extra: self.own,
+            includes: self.includes,
         }
     }
 
-    /// Pointwise maximum: afterwards `self` knows everything `other` knows. The vector is copied
+    /// Pointwise maximum: afterwards `self` knows everything `other` knows. The vectors are
+    /// compared only when neither is known to include the other's version; the vector is copied
     /// only when both know something the other does not; when `other` knows more in every
     /// entry, its vector is shared instead.
     pub fn join(&mut self, other: &Self) {
-        if !Rc::ptr_eq(&self.vector, &other.vector) {
+        let theirs = other.vector.version;
+        if theirs == self.vector.version || theirs == self.includes {
+            // Nothing to learn from the vector.
+        } else if other.includes == self.vector.version {
+            self.vector = Rc::clone(&other.vector);
+        } else {
             match self.vector.compare(&other.vector) {
-                (_, false) => {}
+                (_, false) => self.includes = theirs,
                 (false, true) => self.vector = Rc::clone(&other.vector),
-                (true, true) => Rc::make_mut(&mut self.vector).join(&other.vector),
+                (true, true) => {
+                    Rc::make_mut(&mut self.vector).join(&other.vector);
+                    self.includes = theirs;
+                }
             }
         }
         for epoch in [other.own, other.extra].into_iter().flatten() {
@@ -193,7 +245,7 @@ mod tests {
     use super::*;
 
     fn vector(times: &[Time]) -> VectorClock {
-        VectorClock(times.to_vec())
+        VectorClock::from(times.to_vec())
     }
 
     fn clock(times: &[Time]) -> SharedClock {
@@ -243,6 +295,26 @@ mod tests {
             bigger.shares_vector_with(&big),
             "nothing new: nothing written"
         );
+    }
+
+    #[test]
+    fn a_vector_changed_after_it_was_included_is_learnt_again() {
+        let mut knower = clock(&[5, 5]);
+        let mut other = clock(&[1, 2]);
+        knower.join(&other);
+        assert_eq!(knower.includes, other.vector.version);
+        // Written in place (its only holder): a new version, so the next join compares again.
+        Rc::make_mut(&mut other.vector).set(2, 9);
+        knower.join(&other);
+        assert_eq!(times(&knower, 3), [5, 5, 9]);
+        // A clock whose vector includes this one's takes it without comparing.
+        let mut behind = clock(&[1, 1]);
+        let mut ahead = clock(&[1, 3, 1]);
+        ahead.join(&behind);
+        assert_eq!(ahead.includes, behind.vector.version);
+        behind.join(&ahead);
+        assert!(behind.shares_vector_with(&ahead));
+        assert_eq!(times(&behind, 3), [1, 3, 1]);
     }
 
     #[test]

@@ -263,7 +263,7 @@ impl Engine {
             },
             access,
         };
-        let previous = self.maps.history(map).access(record, &goroutine.clock);
+        let previous = self.maps.access(map, record, &goroutine.clock);
         previous
             .into_iter()
             .filter_map(|previous| self.reports.add(map, access, previous))

@@ -145,11 +145,12 @@ impl Slots {
 
     /// Every slot's last issued time: whoever knows it is ordered after everything recorded.
     pub fn times(&self) -> VectorClock {
-        let mut clock = VectorClock::default();
-        for (slot, state) in (0..).zip(&self.slots) {
-            clock.set(slot, state.time);
-        }
-        clock
+        VectorClock::from(
+            self.slots
+                .iter()
+                .map(|state| state.time)
+                .collect::<Vec<_>>(),
+        )
     }
 
     pub fn touch(&mut self, slot: Slot, now: u64) {
