@@ -403,7 +403,8 @@ pub mod counter {
     pub const STACK_FAILED: u32 = 3;
     /// Hits of sites marked [`super::site_flags::SINGLE_STEPPED`].
     pub const STEPPED_HITS: u32 = 4;
-    /// Nanoseconds spent in the probe programs (not counting the trap around them).
+    /// Nanoseconds spent in the probe programs (not counting the trap around them), estimated
+    /// from one hit in eight, chosen at random.
     pub const PROGRAM_NS: u32 = 5;
     /// Hits of each [`super::ProbeClass`] start here.
     pub const HITS: u32 = 6;
