@@ -212,7 +212,11 @@ fn probe(ctx: &ProbeContext, class: ProbeClass, always: bool) -> u32 {
     // SAFETY: no preconditions.
     let timed = unsafe { bpf_get_prandom_u32() } % TIMED_ONE_IN == 0;
     // SAFETY: no preconditions.
-    let started = if timed { unsafe { bpf_ktime_get_ns() } } else { 0 };
+    let started = if timed {
+        unsafe { bpf_ktime_get_ns() }
+    } else {
+        0
+    };
     let result = if always || recording() {
         record(ctx, class)
     } else {

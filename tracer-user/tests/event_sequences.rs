@@ -191,6 +191,28 @@ fn check(version: &str) {
             step("unlock", "mu", ""),
         ],
     );
+    expect(
+        "locker",
+        "a",
+        vec![
+            step("lock", "mu", "true"),
+            step("assign", "map", ""),
+            step("unlock", "mu", ""),
+        ],
+    );
+    // Through the interface as inline: the fast path's outcome, then the slow path, and no
+    // probe of Lock's or Unlock's own (their bodies' fast paths stand for them).
+    expect(
+        "locker",
+        "w",
+        vec![
+            step("lock", "mu", "false"),
+            step("sync-enter", "mu", "Mutex.lockSlow"),
+            step("sync-exit", "mu", "Mutex.lockSlow"),
+            step("assign", "map", ""),
+            step("unlock", "mu", ""),
+        ],
+    );
     // Add's entry is the release (a negative delta); its returns mean nothing and are not
     // probed.
     for worker in ["w1", "w2"] {

@@ -261,7 +261,7 @@ mod tests {
             address,
             file_offset: address - 0x40_0000,
             key: KeyClass::U64,
-            result_at: None,
+            result_moved: None,
         }
     }
 

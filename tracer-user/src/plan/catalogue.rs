@@ -22,8 +22,6 @@ pub enum At {
     Entry,
     /// Each of its `RET` instructions: its results are in registers.
     Returns,
-    /// The instruction after each direct call of it, anywhere in the binary.
-    AfterCalls,
     /// Each direct call it makes to the named function, on the `CALL` (arguments in registers).
     CallsTo(&'static str),
     /// Its one call of the named function, where its result waits in a frame slot that it then
@@ -180,7 +178,7 @@ const fn sync(name: &'static str, on_entry: OnEntry, on_return: OnReturn) -> GoF
     function(name, probes, Meaning::Sync(on_entry, on_return))
 }
 
-use At::{AfterCalls, CallsTo, Entry, Returns, SpilledBefore};
+use At::{CallsTo, Entry, Returns, SpilledBefore};
 use KeyClass as Key;
 use Observed as Op;
 use OnEntry as E;
@@ -284,7 +282,8 @@ pub const CATALOGUE: &[GoFunction] = &[
     function("runtime.makemap64", MAKE_MAP, Meaning::Plain),
     function("runtime.makemap_small", MAKE_MAP, Meaning::Plain),
     // Goroutines: the `go` statement (its creating stack is still visible), the new g in AX
-    // after `newproc1` returns, and the end of a goroutine.
+    // when `newproc1` returns (observed in its callers, see `returns`), and the end of a
+    // goroutine.
     function(
         "runtime.newproc",
         &[probe(Entry, Op::GoStatement)],
@@ -292,7 +291,7 @@ pub const CATALOGUE: &[GoFunction] = &[
     ),
     function(
         "runtime.newproc1",
-        &[probe(AfterCalls, Op::GoroutineCreate)],
+        &[probe(Returns, Op::GoroutineCreate)],
         Meaning::Plain,
     ),
     function(

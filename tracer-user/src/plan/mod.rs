@@ -18,7 +18,7 @@ use self::catalogue::{At, FunctionId, CATALOGUE};
 use self::returns::CallerProbes;
 use crate::analyse::{
     disasm,
-    syncsites::{self, FunctionCode, SyncSite, ANCHORS},
+    syncsites::{self, FunctionCode, Primitive, Reg, SyncSite, ANCHORS},
     GoBinary,
 };
 
@@ -132,10 +132,20 @@ pub struct ProbeSite {
     /// How the map key is passed (map entry sites only).
     #[serde(skip_serializing_if = "is_no_key", serialize_with = "serialize_key")]
     pub key: KeyClass,
-    /// For a return observed in the caller: the frame slot (offset from the stack pointer)
-    /// the result is read from, where the caller stored it before reusing its register.
+    /// For a return observed further on in the caller: where the result is read from, when
+    /// the caller moved it out of its register before the probe.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result_at: Option<i32>,
+    pub result_moved: Option<MovedResult>,
+}
+
+/// Where a caller moved a result before the instruction that observes the return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MovedResult {
+    /// The frame slot `[RSP + offset]` it stored the result in before reusing the register.
+    FrameSlot(i32),
+    /// The register it copied the result to before reusing the result's own.
+    Register(Reg),
 }
 
 fn is_no_key(key: &KeyClass) -> bool {
@@ -196,7 +206,6 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
             match probe.at {
                 At::Entry => builder.entry(id, probe.operation),
                 At::Returns => builder.returns(id, probe.operation),
-                At::AfterCalls => builder.after_calls_to(id, probe.operation),
                 At::CallsTo(callee) => builder.calls_within(id, callee, probe.operation),
                 At::SpilledBefore(callee) => builder.spilled_before(id, callee, probe.operation),
             }
@@ -205,8 +214,19 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
     let mut callers = builder.return_probes_to_move();
     builder.inlined_sync_sites(&mut callers);
     builder.observe_returns_in_callers(callers);
+    builder.drop_locks_observed_inside();
     builder.plan
 }
+
+/// Out-of-line `Mutex.Lock` and `Unlock` (called through an interface: `sync.Locker`,
+/// `Cond.Wait`), under each name they have in some supported version, with the fast path that
+/// their bodies inline.
+const OUT_OF_LINE_MUTEX: [(&str, Primitive); 4] = [
+    ("sync.(*Mutex).Lock", Primitive::MutexLock),
+    ("internal/sync.(*Mutex).Lock", Primitive::MutexLock),
+    ("sync.(*Mutex).Unlock", Primitive::MutexUnlock),
+    ("internal/sync.(*Mutex).Unlock", Primitive::MutexUnlock),
+];
 
 struct PlanBuilder<'a> {
     binary: &'a GoBinary,
@@ -219,14 +239,14 @@ impl PlanBuilder<'_> {
     }
 
     /// [`Self::push`], for a return observed in its caller whose result is read from a frame
-    /// slot (see [`ProbeSite::result_at`]).
+    /// slot or another register (see [`ProbeSite::result_moved`]).
     fn push_reading(
         &mut self,
         id: FunctionId,
         operation: Observed,
         placement: Placement,
         address: u64,
-        result_at: Option<i32>,
+        result_moved: Option<MovedResult>,
     ) {
         let Some(file_offset) = self.binary.file_offset(address) else {
             return;
@@ -243,7 +263,7 @@ impl PlanBuilder<'_> {
                 Placement::AfterStackCheck | Placement::Entry => function.key,
                 _ => KeyClass::None,
             },
-            result_at,
+            result_moved,
         });
     }
 
@@ -274,25 +294,6 @@ impl PlanBuilder<'_> {
         };
         for ret in disasm::return_sites(code, address) {
             self.push(id, operation, Placement::Return, ret);
-        }
-    }
-
-    /// Probes the instruction after every direct call of the function, anywhere in the binary.
-    fn after_calls_to(&mut self, id: FunctionId, operation: Observed) {
-        let name = id.function().name;
-        let Some(callee) = self.binary.function(name) else {
-            self.plan.absent.push(name);
-            return;
-        };
-        let binary = self.binary;
-        for (caller, function) in binary.functions_by_address() {
-            let Some(code) = binary.code(function) else {
-                continue;
-            };
-            for call in disasm::calls_to(code, function.address, callee.address) {
-                log::debug!("{name} called from {caller} at {:#x}", call.call);
-                self.push(id, operation, Placement::AfterCall, call.return_to);
-            }
         }
     }
 
@@ -328,7 +329,7 @@ impl PlanBuilder<'_> {
             address: 0,
             file_offset: 0,
             key: KeyClass::None,
-            result_at: None,
+            result_moved: None,
         };
         let read = sites::registers_read(&at_return);
         let spilled = match (
@@ -348,7 +349,8 @@ impl PlanBuilder<'_> {
         };
         match spilled {
             Some((call, slot)) => {
-                self.push_reading(id, operation, Placement::AtCall, call, Some(slot));
+                let slot = Some(MovedResult::FrameSlot(slot));
+                self.push_reading(id, operation, Placement::AtCall, call, slot);
             }
             None => self.returns(id, operation),
         }
@@ -373,6 +375,7 @@ impl PlanBuilder<'_> {
             callee.read(&sites::registers_read(site));
             callee.joinable &= site.operation.hides_races_when_spurious();
             callee.spillable &= sites::reads_only_its_object_register(site);
+            callee.copyable &= sites::reads_only_its_base_register(site);
         }
         CallerProbes::new(callees)
     }
@@ -410,9 +413,32 @@ impl PlanBuilder<'_> {
                     true => Placement::AfterCallIfReturned,
                     false => Placement::AfterCall,
                 };
-                self.push_reading(id, operation, placement, probe.address, probe.result_at);
+                self.push_reading(id, operation, placement, probe.address, probe.result_moved);
             }
         }
+    }
+
+    /// Drops the probes of an out-of-line `Mutex.Lock` or `Unlock` whose body has its fast path
+    /// found (anchored on its call of the slow path). Lock returns either after its
+    /// compare-and-swap succeeded, which the fast path's probe records as the acquire, or after
+    /// `lockSlow` returned, whose own return probes record it; its `RET`s are single-stepped (a
+    /// Lock called through an interface cannot be observed in its callers): one trap of
+    /// 5-20 µs less per call. Unlock releases on its inlined fast path before anything else:
+    /// its entry probe recorded the same release a second time.
+    fn drop_locks_observed_inside(&mut self) {
+        let observed_inside: Vec<&str> = OUT_OF_LINE_MUTEX
+            .into_iter()
+            .filter(|&(function, primitive)| {
+                self.plan
+                    .sync_sites
+                    .iter()
+                    .any(|site| site.function == function && site.primitive == primitive)
+            })
+            .map(|(function, _)| function)
+            .collect();
+        self.plan
+            .sites
+            .retain(|site| !observed_inside.contains(&site.function));
     }
 
     /// Inlined sync fast paths in every function, the sync package's own included: Once.doSlow

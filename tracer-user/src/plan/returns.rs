@@ -17,9 +17,12 @@ use iced_x86::{
     Register,
 };
 
-use crate::analyse::{
-    disasm,
-    syncsites::{info_writes_any, FunctionCode, Reg},
+use crate::{
+    analyse::{
+        disasm,
+        syncsites::{info_writes_any, FunctionCode, Reg},
+    },
+    plan::MovedResult,
 };
 
 /// How many instructions after a call the probe may move to reach one the kernel emulates
@@ -36,9 +39,9 @@ pub(super) struct CallerProbe {
     /// Recorded only if the call has just returned there
     /// ([`guard::RETURNED_HERE`](tracer_common::guard::RETURNED_HERE)).
     pub guarded: bool,
-    /// The result is read from the frame slot `[RSP + at]`, where the caller stored it on the
-    /// way, instead of from its register (which the caller reused before the probe).
-    pub result_at: Option<i32>,
+    /// Where the result is read from when the caller moved it on the way (a frame slot, another
+    /// register) and then reused its register before the probe.
+    pub result_moved: Option<MovedResult>,
 }
 
 impl CallerProbe {
@@ -46,7 +49,7 @@ impl CallerProbe {
         Self {
             address,
             guarded: false,
-            result_at: None,
+            result_moved: None,
         }
     }
 }
@@ -70,6 +73,9 @@ pub(super) struct Callee {
     /// Its return probes read one register, as the object itself: where a caller stores that
     /// register in a frame slot on the way, a probe further on can read the slot instead.
     pub(super) spillable: bool,
+    /// Its return probes read one register, as the base of their object: where a caller copies
+    /// that register to another on the way, a probe further on can read the copy instead.
+    pub(super) copyable: bool,
     /// Where each of its calls is probed.
     probes: Vec<CallerProbe>,
     /// Its address is used other than by direct calls, or a call site cannot be probed alone.
@@ -83,6 +89,7 @@ impl Callee {
             method,
             joinable: true,
             spillable: true,
+            copyable: true,
             probes: Vec::new(),
             kept_on_returns: false,
         }
@@ -206,7 +213,9 @@ impl CallerProbes {
 /// instruction writes a register the callee's probes read nor is an atomic, and no other probe
 /// sits; else the instruction after the call. A result register the caller stores in a frame
 /// slot on the way (`MOVQ AX, 0x48(SP)`) may be reused afterwards: the probe then reads the
-/// slot, as long as nothing on the way may write it or move the stack pointer. Where jumps join
+/// slot, as long as nothing on the way may write it or move the stack pointer; the same for a
+/// result copied to another register (`MOVQ AX, BX`), as long as nothing writes that one (the
+/// caller of `runtime.newproc1` passes the new goroutine on in BX). Where jumps join
 /// the instruction after the call, that instruction under the guard if the callee allows it.
 /// `None` when it is probed already, or joined and the callee does not allow the guard.
 fn probe_after_call(
@@ -229,7 +238,7 @@ fn probe_after_call(
         });
     }
     let reads = &callee.reads;
-    let mut result_at = None;
+    let mut moved = None;
     let mut frame = FrameAddresses::default();
     let mut factory = InstructionInfoFactory::new();
     for (offset, instruction) in instructions[index + 1..].iter().take(WINDOW).enumerate() {
@@ -239,25 +248,30 @@ fn probe_after_call(
         }
         if disasm::kernel_emulates(function.bytes_from(ip)) {
             return Some(CallerProbe {
-                result_at,
+                result_moved: moved,
                 ..CallerProbe::at(ip)
             });
         }
-        let spill = match reads[..] {
-            [result] if callee.spillable && result_at.is_none() => {
-                stored_in_frame(instruction, result)
+        let moves = match reads[..] {
+            [result] if moved.is_none() => {
+                let spill = stored_in_frame(instruction, result).filter(|_| callee.spillable);
+                let copy = copied_to(instruction, result).filter(|_| callee.copyable);
+                spill
+                    .map(MovedResult::FrameSlot)
+                    .or(copy.map(MovedResult::Register))
             }
             _ => None,
         };
         let info = factory.info(instruction);
-        let clobbers = match result_at {
-            None if spill.is_some() => false,
+        let clobbers = match moved {
+            None if moves.is_some() => false,
             None => info_writes_any(info, reads),
-            Some(at) => {
+            Some(MovedResult::FrameSlot(at)) => {
                 info_writes_any(info, &[Reg::Rsp]) || may_write_frame_slot(info, at, &frame)
             }
+            Some(MovedResult::Register(copy)) => info_writes_any(info, &[copy]),
         };
-        result_at = result_at.or(spill);
+        moved = moved.or(moves);
         frame.follow(info, instruction);
         let atomic = instruction.has_lock_prefix() || instruction.mnemonic() == Mnemonic::Xchg;
         if clobbers || atomic || instruction.flow_control() != FlowControl::Next {
@@ -348,6 +362,18 @@ fn frame_move(instruction: &Instruction, direction: Move) -> Option<(Reg, i32)> 
     }
     let at = i32::try_from(instruction.memory_displacement64() as i64).ok()?;
     Some((Reg::of(instruction.op_register(register))?, at))
+}
+
+/// The register `instruction` copies all of `register` to, if it does (`MOVQ AX, BX`).
+fn copied_to(instruction: &Instruction, register: Reg) -> Option<Reg> {
+    let copies = instruction.mnemonic() == Mnemonic::Mov
+        && instruction.op_count() == 2
+        && instruction.op0_kind() == OpKind::Register
+        && instruction.op1_kind() == OpKind::Register
+        && instruction.op0_register().size() == 8
+        && instruction.op1_register().size() == 8
+        && Reg::of(instruction.op1_register()) == Some(register);
+    Reg::of(instruction.op0_register()).filter(|&copy| copies && copy != Reg::Rsp)
 }
 
 /// The frame slot `[RSP + at]` that `instruction` stores all of `register` in, if it does.
@@ -471,6 +497,39 @@ mod tests {
         );
     }
 
+    /// `runtime.newproc.func1` in Go 1.26: the new goroutine copied from AX to BX for
+    /// `runqput`, AX reused, then a NOP: the probe reads BX there.
+    #[test]
+    fn a_result_copied_to_another_register_is_read_there_by_a_later_probe() {
+        let mut code = encoded_call(CALLER, GET);
+        code.extend([
+            0x49, 0x8b, 0x56, 0x30, // MOVQ 0x30(R14), DX
+            0x48, 0x8b, 0x92, 0xd0, 0x00, 0x00, 0x00, // MOVQ 0xd0(DX), DX
+            0x48, 0x89, 0xc3, // MOVQ AX, BX
+            0xb9, 0x01, 0x00, 0x00, 0x00, // MOVL $0x1, CX
+            0x48, 0x89, 0xd0, // MOVQ DX, AX
+            0x0f, 0x1f, 0x44, 0x00, 0x00, // NOPL 0(AX)(AX*1)
+        ]);
+        let mut newproc1 = Callee::new(false);
+        newproc1.read(&[Reg::Rax]);
+        assert_eq!(
+            probes_of_callee(&code, &HashSet::new(), newproc1)[&GET],
+            vec![CallerProbe {
+                result_moved: Some(MovedResult::Register(Reg::Rbx)),
+                ..CallerProbe::at(CALLER + 5 + 4 + 7 + 3 + 5 + 3)
+            }]
+        );
+        // The copy overwritten before the NOP: the probe stays right after the call.
+        let mut overwritten = code.clone();
+        overwritten[5 + 4 + 7 + 3..5 + 4 + 7 + 3 + 5].copy_from_slice(&[0xbb, 1, 0, 0, 0]); // MOVL $1, BX
+        let mut newproc1 = Callee::new(false);
+        newproc1.read(&[Reg::Rax]);
+        assert_eq!(
+            probes_of_callee(&overwritten, &HashSet::new(), newproc1)[&GET],
+            vec![CallerProbe::at(CALLER + 5)]
+        );
+    }
+
     /// Where jumps join the code after the call (a shared epilogue), the probe sits right there
     /// under the guard — unless a spurious event could pair with a call (a sync function): then
     /// the function keeps its RET probes.
@@ -541,7 +600,7 @@ mod tests {
         assert_eq!(
             probes[&GET],
             vec![CallerProbe {
-                result_at: Some(0xe0),
+                result_moved: Some(MovedResult::FrameSlot(0xe0)),
                 ..CallerProbe::at(call)
             }]
         );
@@ -569,7 +628,7 @@ mod tests {
         assert_eq!(
             probes_of_callee(&code, &HashSet::new(), makemap())[&GET],
             vec![CallerProbe {
-                result_at: Some(0xe0),
+                result_moved: Some(MovedResult::FrameSlot(0xe0)),
                 ..CallerProbe::at(call)
             }]
         );

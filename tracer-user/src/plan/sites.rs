@@ -14,7 +14,7 @@ use crate::{
     },
     plan::{
         catalogue::{FunctionId, Meaning},
-        Observed, Placement, ProbePlan, ProbeSite,
+        MovedResult, Observed, Placement, ProbePlan, ProbeSite,
     },
 };
 
@@ -57,11 +57,16 @@ pub fn kernel_sites<'a>(
         if site.placement == Placement::AfterCallIfReturned {
             params.guard = guard::RETURNED_HERE;
         }
-        if let Some(at) = site.result_at {
+        match site.result_moved {
             // `register + offset` becomes `[RSP + at] + offset`.
-            params.object = object::LOAD;
-            params.base = register::RSP;
-            params.at = at;
+            Some(MovedResult::FrameSlot(at)) => {
+                params.object = object::LOAD;
+                params.base = register::RSP;
+                params.at = at;
+            }
+            // `register + offset` becomes `copy + offset`.
+            Some(MovedResult::Register(copy)) => params.base = register_index(copy),
+            None => {}
         }
         Some(KernelSite {
             class,
@@ -312,8 +317,8 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
         // the value's type and data words in AX and BX.
         (Op::PoolPut, true) => at.call(EventKind::PoolPut, register::RCX, register::NONE),
         (Op::PoolGet, false) => at.call(EventKind::PoolGet, register::RBX, register::NONE),
-        // Before Get returns: the value waits in a frame slot (`result_at`) at the call.
-        (Op::PoolGet, true) if at.site.result_at.is_some() => {
+        // Before Get returns: the value waits in a frame slot (`result_moved`) at the call.
+        (Op::PoolGet, true) if at.site.result_moved.is_some() => {
             at.call(EventKind::PoolGet, register::RBX, register::NONE)
         }
         // AfterFunc(d Duration, f func()): f in BX; goFunc(arg any, …) gets f back as arg's
@@ -321,6 +326,16 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
         (Op::TimerArm, true) => at.call(EventKind::TimerArm, register::RBX, register::NONE),
         (Op::TimerFire, true) => at.call(EventKind::TimerFire, register::RBX, register::NONE),
         _ => return None,
+    })
+}
+
+/// Whether the site reads one register and nothing else, as the base of its object: that value
+/// may as well be read from another register it was copied to.
+pub fn reads_only_its_base_register(site: &ProbeSite) -> bool {
+    runtime_site(site).is_some_and(|(_, params)| {
+        params.object != object::NONE
+            && params.object != object::RIP_RELATIVE
+            && params.arg == register::NONE
     })
 }
 
@@ -511,7 +526,7 @@ mod tests {
             address: 0x40_1000,
             file_offset: 0x1000,
             key,
-            result_at: None,
+            result_moved: None,
         }
     }
 
