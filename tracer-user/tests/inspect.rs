@@ -288,6 +288,34 @@ fn returns_moved_to_callers_cover_every_call_site() {
     }
 }
 
+/// Two probes on one instruction fire in no defined order (a release could be recorded after
+/// what follows it), and are one trap too many: no inlined sync site shares an instruction with
+/// another site, on every supported version (releases move back to emulated instructions, as
+/// far as a wrapper's prologue, where an out-of-line function's entry probe was).
+#[test]
+fn no_two_probes_share_an_instruction() {
+    use std::collections::HashSet;
+    use tracer::analyse::GoBinary;
+    use tracer::plan::plan;
+    for version in GO_VERSIONS {
+        let path = built_fixture("syncseq", version, Variant::Default);
+        let binary = GoBinary::open(&path, &path).unwrap();
+        let plan = plan(&binary);
+        let mut seen = HashSet::new();
+        let addresses = plan
+            .sites
+            .iter()
+            .map(|site| site.address)
+            .chain(plan.sync_sites.iter().map(|site| site.probe));
+        for address in addresses {
+            assert!(
+                seen.insert(address),
+                "go{version}: two probes at {address:#x}"
+            );
+        }
+    }
+}
+
 /// The cold-code watch (see docs/how-it-works.md) watches the map calls of the program's own
 /// code and nothing else: on every version, each watched call is a `CALL` (0xe8, which the
 /// kernel emulates) in a `main.` function, and the fixture's functions that write or read a map

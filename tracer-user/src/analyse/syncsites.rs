@@ -259,8 +259,10 @@ pub const ANCHORS: [(&str, Anchor); 8] = [
 /// How far back from an anchor call the fast path's atomic instruction may be.
 const FAST_PATH_WINDOW: usize = 16;
 
-/// How far before a release's atomic instruction its probe may be moved (to the inline mark).
-const RELEASE_PROBE_WINDOW: usize = 4;
+/// How far before a release's atomic instruction its probe may be moved to an instruction the
+/// kernel emulates: the inline mark, or the `PUSHQ BP` of a `defer mu.Unlock()` wrapper's
+/// prologue, five instructions before its inlined XADD.
+const RELEASE_PROBE_WINDOW: usize = 8;
 
 /// One function's machine code, decoded once for every analysis of it.
 pub struct FunctionCode<'a> {
@@ -521,8 +523,10 @@ impl SiteContext<'_> {
         let mut object = memory_address(atomic)?.plus(-field);
         // Walk back through the straight-line instructions before the atomic, keeping the
         // object's address as an expression in the registers before each one. The first
-        // instruction is the fallback probe; a NOP (the inline mark) further back is better:
-        // the kernel emulates NOPs, while most other instructions must be single-stepped.
+        // instruction is the fallback probe; one the kernel emulates further back (the inline
+        // mark's NOP, a prologue's PUSH) is better: most others must be single-stepped. Nothing
+        // on the way writes memory through the object's expression, calls or branches, so the
+        // release is recorded with nothing of the goroutine's in between.
         let mut chosen = None;
         for probe_index in (index.saturating_sub(RELEASE_PROBE_WINDOW)..index).rev() {
             let probe = &self.function.instructions[probe_index];
@@ -536,12 +540,11 @@ impl SiteContext<'_> {
                 break;
             };
             object = before;
-            if chosen.is_none() || probe.mnemonic() == Mnemonic::Nop {
+            let emulated = disasm::kernel_emulates(self.function.bytes_from(probe.ip()));
+            if chosen.is_none() || emulated {
                 chosen = Some((probe.ip(), object));
             }
-            if probe.mnemonic() == Mnemonic::Nop
-                || self.function.branch_targets.contains(&probe.ip())
-            {
+            if emulated || self.function.branch_targets.contains(&probe.ip()) {
                 break;
             }
         }
@@ -1425,6 +1428,16 @@ fn memory_address(instruction: &Instruction) -> Option<AddressExpr> {
 /// registers before it, if that can be expressed.
 fn before(instruction: &Instruction, expression: AddressExpr) -> Option<AddressExpr> {
     let writes_memory = instruction.op_count() > 0 && instruction.op0_kind() == OpKind::Memory;
+    let on_stack_pointer = matches!(
+        expression,
+        AddressExpr::Register { base: Reg::Rsp, .. }
+            | AddressExpr::Load { base: Reg::Rsp, .. }
+            | AddressExpr::LoadTwice { base: Reg::Rsp, .. }
+    );
+    // PUSH and POP move the stack pointer without naming it.
+    if on_stack_pointer && instruction.stack_pointer_increment() != 0 {
+        return None;
+    }
     match expression {
         AddressExpr::Register { base, offset } => Some(base_after(instruction, base)?.plus(offset)),
         // The pointer is loaded from memory: a store in between could change it.
@@ -1632,6 +1645,69 @@ mod tests {
                 at: 0x20,
                 offset: 0x18
             }
+        );
+    }
+
+    /// Go 1.26 `defer mux.mu.RUnlock()`: the wrapper loads the RWMutex from its closure (DX)
+    /// after its prologue, with no inline mark; the release moves back to the prologue's
+    /// `PUSHQ BP` (emulated by the kernel), reading the RWMutex from the closure there. Loaded
+    /// from a frame slot instead, it stays on the instruction before the XADD: the walk does
+    /// not follow the stack pointer back through the prologue that moves it.
+    #[test]
+    fn deferred_runlock_is_probed_on_its_wrapper_prologue() {
+        let prologue = [
+            0x55, // PUSHQ BP
+            0x48, 0x89, 0xe5, // MOVQ SP, BP
+            0x48, 0x83, 0xec, 0x10, // SUBQ $0x10, SP
+        ];
+        let rest = [
+            0xbb, 0xff, 0xff, 0xff, 0xff, // MOVL $-1, BX
+            0xf0, 0x0f, 0xc1, 0x58, 0x10, // LOCK XADDL BX, 0x10(AX)
+            0xff, 0xcb, // DECL BX
+            0x85, 0xdb, // TESTL BX, BX
+            0x7d, 0x05, // JGE +5
+        ];
+        let site_after = |prefix: &[u8], load: &[u8]| {
+            let mut code = [prefix, load, &rest[..]].concat();
+            let at = BASE + code.len() as u64;
+            code.extend(encoded_call(at, UNLOCK_SLOW));
+            let anchors = [(UNLOCK_SLOW, Anchor::RUnlockSlow)];
+            let decoded = FunctionCode::decode("main.f.deferwrap1", &code, BASE);
+            let sites = find_sites(&decoded, &anchors, &mut Vec::new());
+            assert_eq!(sites.len(), 1);
+            assert_eq!(sites[0].primitive, Primitive::RwMutexRUnlock);
+            assert_eq!(sites[0].timing, Timing::Before);
+            (sites[0].probe, sites[0].object)
+        };
+        assert_eq!(
+            site_after(&prologue, &[0x48, 0x8b, 0x42, 0x08]), // MOVQ 0x8(DX), AX
+            (
+                BASE,
+                AddressExpr::Load {
+                    base: Reg::Rdx,
+                    at: 8,
+                    offset: 0
+                }
+            )
+        );
+        let from_frame = [0x48, 0x8b, 0x44, 0x24, 0x08]; // MOVQ 0x8(SP), AX
+        let before_the_load = |prefix: &[u8]| {
+            (
+                BASE + (prefix.len() + from_frame.len()) as u64,
+                AddressExpr::Register {
+                    base: Reg::Rax,
+                    offset: 0,
+                },
+            )
+        };
+        assert_eq!(
+            site_after(&prologue, &from_frame),
+            before_the_load(&prologue)
+        );
+        // A PUSH right before (emulated, but the slot is 8 bytes further from SP before it).
+        assert_eq!(
+            site_after(&prologue[..1], &from_frame),
+            before_the_load(&prologue[..1])
         );
     }
 

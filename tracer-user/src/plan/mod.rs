@@ -218,14 +218,15 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
     builder.plan
 }
 
-/// Out-of-line `Mutex.Lock` and `Unlock` (called through an interface: `sync.Locker`,
-/// `Cond.Wait`), under each name they have in some supported version, with the fast path that
-/// their bodies inline.
-const OUT_OF_LINE_MUTEX: [(&str, Primitive); 4] = [
+/// Out-of-line `Mutex.Lock`, `Unlock` and `RWMutex.RUnlock` (called through an interface:
+/// `sync.Locker`, `Cond.Wait`, `RWMutex.RLocker`), under each name they have in some supported
+/// version, with the fast path that their bodies inline.
+const OUT_OF_LINE_FAST_PATHS: [(&str, Primitive); 5] = [
     ("sync.(*Mutex).Lock", Primitive::MutexLock),
     ("internal/sync.(*Mutex).Lock", Primitive::MutexLock),
     ("sync.(*Mutex).Unlock", Primitive::MutexUnlock),
     ("internal/sync.(*Mutex).Unlock", Primitive::MutexUnlock),
+    ("sync.(*RWMutex).RUnlock", Primitive::RwMutexRUnlock),
 ];
 
 struct PlanBuilder<'a> {
@@ -418,15 +419,15 @@ impl PlanBuilder<'_> {
         }
     }
 
-    /// Drops the probes of an out-of-line `Mutex.Lock` or `Unlock` whose body has its fast path
-    /// found (anchored on its call of the slow path). Lock returns either after its
-    /// compare-and-swap succeeded, which the fast path's probe records as the acquire, or after
-    /// `lockSlow` returned, whose own return probes record it; its `RET`s are single-stepped (a
-    /// Lock called through an interface cannot be observed in its callers): one trap of
-    /// 5-20 µs less per call. Unlock releases on its inlined fast path before anything else:
-    /// its entry probe recorded the same release a second time.
+    /// Drops the probes of an out-of-line `Mutex.Lock`, `Unlock` or `RWMutex.RUnlock` whose
+    /// body has its fast path found (anchored on its call of the slow path). Lock returns
+    /// either after its compare-and-swap succeeded, which the fast path's probe records as the
+    /// acquire, or after `lockSlow` returned, whose own return probes record it; its `RET`s are
+    /// single-stepped (a Lock called through an interface cannot be observed in its callers):
+    /// one trap of 5-20 µs less per call. Unlock and RUnlock release on their inlined fast
+    /// paths before anything else: their entry probes recorded the same release again.
     fn drop_locks_observed_inside(&mut self) {
-        let observed_inside: Vec<&str> = OUT_OF_LINE_MUTEX
+        let observed_inside: Vec<&str> = OUT_OF_LINE_FAST_PATHS
             .into_iter()
             .filter(|&(function, primitive)| {
                 self.plan
