@@ -1,14 +1,13 @@
 //! What a trace saw, in numbers: the end-of-run summary and the periodic progress line.
 
-use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    fmt::Write as _,
-    time::Duration,
-};
+use std::{fmt::Write as _, time::Duration};
 
 use tracer_common::{EventKind, ProbeClass};
 
-use crate::events::{Event, Op};
+use crate::{
+    detect::{HashMap, HashSet},
+    events::{Event, Op},
+};
 
 /// How many of the busiest maps the summary lists.
 const BUSIEST_MAPS_SHOWN: usize = 5;
@@ -39,7 +38,7 @@ pub struct KernelCounters {
 /// Running totals over the decoded events.
 #[derive(Default)]
 pub struct Summary {
-    by_kind: BTreeMap<EventKind, u64>,
+    by_kind: KindCounts,
     /// The map each goroutine wrote last (for the report of a fatal map error).
     last_written: HashMap<u64, u64>,
     maps: HashMap<u64, MapActivity>,
@@ -54,6 +53,15 @@ pub struct Summary {
     pub cost: Option<TracingCost>,
     /// What the cold-code watch saw (live sessions under a budget).
     pub cold_watch: Option<ColdWatchState>,
+}
+
+/// Events per kind, indexed by the kind's discriminant: one increment per event, no lookup.
+struct KindCounts([u64; 1 << u8::BITS]);
+
+impl Default for KindCounts {
+    fn default() -> Self {
+        Self([0; 1 << u8::BITS])
+    }
 }
 
 /// The cold-code watch at the end of a session (see `plan::cold`).
@@ -108,7 +116,7 @@ impl TracingCost {
 
 impl Summary {
     pub fn record(&mut self, event: &Event) {
-        *self.by_kind.entry(event.kind()).or_default() += 1;
+        self.by_kind.0[event.kind() as usize] += 1;
         match event.op.map_access() {
             Some((map, access)) if access.is_write() => {
                 let activity = self.maps.entry(map).or_default();
@@ -132,17 +140,18 @@ impl Summary {
 
     /// Events per operation name.
     pub fn by_kind(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        self.by_kind
-            .iter()
-            .map(|(&kind, &count)| (kind.name(), count))
+        EventKind::ALL
+            .into_iter()
+            .map(|kind| (kind.name(), self.count(kind)))
+            .filter(|&(_, count)| count > 0)
     }
 
     pub fn total(&self) -> u64 {
-        self.by_kind.values().sum()
+        self.by_kind.0.iter().sum()
     }
 
     pub fn count(&self, kind: EventKind) -> u64 {
-        self.by_kind.get(&kind).copied().unwrap_or(0)
+        self.by_kind.0[kind as usize]
     }
 
     /// `1234 events (assign 1000, delete 200, lock 34)`: the kinds that occurred.

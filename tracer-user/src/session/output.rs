@@ -3,14 +3,17 @@
 //! counted and the map crashes kept for the race log; the cold-code watch's records go to its
 //! [`ColdCode`].
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use tracer_common::site_flags;
 
 use super::cold::ColdCode;
 use crate::{
     analyse::GoBinary,
-    detect::pipeline::{Detection, ResolvedRace},
+    detect::{
+        pipeline::{Detection, ResolvedRace},
+        HashMap,
+    },
     error::TracerError,
     events::{
         recording::{Recorder, WindowMark},
@@ -68,7 +71,7 @@ impl Output {
             binary,
             summary: Summary::default(),
             sink: recorder,
-            site_ids: HashMap::new(),
+            site_ids: HashMap::default(),
             detection: Detection::with_graphs(graphs),
             load_bias: None,
             lag: Lag::default(),
