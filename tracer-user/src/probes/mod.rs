@@ -16,8 +16,10 @@
 pub mod calibrate;
 mod exec_watch;
 pub mod privileges;
+mod ring;
 
 pub use exec_watch::ExecWatch;
+pub use ring::EventRing;
 
 use std::{
     ffi::{CStr, CString},
@@ -30,7 +32,7 @@ use std::{
 };
 
 use aya::{
-    maps::{Array, Map, MapData, PerCpuArray, RingBuf, StackTraceMap},
+    maps::{Array, Map, MapData, PerCpuArray, StackTraceMap},
     programs::{raw_trace_point::RawTracePointLink, RawTracePoint},
     Ebpf, EbpfLoader,
 };
@@ -76,7 +78,7 @@ pub struct AttachedProbes {
 
 /// What userspace reads from the kernel while tracing.
 pub struct KernelChannels {
-    pub events: RingBuf<MapData>,
+    pub events: EventRing,
     pub counters: PerCpuArray<MapData, u64>,
     /// User stacks, by the ids events carry.
     pub stacks: StackTraceMap<MapData>,
@@ -189,7 +191,10 @@ pub fn attach(
         chunks: Vec::new(),
     };
     let channels = KernelChannels {
-        events: RingBuf::try_from(events).map_err(anyhow::Error::from)?,
+        events: match events {
+            Map::RingBuf(data) => EventRing::new(data, buffer_bytes)?,
+            other => return Err(anyhow::anyhow!("unexpected events map {other:?}").into()),
+        },
         counters: PerCpuArray::try_from(counters).map_err(anyhow::Error::from)?,
         stacks: StackTraceMap::try_from(stacks).map_err(anyhow::Error::from)?,
     };

@@ -421,30 +421,31 @@ pub(super) fn drain_ring(
     more
 }
 
-/// [`drain_ring`]'s loop.
+/// [`drain_ring`]'s loop: a batch of records decoded in place, then analysed.
 fn drain_records(
     channels: &mut KernelChannels,
     output: &mut Output,
     budget: usize,
 ) -> Result<bool, TracerError> {
-    for _ in 0..budget {
-        let decoded = {
-            let Some(record) = channels.events.next() else {
-                return Ok(false);
-            };
-            if output.replaced {
-                continue;
-            }
-            if let Some(call) = decode_cold_call(&record) {
-                output.cold.hit(call.call, call.ts_ns);
-                continue;
-            }
-            decode(&record)
-        };
-        let Some(event) = decoded else {
-            output.summary.undecodable += 1;
-            continue;
-        };
+    let mut batch = Vec::new();
+    let more = channels.events.drain(budget, |record| {
+        if output.replaced {
+            return;
+        }
+        if let Some(call) = decode_cold_call(record) {
+            output.cold.hit(call.call, call.ts_ns);
+            return;
+        }
+        match decode(record) {
+            Some(event) => batch.push(event),
+            None => output.summary.undecodable += 1,
+        }
+    });
+    for event in batch {
+        // After an exec, what the old program did is all in: the rest is the new program's.
+        if output.replaced {
+            break;
+        }
         let launch = std::mem::take(&mut output.launching);
         if event.op == Op::Exec {
             // With `run`, the first event is the program's own start from tracer's fork.
@@ -455,5 +456,5 @@ fn drain_records(
         }
         output.write(&event, channels)?;
     }
-    Ok(true)
+    Ok(more)
 }
