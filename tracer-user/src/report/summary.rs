@@ -5,17 +5,44 @@ use std::{fmt::Write as _, time::Duration};
 use tracer_common::{EventKind, ProbeClass};
 
 use crate::{
-    detect::{HashMap, HashSet},
+    detect::HashMap,
     events::{Event, Op},
 };
 
 /// How many of the busiest maps the summary lists.
 const BUSIEST_MAPS_SHOWN: usize = 5;
 
+/// Maps whose writes the summary follows: past this, the less written half is forgotten, so
+/// that a week-long session (a service makes maps per request) keeps a bounded table.
+const MAPS_FOLLOWED: usize = 4096;
+
+/// Writers the summary tells apart per map (a map shared by a million goroutines would
+/// otherwise keep a million ids).
+const WRITERS_FOLLOWED: usize = 64;
+
 #[derive(Default)]
 struct MapActivity {
     writes: u64,
-    goroutines: HashSet<u64>,
+    /// Its writers, up to [`WRITERS_FOLLOWED`].
+    writers: Vec<u64>,
+}
+
+impl MapActivity {
+    fn written_by(&mut self, goroutine: u64) {
+        self.writes += 1;
+        if self.writers.len() < WRITERS_FOLLOWED && !self.writers.contains(&goroutine) {
+            self.writers.push(goroutine);
+        }
+    }
+
+    /// `3 goroutines`, or `64 goroutines or more` once the list is full.
+    fn writers_line(&self) -> String {
+        let writers = counted(self.writers.len(), "goroutine");
+        match self.writers.len() >= WRITERS_FOLLOWED {
+            true => format!("{writers} or more"),
+            false => writers,
+        }
+    }
 }
 
 /// What the kernel programs counted (per-CPU counters, summed).
@@ -41,8 +68,13 @@ pub struct Summary {
     by_kind: KindCounts,
     /// The map each goroutine wrote last (for the report of a fatal map error).
     last_written: HashMap<u64, u64>,
+    /// The most written maps (see [`MAPS_FOLLOWED`]).
     maps: HashMap<u64, MapActivity>,
-    goroutines: HashSet<u64>,
+    /// Maps written: a map forgotten by `maps` and written again counts again.
+    maps_written: u64,
+    /// Goroutines that wrote a map (each is in `last_written` from its first write until it
+    /// exits, and goroutine ids are never reused).
+    writers: u64,
     /// Events lost in the kernel (ring buffer full), as counted there.
     pub dropped: u64,
     /// Records that could not be decoded (a kernel/userspace layout mismatch; never expected).
@@ -119,11 +151,16 @@ impl Summary {
         self.by_kind.0[event.kind() as usize] += 1;
         match event.op.map_access() {
             Some((map, access)) if access.is_write() => {
-                let activity = self.maps.entry(map).or_default();
-                activity.writes += 1;
-                activity.goroutines.insert(event.goroutine);
-                self.goroutines.insert(event.goroutine);
-                self.last_written.insert(event.goroutine, map);
+                if !self.maps.contains_key(&map) {
+                    self.follow_new_map();
+                }
+                self.maps
+                    .entry(map)
+                    .or_default()
+                    .written_by(event.goroutine);
+                if self.last_written.insert(event.goroutine, map).is_none() {
+                    self.writers += 1;
+                }
             }
             // Only live goroutines can raise a fatal error: the table follows them.
             _ if event.op == Op::GoroutineExit => {
@@ -131,6 +168,17 @@ impl Summary {
             }
             _ => {}
         }
+    }
+
+    /// Makes room for one more map in `maps`, forgetting the less written half when it is full.
+    fn follow_new_map(&mut self) {
+        self.maps_written += 1;
+        if self.maps.len() < MAPS_FOLLOWED {
+            return;
+        }
+        let mut writes: Vec<u64> = self.maps.values().map(|activity| activity.writes).collect();
+        let (_, &mut median, _) = writes.select_nth_unstable(MAPS_FOLLOWED / 2);
+        self.maps.retain(|_, activity| activity.writes > median);
     }
 
     /// The map `goroutine` wrote last, if that write was recorded.
@@ -177,8 +225,8 @@ impl Summary {
             100.0 * share.min(1.0),
             counted(progress.cost.windows, "window"),
             self.events_line(),
-            counted(self.maps.len(), "map"),
-            counted(self.goroutines.len(), "goroutine"),
+            counted(self.maps_written, "map"),
+            counted(self.writers, "goroutine"),
             self.dropped
         )
     }
@@ -189,8 +237,8 @@ impl Summary {
             "tracer: traced for {:.2}s: {}; {} written by {}; {} dropped\n",
             duration.as_secs_f64(),
             self.events_line(),
-            counted(self.maps.len(), "map"),
-            counted(self.goroutines.len(), "goroutine"),
+            counted(self.maps_written, "map"),
+            counted(self.writers, "goroutine"),
             self.dropped
         );
         let [map_op, call_entry, call_return, sync_inline, cold_watch] = self.kernel.hits;
@@ -265,7 +313,7 @@ impl Summary {
                 text,
                 "tracer:   map {map:#x}: {} from {}",
                 counted(activity.writes, "write"),
-                counted(activity.goroutines.len(), "goroutine")
+                activity.writers_line()
             );
         }
         text
@@ -389,6 +437,29 @@ mod tests {
                  the time, 4 windows); 1 events (assign 1)"
             ),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn map_and_writer_tables_stay_bounded_and_keep_the_busiest() {
+        let mut summary = Summary::default();
+        // A shared map written by more goroutines than are told apart, then a map per request.
+        for goroutine in 0..1000 {
+            summary.record(&event(EventKind::MapAssign, 0x10, goroutine));
+        }
+        let maps = 10 * MAPS_FOLLOWED as u64;
+        for map in 0..maps {
+            summary.record(&event(EventKind::MapAssign, 0x1000 + 8 * map, 1));
+        }
+        assert!(summary.maps.len() <= MAPS_FOLLOWED);
+        let text = summary.render(Duration::from_secs(1));
+        assert!(
+            text.contains(&format!("{} maps written by 1000 goroutines", maps + 1)),
+            "{text}"
+        );
+        assert!(
+            text.contains("map 0x10: 1000 writes from 64 goroutines or more"),
+            "{text}"
         );
     }
 
