@@ -150,15 +150,19 @@ fn check(version: &str) {
         );
     };
 
-    expect(
-        "mutex",
-        "a",
-        vec![
-            step("lock", "mu", "true"),
-            step("assign", "map", ""),
-            step("unlock", "mu", ""),
-        ],
-    );
+    let uncontended_write = vec![
+        step("lock", "mu", "true"),
+        step("assign", "map", ""),
+        step("unlock", "mu", ""),
+    ];
+    let contended_write = vec![
+        step("lock", "mu", "false"),
+        step("sync-enter", "mu", "Mutex.lockSlow"),
+        step("sync-exit", "mu", "Mutex.lockSlow"),
+        step("assign", "map", ""),
+        step("unlock", "mu", ""),
+    ];
+    expect("mutex", "a", uncontended_write.clone());
     expect(
         "mutex",
         "b",
@@ -180,39 +184,11 @@ fn check(version: &str) {
             step("unlock", "mu", ""),
         ],
     );
-    expect(
-        "contended",
-        "w",
-        vec![
-            step("lock", "mu", "false"),
-            step("sync-enter", "mu", "Mutex.lockSlow"),
-            step("sync-exit", "mu", "Mutex.lockSlow"),
-            step("assign", "map", ""),
-            step("unlock", "mu", ""),
-        ],
-    );
-    expect(
-        "locker",
-        "a",
-        vec![
-            step("lock", "mu", "true"),
-            step("assign", "map", ""),
-            step("unlock", "mu", ""),
-        ],
-    );
-    // Through the interface as inline: the fast path's outcome, then the slow path, and no
-    // probe of Lock's or Unlock's own (their bodies' fast paths stand for them).
-    expect(
-        "locker",
-        "w",
-        vec![
-            step("lock", "mu", "false"),
-            step("sync-enter", "mu", "Mutex.lockSlow"),
-            step("sync-exit", "mu", "Mutex.lockSlow"),
-            step("assign", "map", ""),
-            step("unlock", "mu", ""),
-        ],
-    );
+    expect("contended", "w", contended_write.clone());
+    // Through a sync.Locker, the same steps as inlined: the fast path's outcome, then the slow
+    // path, and no probe of Lock's or Unlock's own (their bodies' fast paths stand for them).
+    expect("locker", "a", uncontended_write);
+    expect("locker", "w", contended_write);
     // Add's entry is the release (a negative delta); its returns mean nothing and are not
     // probed.
     for worker in ["w1", "w2"] {
