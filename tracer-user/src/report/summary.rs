@@ -151,13 +151,15 @@ impl Summary {
         self.by_kind.0[event.kind() as usize] += 1;
         match event.op.map_access() {
             Some((map, access)) if access.is_write() => {
-                if !self.maps.contains_key(&map) {
-                    self.follow_new_map();
+                match self.maps.get_mut(&map) {
+                    Some(activity) => activity.written_by(event.goroutine),
+                    None => {
+                        self.follow_new_map();
+                        let mut activity = MapActivity::default();
+                        activity.written_by(event.goroutine);
+                        self.maps.insert(map, activity);
+                    }
                 }
-                self.maps
-                    .entry(map)
-                    .or_default()
-                    .written_by(event.goroutine);
                 if self.last_written.insert(event.goroutine, map).is_none() {
                     self.writers += 1;
                 }

@@ -117,7 +117,7 @@ mod tests {
 
     #[derive(Clone, Debug)]
     enum Step {
-        /// Map, slot, write, whether the goroutine knows the earlier accesses of its slot only.
+        /// A map, the accessing goroutine's slot, and whether it writes.
         Access(u64, Slot, bool),
         Created(u64),
         ForgetSlot(Slot),
