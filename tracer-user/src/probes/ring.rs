@@ -2,9 +2,10 @@
 //!
 //! The kernel's producers read the consumer position on every reservation, and aya's `RingBuf`
 //! publishes it after every record: on a service traced all the time, each publication moved
-//! that cache line from tracer's CPU to the next producer's (throughput +5% without it, measured
-//! on bench/service). Here a drain hands out each complete record as a slice of the mapped
-//! pages, without a copy, and publishes the consumer position once, after the batch.
+//! that cache line from tracer's CPU to the next producer's. Here a drain hands out each
+//! complete record as a slice of the mapped pages, without a copy, and publishes the consumer
+//! position once, after the batch (bench/service traced all the time: +2.5% throughput, six
+//! alternated pairs; docs/performance.md).
 //!
 //! The layout is the kernel's `BPF_MAP_TYPE_RINGBUF` memory-mapping interface
 //! (kernel/bpf/ringbuf.c): the first page, writable, holds the consumer position; from the
