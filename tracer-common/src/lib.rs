@@ -207,6 +207,19 @@ pub mod guard {
     pub const RETURNED_HERE: u8 = 1;
 }
 
+/// When a site's operation takes effect, relative to where it is recorded.
+pub mod effect {
+    /// Where it is recorded.
+    pub const AT_ONCE: u8 = 0;
+    /// A release recorded on the `CALL` of a map function that comes before its atomic
+    /// instruction with nothing the kernel emulates in between (`mu.RLock(); v := m[k];
+    /// mu.RUnlock()`): it takes effect after that call's map event, which the map function's
+    /// entry probe records next for this goroutine. The event says so
+    /// ([`super::event_flags::AFTER_MAP_CALL`]) unless the call's map (in RBX) lies on the
+    /// goroutine's own stack, whose map events are not recorded.
+    pub const AFTER_MAP_CALL: u8 = 1;
+}
+
 /// [`SiteParams::flags`] bits.
 pub mod site_flags {
     /// Drop the event when the object lies on the current goroutine's own stack (a map that
@@ -267,7 +280,8 @@ pub struct SiteParams {
     pub flags: u8,
     /// A [`guard`]: a condition the event is recorded under.
     pub guard: u8,
-    pub _reserved: u8,
+    /// An [`effect`]: when the recorded operation takes effect.
+    pub effect: u8,
     /// For [`object::LOAD`] and [`object::LOAD_TWICE`]: where the pointer is, relative to the
     /// base.
     pub at: i32,
@@ -304,6 +318,9 @@ pub const ANY_PROCESS: u32 = u32::MAX;
 pub mod event_flags {
     /// ZF was set after the probed instruction's predecessor (a successful CAS).
     pub const ZERO_FLAG: u8 = 1;
+    /// The release takes effect after the goroutine's next event, the map event of the call
+    /// it was recorded on ([`super::effect::AFTER_MAP_CALL`]).
+    pub const AFTER_MAP_CALL: u8 = 2;
 }
 
 /// One traced operation, as written by the kernel into the ring buffer.

@@ -23,9 +23,9 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use tracer_common::{
-    buffer_shape, counter, event_flags, guard, object, register, site_flags, ColdCall, EventKind,
-    KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS, MAX_SELECT_CASES,
-    MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
+    buffer_shape, counter, effect, event_flags, guard, object, register, site_flags, ColdCall,
+    EventKind, KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS,
+    MAX_SELECT_CASES, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
 
 /// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
@@ -304,11 +304,14 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     } else {
         -1
     };
-    let flags = if zero_flag(regs, params, arg) {
+    let mut flags = if zero_flag(regs, params, arg) {
         event_flags::ZERO_FLAG
     } else {
         0
     };
+    if params.effect == effect::AFTER_MAP_CALL && !map_call_on_own_stack(regs, config) {
+        flags |= event_flags::AFTER_MAP_CALL;
+    }
     if params.flags & site_flags::SELECT_CASES != 0 {
         // selectgo(cas0 *scase, order0 *uint16, pc0 *uintptr, nsends, nrecvs int, block bool)
         arg = regs.rdi.wrapping_add(regs.rsi);
@@ -338,6 +341,15 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         emit_select_cases(regs, config, event);
     }
     0
+}
+
+/// Whether the map the trapped `CALL` passes (in RBX) lies on the goroutine's own stack: the
+/// map function's probe then records nothing (`SKIP_STACK_OBJECTS`), so a release recorded on
+/// the call takes effect at once (see [`effect::AFTER_MAP_CALL`]).
+#[inline(always)]
+fn map_call_on_own_stack(regs: &pt_regs, config: &RuntimeConfig) -> bool {
+    let map = regs.rbx;
+    own_stack(regs, config).is_some_and(|[lo, hi]| lo <= map && map < hi)
 }
 
 /// A site's object and what comes with it.

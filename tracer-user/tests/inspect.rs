@@ -288,6 +288,57 @@ fn returns_moved_to_callers_cover_every_call_site() {
     }
 }
 
+/// `mu.RLock(); n, ok := m[k]; mu.RUnlock()` leaves nothing the kernel emulates between the
+/// lookup's call and the RUnlock's atomic: on every version, the fixture's `service.get` has its
+/// release probed on that call (a `CALL` the kernel emulates, of the map function whose event
+/// it then follows), and no other site of the function is single-stepped.
+#[test]
+fn a_release_after_a_lookup_is_probed_on_the_lookups_call() {
+    use tracer::analyse::{disasm, GoBinary};
+    use tracer::plan::plan;
+    for version in GO_VERSIONS {
+        let path = built_fixture("syncseq", version, Variant::Default);
+        let binary = GoBinary::open(&path, &path).unwrap();
+        let plan = plan(&binary);
+        let file = std::fs::read(&path).unwrap();
+        let get: Vec<_> = plan
+            .sync_sites
+            .iter()
+            .filter(|site| site.function == "main.(*service).get")
+            .collect();
+        let release = get
+            .iter()
+            .find(|site| site.after_map_call.is_some())
+            .unwrap_or_else(|| panic!("go{version}: no release on a map call in {get:#?}"));
+        assert_eq!(
+            format!("{:?}", release.primitive),
+            "RwMutexRUnlock",
+            "go{version}"
+        );
+        let callee = binary
+            .symbolize(release.after_map_call.unwrap())
+            .into_iter()
+            .next()
+            .map(|frame| frame.function);
+        assert_eq!(
+            callee.as_deref(),
+            Some("runtime.mapaccess2_faststr"),
+            "go{version}"
+        );
+        assert_eq!(
+            file[release.file_offset as usize], 0xe8,
+            "go{version}: a CALL"
+        );
+        for site in &get {
+            let code = &file[site.file_offset as usize..];
+            assert!(
+                disasm::kernel_emulates(code),
+                "go{version}: {site:?} is single-stepped"
+            );
+        }
+    }
+}
+
 /// Two probes on one instruction fire in no defined order (a release could be recorded after
 /// what follows it), and are one trap too many: no inlined sync site shares an instruction with
 /// another site, on every supported version (releases move back to emulated instructions, as

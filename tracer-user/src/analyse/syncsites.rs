@@ -223,6 +223,11 @@ pub struct SyncSite {
     pub atomic: u64,
     /// The slow-path call the site was anchored on.
     pub anchor: u64,
+    /// A release probed on the `CALL` of a map function before its atomic (nothing the kernel
+    /// emulates in between): that function, whose entry records the goroutine's next event,
+    /// after which the release takes effect (see [`FunctionCode::with_map_functions`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_map_call: Option<u64>,
 }
 
 /// Field offsets inside the sync objects (the same in Go 1.21–1.27).
@@ -264,6 +269,11 @@ const FAST_PATH_WINDOW: usize = 16;
 /// prologue, five instructions before its inlined XADD.
 const RELEASE_PROBE_WINDOW: usize = 8;
 
+/// The caller's frame bytes a map function may write: the spill slots of its register
+/// arguments (at most four words: type, map, key as a pointer or a string; Go's ABIInternal
+/// reserves them at the bottom of the caller's frame).
+const MAP_CALL_SPILL_BYTES: i64 = 4 * 8;
+
 /// One function's machine code, decoded once for every analysis of it.
 pub struct FunctionCode<'a> {
     pub name: &'a str,
@@ -272,6 +282,9 @@ pub struct FunctionCode<'a> {
     instructions: Vec<Instruction>,
     /// Where jumps within the function land: a probe there would miss the paths that jump.
     branch_targets: HashSet<u64>,
+    /// Functions whose entry probe records a map event: a release may be probed on a call of
+    /// one (see [`SiteContext::release_at`]).
+    map_functions: Option<&'a HashSet<u64>>,
 }
 
 impl<'a> FunctionCode<'a> {
@@ -284,6 +297,16 @@ impl<'a> FunctionCode<'a> {
             address,
             instructions,
             branch_targets,
+            map_functions: None,
+        }
+    }
+
+    /// The function, for analyses that may probe a release on a call of one of
+    /// `map_functions` (entries of map functions whose probe records the map event).
+    pub fn with_map_functions(self, map_functions: &'a HashSet<u64>) -> Self {
+        Self {
+            map_functions: Some(map_functions),
+            ..self
         }
     }
 
@@ -459,6 +482,7 @@ impl SiteContext<'_> {
             outcome,
             atomic,
             anchor: self.anchor().ip(),
+            after_map_call: None,
         }
     }
 
@@ -526,14 +550,21 @@ impl SiteContext<'_> {
         // instruction is the fallback probe; one the kernel emulates further back (the inline
         // mark's NOP, a prologue's PUSH) is better: most others must be single-stepped. Nothing
         // on the way writes memory through the object's expression, calls or branches, so the
-        // release is recorded with nothing of the goroutine's in between.
+        // release is recorded with nothing of the goroutine's in between — but for a call of a
+        // map function, whose map event comes next and before the release takes effect.
         let mut chosen = None;
         for probe_index in (index.saturating_sub(RELEASE_PROBE_WINDOW)..index).rev() {
             let probe = &self.function.instructions[probe_index];
-            if probe.has_lock_prefix()
-                || probe.flow_control() != FlowControl::Next
-                || acquires.contains(&probe.ip())
-            {
+            if probe.has_lock_prefix() || acquires.contains(&probe.ip()) {
+                break;
+            }
+            if probe.flow_control() == FlowControl::Call {
+                if let Some(callee) = self.map_call(probe, object) {
+                    chosen = Some((probe.ip(), object, Some(callee)));
+                }
+                break;
+            }
+            if probe.flow_control() != FlowControl::Next {
                 break;
             }
             let Some(before) = before(probe, object) else {
@@ -542,21 +573,46 @@ impl SiteContext<'_> {
             object = before;
             let emulated = disasm::kernel_emulates(self.function.bytes_from(probe.ip()));
             if chosen.is_none() || emulated {
-                chosen = Some((probe.ip(), object));
+                chosen = Some((probe.ip(), object, None));
             }
             if emulated || self.function.branch_targets.contains(&probe.ip()) {
                 break;
             }
         }
-        let (probe, object) = chosen?;
-        Some(self.build(
-            primitive,
-            probe,
-            Timing::Before,
-            object,
-            Outcome::Always,
-            atomic.ip(),
-        ))
+        let (probe, object, after_map_call) = chosen?;
+        Some(SyncSite {
+            after_map_call,
+            ..self.build(
+                primitive,
+                probe,
+                Timing::Before,
+                object,
+                Outcome::Always,
+                atomic.ip(),
+            )
+        })
+    }
+
+    /// The map function `call` calls, if a release whose object is `object` right after the
+    /// call can be probed on it: a direct call of a function whose entry records a map event,
+    /// and an object the callee cannot move — a global, or an address on or loaded from the
+    /// caller's frame above the callee's argument spill slots (every other register is the
+    /// callee's to clobber).
+    fn map_call(&self, call: &Instruction, object: AddressExpr) -> Option<u64> {
+        let callee = call.near_branch_target();
+        let is_map_function = call.code() == Code::Call_rel32_64
+            && self
+                .function
+                .map_functions
+                .is_some_and(|functions| functions.contains(&callee));
+        let survives = match object {
+            AddressExpr::Static { .. } | AddressExpr::Register { base: Reg::Rsp, .. } => true,
+            AddressExpr::Load { base, at, .. } | AddressExpr::LoadTwice { base, at, .. } => {
+                base == Reg::Rsp && at >= MAP_CALL_SPILL_BYTES
+            }
+            AddressExpr::Register { .. } => false,
+        };
+        (is_map_function && survives).then_some(callee)
     }
 
     /// Once.Do: the plain load of `done` (no LOCK prefix) whose zero result leads to the
@@ -1365,6 +1421,7 @@ fn try_lock_site(function: &FunctionCode<'_>, ranges: &[std::ops::Range<u64>]) -
         outcome: Outcome::ZeroFlag,
         atomic: atomic.ip(),
         anchor: atomic.ip(),
+        after_map_call: None,
     };
     let context = SiteContext {
         function,
@@ -1709,6 +1766,74 @@ mod tests {
             site_after(&prologue[..1], &from_frame),
             before_the_load(&prologue[..1])
         );
+    }
+
+    /// Go 1.26 `mu.RLock(); n, ok := m[k]; mu.RUnlock()` (bench/service): the map call, the
+    /// value's load, the RWMutex reloaded from the frame, the XADD — nothing the kernel
+    /// emulates after the call. The release is probed on the call (emulated), reading the
+    /// frame slot there, and takes effect after the map function's event; not when the call is
+    /// of another function, nor when the slot is one the callee may spill its arguments into,
+    /// nor when the RWMutex is in a register (the callee clobbers them).
+    #[test]
+    fn a_release_after_a_map_call_is_probed_on_the_call() {
+        const MAP_ACCESS: u64 = 0x41_1bc0;
+        let after_call = |slot: u8| {
+            vec![
+                0x48, 0x8b, 0x10, // MOVQ 0(AX), DX
+                0xbe, 0xff, 0xff, 0xff, 0xff, // MOVL $-1, SI
+                0x48, 0x8b, 0x44, 0x24, slot, // MOVQ slot(SP), AX
+                0xf0, 0x0f, 0xc1, 0x70, 0x20, // LOCK XADDL SI, 0x20(AX)
+                0xff, 0xce, // DECL SI
+                0x85, 0xf6, // TESTL SI, SI
+                0x7d, 0x05, // JGE +5
+            ]
+        };
+        let site_after = |callee: u64, rest: Vec<u8>| {
+            let mut code = encoded_call(BASE, callee);
+            code.extend(rest);
+            let at = BASE + code.len() as u64;
+            code.extend(encoded_call(at, UNLOCK_SLOW));
+            let anchors = [(UNLOCK_SLOW, Anchor::RUnlockSlow)];
+            let map_functions = HashSet::from([MAP_ACCESS]);
+            let decoded =
+                FunctionCode::decode("main.f", &code, BASE).with_map_functions(&map_functions);
+            let sites = find_sites(&decoded, &anchors, &mut Vec::new());
+            assert_eq!(sites.len(), 1);
+            assert_eq!(sites[0].primitive, Primitive::RwMutexRUnlock);
+            assert_eq!(sites[0].timing, Timing::Before);
+            sites[0].clone()
+        };
+        let site = site_after(MAP_ACCESS, after_call(0x78));
+        assert_eq!(
+            (site.probe, site.object, site.after_map_call),
+            (
+                BASE,
+                AddressExpr::Load {
+                    base: Reg::Rsp,
+                    at: 0x78,
+                    offset: 0x10
+                },
+                Some(MAP_ACCESS)
+            )
+        );
+        // On the instruction before the XADD (single-stepped), as without the call.
+        let load = BASE + 5 + 8;
+        let in_place = |site: SyncSite| (site.probe, site.after_map_call);
+        assert_eq!(
+            in_place(site_after(0x41_2000, after_call(0x78))),
+            (load, None)
+        );
+        assert_eq!(
+            in_place(site_after(MAP_ACCESS, after_call(0x18))),
+            (load, None)
+        );
+        let in_register = [
+            &after_call(0x78)[..8],
+            &[0x48, 0x89, 0xd8], // MOVQ BX, AX
+            &after_call(0x78)[13..],
+        ]
+        .concat();
+        assert_eq!(in_place(site_after(MAP_ACCESS, in_register)), (load, None));
     }
 
     /// Go 1.27 `globalMu.Unlock()`: the base is a global put in DX by a RIP-relative LEA.

@@ -598,7 +598,7 @@ fn kernel_sites_for(
 ) -> (Vec<KernelSite>, Vec<WatchedCall>, ProbeCounts) {
     let mut plan = plan::plan(binary);
     if !reads {
-        plan.sites.retain(|site| !site.operation.is_map_read());
+        plan.without_map_reads(binary);
     }
     for site in plan
         .sites

@@ -1,8 +1,10 @@
 //! Stage 4, decode. In: the kernel's raw records (ring buffer) or a recording (`--events` file).
-//! Out: decoded [`Event`]s, the code sites' symbolized stacks ([`stacks`]), and the recording
-//! written and read back ([`recording`]).
+//! Out: decoded [`Event`]s in the order their operations took effect ([`order`]), the code
+//! sites' symbolized stacks ([`stacks`]), and the recording written and read back
+//! ([`recording`]).
 
 pub mod op;
+pub mod order;
 pub mod recording;
 pub mod stacks;
 
@@ -25,6 +27,9 @@ pub struct Event {
     pub stack: Option<u32>,
     /// The kernel's count of dropped events when this one was recorded (low 32 bits).
     pub lost: u32,
+    /// A release recorded on the call of a map function before it: it takes effect after the
+    /// goroutine's map event from that call ([`order::EffectOrder`] puts it there).
+    pub after_map_call: bool,
     pub op: Op,
 }
 
@@ -89,6 +94,7 @@ pub fn decode(record: &[u8]) -> Option<Event> {
         probe: raw.probe,
         stack: u32::try_from(raw.stack_id).ok(),
         lost: raw.lost,
+        after_map_call: raw.flags & event_flags::AFTER_MAP_CALL != 0,
         op: Op::new(kind, fields),
     })
 }
@@ -106,6 +112,7 @@ impl Event {
             probe: 0,
             stack: None,
             lost: 0,
+            after_map_call: false,
             op: Op::new(
                 kind,
                 Fields {

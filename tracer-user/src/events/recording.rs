@@ -186,6 +186,8 @@ impl<'a> EventRecord<'a> {
             probe: 0,
             stack: None,
             lost: self.lost.unwrap_or(0),
+            // Recorded in the order operations took effect.
+            after_map_call: false,
             op: Op::new(kind_of_op(&self.op)?, fields),
         })
     }

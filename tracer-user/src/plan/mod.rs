@@ -78,6 +78,15 @@ impl Observed {
         matches!(self, Self::MapRead | Self::MapIterStart | Self::MapIterNext)
     }
 
+    /// An access to one key or the whole map (not an iteration, whose iterator the caller
+    /// keeps in its frame).
+    fn is_map_access_by_key(self) -> bool {
+        matches!(
+            self,
+            Self::MapRead | Self::MapAssign | Self::MapDelete | Self::MapClear
+        )
+    }
+
     /// Whether the return of this operation, recorded where it did not happen, can only order
     /// more (a creation forgets an address's history; a completion without its start learns
     /// from every channel), never less: what a probe that may fire on a path that did not
@@ -173,6 +182,28 @@ pub struct ProbePlan {
     pub unconfirmed_sync_calls: Vec<u64>,
     /// Planned functions the binary does not contain (the linker drops unused ones).
     pub absent: Vec<&'static str>,
+}
+
+impl ProbePlan {
+    /// The plan without its map reads (`--no-reads`): a release probed on a call of a read
+    /// function then takes effect where it is recorded, since no map event follows.
+    pub fn without_map_reads(&mut self, binary: &GoBinary) {
+        self.sites.retain(|site| !site.operation.is_map_read());
+        let still_probed: HashSet<u64> = self
+            .sites
+            .iter()
+            .filter_map(|site| binary.function(site.function))
+            .map(|function| function.address)
+            .collect();
+        for site in &mut self.sync_sites {
+            if site
+                .after_map_call
+                .is_some_and(|callee| !still_probed.contains(&callee))
+            {
+                site.after_map_call = None;
+            }
+        }
+    }
 }
 
 /// Plans every probe for `binary`: each function of the catalogue it contains, at the places
@@ -454,12 +485,14 @@ impl PlanBuilder<'_> {
             .collect();
         let probed_functions: HashSet<u64> =
             self.plan.sites.iter().map(|site| site.address).collect();
+        let map_functions = self.map_functions();
         let typed_atomics = binary.typed_atomics();
         for (name, function) in binary.functions_by_address() {
             let Some(code) = binary.code(function) else {
                 continue;
             };
-            let decoded = FunctionCode::decode(name, code, function.address);
+            let decoded = FunctionCode::decode(name, code, function.address)
+                .with_map_functions(&map_functions);
             let unconfirmed = &mut self.plan.unconfirmed_sync_calls;
             let mut sites = syncsites::find_sites(&decoded, &anchors, unconfirmed);
             sites.extend(syncsites::once_done_stores(&decoded));
@@ -494,6 +527,25 @@ impl PlanBuilder<'_> {
                 self.plan.sync_sites.push(site);
             }
         }
+    }
+
+    /// The functions whose entry probe records a map access that involves nothing of the
+    /// caller's frame but its arguments (iterators live in the caller's frame): a release
+    /// right after a call of one may be probed on the call (see `syncsites`).
+    fn map_functions(&self) -> HashSet<u64> {
+        self.plan
+            .sites
+            .iter()
+            .filter(|site| site.operation.is_map_access_by_key())
+            .filter(|site| {
+                matches!(
+                    site.placement,
+                    Placement::AfterStackCheck | Placement::Entry
+                )
+            })
+            .filter_map(|site| self.binary.function(site.function))
+            .map(|function| function.address)
+            .collect()
     }
 
     /// Whether function `name` directly calls any of `callees` (other than itself).

@@ -3,7 +3,7 @@
 //! translation, so it is tested without root; `probes.rs` loads the result.
 
 use tracer_common::{
-    guard, object, register, site_flags, EventKind, ProbeClass, RuntimeConfig, SiteParams,
+    effect, guard, object, register, site_flags, EventKind, ProbeClass, RuntimeConfig, SiteParams,
 };
 
 use crate::{
@@ -438,6 +438,9 @@ fn inline_site(site: &SyncSite) -> SiteParams {
             params.offset = address.wrapping_sub(site.probe) as i64;
         }
     }
+    if site.after_map_call.is_some() {
+        params.effect = effect::AFTER_MAP_CALL;
+    }
     match site.outcome {
         Outcome::Always => {}
         Outcome::ZeroFlag => params.flags |= site_flags::ZERO_FLAG,
@@ -468,6 +471,7 @@ mod tests {
             outcome,
             atomic: 0x47_1005,
             anchor: 0x47_1010,
+            after_map_call: None,
         }
     }
 

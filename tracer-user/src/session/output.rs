@@ -16,6 +16,7 @@ use crate::{
     },
     error::TracerError,
     events::{
+        order::EffectOrder,
         recording::{Recorder, WindowMark},
         stacks, Event, Op,
     },
@@ -53,6 +54,10 @@ pub(super) struct Output {
     pub(super) replaced: bool,
     /// When the watched calls of rarely run code ran.
     pub(super) cold: ColdCode,
+    /// Releases recorded before the map event they follow, held until it has passed.
+    order: EffectOrder,
+    /// Events [`Self::order`] let through, written out at once (kept to reuse its memory).
+    ordered: Vec<Event>,
 }
 
 impl Output {
@@ -80,11 +85,22 @@ impl Output {
             launching,
             replaced: false,
             cold: ColdCode::new(watched_calls),
+            order: EffectOrder::default(),
+            ordered: Vec::new(),
         }
     }
 
-    /// Moves the analysis window, and says so in the recording (for replay).
-    pub(super) fn move_window(&mut self, mark: WindowMark) -> Result<(), TracerError> {
+    /// Moves the analysis window, and says so in the recording (for replay). A new window
+    /// starts after every event of the last one: releases still held go first. (When a window
+    /// closes, its last events are still in the ring buffer.)
+    pub(super) fn move_window(
+        &mut self,
+        mark: WindowMark,
+        channels: &KernelChannels,
+    ) -> Result<(), TracerError> {
+        if let WindowMark::From(_) = mark {
+            self.flush_held(channels)?;
+        }
         if let Some(sink) = self.sink.as_mut() {
             sink.window(mark)?;
         }
@@ -92,7 +108,31 @@ impl Output {
         Ok(())
     }
 
+    /// Takes the next event of the stream and writes out what is due, in effect order.
     pub(super) fn write(
+        &mut self,
+        event: &Event,
+        channels: &KernelChannels,
+    ) -> Result<(), TracerError> {
+        let mut ordered = std::mem::take(&mut self.ordered);
+        self.order.place(*event, &mut ordered);
+        let written = ordered
+            .drain(..)
+            .try_for_each(|event| self.write_in_order(&event, channels));
+        self.ordered = ordered;
+        written
+    }
+
+    /// Writes out the releases still held: the stream has ended, or a new window starts.
+    pub(super) fn flush_held(&mut self, channels: &KernelChannels) -> Result<(), TracerError> {
+        let mut held = Vec::new();
+        self.order.flush(&mut held);
+        held.iter()
+            .try_for_each(|event| self.write_in_order(event, channels))
+    }
+
+    /// Counts, locates, analyses and records one event.
+    fn write_in_order(
         &mut self,
         event: &Event,
         channels: &KernelChannels,

@@ -104,7 +104,9 @@ impl Target {
             watched: process.watched,
         };
         if let Some(ts) = process.complete_from_ns {
-            target.output.move_window(WindowMark::From(ts))?;
+            target
+                .output
+                .move_window(WindowMark::From(ts), &target.channels)?;
         }
         Ok(target)
     }
@@ -249,7 +251,7 @@ impl Target {
             resumed => resumed?,
         }
         self.output
-            .move_window(WindowMark::From(monotonic_now_ns()))?;
+            .move_window(WindowMark::From(monotonic_now_ns()), &self.channels)?;
         self.windows.total.windows += 1;
         Ok(())
     }
@@ -258,7 +260,7 @@ impl Target {
     /// recorded.
     pub(super) fn close_window(&mut self) -> Result<(), TracerError> {
         self.output
-            .move_window(WindowMark::Until(monotonic_now_ns()))?;
+            .move_window(WindowMark::Until(monotonic_now_ns()), &self.channels)?;
         let removing = Instant::now();
         let ((), cpu) = on_cpu(|| self.probes.as_mut().map_or((), AttachedProbes::pause));
         self.windows.closed_at = Some(Instant::now());
@@ -282,6 +284,7 @@ impl Target {
         self.detach();
         // Nothing adds events any more: empty the buffer.
         drain_ring(&mut self.channels, &mut self.output, usize::MAX)?;
+        self.output.flush_held(&self.channels)?;
         if let Some(sink) = self.output.sink.as_mut() {
             sink.flush()?;
         }

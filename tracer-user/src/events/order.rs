@@ -1,0 +1,147 @@
+//! Events in the order their operations took effect.
+//!
+//! `mu.RLock(); v := m[k]; mu.RUnlock()` compiles to a call of the map function, a few moves
+//! and the unlock's atomic instruction: nothing in between that the kernel emulates, so a probe
+//! there would be single-stepped (a second trap, 10–20 µs). The release is probed on the `CALL`
+//! instead (the kernel emulates it), one step early: its event comes before the map function's
+//! own, which its entry probe records next for the same goroutine. [`EffectOrder`] holds such a
+//! release until that event has passed and only then lets it through, so that everything
+//! downstream — the detector, the `--events` recording — sees the read before the release.
+//!
+//! Nothing else of the goroutine can come in between (the callee's map event is the first thing
+//! it records), and no other goroutine can have acquired the release yet (the real release is
+//! the atomic instruction after the call). The kernel marks the event only when the map event
+//! is sure to come: not when the map lies on the goroutine's stack (its events are dropped),
+//! and a hole in the stream (dropped events) lets every held release through.
+
+use super::{Event, Op};
+
+/// Length of a direct `CALL rel32`, the only call a release is probed on: the map event's
+/// caller (its return address) is the call's address plus this.
+const CALL_LENGTH: u64 = 5;
+
+/// Releases waiting for their map event (one per goroutine at most, few at any time).
+#[derive(Debug, Default)]
+pub struct EffectOrder {
+    held: Vec<Event>,
+    /// The kernel's drop count on the last event.
+    lost: u32,
+}
+
+impl EffectOrder {
+    /// Passes `event` on to `out` in effect order: held, or after what it completes, or after
+    /// the held releases it shows to be due.
+    pub fn place(&mut self, event: Event, out: &mut Vec<Event>) {
+        if event.lost != self.lost {
+            self.lost = event.lost;
+            out.append(&mut self.held);
+        }
+        let waiting = self
+            .held
+            .iter()
+            .position(|held| held.pid == event.pid && held.goroutine == event.goroutine);
+        if let Some(index) = waiting {
+            let release = self.held.swap_remove(index);
+            if completes(&release, &event) {
+                out.push(event);
+                out.push(release);
+                return;
+            }
+            out.push(release);
+        }
+        if event.after_map_call && event.goroutine != 0 {
+            self.held.push(event);
+        } else {
+            out.push(event);
+        }
+    }
+
+    /// Lets every held release through (the stream ends or moves to another window).
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.held);
+    }
+}
+
+/// Whether `event` is the map event of the call `release` was recorded on.
+fn completes(release: &Event, event: &Event) -> bool {
+    matches!(event.op, Op::Map { .. }) && event.caller == release.caller.wrapping_add(CALL_LENGTH)
+}
+
+#[cfg(test)]
+mod tests {
+    use tracer_common::EventKind;
+
+    use super::*;
+
+    const CALL: u64 = 0x47_1000;
+
+    fn release(goroutine: u64) -> Event {
+        Event {
+            caller: CALL,
+            after_map_call: true,
+            ..Event::example(EventKind::RwMutexRUnlock, goroutine, 0x5a_0000, 0)
+        }
+    }
+
+    fn read(goroutine: u64, caller: u64) -> Event {
+        Event {
+            caller,
+            ..Event::example(EventKind::MapRead, goroutine, 0xc0_0000, 0)
+        }
+    }
+
+    fn lock(goroutine: u64) -> Event {
+        Event::example(EventKind::MutexLock, goroutine, 0x5a_0000, 0)
+    }
+
+    /// The events that come out, in order, for `events` in.
+    fn ordered(events: &[Event]) -> Vec<Event> {
+        let mut order = EffectOrder::default();
+        let mut out = Vec::new();
+        for &event in events {
+            order.place(event, &mut out);
+        }
+        order.flush(&mut out);
+        out
+    }
+
+    #[test]
+    fn a_release_takes_effect_after_the_map_event_of_its_call() {
+        let (runlock, own_read) = (release(7), read(7, CALL + CALL_LENGTH));
+        let other = lock(8);
+        assert_eq!(
+            ordered(&[runlock, other, own_read, lock(7)]),
+            [other, own_read, runlock, lock(7)]
+        );
+    }
+
+    #[test]
+    fn any_other_next_event_of_the_goroutine_comes_after_the_release() {
+        let runlock = release(7);
+        let elsewhere = read(7, 0x47_2000);
+        assert_eq!(ordered(&[runlock, elsewhere]), [runlock, elsewhere]);
+        assert_eq!(ordered(&[runlock, lock(7)]), [runlock, lock(7)]);
+    }
+
+    #[test]
+    fn a_hole_in_the_stream_lets_held_releases_through_first() {
+        let runlock = release(7);
+        let after_hole = Event {
+            lost: 3,
+            ..read(7, CALL + CALL_LENGTH)
+        };
+        assert_eq!(ordered(&[runlock, after_hole]), [runlock, after_hole]);
+    }
+
+    #[test]
+    fn releases_of_unknown_goroutines_and_plain_events_pass_at_once() {
+        let unknown = release(0);
+        assert_eq!(ordered(&[unknown, lock(8)]), [unknown, lock(8)]);
+        let mut order = EffectOrder::default();
+        let mut out = Vec::new();
+        order.place(release(7), &mut out);
+        assert!(out.is_empty(), "held until its map event");
+        order.flush(&mut out);
+        assert_eq!(out, [release(7)]);
+    }
+}
