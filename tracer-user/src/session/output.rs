@@ -114,6 +114,9 @@ impl Output {
         event: &Event,
         channels: &KernelChannels,
     ) -> Result<(), TracerError> {
+        if self.order.passes_at_once(event) {
+            return self.write_in_order(event, channels);
+        }
         let mut ordered = std::mem::take(&mut self.ordered);
         self.order.place(*event, &mut ordered);
         let written = ordered
