@@ -130,6 +130,9 @@ event_kinds! {
     /// The traced process replaced its program (`execve`): what follows is not the program
     /// traced, and tracing it ends here.
     Exec = 42 => "exec",
+    /// In `RWMutex.Lock`, after the writer announced itself to the readers (or counted those
+    /// still inside): readers that have left released before (`object` = the RWMutex).
+    RwMutexReadersChecked = 43 => "readers-checked",
 }
 
 /// How the key of a map operation is passed at the probed entry point (Go ABIInternal).

@@ -35,6 +35,7 @@ fn kind(primitive: Primitive) -> &'static str {
         Primitive::MutexTryLock => "trylock",
         Primitive::RwMutexRLock => "rlock",
         Primitive::RwMutexRUnlock => "runlock",
+        Primitive::RwMutexReadersChecked => "readers-checked",
         Primitive::OnceDo => "once",
         Primitive::WaitGroupDone => "done",
         Primitive::AtomicRelease => "atomic-release",

@@ -40,6 +40,10 @@ pub enum Primitive {
     MutexTryLock,
     RwMutexRLock,
     RwMutexRUnlock,
+    /// In `RWMutex.Lock`, after each atomic on the reader count and on the count of readers to
+    /// wait for: readers that have left are known (acquire what they released); the ones still
+    /// inside wake the writer through `runtime_SemacquireRWMutex`, whose return acquires again.
+    RwMutexReadersChecked,
     OnceDo,
     WaitGroupDone,
     /// An inlined typed `sync/atomic` method that writes its word (Store, Swap, CompareAndSwap,
@@ -233,6 +237,8 @@ pub struct SyncSite {
 /// Field offsets inside the sync objects (the same in Go 1.21–1.27).
 const MUTEX_STATE: i64 = 0;
 const RWMUTEX_READER_COUNT: i64 = 16;
+/// `RWMutex.readerWait`: how many readers a writer still waits for.
+const RWMUTEX_READER_WAIT: i64 = 20;
 const ONCE_DONE: i64 = 0;
 
 /// The slow paths and out-of-line callees that identify an inlined fast path.
@@ -1292,6 +1298,60 @@ fn released_field(primitive: Primitive) -> i64 {
     }
 }
 
+/// The out-of-line `RWMutex.Lock` whose reader checks [`rwmutex_reader_checks`] finds.
+pub const RWMUTEX_LOCK: &str = "sync.(*RWMutex).Lock";
+
+/// `RWMutex.Lock`'s reader checks ([`Primitive::RwMutexReadersChecked`]): after its atomic
+/// on the reader count (`readerCount.Add(-rwmutexMaxReaders)`: no reader can enter after it,
+/// and none is left if it found none) and after the one on the count of readers still to leave
+/// (`readerWait.Add(r)`: the rest have left if it reaches 0), each on the first instruction the
+/// kernel emulates after it. Together with the inlined `w.Lock()` and the return of
+/// `runtime_SemacquireRWMutex` (a writer woken by the last reader to leave), they record what
+/// the `RET` of Lock did, which the kernel must single-step. Both or none.
+pub fn rwmutex_reader_checks(function: &FunctionCode<'_>) -> Vec<SyncSite> {
+    if function.name != RWMUTEX_LOCK {
+        return Vec::new();
+    }
+    let instructions = &function.instructions;
+    let check = |field: i64| {
+        let index = instructions.iter().position(|instruction| {
+            instruction.has_lock_prefix()
+                && instruction.mnemonic() == Mnemonic::Xadd
+                && instruction.op0_kind() == OpKind::Memory
+                && instruction.memory_size().size() == 4
+                && matches!(
+                    memory_address(instruction),
+                    Some(AddressExpr::Register { offset, .. }) if offset == field
+                )
+        })?;
+        let atomic = &instructions[index];
+        let Some(AddressExpr::Register { base, .. }) = memory_address(atomic) else {
+            return None;
+        };
+        if Reg::of(atomic.op1_register()) == Some(base) {
+            return None; // XADD would overwrite the RWMutex's address with the old count
+        }
+        let next = instructions.get(index + 1)?;
+        let context = SiteContext {
+            function,
+            anchor_index: index,
+        };
+        let site = context.build(
+            Primitive::RwMutexReadersChecked,
+            next.ip(),
+            Timing::After,
+            AddressExpr::Register { base, offset: 0 },
+            Outcome::Always,
+            atomic.ip(),
+        );
+        Some(context.emulated_probe(site))
+    };
+    match (check(RWMUTEX_READER_COUNT), check(RWMUTEX_READER_WAIT)) {
+        (Some(count), Some(wait)) => vec![count, wait],
+        _ => Vec::new(),
+    }
+}
+
 /// Moves every release probe that shares its instruction with an acquire probe (an atomic
 /// followed at once by the next operation's inline mark) after it; a release that cannot move
 /// is removed and returned as unconfirmed (its atomic's PC).
@@ -1834,6 +1894,46 @@ mod tests {
         ]
         .concat();
         assert_eq!(in_place(site_after(MAP_ACCESS, in_register)), (load, None));
+    }
+
+    /// Go 1.26 `sync.(*RWMutex).Lock` after its inlined `w.Lock()` (from `go tool objdump`): a
+    /// reader check on the `JE` after each `XADD` (emulated), on the RWMutex in CX; none in
+    /// another function, and none when one of the two atomics is not found.
+    #[test]
+    fn rwmutex_lock_checks_its_readers_on_the_jumps_after_its_atomics() {
+        let count = [
+            0xba, 0x00, 0x00, 0x00, 0xc0, // MOVL $-0x40000000, DX
+            0xf0, 0x0f, 0xc1, 0x51, 0x10, // LOCK XADDL DX, 0x10(CX)
+            0x8d, 0xb2, 0x00, 0x00, 0x00, 0xc0, // LEAL 0xc0000000(DX), SI
+            0x81, 0xfe, 0x00, 0x00, 0x00, 0xc0, // CMPL SI, $-0x40000000
+            0x74, 0x0e, // JE +14 (to the end)
+        ];
+        let wait = [
+            0x89, 0xd6, // MOVL DX, SI
+            0xf0, 0x0f, 0xc1, 0x51, 0x14, // LOCK XADDL DX, 0x14(CX)
+            0x8d, 0x14, 0x16, // LEAL 0(SI)(DX*1), DX
+            0x85, 0xd2, // TESTL DX, DX
+            0x74, 0x00, // JE +0
+        ];
+        let checks = |name: &str, code: &[u8]| {
+            let decoded = FunctionCode::decode(name, code, BASE);
+            rwmutex_reader_checks(&decoded)
+                .into_iter()
+                .map(|site| (site.primitive, site.probe, site.object, site.timing))
+                .collect::<Vec<_>>()
+        };
+        let code = [&count[..], &wait[..]].concat();
+        let rw = AddressExpr::Register {
+            base: Reg::Rcx,
+            offset: 0,
+        };
+        let check = |probe| (Primitive::RwMutexReadersChecked, probe, rw, Timing::After);
+        assert_eq!(
+            checks(RWMUTEX_LOCK, &code),
+            [check(BASE + 22), check(BASE + count.len() as u64 + 12)]
+        );
+        assert_eq!(checks("main.lockLike", &code), []);
+        assert_eq!(checks(RWMUTEX_LOCK, &count), []);
     }
 
     /// Go 1.27 `globalMu.Unlock()`: the base is a global put in DX by a RIP-relative LEA.

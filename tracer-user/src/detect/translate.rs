@@ -15,7 +15,7 @@ use tracer_common::MAX_SELECT_CASES;
 use crate::{
     detect::{Address, GoroutineId, HashMap, HashSet, Operation, SiteId},
     events::{ChannelBuffer, Event, Op},
-    plan::catalogue::{FunctionId, OnEntry, OnReturn},
+    plan::catalogue::{FunctionId, OnEntry, OnReturn, RWMUTEX_WRITER_SEM},
 };
 
 /// What one event stands for: one to four operations for nearly every event (a select's cases
@@ -388,6 +388,9 @@ impl Translator {
                 Operations::new()
             }
             Op::RUnlock { rw } => smallvec![release_merge(goroutine, companion(rw))],
+            // Readers release into the companion before they leave (RUnlock above); a writer
+            // past a check of the reader count learns what those that have left released.
+            Op::ReadersChecked { rw } => smallvec![acquire(goroutine, companion(rw))],
             Op::OnceDo { once, done: true } => smallvec![acquire(goroutine, once)],
             Op::OnceDo { .. } | Op::WaitGroupDone { .. } => Operations::new(),
             Op::OnceDone { once } => smallvec![release_merge(goroutine, once)],
@@ -675,6 +678,11 @@ impl Translator {
             OnReturn::AcquireAndPublish => {
                 operations.push(acquire(object));
                 operations.push(Operation::ReleaseMerge { goroutine, object });
+            }
+            OnReturn::EndWriterWait => {
+                operations.push(acquire(object));
+                let rw = object.wrapping_sub(RWMUTEX_WRITER_SEM);
+                operations.push(acquire(companion(rw)));
             }
         }
         operations

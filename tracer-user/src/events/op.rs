@@ -173,6 +173,10 @@ pub enum Op {
     RUnlock {
         rw: u64,
     },
+    /// A writer's `RWMutex.Lock` past one of its reader checks.
+    ReadersChecked {
+        rw: u64,
+    },
     OnceDo {
         once: u64,
         done: bool,
@@ -298,6 +302,7 @@ impl Op {
                 readers: arg as u32 as i32,
             },
             K::RwMutexRUnlock => Self::RUnlock { rw: object },
+            K::RwMutexReadersChecked => Self::ReadersChecked { rw: object },
             K::OnceDo => Self::OnceDo {
                 once: object,
                 done: arg != 0,
@@ -351,6 +356,7 @@ impl Op {
             Self::Unlock { .. } => K::MutexUnlock,
             Self::RLock { .. } => K::RwMutexRLock,
             Self::RUnlock { .. } => K::RwMutexRUnlock,
+            Self::ReadersChecked { .. } => K::RwMutexReadersChecked,
             Self::OnceDo { .. } => K::OnceDo,
             Self::OnceDone { .. } => K::OnceDone,
             Self::WaitGroupDone { .. } => K::WaitGroupDone,
@@ -448,6 +454,7 @@ impl Op {
             },
             Self::Unlock { mutex: word }
             | Self::RUnlock { rw: word }
+            | Self::ReadersChecked { rw: word }
             | Self::OnceDone { once: word }
             | Self::WaitGroupDone { wait_group: word }
             | Self::AtomicPublish { value: word }

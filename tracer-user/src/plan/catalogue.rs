@@ -74,7 +74,14 @@ pub enum OnReturn {
     /// `runtime_SemacquireRWMutexR`: a reader that waited for a writer (an inlined RLock that
     /// found the lock held) acquires the lock.
     EndReaderWait,
+    /// `runtime_SemacquireRWMutex(&rw.writerSem)`: a writer woken by the last reader to leave
+    /// acquires the semaphore and what every reader that left released (the RWMutex's reader
+    /// side, [`RWMUTEX_WRITER_SEM`] bytes before the semaphore).
+    EndWriterWait,
 }
+
+/// Where `writerSem` is in a `sync.RWMutex` (after its `w Mutex`; Go 1.21–1.27).
+pub const RWMUTEX_WRITER_SEM: u64 = 8;
 
 /// What a function's probes need beyond their operation: the registers that differ from one
 /// function of an operation to another, and the meaning of sync functions.
@@ -429,7 +436,11 @@ pub const CATALOGUE: &[GoFunction] = &[
         E::Nothing,
         R::EndReaderWait,
     ),
-    sync("sync.runtime_SemacquireRWMutex", E::Nothing, R::Acquire),
+    sync(
+        "sync.runtime_SemacquireRWMutex",
+        E::Nothing,
+        R::EndWriterWait,
+    ),
     sync("sync.runtime_SemacquireWaitGroup", E::Nothing, R::Acquire),
     sync("sync.runtime_Semrelease", E::ReleaseMerge, R::Nothing),
     sync(

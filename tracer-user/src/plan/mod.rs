@@ -252,12 +252,13 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
 /// Out-of-line `Mutex.Lock`, `Unlock` and `RWMutex.RUnlock` (called through an interface:
 /// `sync.Locker`, `Cond.Wait`, `RWMutex.RLocker`), under each name they have in some supported
 /// version, with the fast path that their bodies inline.
-const OUT_OF_LINE_FAST_PATHS: [(&str, Primitive); 5] = [
+const OUT_OF_LINE_FAST_PATHS: [(&str, Primitive); 6] = [
     ("sync.(*Mutex).Lock", Primitive::MutexLock),
     ("internal/sync.(*Mutex).Lock", Primitive::MutexLock),
     ("sync.(*Mutex).Unlock", Primitive::MutexUnlock),
     ("internal/sync.(*Mutex).Unlock", Primitive::MutexUnlock),
     ("sync.(*RWMutex).RUnlock", Primitive::RwMutexRUnlock),
+    (syncsites::RWMUTEX_LOCK, Primitive::RwMutexReadersChecked),
 ];
 
 struct PlanBuilder<'a> {
@@ -457,6 +458,9 @@ impl PlanBuilder<'_> {
     /// single-stepped (a Lock called through an interface cannot be observed in its callers):
     /// one trap of 5-20 µs less per call. Unlock and RUnlock release on their inlined fast
     /// paths before anything else: their entry probes recorded the same release again.
+    /// `RWMutex.Lock` likewise, once its reader checks are found: its inner Mutex's fast path
+    /// or `lockSlow` acquire the writer side, the checks and `runtime_SemacquireRWMutex`'s
+    /// return the readers' (see `syncsites::rwmutex_reader_checks`).
     fn drop_locks_observed_inside(&mut self) {
         let observed_inside: Vec<&str> = OUT_OF_LINE_FAST_PATHS
             .into_iter()
@@ -496,6 +500,7 @@ impl PlanBuilder<'_> {
             let unconfirmed = &mut self.plan.unconfirmed_sync_calls;
             let mut sites = syncsites::find_sites(&decoded, &anchors, unconfirmed);
             sites.extend(syncsites::once_done_stores(&decoded));
+            sites.extend(syncsites::rwmutex_reader_checks(&decoded));
             let calls = binary.inlined_calls(function.address);
             unconfirmed.extend(syncsites::reconcile_with_inline_tree(
                 &decoded, &calls, &mut sites,

@@ -397,6 +397,7 @@ fn inline_site(site: &SyncSite) -> SiteParams {
         Primitive::MutexTryLock => EventKind::MutexTryLock,
         Primitive::RwMutexRLock => EventKind::RwMutexRLock,
         Primitive::RwMutexRUnlock => EventKind::RwMutexRUnlock,
+        Primitive::RwMutexReadersChecked => EventKind::RwMutexReadersChecked,
         Primitive::OnceDo => EventKind::OnceDo,
         Primitive::WaitGroupDone => EventKind::WaitGroupDone,
         Primitive::AtomicRelease => EventKind::AtomicRelease,
