@@ -421,13 +421,7 @@ impl SiteContext<'_> {
     /// path out of line (a cold block entered by a jump from the fast path), before each jump
     /// into that block.
     fn atomic_before_anchor(&self, mnemonic: Mnemonic) -> Option<usize> {
-        let is_atomic = |index: usize| {
-            let instruction = &self.function.instructions[index];
-            instruction.has_lock_prefix()
-                && instruction.mnemonic() == mnemonic
-                && instruction.op0_kind() == OpKind::Memory
-                && instruction.memory_size().size() == 4
-        };
+        let is_atomic = |index: usize| is_locked_32(&self.function.instructions[index], mnemonic);
         let mut index = self.anchor_index;
         for _ in 0..FAST_PATH_WINDOW {
             let block_start = self.function.instructions[index].ip();
@@ -1298,6 +1292,15 @@ fn released_field(primitive: Primitive) -> i64 {
     }
 }
 
+/// Whether `instruction` is a `LOCK <mnemonic>` on a 32-bit word in memory: the state words of
+/// the sync package's types.
+fn is_locked_32(instruction: &Instruction, mnemonic: Mnemonic) -> bool {
+    instruction.has_lock_prefix()
+        && instruction.mnemonic() == mnemonic
+        && instruction.op0_kind() == OpKind::Memory
+        && instruction.memory_size().size() == 4
+}
+
 /// The out-of-line `RWMutex.Lock` whose reader checks [`rwmutex_reader_checks`] finds.
 pub const RWMUTEX_LOCK: &str = "sync.(*RWMutex).Lock";
 
@@ -1314,20 +1317,18 @@ pub fn rwmutex_reader_checks(function: &FunctionCode<'_>) -> Vec<SyncSite> {
     }
     let instructions = &function.instructions;
     let check = |field: i64| {
-        let index = instructions.iter().position(|instruction| {
-            instruction.has_lock_prefix()
-                && instruction.mnemonic() == Mnemonic::Xadd
-                && instruction.op0_kind() == OpKind::Memory
-                && instruction.memory_size().size() == 4
-                && matches!(
-                    memory_address(instruction),
-                    Some(AddressExpr::Register { offset, .. }) if offset == field
-                )
-        })?;
+        let (index, base) = instructions
+            .iter()
+            .enumerate()
+            .find_map(|(index, instruction)| match memory_address(instruction) {
+                Some(AddressExpr::Register { base, offset })
+                    if offset == field && is_locked_32(instruction, Mnemonic::Xadd) =>
+                {
+                    Some((index, base))
+                }
+                _ => None,
+            })?;
         let atomic = &instructions[index];
-        let Some(AddressExpr::Register { base, .. }) = memory_address(atomic) else {
-            return None;
-        };
         if Reg::of(atomic.op1_register()) == Some(base) {
             return None; // XADD would overwrite the RWMutex's address with the old count
         }
@@ -1461,9 +1462,7 @@ fn try_lock_site(function: &FunctionCode<'_>, ranges: &[std::ops::Range<u64>]) -
     let instructions = &function.instructions;
     let index = instructions.iter().position(|instruction| {
         ranges.iter().any(|range| range.contains(&instruction.ip()))
-            && instruction.has_lock_prefix()
-            && instruction.mnemonic() == Mnemonic::Cmpxchg
-            && instruction.memory_size().size() == 4
+            && is_locked_32(instruction, Mnemonic::Cmpxchg)
     })?;
     let atomic = &instructions[index];
     let next = instructions.get(index + 1)?;

@@ -117,21 +117,28 @@ impl Output {
         if self.order.passes_at_once(event) {
             return self.write_in_order(event, channels);
         }
+        self.write_ordered(channels, |order, out| order.place(*event, out))
+    }
+
+    /// Writes out the releases still held: the stream has ended, or a new window starts.
+    pub(super) fn flush_held(&mut self, channels: &KernelChannels) -> Result<(), TracerError> {
+        self.write_ordered(channels, EffectOrder::flush)
+    }
+
+    /// Writes out, in order, the events `let_through` takes from [`Self::order`] (into a batch
+    /// whose memory is kept for the next time).
+    fn write_ordered(
+        &mut self,
+        channels: &KernelChannels,
+        let_through: impl FnOnce(&mut EffectOrder, &mut Vec<Event>),
+    ) -> Result<(), TracerError> {
         let mut ordered = std::mem::take(&mut self.ordered);
-        self.order.place(*event, &mut ordered);
+        let_through(&mut self.order, &mut ordered);
         let written = ordered
             .drain(..)
             .try_for_each(|event| self.write_in_order(&event, channels));
         self.ordered = ordered;
         written
-    }
-
-    /// Writes out the releases still held: the stream has ended, or a new window starts.
-    pub(super) fn flush_held(&mut self, channels: &KernelChannels) -> Result<(), TracerError> {
-        let mut held = Vec::new();
-        self.order.flush(&mut held);
-        held.iter()
-            .try_for_each(|event| self.write_in_order(event, channels))
     }
 
     /// Counts, locates, analyses and records one event.
