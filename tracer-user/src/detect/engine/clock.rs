@@ -8,8 +8,8 @@
 //! that differ sit on top of it: releasing and spawning copy nothing, and 100 000 goroutines
 //! started from one parent hold one vector between them.
 //!
-//! Times are 32 bits and clocks at most 256 slots wide (`Limits::max_slots`): 1 KiB per distinct
-//! vector. Go's own race runtime (LLVM's ThreadSanitizer, `tsan_defs.h`) makes the same choice
+//! Times are 32 bits and clocks at most 256 slots wide (`Limits::max_slots`), in chunks of 16
+//! slots shared between vectors (see [`VectorClock`]). Go's own race runtime (LLVM's ThreadSanitizer, `tsan_defs.h`) makes the same choice
 //! at a smaller scale: 256 slots of 14-bit epochs, and a reset of its state when they run out.
 
 use std::{
@@ -53,16 +53,28 @@ fn new_version() -> Version {
     NEXT_VERSION.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Slots per chunk: 16 times of 32 bits, one cache line.
+const CHUNK_SLOTS: usize = 16;
+
+/// The times of `CHUNK_SLOTS` consecutive slots.
+type Chunk = [Time; CHUNK_SLOTS];
+
 /// For each slot, the latest time known; missing trailing entries are 0 (nothing known).
+///
+/// Stored as chunks of 16 slots, each shared copy-on-write: knowledge spreads by joins, and a
+/// join that finds the other's chunk better everywhere takes that chunk instead of copying its
+/// times, so clocks that learnt from one another come to hold the same chunks. Comparing two
+/// such clocks skips the chunks they share, and a write copies one cache line, not the vector.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VectorClock {
-    times: Vec<Time>,
+    chunks: Vec<Rc<Chunk>>,
     version: Version,
 }
 
 impl PartialEq for VectorClock {
     fn eq(&self, other: &Self) -> bool {
-        self.times == other.times
+        let width = self.chunks.len().max(other.chunks.len()) * CHUNK_SLOTS;
+        (0..width).all(|slot| self.get(slot as Slot) == other.get(slot as Slot))
     }
 }
 
@@ -70,50 +82,100 @@ impl Eq for VectorClock {}
 
 impl From<Vec<Time>> for VectorClock {
     fn from(times: Vec<Time>) -> Self {
+        let chunks = times
+            .chunks(CHUNK_SLOTS)
+            .map(|times| {
+                let mut chunk = Chunk::default();
+                chunk[..times.len()].copy_from_slice(times);
+                Rc::new(chunk)
+            })
+            .collect();
         Self {
-            times,
+            chunks,
             version: new_version(),
         }
     }
 }
 
+/// Which of two chunks holds a later time somewhere: (`mine` does, `theirs` does). Branch-free
+/// and in signed arithmetic (unsigned order is the signed order of the values with their top
+/// bit flipped), so that it compiles to x86-64's baseline vector compares.
+#[inline]
+fn chunk_compare(mine: &Chunk, theirs: &Chunk) -> (bool, bool) {
+    let signed = |time: Time| (time ^ 1 << 31) as i32;
+    let (mut mine_more, mut theirs_more) = (0, 0);
+    for (&mine, &theirs) in mine.iter().zip(theirs) {
+        let (mine, theirs) = (signed(mine), signed(theirs));
+        mine_more |= -i32::from(mine > theirs);
+        theirs_more |= -i32::from(theirs > mine);
+    }
+    (mine_more != 0, theirs_more != 0)
+}
+
 impl VectorClock {
     pub fn get(&self, slot: Slot) -> Time {
-        self.times.get(slot as usize).copied().unwrap_or(0)
+        let slot = slot as usize;
+        self.chunks
+            .get(slot / CHUNK_SLOTS)
+            .map_or(0, |chunk| chunk[slot % CHUNK_SLOTS])
     }
 
     pub fn set(&mut self, slot: Slot, time: Time) {
-        let index = slot as usize;
-        if index >= self.times.len() {
-            self.times.resize(index + 1, 0);
-        }
-        self.times[index] = time;
+        let slot = slot as usize;
+        self.widen(slot / CHUNK_SLOTS + 1);
+        Rc::make_mut(&mut self.chunks[slot / CHUNK_SLOTS])[slot % CHUNK_SLOTS] = time;
         self.version = new_version();
     }
 
     /// Pointwise maximum: afterwards `self` knows everything `other` knew.
     pub fn join(&mut self, other: &Self) {
-        if other.times.len() > self.times.len() {
-            self.times.resize(other.times.len(), 0);
-        }
-        for (mine, theirs) in self.times.iter_mut().zip(&other.times) {
-            *mine = (*mine).max(*theirs);
+        self.widen(other.chunks.len());
+        for (mine, theirs) in self.chunks.iter_mut().zip(&other.chunks) {
+            if Rc::ptr_eq(mine, theirs) {
+                continue;
+            }
+            match chunk_compare(mine, theirs) {
+                (_, false) => {}
+                (false, true) => *mine = Rc::clone(theirs),
+                (true, true) => {
+                    for (mine, theirs) in Rc::make_mut(mine).iter_mut().zip(theirs.iter()) {
+                        *mine = (*mine).max(*theirs);
+                    }
+                }
+            }
         }
         self.version = new_version();
     }
 
-    /// Which of the two knows something the other does not: (`self` does, `other` does). One
-    /// pass without early exit, so that it compiles to vector instructions.
+    /// Which of the two knows something the other does not: (`self` does, `other` does).
+    /// Chunks both hold are equal and skipped.
     fn compare(&self, other: &Self) -> (bool, bool) {
-        let (mine, theirs) = (&self.times, &other.times);
+        let (mine, theirs) = (&self.chunks, &other.chunks);
         let common = mine.len().min(theirs.len());
-        let tail = |times: &[Time]| times.iter().fold(0, |any, &time| any | time) != 0;
+        let tail = |chunks: &[Rc<Chunk>]| {
+            chunks
+                .iter()
+                .any(|chunk| chunk.iter().any(|&time| time != 0))
+        };
         let (mut mine_more, mut theirs_more) = (tail(&mine[common..]), tail(&theirs[common..]));
         for (mine, theirs) in mine[..common].iter().zip(&theirs[..common]) {
-            mine_more |= mine > theirs;
-            theirs_more |= theirs > mine;
+            if mine_more && theirs_more {
+                break;
+            }
+            if !Rc::ptr_eq(mine, theirs) {
+                let (more, less) = chunk_compare(mine, theirs);
+                mine_more |= more;
+                theirs_more |= less;
+            }
         }
         (mine_more, theirs_more)
+    }
+
+    /// At least `chunks` chunks wide, the new ones all zero.
+    fn widen(&mut self, chunks: usize) {
+        if chunks > self.chunks.len() {
+            self.chunks.resize_with(chunks, Default::default);
+        }
     }
 }
 
@@ -261,6 +323,62 @@ mod tests {
         let mut a = vector(&[3, 1]);
         a.join(&vector(&[1, 4, 2]));
         assert_eq!(a, vector(&[3, 4, 2]));
+    }
+
+    fn naive(times: &[Time], width: usize) -> Vec<Time> {
+        (0..width)
+            .map(|slot| times.get(slot).copied().unwrap_or(0))
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Over the whole range of times (above 2^31 too, where a signed compare would err)
+        /// and across chunk boundaries and lengths: compare and join are the plain
+        /// slot-by-slot definitions.
+        #[test]
+        fn compare_and_join_are_slotwise(
+            mine in proptest::collection::vec(proptest::prop_oneof![0..4u32, Time::MAX - 4..=Time::MAX, proptest::num::u32::ANY], 0..40),
+            theirs in proptest::collection::vec(proptest::prop_oneof![0..4u32, Time::MAX - 4..=Time::MAX, proptest::num::u32::ANY], 0..40),
+        ) {
+            let width = mine.len().max(theirs.len());
+            let (a, b) = (naive(&mine, width), naive(&theirs, width));
+            let expected = (
+                a.iter().zip(&b).any(|(a, b)| a > b),
+                a.iter().zip(&b).any(|(a, b)| b > a),
+            );
+            proptest::prop_assert_eq!(vector(&mine).compare(&vector(&theirs)), expected);
+            let mut joined = vector(&mine);
+            joined.join(&vector(&theirs));
+            let most: Vec<Time> = a.iter().zip(&b).map(|(a, b)| *a.max(b)).collect();
+            proptest::prop_assert_eq!(joined, vector(&most));
+        }
+    }
+
+    #[test]
+    fn a_join_takes_the_chunks_the_other_knows_more_of_and_copies_only_mixed_ones() {
+        let mut mine = vector(&[[1; CHUNK_SLOTS], [5; CHUNK_SLOTS], [1; CHUNK_SLOTS]].concat());
+        let mut theirs_times = [[2; CHUNK_SLOTS], [1; CHUNK_SLOTS], [1; CHUNK_SLOTS]].concat();
+        theirs_times[2 * CHUNK_SLOTS] = 9;
+        let theirs = vector(&theirs_times);
+        let kept = Rc::clone(&mine.chunks[1]);
+        mine.join(&theirs);
+        assert!(
+            Rc::ptr_eq(&mine.chunks[0], &theirs.chunks[0]),
+            "theirs is later: shared"
+        );
+        assert!(Rc::ptr_eq(&mine.chunks[1], &kept), "mine is later: kept");
+        assert!(
+            Rc::ptr_eq(&mine.chunks[2], &theirs.chunks[2]),
+            "theirs is later: shared"
+        );
+        // Once both hold the chunk, comparing skips it; a chunk each knows more of is merged.
+        let mut other = vector(&[[2; CHUNK_SLOTS], [6; CHUNK_SLOTS]].concat());
+        other.chunks[0] = Rc::clone(&mine.chunks[0]);
+        assert_eq!(mine.compare(&other), (true, true));
+        Rc::make_mut(&mut other.chunks[1])[0] = 0;
+        mine.join(&other);
+        assert_eq!(mine.get(CHUNK_SLOTS as Slot), 5);
+        assert_eq!(mine.get(CHUNK_SLOTS as Slot + 1), 6);
     }
 
     #[test]
