@@ -37,6 +37,9 @@ pub struct Report<'a> {
     pub sync_counts: BTreeMap<Primitive, usize>,
     /// Slow-path calls whose inlined fast path could not be confirmed, with where they are.
     pub unconfirmed_sync_calls: Vec<UnprobedCall>,
+    /// Sends and receives whose return is not probed (a probe there would be single-stepped):
+    /// each completes at its goroutine's next event. The address is the return address.
+    pub completed_at_next_event: Vec<UnprobedCall>,
     /// Planned functions the binary does not contain.
     pub absent: &'a [&'static str],
     pub sites: Vec<Located<'a, ProbeSite>>,
@@ -45,7 +48,8 @@ pub struct Report<'a> {
     pub watched_calls: Vec<WatchedCall>,
 }
 
-/// A sync slow-path call whose inlined fast path was not recognised, so is not probed.
+/// A call tracer does not probe: a sync slow-path call whose inlined fast path was not
+/// recognised, or the return of a send or receive completed at the goroutine's next event.
 #[derive(Debug, Serialize)]
 pub struct UnprobedCall {
     pub address: u64,
@@ -129,6 +133,15 @@ impl<'a> Report<'a> {
                 .iter()
                 .map(|&address| UnprobedCall::new(binary, address))
                 .collect(),
+            completed_at_next_event: plan
+                .completed_at_next_event
+                .iter()
+                // One byte back: the call's own line.
+                .map(|&address| UnprobedCall {
+                    address,
+                    ..UnprobedCall::new(binary, address - 1)
+                })
+                .collect(),
             absent: &plan.absent,
             sites: plan
                 .sites
@@ -180,6 +193,14 @@ impl<'a> Report<'a> {
             "  cold-code watch {} map calls of the program's own code",
             self.watched_calls.len()
         );
+        if !self.completed_at_next_event.is_empty() {
+            let _ = writeln!(
+                text,
+                "  {} sends and receives return where a probe would be single-stepped: \
+                 completed at their goroutine's next event instead",
+                self.completed_at_next_event.len()
+            );
+        }
         if !self.unconfirmed_sync_calls.is_empty() {
             let _ = writeln!(
                 text,
@@ -289,6 +310,12 @@ mod tests {
                 file: "/go/src/net/http/server.go".into(),
                 line: 3624,
             }],
+            completed_at_next_event: vec![UnprobedCall {
+                address: 0x40_7005,
+                in_function: "net/http.(*persistConn).roundTrip".into(),
+                file: "/go/src/net/http/transport.go".into(),
+                line: 3066,
+            }],
             absent: &["runtime.makemap64"],
             sites: sites
                 .iter()
@@ -322,6 +349,10 @@ mod tests {
             text.contains("0x405000 in net/http.(*conn).serve (server.go:3624)"),
             "{text}"
         );
+        assert!(
+            text.contains("1 sends and receives return where a probe would be single-stepped"),
+            "{text}"
+        );
         let mut bytes = Vec::new();
         report.write_json(&mut bytes).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -335,6 +366,7 @@ mod tests {
             (&"net/http.(*conn).serve".into(), &3624.into())
         );
         assert_eq!(json["counts"]["chan-send"], 1);
+        assert_eq!(json["completed_at_next_event"][0]["line"], 3066);
         assert_eq!(json["sites"][0]["placement"], "after-stack-check");
         assert_eq!(json["sites"][0]["key"], "u64");
         assert_eq!(json["sites"][2]["file_offset"], 0x3000);

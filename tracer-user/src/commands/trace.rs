@@ -2,7 +2,7 @@
 //! several targets, with the metrics endpoint and its linger.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     ffi::OsString,
     os::fd::OwnedFd,
     path::{Path, PathBuf},
@@ -67,6 +67,8 @@ struct Prepared {
     sites: Arc<[KernelSite]>,
     /// The cold-code watch's calls (none unless windows follow a budget).
     watched: Arc<[WatchedCall]>,
+    /// Where the sends and receives return whose returns are not probed (see `plan::ProbePlan`).
+    completed_at_next_event: Arc<HashSet<u64>>,
     probe_counts: ProbeCounts,
     /// `--buffer-size`.
     buffer_bytes: u32,
@@ -79,12 +81,14 @@ impl Prepared {
             args.sample.unwrap_or(args.overhead_budget),
             Sampling::Budget(_)
         );
-        let (sites, watched, probe_counts) = kernel_sites_for(&binary, !args.no_reads, budgeted);
+        let (sites, watched, probe_counts, completed_at_next_event) =
+            kernel_sites_for(&binary, !args.no_reads, budgeted);
         Ok(Self {
             open_path,
             binary: Arc::new(binary),
             sites: sites.into(),
             watched: watched.into(),
+            completed_at_next_event: Arc::new(completed_at_next_event),
             probe_counts,
             buffer_bytes: args.buffer_size,
         })
@@ -167,6 +171,7 @@ impl Prepared {
             channels,
             sites: Arc::clone(&self.sites),
             watched: Arc::clone(&self.watched),
+            completed_at_next_event: Arc::clone(&self.completed_at_next_event),
             binary: Arc::clone(&self.binary),
             metrics: metrics.map(|metrics| {
                 let labels = TargetLabels {
@@ -590,12 +595,13 @@ fn linger(
 /// Every site the kernel programs record (map reads only if `reads`), with the plan's caveats
 /// logged, and the count of sites per probe class (attached, and planned but not probed).
 /// The kernel sites of `binary`'s plan (map reads only with `reads`), the calls the cold-code
-/// watch places (only when `watching`), and how many of each class.
+/// watch places (only when `watching`), how many of each class, and the return addresses of
+/// the sends and receives whose returns are not probed.
 fn kernel_sites_for(
     binary: &GoBinary,
     reads: bool,
     watching: bool,
-) -> (Vec<KernelSite>, Vec<WatchedCall>, ProbeCounts) {
+) -> (Vec<KernelSite>, Vec<WatchedCall>, ProbeCounts, HashSet<u64>) {
     let mut plan = plan::plan(binary);
     if !reads {
         plan.without_map_reads(binary);
@@ -644,7 +650,8 @@ fn kernel_sites_for(
     };
     counts.attached[ProbeClass::ColdWatch as usize] = watched.len();
     counts.always[ProbeClass::ColdWatch as usize] = watched.len();
-    (sites, watched, counts)
+    let completed_at_next_event = plan.completed_at_next_event.into_iter().collect();
+    (sites, watched, counts, completed_at_next_event)
 }
 
 fn announce(binary: &GoBinary, pid: u32, container: Option<&str>, probes: usize, watched: usize) {

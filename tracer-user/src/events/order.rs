@@ -13,6 +13,16 @@
 //! the atomic instruction after the call). The kernel marks the event only when the map event
 //! is sure to come: not when the map lies on the goroutine's stack (its events are dropped),
 //! and a hole in the stream (dropped events) lets every held release through.
+//!
+//! The other way round, a channel send or receive whose return lands on an instruction the
+//! kernel would single-step (a caller's epilogue, an indirect call: nothing to emulate before
+//! the next event) has no return probe (`plan::returns`): its completion, which only acquires,
+//! is made up here and let through just before the goroutine's next event outside the
+//! operation (a slot copy or a hand-off is the operation's own). The operation has completed
+//! by then; acquiring later than it did only learns more, which can hide a race, never invent
+//! one.
+
+use std::collections::HashSet;
 
 use super::{Event, Op};
 
@@ -20,27 +30,62 @@ use super::{Event, Op};
 /// caller (its return address) is the call's address plus this.
 const CALL_LENGTH: u64 = 5;
 
-/// Releases waiting for their map event (one per goroutine at most, few at any time).
+/// Releases waiting for their map event and completions waiting for their goroutine's next
+/// event (one per goroutine at most, few at any time).
 #[derive(Debug, Default)]
 pub struct EffectOrder {
     held: Vec<Event>,
     /// The kernel's drop count on the last event.
     lost: u32,
+    /// Return addresses of the sends and receives whose returns are not probed.
+    completed_at_next_event: HashSet<u64>,
+    /// The made-up completions of such sends and receives, until their goroutine's next event.
+    completions: Vec<Event>,
 }
 
 impl EffectOrder {
+    /// The order for a target whose sends and receives returning to `completed_at_next_event`
+    /// are not probed on return (link-time addresses, see `plan::ProbePlan`).
+    pub fn new(completed_at_next_event: HashSet<u64>) -> Self {
+        Self {
+            completed_at_next_event,
+            ..Self::default()
+        }
+    }
+
     /// Whether `event` would pass on at once with nothing before it (the common case, which
     /// then needs no [`Self::place`]).
     pub fn passes_at_once(&self, event: &Event) -> bool {
-        self.held.is_empty() && !event.after_map_call && event.lost == self.lost
+        self.held.is_empty()
+            && self.completions.is_empty()
+            && !event.after_map_call
+            && event.lost == self.lost
+            && self.completion_of(event).is_none()
     }
 
     /// Passes `event` on to `out` in effect order: held, or after what it completes, or after
-    /// the held releases it shows to be due.
+    /// the held releases or made-up completions it shows to be due.
     pub fn place(&mut self, event: Event, out: &mut Vec<Event>) {
         if event.lost != self.lost {
             self.lost = event.lost;
             out.append(&mut self.held);
+        }
+        if !matches!(event.op, Op::ChanSlot { .. } | Op::HandOff { .. }) {
+            let pending = self
+                .completions
+                .iter()
+                .position(|done| done.pid == event.pid && done.goroutine == event.goroutine);
+            if let Some(index) = pending {
+                let done = self.completions.swap_remove(index);
+                out.push(Event {
+                    ts_ns: event.ts_ns,
+                    lost: event.lost,
+                    ..done
+                });
+            }
+        }
+        if let Some(done) = self.completion_of(&event) {
+            self.completions.push(done);
         }
         let waiting = self
             .held
@@ -62,9 +107,29 @@ impl EffectOrder {
         }
     }
 
-    /// Lets every held release through (the stream ends or moves to another window).
+    /// Lets every held release and pending completion through (the stream ends or moves to
+    /// another window).
     pub fn flush(&mut self, out: &mut Vec<Event>) {
         out.append(&mut self.held);
+        out.append(&mut self.completions);
+    }
+
+    /// The completion to make up for `event`, a send or receive whose return is not probed.
+    fn completion_of(&self, event: &Event) -> Option<Event> {
+        let op = match event.op {
+            Op::Send { .. } => Op::SendDone,
+            // Only `chanrecv1`'s return is left unprobed: it does not say whether a value came.
+            Op::Receive { .. } => Op::ReceiveDone { received: false },
+            _ => return None,
+        };
+        (event.goroutine != 0 && self.completed_at_next_event.contains(&event.caller)).then_some(
+            Event {
+                stack: None,
+                after_map_call: false,
+                op,
+                ..*event
+            },
+        )
     }
 }
 
@@ -141,6 +206,81 @@ mod tests {
             ..read(7, CALL + CALL_LENGTH)
         };
         assert_eq!(ordered(&[runlock, after_hole]), [runlock, after_hole]);
+    }
+
+    /// The return address of a send whose return is not probed, and of one whose return is.
+    const UNPROBED_RETURN: u64 = 0x47_3005;
+    const PROBED_RETURN: u64 = 0x47_4005;
+
+    fn send(goroutine: u64, caller: u64) -> Event {
+        Event {
+            caller,
+            ts_ns: 10,
+            ..Event::example(EventKind::ChanSend, goroutine, 0xc1_0000, 0)
+        }
+    }
+
+    fn at(ts_ns: u64, event: Event) -> Event {
+        Event { ts_ns, ..event }
+    }
+
+    /// The events that come out for `events` in, for a target whose sends returning to
+    /// [`UNPROBED_RETURN`] are not probed on return.
+    fn completed(events: &[Event]) -> Vec<Event> {
+        let mut order = EffectOrder::new(HashSet::from([UNPROBED_RETURN]));
+        let mut out = Vec::new();
+        for &event in events {
+            if order.passes_at_once(&event) {
+                out.push(event);
+            } else {
+                order.place(event, &mut out);
+            }
+        }
+        order.flush(&mut out);
+        out
+    }
+
+    #[test]
+    fn an_unprobed_send_completes_just_before_its_goroutines_next_event_outside_it() {
+        let sent = send(7, UNPROBED_RETURN);
+        let slot = at(11, Event::example(EventKind::ChanSlot, 7, 0xc2_0000, 0));
+        let other = at(12, lock(8));
+        let next = at(13, lock(7));
+        let done = Event {
+            ts_ns: 13,
+            op: Op::SendDone,
+            ..sent
+        };
+        assert_eq!(
+            completed(&[sent, slot, other, next]),
+            [sent, slot, other, done, next],
+            "the slot copy is the send's own; another goroutine's event is not due"
+        );
+        let receive = Event {
+            op: Op::Receive {
+                channel: 0xc1_0000,
+                buffer: None,
+            },
+            ..sent
+        };
+        assert_eq!(
+            completed(&[receive, next])[1].op,
+            Op::ReceiveDone { received: false }
+        );
+    }
+
+    #[test]
+    fn only_sends_returning_where_no_probe_is_complete_here_and_a_flush_lets_them_through() {
+        let probed = send(7, PROBED_RETURN);
+        assert_eq!(completed(&[probed, lock(7)]), [probed, lock(7)]);
+        let unknown = send(0, UNPROBED_RETURN);
+        assert_eq!(completed(&[unknown]), [unknown]);
+        let last = send(7, UNPROBED_RETURN);
+        let done = Event {
+            op: Op::SendDone,
+            ..last
+        };
+        assert_eq!(completed(&[last]), [last, done], "the stream ended");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use self::returns::CallerProbes;
 use crate::analyse::{
     disasm,
     syncsites::{self, FunctionCode, Primitive, Reg, SyncSite, ANCHORS},
-    GoBinary,
+    GoBinary, Linkage,
 };
 
 /// What a probe site observes.
@@ -182,6 +182,11 @@ pub struct ProbePlan {
     pub unconfirmed_sync_calls: Vec<u64>,
     /// Planned functions the binary does not contain (the linker drops unused ones).
     pub absent: Vec<&'static str>,
+    /// The return addresses of channel sends and receives whose return is not probed, since a
+    /// probe there would be single-stepped: each such call's send or receive completes at its
+    /// goroutine's next event (see `events::order`). Link-time addresses; empty for a PIE,
+    /// whose run-time addresses are not known when its events are decoded.
+    pub completed_at_next_event: Vec<u64>,
 }
 
 impl ProbePlan {
@@ -402,9 +407,15 @@ impl PlanBuilder<'_> {
             let Some(function) = self.binary.function(site.function) else {
                 continue;
             };
+            let first = !callees.contains_key(&function.address);
             let callee = callees
                 .entry(function.address)
                 .or_insert_with(|| returns::Callee::new(site.function.contains(").")));
+            // Only if every return probe of the function allows it.
+            callee.completes_at_next_event = (first || callee.completes_at_next_event)
+                && self.binary.linkage != Linkage::Pie
+                && matches!(site.operation, Observed::ChanSend | Observed::ChanReceive)
+                && sites::registers_read(site).is_empty();
             callee.read(&sites::registers_read(site));
             callee.joinable &= site.operation.hides_races_when_spurious();
             callee.spillable &= sites::reads_only_its_object_register(site);
@@ -442,6 +453,10 @@ impl PlanBuilder<'_> {
         });
         for (id, operation, entry) in returns {
             for probe in &moved[&entry] {
+                if probe.unprobed {
+                    self.plan.completed_at_next_event.push(probe.address);
+                    continue;
+                }
                 let placement = match probe.guarded {
                     true => Placement::AfterCallIfReturned,
                     false => Placement::AfterCall,

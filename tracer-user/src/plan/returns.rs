@@ -42,6 +42,10 @@ pub(super) struct CallerProbe {
     /// Where the result is read from when the caller moved it on the way (a frame slot, another
     /// register) and then reused its register before the probe.
     pub result_moved: Option<MovedResult>,
+    /// Not probed: the return address has nothing the kernel emulates, so a probe would be
+    /// single-stepped, and the callee's completion can be applied at the goroutine's next
+    /// event instead (see [`Callee::completes_at_next_event`]).
+    pub unprobed: bool,
 }
 
 impl CallerProbe {
@@ -50,6 +54,17 @@ impl CallerProbe {
             address,
             guarded: false,
             result_moved: None,
+            unprobed: false,
+        }
+    }
+
+    /// The return to `address` is left unprobed when the callee allows it and a probe there
+    /// would be single-stepped.
+    fn at_return_address(function: &FunctionCode<'_>, address: u64, callee: &Callee) -> Self {
+        Self {
+            unprobed: callee.completes_at_next_event
+                && !disasm::kernel_emulates(function.bytes_from(address)),
+            ..Self::at(address)
         }
     }
 }
@@ -76,6 +91,11 @@ pub(super) struct Callee {
     /// Its return probes read one register, as the base of their object: where a caller copies
     /// that register to another on the way, a probe further on can read the copy instead.
     pub(super) copyable: bool,
+    /// Its return reads nothing and only completes a channel operation its entry started (a
+    /// send's or a receive's acquires): where observing it would cost a single step, the
+    /// completion can be applied at the goroutine's next event instead, which follows it
+    /// (`events::order`): later than it happened, so it can only order more, never less.
+    pub(super) completes_at_next_event: bool,
     /// Where each of its calls is probed.
     probes: Vec<CallerProbe>,
     /// Its address is used other than by direct calls, or a call site cannot be probed alone.
@@ -90,6 +110,7 @@ impl Callee {
             joinable: true,
             spillable: true,
             copyable: true,
+            completes_at_next_event: false,
             probes: Vec::new(),
             kept_on_returns: false,
         }
@@ -217,6 +238,8 @@ impl CallerProbes {
 /// result copied to another register (`MOVQ AX, BX`), as long as nothing writes that one (the
 /// caller of `runtime.newproc1` passes the new goroutine on in BX). Where jumps join
 /// the instruction after the call, that instruction under the guard if the callee allows it.
+/// The instruction after the call, when no jump joins it, is left unprobed when the kernel would
+/// single-step it and the callee's completion can wait for the goroutine's next event.
 /// `None` when it is probed already, or joined and the callee does not allow the guard.
 fn probe_after_call(
     function: &FunctionCode<'_>,
@@ -278,7 +301,11 @@ fn probe_after_call(
             break;
         }
     }
-    Some(CallerProbe::at(return_to.ip()))
+    Some(CallerProbe::at_return_address(
+        function,
+        return_to.ip(),
+        callee,
+    ))
 }
 
 /// Where a function's result waits before it returns, when it is of this shape: one call of
@@ -493,6 +520,42 @@ mod tests {
         ]);
         assert_eq!(
             probes_of(&code, &HashSet::new())[&GET],
+            vec![CallerProbe::at(CALLER + 5)]
+        );
+    }
+
+    /// `net/http.(*persistConn).readLoop.func4` in Go 1.26: `<-eofc` and the epilogue. Nothing
+    /// there is emulated: a `chanrecv1`, which allows it, is left unprobed; a callee that does
+    /// not keeps its (single-stepped) probe after the call; an emulated instruction in reach
+    /// is probed either way.
+    #[test]
+    fn a_return_into_an_epilogue_is_left_unprobed_when_the_callee_completes_later() {
+        let mut code = encoded_call(CALLER, GET);
+        code.extend([
+            0x48, 0x83, 0xc4, 0x18, // ADDQ $0x18, SP
+            0x5d, // POPQ BP
+            0xc3, // RET
+        ]);
+        let mut receive = Callee::new(false);
+        receive.completes_at_next_event = true;
+        let unprobed = probes_of_callee(&code, &HashSet::new(), receive)[&GET].clone();
+        assert_eq!(
+            unprobed,
+            vec![CallerProbe {
+                unprobed: true,
+                ..CallerProbe::at(CALLER + 5)
+            }]
+        );
+        assert_eq!(
+            probes_of(&code, &HashSet::new())[&GET],
+            vec![CallerProbe::at(CALLER + 5)]
+        );
+        let mut emulated = encoded_call(CALLER, GET);
+        emulated.extend([0x0f, 0x1f, 0x44, 0x00, 0x00]); // NOPL 0(AX)(AX*1)
+        let mut receive = Callee::new(false);
+        receive.completes_at_next_event = true;
+        assert_eq!(
+            probes_of_callee(&emulated, &HashSet::new(), receive)[&GET],
             vec![CallerProbe::at(CALLER + 5)]
         );
     }

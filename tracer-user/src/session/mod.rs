@@ -17,6 +17,7 @@ mod windows;
 pub use interrupts::{catch_interrupts_during_setup, setup_interrupted};
 
 use std::{
+    collections::HashSet,
     os::fd::OwnedFd,
     path::PathBuf,
     sync::Arc,
@@ -112,6 +113,9 @@ pub struct TracedProcess {
     pub sites: Arc<[KernelSite]>,
     /// The calls the cold-code watch may place, by index (see `plan::cold`).
     pub watched: Arc<[WatchedCall]>,
+    /// Where the sends and receives return whose returns are not probed: each completes at its
+    /// goroutine's next event (see `plan::ProbePlan`).
+    pub completed_at_next_event: Arc<HashSet<u64>>,
     pub binary: Arc<GoBinary>,
     /// Its series, when `--metrics-addr` serves them.
     pub metrics: Option<TargetMetrics>,

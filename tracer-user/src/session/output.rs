@@ -3,7 +3,7 @@
 //! counted and the map crashes kept for the race log; the cold-code watch's records go to its
 //! [`ColdCode`].
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use tracer_common::site_flags;
 
@@ -54,7 +54,8 @@ pub(super) struct Output {
     pub(super) replaced: bool,
     /// When the watched calls of rarely run code ran.
     pub(super) cold: ColdCode,
-    /// Releases recorded before the map event they follow, held until it has passed.
+    /// Releases recorded before the map event they follow, held until it has passed; the
+    /// completions of sends and receives whose returns are not probed.
     order: EffectOrder,
     /// Events [`Self::order`] let through, written out at once (kept to reuse its memory).
     ordered: Vec<Event>,
@@ -70,6 +71,7 @@ impl Output {
         graphs: bool,
         launching: bool,
         watched_calls: usize,
+        completed_at_next_event: &HashSet<u64>,
     ) -> Self {
         Self {
             sites,
@@ -85,7 +87,7 @@ impl Output {
             launching,
             replaced: false,
             cold: ColdCode::new(watched_calls),
-            order: EffectOrder::default(),
+            order: EffectOrder::new(completed_at_next_event.clone()),
             ordered: Vec::new(),
         }
     }

@@ -97,6 +97,7 @@ impl Target {
                 options.graphs,
                 ownership == Ownership::Launched,
                 process.watched.len(),
+                &process.completed_at_next_event,
             ),
             metrics: process.metrics,
             ended: None,
