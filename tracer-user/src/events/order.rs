@@ -167,7 +167,11 @@ mod tests {
 
     /// The events that come out, in order, for `events` in.
     fn ordered(events: &[Event]) -> Vec<Event> {
-        let mut order = EffectOrder::default();
+        ordered_by(EffectOrder::default(), events)
+    }
+
+    /// The events that come out of `order`, in order, for `events` in.
+    fn ordered_by(mut order: EffectOrder, events: &[Event]) -> Vec<Event> {
         let mut out = Vec::new();
         for &event in events {
             if order.passes_at_once(&event) {
@@ -227,17 +231,7 @@ mod tests {
     /// The events that come out for `events` in, for a target whose sends returning to
     /// [`UNPROBED_RETURN`] are not probed on return.
     fn completed(events: &[Event]) -> Vec<Event> {
-        let mut order = EffectOrder::new(HashSet::from([UNPROBED_RETURN]));
-        let mut out = Vec::new();
-        for &event in events {
-            if order.passes_at_once(&event) {
-                out.push(event);
-            } else {
-                order.place(event, &mut out);
-            }
-        }
-        order.flush(&mut out);
-        out
+        ordered_by(EffectOrder::new(HashSet::from([UNPROBED_RETURN])), events)
     }
 
     #[test]
