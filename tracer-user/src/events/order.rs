@@ -71,12 +71,7 @@ impl EffectOrder {
             out.append(&mut self.held);
         }
         if !matches!(event.op, Op::ChanSlot { .. } | Op::HandOff { .. }) {
-            let pending = self
-                .completions
-                .iter()
-                .position(|done| done.pid == event.pid && done.goroutine == event.goroutine);
-            if let Some(index) = pending {
-                let done = self.completions.swap_remove(index);
+            if let Some(done) = take_goroutines(&mut self.completions, &event) {
                 out.push(Event {
                     ts_ns: event.ts_ns,
                     lost: event.lost,
@@ -87,12 +82,7 @@ impl EffectOrder {
         if let Some(done) = self.completion_of(&event) {
             self.completions.push(done);
         }
-        let waiting = self
-            .held
-            .iter()
-            .position(|held| held.pid == event.pid && held.goroutine == event.goroutine);
-        if let Some(index) = waiting {
-            let release = self.held.swap_remove(index);
+        if let Some(release) = take_goroutines(&mut self.held, &event) {
             if completes(&release, &event) {
                 out.push(event);
                 out.push(release);
@@ -131,6 +121,14 @@ impl EffectOrder {
             },
         )
     }
+}
+
+/// Takes from `waiting` the event of `event`'s goroutine (at most one is waiting per goroutine).
+fn take_goroutines(waiting: &mut Vec<Event>, event: &Event) -> Option<Event> {
+    let index = waiting
+        .iter()
+        .position(|other| other.pid == event.pid && other.goroutine == event.goroutine)?;
+    Some(waiting.swap_remove(index))
 }
 
 /// Whether `event` is the map event of the call `release` was recorded on.

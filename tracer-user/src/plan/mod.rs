@@ -411,12 +411,13 @@ impl PlanBuilder<'_> {
             let callee = callees
                 .entry(function.address)
                 .or_insert_with(|| returns::Callee::new(site.function.contains(").")));
+            let reads = sites::registers_read(site);
             // Only if every return probe of the function allows it.
             callee.completes_at_next_event = (first || callee.completes_at_next_event)
                 && self.binary.linkage != Linkage::Pie
                 && matches!(site.operation, Observed::ChanSend | Observed::ChanReceive)
-                && sites::registers_read(site).is_empty();
-            callee.read(&sites::registers_read(site));
+                && reads.is_empty();
+            callee.read(&reads);
             callee.joinable &= site.operation.hides_races_when_spurious();
             callee.spillable &= sites::reads_only_its_object_register(site);
             callee.copyable &= sites::reads_only_its_base_register(site);

@@ -57,16 +57,6 @@ impl CallerProbe {
             unprobed: false,
         }
     }
-
-    /// The return to `address` is left unprobed when the callee allows it and a probe there
-    /// would be single-stepped.
-    fn at_return_address(function: &FunctionCode<'_>, address: u64, callee: &Callee) -> Self {
-        Self {
-            unprobed: callee.completes_at_next_event
-                && !disasm::kernel_emulates(function.bytes_from(address)),
-            ..Self::at(address)
-        }
-    }
 }
 
 /// Functions whose returns are probed, their call sites as they are found, and whether
@@ -301,11 +291,12 @@ fn probe_after_call(
             break;
         }
     }
-    Some(CallerProbe::at_return_address(
-        function,
-        return_to.ip(),
-        callee,
-    ))
+    // Nothing on the way is emulated, the instruction after the call included (the walk's
+    // first step): a probe there would be single-stepped.
+    Some(CallerProbe {
+        unprobed: callee.completes_at_next_event,
+        ..CallerProbe::at(return_to.ip())
+    })
 }
 
 /// Where a function's result waits before it returns, when it is of this shape: one call of
