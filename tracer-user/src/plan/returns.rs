@@ -228,7 +228,7 @@ impl CallerProbes {
 /// result copied to another register (`MOVQ AX, BX`), as long as nothing writes that one (the
 /// caller of `runtime.newproc1` passes the new goroutine on in BX). Where jumps join
 /// the instruction after the call, that instruction under the guard if the callee allows it.
-/// The instruction after the call, when no jump joins it, is left unprobed when the kernel would
+/// The instruction after the call, joined or not, is left unprobed when the kernel would
 /// single-step it and the callee's completion can wait for the goroutine's next event.
 /// `None` when it is probed already, or joined and the callee does not allow the guard.
 fn probe_after_call(
@@ -243,8 +243,17 @@ fn probe_after_call(
         return None;
     }
     // Probed right there, not further: a goroutine preempted on the way would find another
-    // return address below its stack pointer.
+    // return address below its stack pointer. Where that probe would be single-stepped, a
+    // completion that can wait is made up after the call's own entry event instead, which the
+    // paths that jump there never record.
     if function.is_branch_target(return_to.ip()) {
+        let single_stepped = !disasm::kernel_emulates(function.bytes_from(return_to.ip()));
+        if callee.completes_at_next_event && single_stepped {
+            return Some(CallerProbe {
+                unprobed: true,
+                ..CallerProbe::at(return_to.ip())
+            });
+        }
         return callee.joinable.then_some(CallerProbe {
             guarded: true,
             ..CallerProbe::at(return_to.ip())
@@ -602,6 +611,28 @@ mod tests {
         let mut sync = Callee::new(false);
         sync.joinable = false;
         assert!(probes_of_callee(&jumped, &HashSet::new(), sync).is_empty());
+        // A receive completes at the goroutine's next event where the joined probe would be
+        // single-stepped; on the NOP, which the kernel emulates, it keeps the guarded probe.
+        let mut receive = Callee::new(false);
+        receive.completes_at_next_event = true;
+        assert_eq!(
+            probes_of_callee(&jumped, &HashSet::new(), receive)[&GET],
+            vec![CallerProbe {
+                guarded: true,
+                ..CallerProbe::at(CALLER + 5)
+            }]
+        );
+        let mut stepped = encoded_call(CALLER, GET);
+        stepped.extend([0x48, 0x89, 0xc3, 0xeb, 0xfb]); // MOVQ AX, BX; JMP back to the MOVQ
+        let mut receive = Callee::new(false);
+        receive.completes_at_next_event = true;
+        assert_eq!(
+            probes_of_callee(&stepped, &HashSet::new(), receive)[&GET],
+            vec![CallerProbe {
+                unprobed: true,
+                ..CallerProbe::at(CALLER + 5)
+            }]
+        );
     }
 
     /// Another probe right after the call (an inlined Unlock's mark), or the address loaded as
