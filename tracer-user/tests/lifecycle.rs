@@ -36,9 +36,18 @@ fn probed_bytes(pid: u32, binary: &Path) -> Vec<(u64, u8)> {
 
 const INT3: u8 = 0xcc;
 
+/// Traced all the time: these tests check the probes while tracing, and under a budget a
+/// loaded machine can close a window (removing them) between two checks.
 fn attach(pid: u32, events: &Path, extra: &[&str]) -> Child {
     tracer()
-        .args(["attach", "--pid", &pid.to_string(), "--events"])
+        .args([
+            "attach",
+            "--overhead-budget",
+            "off",
+            "--pid",
+            &pid.to_string(),
+        ])
+        .arg("--events")
         .arg(events)
         .args(extra)
         .stdin(Stdio::null())
