@@ -24,11 +24,12 @@ pub enum At {
     Returns,
     /// Each direct call it makes to the named function, on the `CALL` (arguments in registers).
     CallsTo(&'static str),
-    /// Its one call of the named function, where its result waits in a frame slot that it then
-    /// returns, unless it makes a new one (`sync.(*Pool).Get` across `runtime_procUnpin`): the
-    /// kernel emulates the `CALL`, while a `RET` is single-stepped. Its `RET`s when the code is
-    /// not of that shape.
-    SpilledBefore(&'static str),
+    /// Its one call of one of the named functions (the first it calls), where its result waits
+    /// in a frame slot that it then returns, unless it makes a new one (`sync.(*Pool).Get`
+    /// across `runtime_procUnpin`): the kernel emulates the `CALL`, while a `RET` is
+    /// single-stepped, and a caller may return where other paths join. Its `RET`s (observed in
+    /// the callers where possible) when the code is not of that shape.
+    SpilledBefore(&'static [&'static str]),
 }
 
 /// One probe of a function: where, and what it observes there.
@@ -287,7 +288,17 @@ pub const CATALOGUE: &[GoFunction] = &[
     },
     function("runtime.makemap", MAKE_MAP, Meaning::Plain),
     function("runtime.makemap64", MAKE_MAP, Meaning::Plain),
-    function("runtime.makemap_small", MAKE_MAP, Meaning::Plain),
+    // The new map waits in a frame slot while its hash seed is drawn (Go 1.22 on): observed
+    // there, once per map and never single-stepped, rather than in every caller (one returns
+    // into an epilogue other paths join, net/http's `cloneOrMakeHeader`, on every request).
+    function(
+        "runtime.makemap_small",
+        &[probe(
+            SpilledBefore(&["runtime.rand", "internal/runtime/maps.rand"]),
+            Op::MapMake,
+        )],
+        Meaning::Plain,
+    ),
     // Goroutines: the `go` statement (its creating stack is still visible), the new g in AX
     // when `newproc1` returns (observed in its callers, see `returns`), and the end of a
     // goroutine.
@@ -363,7 +374,10 @@ pub const CATALOGUE: &[GoFunction] = &[
     ),
     function(
         "sync.(*Pool).Get",
-        &[probe(SpilledBefore("sync.runtime_procUnpin"), Op::PoolGet)],
+        &[probe(
+            SpilledBefore(&["sync.runtime_procUnpin"]),
+            Op::PoolGet,
+        )],
         Meaning::Plain,
     ),
     // time.AfterFunc(d, f) arms a timer with f (in BX); goFunc(arg, …) starts f's goroutine.

@@ -121,7 +121,9 @@ pub enum Placement {
     /// Like `AfterCall`, where other paths of the caller join: recorded only when the call has
     /// just returned there (see `tracer_common::guard::RETURNED_HERE`).
     AfterCallIfReturned,
-    /// On a `CALL` of the function, in its caller: the arguments are in registers.
+    /// On a `CALL` of the function, in its caller: the arguments are in registers. With a
+    /// `result_moved`, on a call the function makes itself while its result waits in a frame
+    /// slot (`catalogue::At::SpilledBefore`): what it returns is read there.
     AtCall,
 }
 
@@ -353,10 +355,10 @@ impl PlanBuilder<'_> {
         }
     }
 
-    /// The function's result, read on its call of `callee` from the frame slot it waits in
-    /// (see [`returns::result_spilled_before`]); on its `RET`s when the code is not of that
-    /// shape.
-    fn spilled_before(&mut self, id: FunctionId, callee: &str, operation: Observed) {
+    /// The function's result, read on its call of one of `callees` from the frame slot it
+    /// waits in (see [`returns::result_spilled_before`]); on its `RET`s when the code is not of
+    /// that shape.
+    fn spilled_before(&mut self, id: FunctionId, callees: &[&str], operation: Observed) {
         let binary = self.binary;
         let function = id.function();
         let at_return = ProbeSite {
@@ -370,17 +372,16 @@ impl PlanBuilder<'_> {
             result_moved: None,
         };
         let read = sites::registers_read(&at_return);
-        let spilled = match (
-            &read[..],
-            binary.function(function.name),
-            binary.function(callee),
-        ) {
-            ([result], Some(caller), Some(target))
-                if sites::reads_only_its_object_register(&at_return) =>
-            {
+        let spilled = match (&read[..], binary.function(function.name)) {
+            ([result], Some(caller)) if sites::reads_only_its_object_register(&at_return) => {
                 binary.code(caller).and_then(|code| {
                     let decoded = FunctionCode::decode(function.name, code, caller.address);
-                    returns::result_spilled_before(&decoded, target.address, *result)
+                    callees
+                        .iter()
+                        .filter_map(|callee| binary.function(callee))
+                        .find_map(|target| {
+                            returns::result_spilled_before(&decoded, target.address, *result)
+                        })
                 })
             }
             _ => None,

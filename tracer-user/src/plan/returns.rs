@@ -311,10 +311,12 @@ fn probe_after_call(
 /// Where a function's result waits before it returns, when it is of this shape: one call of
 /// `callee` (whose `CALL` the kernel emulates), before which the result is stored from a
 /// register into a frame slot on every path to the call, and after which the function only
-/// ever loads `result` (its result register) from that slot, which nothing writes. Returns the
-/// call and the slot. `sync.(*Pool).Get` keeps what it got from the pool at `0x20(SP)` across
+/// ever loads `result` (its result register) from that slot (directly or through a copy, see
+/// [`loads_from_frame`]), which nothing writes. Returns the call and the slot.
+/// `sync.(*Pool).Get` keeps what it got from the pool at `0x20(SP)` across
 /// `runtime_procUnpin` on every supported Go version; the other way out of it returns what
-/// `New()` made, which no `Put` ever released.
+/// `New()` made, which no `Put` ever released. `runtime.makemap_small` keeps its new map at
+/// `0x10(SP)` across the call that draws its hash seed (Go 1.22 on; 1.21 inlines the draw).
 pub(super) fn result_spilled_before(
     function: &FunctionCode<'_>,
     callee: u64,
@@ -329,21 +331,23 @@ pub(super) fn result_spilled_before(
         return None;
     };
     let after = &instructions[call + 1..];
-    let mut loads = after
-        .iter()
-        .filter_map(|instruction| frame_move(instruction, Move::Load))
-        .filter(|&(loaded, _)| loaded == result)
-        .map(|(_, at)| at);
-    let slot = loads.next()?;
-    if loads.any(|other| other != slot) {
+    let mut factory = InstructionInfoFactory::new();
+    let FrameLoads {
+        loads,
+        stores_through,
+    } = loads_from_frame(function, after, result, &mut factory);
+    let (&slot, others) = loads.split_first()?;
+    if others.iter().any(|&other| other != slot) {
         return None;
     }
-    let mut factory = InstructionInfoFactory::new();
+    // A store through a register holding the slot's value writes into the object the function
+    // returns, which Go never places in the returning function's frame.
+    let into_result =
+        |instruction: &Instruction| stores_through.contains(&(instruction.ip(), slot));
     let frame = FrameAddresses::default();
-    if after
-        .iter()
-        .any(|instruction| may_write_frame_slot(factory.info(instruction), slot, &frame))
-    {
+    if after.iter().any(|instruction| {
+        !into_result(instruction) && may_write_frame_slot(factory.info(instruction), slot, &frame)
+    }) {
         return None;
     }
     // Back from the call to the store, on a straight line that no other path joins.
@@ -359,6 +363,62 @@ pub(super) fn result_spilled_before(
         }
     }
     None
+}
+
+/// How a stretch of code reads a function's result from its frame (see [`loads_from_frame`]).
+struct FrameLoads {
+    /// The slots the result register is loaded from.
+    loads: Vec<i32>,
+    /// Stores (their address) through a register holding the value of a slot (which one).
+    stores_through: Vec<(u64, i32)>,
+}
+
+/// The frame slots `result` is loaded from in `code`: directly (`MOVQ 0x20(SP), BX`), or
+/// through another register loaded from a slot and copied to it before anything else writes
+/// that register (`MOVQ 0x10(SP), CX; MOVQ AX, 0x8(CX); MOVQ CX, AX` in `makemap_small`),
+/// and the stores through such a register on the way (`MOVQ AX, 0x8(CX)`).
+fn loads_from_frame(
+    function: &FunctionCode<'_>,
+    code: &[Instruction],
+    result: Reg,
+    factory: &mut InstructionInfoFactory,
+) -> FrameLoads {
+    let mut found = FrameLoads {
+        loads: Vec::new(),
+        stores_through: Vec::new(),
+    };
+    // Other registers holding a frame slot's value, on the straight line so far.
+    let mut holding: Vec<(Reg, i32)> = Vec::new();
+    for instruction in code {
+        if function.is_branch_target(instruction.ip()) {
+            holding.clear();
+        }
+        if let Some((loaded, at)) = frame_move(instruction, Move::Load) {
+            holding.retain(|&(register, _)| register != loaded);
+            match loaded == result {
+                true => found.loads.push(at),
+                false => holding.push((loaded, at)),
+            }
+            continue;
+        }
+        for &(register, at) in &holding {
+            if copied_to(instruction, register) == Some(result) {
+                found.loads.push(at);
+            }
+            let through = instruction.op0_kind() == OpKind::Memory
+                && Reg::of(instruction.memory_base()) == Some(register)
+                && instruction.memory_index() == Register::None;
+            if through {
+                found.stores_through.push((instruction.ip(), at));
+            }
+        }
+        let info = factory.info(instruction);
+        holding.retain(|&(register, _)| !info_writes_any(info, &[register]));
+        if instruction.flow_control() != FlowControl::Next {
+            holding.clear();
+        }
+    }
+    found
 }
 
 /// Which way a [`frame_move`] goes.
@@ -790,6 +850,52 @@ mod tests {
             None,
             "no call of that function"
         );
+    }
+
+    /// Go 1.27 `runtime.makemap_small`: the new map kept at 0x10(SP) across the call that
+    /// draws its seed, stored through, then copied to AX.
+    const MAKEMAP_SMALL_AT: u64 = 0x48_5640;
+    const MAPS_RAND: u64 = 0x48_7fe0;
+    const MAKEMAP_SMALL: [u8; 62] = [
+        0x49, 0x3b, 0x66, 0x10, // CMPQ SP, 0x10(R14)
+        0x76, 0x31, // JBE morestack
+        0x55, // PUSHQ BP
+        0x48, 0x89, 0xe5, // MOVQ SP, BP
+        0x48, 0x83, 0xec, 0x18, // SUBQ $0x18, SP
+        0x48, 0x8d, 0x05, 0xdb, 0x0b, 0x60, 0x00, // LEAQ type(IP), AX
+        0xe8, 0x46, 0xc8, 0xf9, 0xff, // CALL runtime.newobject
+        0x48, 0x89, 0x44, 0x24, 0x10, // MOVQ AX, 0x10(SP)
+        0x90, // NOPL
+        0xe8, 0x7b, 0x29, 0x00, 0x00, // CALL internal/runtime/maps.rand
+        0x48, 0x8b, 0x4c, 0x24, 0x10, // MOVQ 0x10(SP), CX
+        0x48, 0x89, 0x41, 0x08, // MOVQ AX, 0x8(CX)
+        0x48, 0x89, 0xc8, // MOVQ CX, AX
+        0x48, 0x83, 0xc4, 0x18, // ADDQ $0x18, SP
+        0x5d, // POPQ BP
+        0xc3, // RET
+        0xe8, 0x64, 0x71, 0x00, 0x00, // CALL runtime.morestack_noctxt
+        0xeb, 0xc2, // JMP makemap_small
+    ];
+
+    fn new_map_spilled(code: &[u8]) -> Option<(u64, i32)> {
+        let function = FunctionCode::decode("runtime.makemap_small", code, MAKEMAP_SMALL_AT);
+        result_spilled_before(&function, MAPS_RAND, Reg::Rax)
+    }
+
+    #[test]
+    fn makemap_small_keeps_its_new_map_in_a_frame_slot_across_the_seed_draw() {
+        assert_eq!(
+            new_map_spilled(&MAKEMAP_SMALL),
+            Some((MAKEMAP_SMALL_AT + 0x20, 0x10))
+        );
+        // AX copied from DX, which holds no slot's value.
+        let mut other_copy = MAKEMAP_SMALL;
+        other_copy[0x30] = 0xd0; // MOVQ DX, AX
+        assert_eq!(new_map_spilled(&other_copy), None);
+        // The seed stored through DX instead of the map: DX may point into the frame.
+        let mut other_store = MAKEMAP_SMALL;
+        other_store[0x2c] = 0x42; // MOVQ AX, 0x8(DX)
+        assert_eq!(new_map_spilled(&other_store), None);
     }
 
     #[test]

@@ -136,7 +136,7 @@ fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
 /// A runtime site with what its parameters depend on: where it is and what its function is.
 struct Placed<'a> {
     site: &'a ProbeSite,
-    /// At the function's entry (or at a call of it), not at a return.
+    /// At the function's entry (or at a call of it), not where its result is read.
     entry: bool,
     meaning: Meaning,
 }
@@ -145,10 +145,12 @@ impl<'a> Placed<'a> {
     fn new(site: &'a ProbeSite) -> Self {
         Self {
             site,
-            entry: matches!(
-                site.placement,
-                Placement::AfterStackCheck | Placement::Entry | Placement::AtCall
-            ),
+            // A call where the function's result waits in a frame slot observes its return.
+            entry: match site.placement {
+                Placement::AfterStackCheck | Placement::Entry => true,
+                Placement::AtCall => site.result_moved.is_none(),
+                _ => false,
+            },
             meaning: site.id.function().meaning,
         }
     }
@@ -317,10 +319,6 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
         // the value's type and data words in AX and BX.
         (Op::PoolPut, true) => at.call(EventKind::PoolPut, register::RCX, register::NONE),
         (Op::PoolGet, false) => at.call(EventKind::PoolGet, register::RBX, register::NONE),
-        // Before Get returns: the value waits in a frame slot (`result_moved`) at the call.
-        (Op::PoolGet, true) if at.site.result_moved.is_some() => {
-            at.call(EventKind::PoolGet, register::RBX, register::NONE)
-        }
         // AfterFunc(d Duration, f func()): f in BX; goFunc(arg any, …) gets f back as arg's
         // data word, also in BX.
         (Op::TimerArm, true) => at.call(EventKind::TimerArm, register::RBX, register::NONE),
