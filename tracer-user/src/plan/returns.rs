@@ -584,6 +584,13 @@ mod tests {
         );
     }
 
+    /// A `chanrecv1`: its completion can wait for the goroutine's next event.
+    fn receive() -> Callee {
+        let mut receive = Callee::new(false);
+        receive.completes_at_next_event = true;
+        receive
+    }
+
     /// `net/http.(*persistConn).readLoop.func4` in Go 1.26: `<-eofc` and the epilogue. Nothing
     /// there is emulated: a `chanrecv1`, which allows it, is left unprobed; a callee that does
     /// not keeps its (single-stepped) probe after the call; an emulated instruction in reach
@@ -596,9 +603,7 @@ mod tests {
             0x5d, // POPQ BP
             0xc3, // RET
         ]);
-        let mut receive = Callee::new(false);
-        receive.completes_at_next_event = true;
-        let unprobed = probes_of_callee(&code, &HashSet::new(), receive)[&GET].clone();
+        let unprobed = probes_of_callee(&code, &HashSet::new(), receive())[&GET].clone();
         assert_eq!(
             unprobed,
             vec![CallerProbe {
@@ -612,10 +617,8 @@ mod tests {
         );
         let mut emulated = encoded_call(CALLER, GET);
         emulated.extend([0x0f, 0x1f, 0x44, 0x00, 0x00]); // NOPL 0(AX)(AX*1)
-        let mut receive = Callee::new(false);
-        receive.completes_at_next_event = true;
         assert_eq!(
-            probes_of_callee(&emulated, &HashSet::new(), receive)[&GET],
+            probes_of_callee(&emulated, &HashSet::new(), receive())[&GET],
             vec![CallerProbe::at(CALLER + 5)]
         );
     }
@@ -673,10 +676,8 @@ mod tests {
         assert!(probes_of_callee(&jumped, &HashSet::new(), sync).is_empty());
         // A receive completes at the goroutine's next event where the joined probe would be
         // single-stepped; on the NOP, which the kernel emulates, it keeps the guarded probe.
-        let mut receive = Callee::new(false);
-        receive.completes_at_next_event = true;
         assert_eq!(
-            probes_of_callee(&jumped, &HashSet::new(), receive)[&GET],
+            probes_of_callee(&jumped, &HashSet::new(), receive())[&GET],
             vec![CallerProbe {
                 guarded: true,
                 ..CallerProbe::at(CALLER + 5)
@@ -684,10 +685,8 @@ mod tests {
         );
         let mut stepped = encoded_call(CALLER, GET);
         stepped.extend([0x48, 0x89, 0xc3, 0xeb, 0xfb]); // MOVQ AX, BX; JMP back to the MOVQ
-        let mut receive = Callee::new(false);
-        receive.completes_at_next_event = true;
         assert_eq!(
-            probes_of_callee(&stepped, &HashSet::new(), receive)[&GET],
+            probes_of_callee(&stepped, &HashSet::new(), receive())[&GET],
             vec![CallerProbe {
                 unprobed: true,
                 ..CallerProbe::at(CALLER + 5)
