@@ -16,11 +16,11 @@
 //!
 //! The other way round, a channel send or receive whose return lands on an instruction the
 //! kernel would single-step (a caller's epilogue, an indirect call, a join with other paths:
-//! nothing to emulate before the next event) has no return probe (`plan::returns`): its completion, which only acquires,
-//! is made up here and let through just before the goroutine's next event outside the
-//! operation (a slot copy or a hand-off is the operation's own). The operation has completed
-//! by then; acquiring later than it did only learns more, which can hide a race, never invent
-//! one.
+//! nothing to emulate before the next event) has no return probe (`plan::returns`): its
+//! completion, which only acquires, is made up here and let through just before the
+//! goroutine's next event outside the operation (a slot copy or a hand-off is the operation's
+//! own). The operation has completed by then; acquiring later than it did only learns more,
+//! which can hide a race, never invent one.
 
 use std::collections::HashSet;
 

@@ -369,7 +369,8 @@ pub(super) fn result_spilled_before(
 struct FrameLoads {
     /// The slots the result register is loaded from.
     loads: Vec<i32>,
-    /// Stores (their address) through a register holding the value of a slot (which one).
+    /// `MOV`s into memory (their address) through a register holding the value of a slot
+    /// (which one).
     stores_through: Vec<(u64, i32)>,
 }
 
@@ -405,7 +406,9 @@ fn loads_from_frame(
             if copied_to(instruction, register) == Some(result) {
                 found.loads.push(at);
             }
-            let through = instruction.op0_kind() == OpKind::Memory
+            // A plain `MOV` into memory: its one write is the one through the register.
+            let through = instruction.mnemonic() == Mnemonic::Mov
+                && instruction.op0_kind() == OpKind::Memory
                 && Reg::of(instruction.memory_base()) == Some(register)
                 && instruction.memory_index() == Register::None;
             if through {
