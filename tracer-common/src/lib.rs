@@ -258,6 +258,11 @@ pub const fn buffer_shape(capacity: u64, element_size: u64) -> u64 {
 /// The capacity bits of a [`buffer_shape`].
 pub const BUFFER_CAPACITY_MASK: u64 = (1 << 48) - 1;
 
+/// Words of the running `runtime.g` the programs read at once for a map event: its stack bounds,
+/// goid, start function and m (offsets 0–304 in Go 1.21–1.27; userspace refuses a layout whose
+/// fields lie further).
+pub const G_PREFIX_WORDS: usize = 40;
+
 /// The most `select` cases whose channels are recorded; a larger select is modelled coarsely.
 pub const MAX_SELECT_CASES: u64 = 8;
 
@@ -457,6 +462,7 @@ pub mod names {
     pub const CALLER_STACKS: &str = "CALLER_STACKS";
     pub const LOST: &str = "LOST";
     pub const RECORDING: &str = "RECORDING";
+    pub const G_PREFIX: &str = "G_PREFIX";
     /// The program that notices the traced process's `execve`, and its raw tracepoint.
     pub const EXEC_PROGRAM: &str = "process_exec";
     pub const EXEC_TRACEPOINT: &str = "sched_process_exec";

@@ -15,7 +15,7 @@ use aya_ebpf::{
     bindings::{pt_regs, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_attach_cookie, bpf_get_current_pid_tgid, bpf_get_prandom_u32, bpf_ktime_get_ns,
-        bpf_probe_read_user,
+        bpf_probe_read_user, generated,
     },
     macros::{map, raw_tracepoint, uprobe},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf, StackTrace},
@@ -25,7 +25,7 @@ use aya_ebpf::{
 use tracer_common::{
     buffer_shape, counter, effect, event_flags, guard, object, register, site_flags, ColdCall,
     EventKind, KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS,
-    MAX_SELECT_CASES, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
+    G_PREFIX_WORDS, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
 
 /// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
@@ -60,6 +60,11 @@ static CALLER_STACKS: LruHashMap<u64, i32> = LruHashMap::with_max_entries(1 << 1
 /// knows where the stream has holes.
 #[map]
 static LOST: Array<u64> = Array::with_max_entries(1, 0);
+
+/// The first [`G_PREFIX_WORDS`] words of the running `g`, for an event that needs several of its
+/// fields (see [`RunningG`]): too large for the program's stack.
+#[map]
+static G_PREFIX: PerCpuArray<[u64; G_PREFIX_WORDS]> = PerCpuArray::with_max_entries(1, 0);
 
 /// 1 while every probe of a sampling window is in place; 0 while they are being placed or
 /// removed, when events would not be analysed (userspace marks the analysed stretch) and are
@@ -128,17 +133,91 @@ fn register(regs: &pt_regs, index: u8) -> u64 {
     }
 }
 
+/// The word of `words` at byte `offset` rounded down to a word (userspace checks every offset it
+/// configures lies in the block; 0 beyond it). Bounded on the byte offset, not on an index, so
+/// that the verifier knows the rounded offset stays below the block's end.
+#[inline(always)]
+fn word_at<const WORDS: usize>(words: &[u64; WORDS], offset: u16) -> u64 {
+    let offset = usize::from(offset) & !7;
+    if offset > (WORDS - 1) * 8 {
+        return 0;
+    }
+    // SAFETY: at most the block's last word, and a word-aligned offset into it.
+    unsafe { words.as_ptr().cast::<u8>().add(offset).cast::<u64>().read() }
+}
+
+/// The running `g`'s fields that map events need — stack bounds, goid and start function — read
+/// at once: each `bpf_probe_read_user` costs mostly its fixed part (user reads were 15% of the
+/// CPU time of a fully traced service), so one read of its first words replaces three.
+#[derive(Clone, Copy)]
+struct RunningG<'a> {
+    words: &'a [u64; G_PREFIX_WORDS],
+    config: &'a RuntimeConfig,
+}
+
+impl<'a> RunningG<'a> {
+    /// `None` when R14 does not point to readable memory.
+    #[inline(always)]
+    fn read(regs: &pt_regs, config: &'a RuntimeConfig) -> Option<Self> {
+        let words = G_PREFIX.get_ptr_mut(0)?;
+        // SAFETY: a per-CPU map value of the size read (a uprobe program is not re-entered on
+        // the same CPU), and a user-memory read that fails cleanly on a bad address.
+        let failed = unsafe {
+            generated::bpf_probe_read_user(
+                words.cast(),
+                core::mem::size_of::<[u64; G_PREFIX_WORDS]>() as u32,
+                regs.r14 as *const _,
+            )
+        } != 0;
+        if failed {
+            return None;
+        }
+        // SAFETY: written just above, and this program's alone until it returns.
+        let words = unsafe { &*words };
+        Some(Self { words, config })
+    }
+
+    #[inline(always)]
+    fn field(&self, offset: u16) -> u64 {
+        word_at(self.words, offset)
+    }
+
+    fn goid(&self) -> u64 {
+        self.field(self.config.g_goid)
+    }
+
+    /// `g.stack`: `lo`, then `hi`.
+    fn stack(&self) -> [u64; 2] {
+        let lo = self.config.g_stack;
+        [self.field(lo), self.field(lo.wrapping_add(8))]
+    }
+
+    fn start(&self) -> u64 {
+        self.field(self.config.g_startpc)
+    }
+}
+
 /// The id of the goroutine running Go code here: R14 holds the current g at every Go
 /// (ABIInternal) instruction; on the system stack that is g0 (goid 0), whose m.curg is the user
-/// goroutine that switched to it.
+/// goroutine that switched to it. `running` is R14's g when it was read already.
 #[inline(always)]
-fn current_goroutine(regs: &pt_regs, config: &RuntimeConfig) -> Option<u64> {
+fn current_goroutine(
+    regs: &pt_regs,
+    config: &RuntimeConfig,
+    running: Option<RunningG<'_>>,
+) -> Option<u64> {
     let g = regs.r14;
-    let goid = read_u64(g + u64::from(config.g_goid))?;
+    let goid = match running {
+        Some(running) => running.goid(),
+        None => read_u64(g + u64::from(config.g_goid))?,
+    };
     if goid != 0 {
         return Some(goid);
     }
-    let m = read_u64(g + u64::from(config.g_m))?;
+    let m = match running {
+        Some(running) => running.field(config.g_m),
+        None => read_u64(g + u64::from(config.g_m))?,
+    };
     let curg = read_u64(m + u64::from(config.m_curg))?;
     if curg == 0 {
         return Some(0);
@@ -146,57 +225,55 @@ fn current_goroutine(regs: &pt_regs, config: &RuntimeConfig) -> Option<u64> {
     read_u64(curg + u64::from(config.g_goid))
 }
 
-/// The bounds of the stack of the goroutine in R14 (`g.stack`: `lo`, then `hi`).
-#[inline(always)]
-fn own_stack(regs: &pt_regs, config: &RuntimeConfig) -> Option<[u64; 2]> {
-    let bounds = regs.r14.wrapping_add(u64::from(config.g_stack));
-    // SAFETY: a user-memory read that fails cleanly on a bad address.
-    unsafe { bpf_probe_read_user(bounds as *const [u64; 2]) }.ok()
-}
-
-/// The `runtime.hchan` at `address`, read field by field (zeros where unreadable: a nil
-/// channel).
-struct Hchan<'a> {
-    config: &'a RuntimeConfig,
-    address: u64,
-}
-
-impl Hchan<'_> {
-    #[inline(always)]
-    fn field(&self, offset: u16) -> u64 {
-        read_u64(self.address.wrapping_add(u64::from(offset))).unwrap_or(0)
-    }
-
+/// A channel's `dataqsiz`, `buf` and `elemsize`, consecutive words in every Go release (userspace
+/// checks), read at once: what the buffer of a send, receive or `select` case is.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ChannelShape {
+    capacity: u64,
+    buffer: u64,
     /// `elemsize` is a uint16; the word read holds the fields after it too.
+    element_size: u64,
+}
+
+impl ChannelShape {
+    /// The shape of the `runtime.hchan` at `address` (zeros where unreadable: a nil channel).
     #[inline(always)]
-    fn element_size(&self) -> u64 {
-        self.field(self.config.hchan_elemsize) & 0xffff
+    fn read(config: &RuntimeConfig, address: u64) -> Self {
+        let at = address.wrapping_add(u64::from(config.hchan_dataqsiz));
+        // SAFETY: a user-memory read that fails cleanly on a bad address.
+        let shape = unsafe { bpf_probe_read_user(at as *const Self) }.unwrap_or(Self {
+            capacity: 0,
+            buffer: 0,
+            element_size: 0,
+        });
+        Self {
+            element_size: shape.element_size & 0xffff,
+            ..shape
+        }
     }
 
     /// The buffer's address and [`buffer_shape`].
     #[inline(always)]
     fn buffer(&self) -> (u64, u64) {
-        (
-            self.field(self.config.hchan_buf),
-            buffer_shape(self.field(self.config.hchan_dataqsiz), self.element_size()),
-        )
+        (self.buffer, buffer_shape(self.capacity, self.element_size))
     }
+}
 
-    /// In `runtime.send`/`recv(c, sg, …)`, under the channel's lock: the slot the value goes
-    /// through (`recvx`; unbuffered channels have `recvx = 0` and `buf` = their own address)
-    /// and the goroutine id of the parked partner (`sg.g`, the sudog's first field).
-    #[inline(always)]
-    fn hand_off(&self, sudog: u64) -> (u64, u64) {
-        let config = self.config;
-        let slot = self.field(config.hchan_buf).wrapping_add(
-            self.field(config.hchan_recvx)
-                .wrapping_mul(self.element_size()),
-        );
-        let partner = read_u64(sudog)
-            .and_then(|g| read_u64(g.wrapping_add(u64::from(config.g_goid))))
-            .unwrap_or(0);
-        (slot, partner)
-    }
+/// In `runtime.send`/`recv(c, sg, …)`, under the lock of the channel at `channel`: the slot the
+/// value goes through (`recvx`; unbuffered channels have `recvx = 0` and `buf` = their own
+/// address) and the goroutine id of the parked partner (`sg.g`, the sudog's first field).
+#[inline(always)]
+fn hand_off(config: &RuntimeConfig, channel: u64, sudog: u64) -> (u64, u64) {
+    let shape = ChannelShape::read(config, channel);
+    let index = read_u64(channel.wrapping_add(u64::from(config.hchan_recvx))).unwrap_or(0);
+    let slot = shape
+        .buffer
+        .wrapping_add(index.wrapping_mul(shape.element_size));
+    let partner = read_u64(sudog)
+        .and_then(|g| read_u64(g.wrapping_add(u64::from(config.g_goid))))
+        .unwrap_or(0);
+    (slot, partner)
 }
 
 /// One hit in this many, chosen at random, times the program (the time is counted this many
@@ -272,22 +349,26 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         mut arg,
         goroutine,
     } = locate(regs, params, config);
-    let stack = match params.flags & (site_flags::SKIP_STACK_OBJECTS | site_flags::CAPTURE_STACK) {
-        0 => None,
-        _ => own_stack(regs, config),
+    // Map events (and releases on a map call) want the goroutine's stack bounds.
+    let running = match params.flags & (site_flags::SKIP_STACK_OBJECTS | site_flags::CAPTURE_STACK)
+    {
+        0 if params.effect != effect::AFTER_MAP_CALL => None,
+        _ => RunningG::read(regs, config),
     };
+    let stack = running.map(|running| running.stack());
     // A map on the goroutine's own stack cannot be shared: not worth an event.
     let on_own_stack = stack.is_some_and(|[lo, hi]| lo <= object && object < hi);
     if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_own_stack {
         bump(counter::STACK_FILTERED);
         return 0;
     }
-    let goroutine = if let Some(goid) = goroutine.or_else(|| current_goroutine(regs, config)) {
-        goid
-    } else {
-        bump(counter::GOID_UNREADABLE);
-        0
-    };
+    let goroutine =
+        if let Some(goid) = goroutine.or_else(|| current_goroutine(regs, config, running)) {
+            goid
+        } else {
+            bump(counter::GOID_UNREADABLE);
+            0
+        };
     let (key, key_class, shape) = key_of(regs, params, config, object);
     let caller = if params.flags & site_flags::CALLER_AT_SP != 0 {
         read_u64(regs.rsp).unwrap_or(0)
@@ -299,7 +380,12 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
         // undefined (it may compute with whatever they hold, which the verifier rejects).
         stack_of(
             ctx,
-            call_path(regs, config, caller, stack.unwrap_or([0, 0])),
+            call_path(
+                regs,
+                caller,
+                stack.unwrap_or([0, 0]),
+                running.map_or(0, |running| running.start()),
+            ),
         )
     } else {
         -1
@@ -309,7 +395,7 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     } else {
         0
     };
-    if params.effect == effect::AFTER_MAP_CALL && !map_call_on_own_stack(regs, config) {
+    if params.effect == effect::AFTER_MAP_CALL && !map_call_on_own_stack(regs, stack) {
         flags |= event_flags::AFTER_MAP_CALL;
     }
     if params.flags & site_flags::SELECT_CASES != 0 {
@@ -347,9 +433,9 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
 /// map function's probe then records nothing (`SKIP_STACK_OBJECTS`), so a release recorded on
 /// the call takes effect at once (see [`effect::AFTER_MAP_CALL`]).
 #[inline(always)]
-fn map_call_on_own_stack(regs: &pt_regs, config: &RuntimeConfig) -> bool {
+fn map_call_on_own_stack(regs: &pt_regs, stack: Option<[u64; 2]>) -> bool {
     let map = regs.rbx;
-    own_stack(regs, config).is_some_and(|[lo, hi]| lo <= map && map < hi)
+    stack.is_some_and(|[lo, hi]| lo <= map && map < hi)
 }
 
 /// A site's object and what comes with it.
@@ -400,11 +486,7 @@ fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig) -> Locate
             }
         }
         object::HAND_OFF => {
-            let (slot, partner) = Hchan {
-                config,
-                address: base,
-            }
-            .hand_off(arg);
+            let (slot, partner) = hand_off(config, base, arg);
             Located {
                 object: slot,
                 arg: partner,
@@ -425,11 +507,7 @@ fn key_of(
     object: u64,
 ) -> (u64, u8, u64) {
     if params.flags & site_flags::CHANNEL_BUFFER != 0 {
-        let (buffer, shape) = Hchan {
-            config,
-            address: object,
-        }
-        .buffer();
+        let (buffer, shape) = ChannelShape::read(config, object).buffer();
         return (buffer, KeyClass::ChannelBuffer as u8, shape);
     }
     let key = match KeyClass::from_u8(params.key) {
@@ -464,11 +542,7 @@ fn emit_select_cases(regs: &pt_regs, config: &RuntimeConfig, enter: RawEvent) {
         }
         let channel = read_u64(cases.wrapping_add(index * SCASE_SIZE)).unwrap_or(0);
         let direction = if index < sends { SELECT_CASE_SEND } else { 0 };
-        let (buffer, buffer_shape) = Hchan {
-            config,
-            address: channel,
-        }
-        .buffer();
+        let (buffer, buffer_shape) = ChannelShape::read(config, channel).buffer();
         emit(RawEvent {
             kind: EventKind::SelectCase as u8,
             object: channel,
@@ -517,18 +591,16 @@ const PATH_FRAMES: usize = 3;
 /// another size anywhere further out changes it), and the function the goroutine started in
 /// (the same code run by two goroutines). Paths that agree on all of these are taken to be one.
 #[inline(always)]
-fn call_path(regs: &pt_regs, config: &RuntimeConfig, caller: u64, stack: [u64; 2]) -> u64 {
+fn call_path(regs: &pt_regs, caller: u64, stack: [u64; 2], start: u64) -> u64 {
     let mix = |hash: u64, word: u64| {
         (hash ^ word)
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
             .rotate_left(29)
     };
-    let g = regs.r14;
     let depth = match stack {
         [_, 0] => 0,
         [_, hi] => hi.wrapping_sub(regs.rsp),
     };
-    let start = read_u64(g.wrapping_add(u64::from(config.g_startpc))).unwrap_or(0);
     let mut hash = mix(mix(caller, depth), start);
     let mut frame = regs.rbp;
     for _ in 0..PATH_FRAMES {

@@ -10,6 +10,7 @@ use std::{borrow::Cow, collections::HashMap};
 
 use gimli::{EndianSlice, RunTimeEndian};
 use object::{Object as _, ObjectSection as _};
+use tracer_common::G_PREFIX_WORDS;
 
 use crate::analyse::GoVersion;
 
@@ -45,6 +46,36 @@ pub struct RuntimeOffsets {
     pub source: OffsetSource,
 }
 
+impl RuntimeOffsets {
+    /// Whether the fields the programs read in one block lie where they read them: the running
+    /// `g`'s within its first `G_PREFIX_WORDS` words, and a channel's `dataqsiz`, `buf` and
+    /// `elemsize` in consecutive words. A future Go whose layout moved them is refused rather
+    /// than read wrong.
+    fn check_blocks_read(&self) -> Result<(), OffsetsError> {
+        let g_block = G_PREFIX_WORDS * 8;
+        let beyond = [
+            ("runtime.g.stack.hi", self.g_stack_hi),
+            ("runtime.g.m", self.g_m),
+            ("runtime.g.goid", self.g_goid),
+            ("runtime.g.startpc", self.g_startpc),
+        ]
+        .into_iter()
+        .find(|&(_, offset)| usize::from(offset) + 8 > g_block);
+        if let Some((field, offset)) = beyond {
+            return Err(OffsetsError::BeyondRead {
+                field,
+                offset,
+                limit: g_block,
+            });
+        }
+        let shape = [self.hchan_dataqsiz, self.hchan_buf, self.hchan_elemsize];
+        if shape != [0, 8, 16].map(|word| self.hchan_dataqsiz.saturating_add(word)) {
+            return Err(OffsetsError::ChannelShape(shape));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OffsetsError {
     #[error("cannot read the {section} section: {source}")]
@@ -58,6 +89,19 @@ pub enum OffsetsError {
     /// Missing, or not a constant offset that fits in 16 bits.
     #[error("DWARF has no usable offset for {0}")]
     Field(String),
+    /// A field the programs read in one block with its neighbours lies beyond the block.
+    #[error("{field} at byte {offset} lies beyond the first {limit} bytes the probes read")]
+    BeyondRead {
+        field: &'static str,
+        offset: u16,
+        limit: usize,
+    },
+    /// `runtime.hchan`'s `dataqsiz`, `buf` and `elemsize` are not consecutive words.
+    #[error(
+        "runtime.hchan's dataqsiz, buf and elemsize are at bytes {0:?}, not in consecutive words \
+         as the probes read them"
+    )]
+    ChannelShape([u16; 3]),
     #[error(
         "the runtime struct layout of {version} is unknown: tracer has no table for this Go \
          version and the binary has no usable DWARF"
@@ -283,7 +327,7 @@ impl Layouts {
                 .checked_add(self.offset("runtime.stack", member)?)
                 .ok_or_else(|| OffsetsError::Field(format!("runtime.g.stack.{member}")))
         };
-        Ok(RuntimeOffsets {
+        let offsets = RuntimeOffsets {
             g_stack_lo: in_stack("lo")?,
             g_stack_hi: in_stack("hi")?,
             g_m: g("m")?,
@@ -301,7 +345,9 @@ impl Layouts {
             hchan_recvx: hchan("recvx")?,
             hchan_lock: hchan("lock")?,
             source: OffsetSource::Dwarf,
-        })
+        };
+        offsets.check_blocks_read()?;
+        Ok(offsets)
     }
 
     fn offset(&self, structure: &str, member: &str) -> Result<u16, OffsetsError> {
@@ -341,6 +387,30 @@ mod tests {
 
     fn table(minor: u32) -> RuntimeOffsets {
         offsets_for_version(go(minor)).unwrap_or_else(|| panic!("no table for go1.{minor}"))
+    }
+
+    #[test]
+    fn every_known_layout_fits_the_blocks_the_probes_read_and_another_is_refused() {
+        for minor in 21..=27 {
+            assert!(table(minor).check_blocks_read().is_ok(), "go1.{minor}");
+        }
+        let grown = RuntimeOffsets {
+            g_startpc: 320,
+            ..table(27)
+        };
+        let error = grown.check_blocks_read().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "runtime.g.startpc at byte 320 lies beyond the first 320 bytes the probes read"
+        );
+        let moved = RuntimeOffsets {
+            hchan_elemsize: 32,
+            ..table(27)
+        };
+        assert!(matches!(
+            moved.check_blocks_read(),
+            Err(OffsetsError::ChannelShape([8, 16, 32]))
+        ));
     }
 
     /// The numbers published in docs/go-internals.md §4 (runtime.g) and §5 (hchan).

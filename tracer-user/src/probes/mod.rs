@@ -71,7 +71,7 @@ pub struct AttachedProbes {
     _tables: (
         Array<MapData, SiteParams>,
         Array<MapData, RuntimeConfig>,
-        [Map; 2],
+        [Map; 3],
     ),
     pub attached: usize,
 }
@@ -118,6 +118,7 @@ pub fn attach(
     let stacks = take_map(&mut ebpf, names::STACKS)?;
     let caller_stacks = take_map(&mut ebpf, names::CALLER_STACKS)?;
     let lost = take_map(&mut ebpf, names::LOST)?;
+    let g_prefix = take_map(&mut ebpf, names::G_PREFIX)?;
     let recording = take_map(&mut ebpf, names::RECORDING)?;
     let map_fds = [
         (names::EVENTS, raw_fd(&events)?),
@@ -127,6 +128,7 @@ pub fn attach(
         (names::STACKS, raw_fd(&stacks)?),
         (names::CALLER_STACKS, raw_fd(&caller_stacks)?),
         (names::LOST, raw_fd(&lost)?),
+        (names::G_PREFIX, raw_fd(&g_prefix)?),
         (names::RECORDING, raw_fd(&recording)?),
     ];
     let mut site_array: Array<MapData, SiteParams> =
@@ -207,7 +209,7 @@ pub fn attach(
         watch,
         target,
         pid,
-        _tables: (site_array, config_array, [caller_stacks, lost]),
+        _tables: (site_array, config_array, [caller_stacks, lost, g_prefix]),
         attached: sites.len(),
     };
     probes.watch_only(0..watched.len() as u32)?;
@@ -407,6 +409,14 @@ fn load_program(name: &str, map_fds: &[(&str, RawFd)]) -> Result<OwnedFd, Tracer
             Ok((map, fd, definition))
         })
         .collect::<Result<_, anyhow::Error>>()?;
+    // A map left out would not fail the relocation: its references would point elsewhere.
+    if let Some(missing) = object
+        .maps
+        .keys()
+        .find(|name| !map_fds.iter().any(|(given, _)| given == name))
+    {
+        return Err(anyhow::anyhow!("no map was created for the eBPF object's {missing}").into());
+    }
     object
         .relocate_maps(
             maps.iter()
