@@ -165,7 +165,7 @@ impl<'a> RunningG<'a> {
         let failed = unsafe {
             generated::bpf_probe_read_user(
                 words.cast(),
-                core::mem::size_of::<[u64; G_PREFIX_WORDS]>() as u32,
+                size_of::<[u64; G_PREFIX_WORDS]>() as u32,
                 regs.r14 as *const _,
             )
         } != 0;
