@@ -258,9 +258,9 @@ pub const fn buffer_shape(capacity: u64, element_size: u64) -> u64 {
 /// The capacity bits of a [`buffer_shape`].
 pub const BUFFER_CAPACITY_MASK: u64 = (1 << 48) - 1;
 
-/// Words of the running `runtime.g` the programs read at once for a map event: its stack bounds,
-/// goid, start function and m (offsets 0–304 in Go 1.21–1.27; userspace refuses a layout whose
-/// fields lie further).
+/// Words of the running `runtime.g` the programs read at once for a map event (and a release on a
+/// map call): its stack bounds, goid, start function and m (offsets 0–304 in Go 1.21–1.27;
+/// userspace refuses a layout whose fields lie further).
 pub const G_PREFIX_WORDS: usize = 40;
 
 /// The most `select` cases whose channels are recorded; a larger select is modelled coarsely.

@@ -133,19 +133,6 @@ fn register(regs: &pt_regs, index: u8) -> u64 {
     }
 }
 
-/// The word of `words` at byte `offset` rounded down to a word (userspace checks every offset it
-/// configures lies in the block; 0 beyond it). Bounded on the byte offset, not on an index, so
-/// that the verifier knows the rounded offset stays below the block's end.
-#[inline(always)]
-fn word_at<const WORDS: usize>(words: &[u64; WORDS], offset: u16) -> u64 {
-    let offset = usize::from(offset) & !7;
-    if offset > (WORDS - 1) * 8 {
-        return 0;
-    }
-    // SAFETY: at most the block's last word, and a word-aligned offset into it.
-    unsafe { words.as_ptr().cast::<u8>().add(offset).cast::<u64>().read() }
-}
-
 /// The running `g`'s fields that map events need — stack bounds, goid and start function — read
 /// at once: each `bpf_probe_read_user` costs mostly its fixed part (user reads were 15% of the
 /// CPU time of a fully traced service), so one read of its first words replaces three.
@@ -177,9 +164,24 @@ impl<'a> RunningG<'a> {
         Some(Self { words, config })
     }
 
+    /// The word at byte `offset` rounded down to a word (userspace checks every offset it
+    /// configures lies in the block; 0 beyond it). Bounded on the byte offset, not on an index,
+    /// so that the verifier knows the rounded offset stays below the block's end.
     #[inline(always)]
     fn field(&self, offset: u16) -> u64 {
-        word_at(self.words, offset)
+        let offset = usize::from(offset) & !7;
+        if offset > (G_PREFIX_WORDS - 1) * 8 {
+            return 0;
+        }
+        // SAFETY: at most the block's last word, and a word-aligned offset into it.
+        unsafe {
+            self.words
+                .as_ptr()
+                .cast::<u8>()
+                .add(offset)
+                .cast::<u64>()
+                .read()
+        }
     }
 
     fn goid(&self) -> u64 {
@@ -357,8 +359,7 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     };
     let stack = running.map(|running| running.stack());
     // A map on the goroutine's own stack cannot be shared: not worth an event.
-    let on_own_stack = stack.is_some_and(|[lo, hi]| lo <= object && object < hi);
-    if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_own_stack {
+    if params.flags & site_flags::SKIP_STACK_OBJECTS != 0 && on_stack(stack, object) {
         bump(counter::STACK_FILTERED);
         return 0;
     }
@@ -395,7 +396,10 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     } else {
         0
     };
-    if params.effect == effect::AFTER_MAP_CALL && !map_call_on_own_stack(regs, stack) {
+    // The map the trapped `CALL` passes (in RBX) on the goroutine's own stack: the map
+    // function's probe records nothing (`SKIP_STACK_OBJECTS`), so the release takes effect at
+    // once.
+    if params.effect == effect::AFTER_MAP_CALL && !on_stack(stack, regs.rbx) {
         flags |= event_flags::AFTER_MAP_CALL;
     }
     if params.flags & site_flags::SELECT_CASES != 0 {
@@ -429,13 +433,10 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     0
 }
 
-/// Whether the map the trapped `CALL` passes (in RBX) lies on the goroutine's own stack: the
-/// map function's probe then records nothing (`SKIP_STACK_OBJECTS`), so a release recorded on
-/// the call takes effect at once (see [`effect::AFTER_MAP_CALL`]).
+/// Whether `address` lies within the goroutine's stack bounds (`g.stack`: `lo`, `hi`).
 #[inline(always)]
-fn map_call_on_own_stack(regs: &pt_regs, stack: Option<[u64; 2]>) -> bool {
-    let map = regs.rbx;
-    stack.is_some_and(|[lo, hi]| lo <= map && map < hi)
+fn on_stack(stack: Option<[u64; 2]>, address: u64) -> bool {
+    stack.is_some_and(|[lo, hi]| lo <= address && address < hi)
 }
 
 /// A site's object and what comes with it.
