@@ -317,6 +317,9 @@ pub struct RuntimeConfig {
     /// The traced process (its id in the initial pid namespace, as BPF helpers see it), or
     /// [`ANY_PROCESS`] for the node agent's watch of every `execve`.
     pub target_pid: u32,
+    /// 1: drop a map access that repeats its goroutine's previous recorded event (see
+    /// [`LAST_ACCESS_SLOTS`]); 0: record every access.
+    pub drop_repeats: u32,
 }
 
 /// [`RuntimeConfig::target_pid`] of an exec watch: every process's `execve` is recorded.
@@ -436,7 +439,10 @@ pub mod counter {
     /// Hits while a sampling window's probes were being placed or removed (`RECORDING` off):
     /// not recorded, since they would not be analysed.
     pub const EDGE_SKIPPED: u32 = HITS + super::ProbeClass::ALL.len() as u32;
-    pub const COUNT: u32 = EDGE_SKIPPED + 1;
+    /// Map accesses not recorded because they repeat their goroutine's previous recorded event
+    /// (see [`super::LAST_ACCESS_SLOTS`]).
+    pub const REPEATS_DROPPED: u32 = EDGE_SKIPPED + 1;
+    pub const COUNT: u32 = REPEATS_DROPPED + 1;
 }
 
 /// A watched call ([`ProbeClass::ColdWatch`]) was made, as written into the ring buffer: not an
@@ -463,6 +469,8 @@ pub mod names {
     pub const LOST: &str = "LOST";
     pub const RECORDING: &str = "RECORDING";
     pub const G_PREFIX: &str = "G_PREFIX";
+    pub const LAST_ACCESS: &str = "LAST_ACCESS";
+    pub const MAPS_MADE: &str = "MAPS_MADE";
     /// The program that notices the traced process's `execve`, and its raw tracepoint.
     pub const EXEC_PROGRAM: &str = "process_exec";
     pub const EXEC_TRACEPOINT: &str = "sched_process_exec";
@@ -471,6 +479,27 @@ pub mod names {
 /// Size of the event ring buffer in bytes as compiled (a power-of-two multiple of the page
 /// size); userspace sets the size it is told (`--buffer-size`) when it creates the map.
 pub const RING_BUFFER_BYTES: u32 = 1 << 24;
+
+/// Whether an [`EventKind`] discriminant is an access to a map's contents (`MapAssign` to
+/// `MapIterNext`: not its creation).
+pub const fn is_map_access(kind: u8) -> bool {
+    kind >= EventKind::MapAssign as u8 && kind <= EventKind::MapIterNext as u8
+}
+
+/// Slots of the `LAST_ACCESS` table, indexed by goroutine id modulo its size: each holds a hash
+/// of its goroutine's previous recorded event if that was a map access (goroutine, map,
+/// operation, call path, window, events lost so far and maps made so far at addresses of the
+/// map's bucket), else 0. A map access whose
+/// hash is already there repeats an access with nothing of the goroutine's in between: a map
+/// access changes no clock, so it races with exactly what that access races with, and its report
+/// would name the same two call paths. The kernel drops it and counts it
+/// ([`counter::REPEATS_DROPPED`]). Goroutines that share a slot only overwrite each other's
+/// hash: fewer drops, never a wrong one.
+pub const LAST_ACCESS_SLOTS: u32 = 1 << 12;
+
+/// Buckets of map addresses in the `MAPS_MADE` table, whose count of maps made is part of a
+/// repeat's key (see [`LAST_ACCESS_SLOTS`]): a power of two.
+pub const MAPS_MADE_BUCKETS: u32 = 1 << 12;
 
 /// Most probe sites one target can have (the `SITES` array's size).
 pub const MAX_SITES: u32 = 1 << 18;
@@ -492,7 +521,7 @@ pub const MAX_STACKS: u32 = 1 << 14;
 /// Deepest user stack recorded (the kernel's `PERF_MAX_STACK_DEPTH`).
 pub const MAX_STACK_DEPTH: usize = 127;
 const _: () = assert!(size_of::<SiteParams>() == 24);
-const _: () = assert!(size_of::<RuntimeConfig>() == 24);
+const _: () = assert!(size_of::<RuntimeConfig>() == 28);
 
 #[cfg(test)]
 mod tests {

@@ -23,9 +23,10 @@ use aya_ebpf::{
     EbpfContext as _,
 };
 use tracer_common::{
-    buffer_shape, counter, effect, event_flags, guard, object, register, site_flags, ColdCall,
-    EventKind, KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS,
-    G_PREFIX_WORDS, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
+    buffer_shape, counter, effect, event_flags, guard, is_map_access, object, register, site_flags,
+    ColdCall, EventKind, KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS,
+    G_PREFIX_WORDS, LAST_ACCESS_SLOTS, MAPS_MADE_BUCKETS, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS,
+    RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
 
 /// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
@@ -66,11 +67,22 @@ static LOST: Array<u64> = Array::with_max_entries(1, 0);
 #[map]
 static G_PREFIX: PerCpuArray<[u64; G_PREFIX_WORDS]> = PerCpuArray::with_max_entries(1, 0);
 
-/// 1 while every probe of a sampling window is in place; 0 while they are being placed or
-/// removed, when events would not be analysed (userspace marks the analysed stretch) and are
-/// not worth their program time and ring-buffer space.
+/// The sampling window's number (from 1) while every probe of it is in place; 0 while they are
+/// being placed or removed, when events would not be analysed (userspace marks the analysed
+/// stretch) and are not worth their program time and ring-buffer space.
 #[map]
 static RECORDING: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Each goroutine's previous recorded event, if a map access: see
+/// [`tracer_common::LAST_ACCESS_SLOTS`].
+#[map]
+static LAST_ACCESS: Array<u64> = Array::with_max_entries(LAST_ACCESS_SLOTS, 0);
+
+/// Maps created so far at addresses of each bucket (see [`made_at`]), all CPUs together: part of
+/// a map access's repeat key, so that an access to a new map at a reused address never passes for
+/// a repeat of one to the old map.
+#[map]
+static MAPS_MADE: Array<u64> = Array::with_max_entries(MAPS_MADE_BUCKETS, 0);
 
 /// `BPF_F_USER_STACK`: walk the user stack, not the kernel's.
 const USER_STACK: u64 = 1 << 8;
@@ -91,17 +103,25 @@ fn add(index: u32, amount: u64) {
     }
 }
 
-/// Whether every probe of the window is in place (see `RECORDING`). A volatile read: the
-/// verifier rejects the program when the compiler keeps the map-value pointer around for
-/// unrelated arithmetic.
+/// The window whose probes are all in place, or 0 (see `RECORDING`).
 #[inline(always)]
-fn recording() -> bool {
-    match RECORDING.get_ptr(0) {
-        // SAFETY: a valid map value, written only by userspace; a stale read only moves the
-        // edge of the window by one event, which the analysis marks bound anyway.
-        Some(flag) => (unsafe { core::ptr::read_volatile(flag) }) == 1,
-        None => false,
-    }
+fn window() -> u64 {
+    // SAFETY: a valid map value, written only by userspace; a stale read only moves the edge of
+    // the window by one event, which the analysis marks bound anyway.
+    RECORDING
+        .get_ptr(0)
+        .map_or(0, |window| u64::from(unsafe { read_shared(window) }))
+}
+
+/// A map value's current content. A volatile read: the verifier rejects the program when the
+/// compiler keeps the map-value pointer around for unrelated arithmetic.
+///
+/// # Safety
+/// `value` is a valid map value; other CPUs may write it (a stale read is the caller's concern).
+#[inline(always)]
+unsafe fn read_shared<T: Copy>(value: *const T) -> T {
+    // SAFETY: the caller's.
+    unsafe { core::ptr::read_volatile(value) }
 }
 
 #[inline(always)]
@@ -296,8 +316,9 @@ fn probe(ctx: &ProbeContext, class: ProbeClass, always: bool) -> u32 {
     } else {
         0
     };
-    let result = if always || recording() {
-        record(ctx, class)
+    let window = window();
+    let result = if always || window != 0 {
+        record(ctx, class, window)
     } else {
         skip(ctx, class)
     };
@@ -327,9 +348,10 @@ fn skip(ctx: &ProbeContext, class: ProbeClass) -> u32 {
 
 /// Records the event of the site named by the attach cookie: where its object is, whose
 /// goroutine it is, its key or channel buffer, its caller and stack, then one ring-buffer
-/// record (and one per case for a `select`).
+/// record (and one per case for a `select`) — unless it is a map access that repeats its
+/// goroutine's previous recorded event (see [`LAST_ACCESS_SLOTS`]).
 #[inline(always)]
-fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
+fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
     bump(counter::HITS + class as u32);
     // SAFETY: a uprobe context always carries a cookie (0 when none was set).
     let site = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) } as u32;
@@ -376,18 +398,46 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     } else {
         regs.rip
     };
-    let stack_id = if params.flags & site_flags::CAPTURE_STACK != 0 {
+    let capture_stack = params.flags & site_flags::CAPTURE_STACK != 0;
+    let path = if capture_stack {
         // Zeros, not an absent value: the compiler must not leave the bounds' registers
         // undefined (it may compute with whatever they hold, which the verifier rejects).
-        stack_of(
-            ctx,
-            call_path(
-                regs,
-                caller,
-                stack.unwrap_or([0, 0]),
-                running.map_or(0, |running| running.start()),
-            ),
+        call_path(
+            regs,
+            caller,
+            stack.unwrap_or([0, 0]),
+            running.map_or(0, |running| running.start()),
         )
+    } else {
+        0
+    };
+    let last_access = (goroutine % u64::from(LAST_ACCESS_SLOTS)) as u32;
+    let access = if capture_stack
+        && is_map_access(params.kind)
+        && config.drop_repeats != 0
+        && goroutine != 0
+    {
+        repeat_key(window, goroutine, object, params.kind, path)
+    } else {
+        0
+    };
+    if access != 0
+        && LAST_ACCESS
+            .get_ptr(last_access)
+            // SAFETY: a valid map value; only this goroutine's events write its key there.
+            .is_some_and(|last| unsafe { read_shared(last) } == access)
+    {
+        bump(counter::REPEATS_DROPPED);
+        return 0;
+    }
+    if params.kind == EventKind::MapMake as u8 {
+        if let Some(made) = MAPS_MADE.get_ptr_mut(made_at(object)) {
+            // SAFETY: a valid, aligned map value shared by all CPUs, only changed atomically.
+            unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(made, 1) };
+        }
+    }
+    let stack_id = if capture_stack {
+        stack_of(ctx, path)
     } else {
         -1
     };
@@ -430,7 +480,47 @@ fn record(ctx: &ProbeContext, class: ProbeClass) -> u32 {
     if params.flags & site_flags::SELECT_CASES != 0 {
         emit_select_cases(regs, config, event);
     }
+    if goroutine != 0 {
+        if let Some(last) = LAST_ACCESS.get_ptr_mut(last_access) {
+            // SAFETY: a valid map value; a goroutine's events run one after another, so no
+            // later event of this goroutine can have written its slot yet.
+            unsafe { core::ptr::write_volatile(last, access) };
+        }
+    }
     0
+}
+
+/// What makes a map access a repeat of its goroutine's previous one (never 0): the goroutine,
+/// map, operation and call path, in the same window, with no event lost (all CPUs together) and
+/// no map made at an address of the map's bucket in between.
+#[inline(always)]
+fn repeat_key(window: u64, goroutine: u64, map: u64, kind: u8, path: u64) -> u64 {
+    // SAFETY (both): valid map values, changed only atomically.
+    let lost = LOST
+        .get_ptr(0)
+        .map_or(0, |lost| unsafe { read_shared(lost) });
+    let made = MAPS_MADE
+        .get_ptr(made_at(map))
+        .map_or(0, |made| unsafe { read_shared(made) });
+    [lost, made, goroutine, map, u64::from(kind), path]
+        .into_iter()
+        .fold(window, mix)
+        | 1
+}
+
+/// The `MAPS_MADE` bucket of a map's address: a map made at another address of the bucket only
+/// costs the next access of its bucket's maps its drop.
+#[inline(always)]
+fn made_at(map: u64) -> u32 {
+    (mix(0, map) >> (u64::BITS - MAPS_MADE_BUCKETS.trailing_zeros())) as u32
+}
+
+/// One step of a word-at-a-time hash (a bijection of `hash` for each `word`).
+#[inline(always)]
+fn mix(hash: u64, word: u64) -> u64 {
+    (hash ^ word)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(29)
 }
 
 /// Whether `address` lies within the goroutine's stack bounds (`g.stack`: `lo`, `hi`).
@@ -565,7 +655,7 @@ fn emit(event: RawEvent) {
             let mut event = event;
             if let Some(lost) = lost {
                 // SAFETY: a valid map value; a racy read only delays the hole's mark.
-                event.lost = unsafe { core::ptr::read_volatile(lost) } as u32;
+                event.lost = unsafe { read_shared(lost) } as u32;
             }
             entry.write(event);
             // Userspace drains on a timer: a wakeup per event would cost more than the probe.
@@ -593,11 +683,6 @@ const PATH_FRAMES: usize = 3;
 /// (the same code run by two goroutines). Paths that agree on all of these are taken to be one.
 #[inline(always)]
 fn call_path(regs: &pt_regs, caller: u64, stack: [u64; 2], start: u64) -> u64 {
-    let mix = |hash: u64, word: u64| {
-        (hash ^ word)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(29)
-    };
     let depth = match stack {
         [_, 0] => 0,
         [_, hi] => hi.wrapping_sub(regs.rsp),

@@ -134,6 +134,13 @@ pub struct TraceArgs {
     /// cost on read-heavy programs; write/write races are still found, read/write ones are not.
     #[arg(long)]
     pub no_reads: bool,
+    /// Record every map access. By default the kernel drops an access that repeats its
+    /// goroutine's previous recorded event (the same map, operation and call path, nothing
+    /// else of that goroutine in between, such as the steps of one `for range` loop): it cannot
+    /// change a verdict, and the summary counts it. Use this for exact per-map counts in
+    /// --events recordings.
+    #[arg(long)]
+    pub every_access: bool,
     /// Keep tracing's cost within this share of the target's own CPU time (counted as at least
     /// one CPU's worth, so that a quiet service is traced too: it may cost this share of one
     /// CPU): the probes are in place for windows of 200 ms, a window opening only when the budget has room for it (while

@@ -72,6 +72,8 @@ struct Prepared {
     probe_counts: ProbeCounts,
     /// `--buffer-size`.
     buffer_bytes: u32,
+    /// Not `--every-access`.
+    drop_repeats: bool,
 }
 
 impl Prepared {
@@ -91,6 +93,7 @@ impl Prepared {
             completed_at_next_event: Arc::new(completed_at_next_event),
             probe_counts,
             buffer_bytes: args.buffer_size,
+            drop_repeats: !args.every_access,
         })
     }
 
@@ -130,7 +133,7 @@ impl Prepared {
         pid: u32,
         exit: Option<&OwnedFd>,
     ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
-        let config = sites::runtime_config(&self.binary.offsets, pid);
+        let config = sites::runtime_config(&self.binary.offsets, pid, self.drop_repeats);
         let attached = probes::attach(
             &self.sites,
             &self.watched,

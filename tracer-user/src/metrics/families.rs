@@ -132,7 +132,7 @@ pub(super) struct KernelHandles {
     events: Tallies,
     dropped: Tally,
     probe_hits: [Tally; ProbeClass::ALL.len()],
-    skipped: [Tally; 4],
+    skipped: [Tally; 5],
 }
 
 impl KernelFamilies {
@@ -174,7 +174,8 @@ impl KernelFamilies {
                 "tracer_kernel_skipped_total",
                 "Probe hits the kernel recorded no event or no stack for: maps on the \
                  goroutine's own stack (never shared), unreadable goroutine ids, failed stack \
-                 walks, hits while a sampling window's probes were being placed or removed.",
+                 walks, hits while a sampling window's probes were being placed or removed, map \
+                 accesses repeating their goroutine's previous event.",
                 &["executable", "reason"],
             ),
         }
@@ -198,6 +199,7 @@ impl KernelFamilies {
                 "goid_unreadable",
                 "stack_failed",
                 "window_edge",
+                "repeated_access",
             ]
             .map(|reason| with(&self.skipped, reason)),
         }
@@ -226,6 +228,7 @@ impl KernelHandles {
             kernel.goid_unreadable,
             kernel.stack_failed,
             kernel.edge_skipped,
+            kernel.repeats_dropped,
         ]) {
             tally.to(total);
         }

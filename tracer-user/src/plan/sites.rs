@@ -97,7 +97,9 @@ pub fn kernel_sites<'a>(
 }
 
 /// The runtime layout the programs need, from the binary's offsets, for process `pid`.
-pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32) -> RuntimeConfig {
+/// What the programs need besides the sites: the runtime's layout, the process, and whether a
+/// map access repeating its goroutine's previous recorded event is dropped (`drop_repeats`).
+pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32, drop_repeats: bool) -> RuntimeConfig {
     RuntimeConfig {
         g_goid: offsets.g_goid,
         g_parent_goid: offsets.g_parent_goid,
@@ -111,6 +113,7 @@ pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32) -> RuntimeConfig {
         hchan_elemsize: offsets.hchan_elemsize,
         hchan_recvx: offsets.hchan_recvx,
         target_pid: pid,
+        drop_repeats: u32::from(drop_repeats),
     }
 }
 

@@ -65,13 +65,17 @@ pub struct AttachedProbes {
     /// The executable as a path the kernel can open.
     target: CString,
     pid: u32,
-    /// 1 while every probe is in place (see [`AttachedProbes::pause`]).
+    /// The window's number while every probe is in place, else 0 (see
+    /// [`AttachedProbes::pause`]).
     recording: Array<MapData, u32>,
+    /// The last window's number: each window gets a new one, so that a map access in one never
+    /// passes for a repeat of an access in an earlier one.
+    window: u32,
     /// The per-site parameters and runtime layout the programs read.
     _tables: (
         Array<MapData, SiteParams>,
         Array<MapData, RuntimeConfig>,
-        [Map; 3],
+        [Map; 5],
     ),
     pub attached: usize,
 }
@@ -120,6 +124,8 @@ pub fn attach(
     let lost = take_map(&mut ebpf, names::LOST)?;
     let g_prefix = take_map(&mut ebpf, names::G_PREFIX)?;
     let recording = take_map(&mut ebpf, names::RECORDING)?;
+    let last_access = take_map(&mut ebpf, names::LAST_ACCESS)?;
+    let maps_made = take_map(&mut ebpf, names::MAPS_MADE)?;
     let map_fds = [
         (names::EVENTS, raw_fd(&events)?),
         (names::COUNTERS, raw_fd(&counters)?),
@@ -130,6 +136,8 @@ pub fn attach(
         (names::LOST, raw_fd(&lost)?),
         (names::G_PREFIX, raw_fd(&g_prefix)?),
         (names::RECORDING, raw_fd(&recording)?),
+        (names::LAST_ACCESS, raw_fd(&last_access)?),
+        (names::MAPS_MADE, raw_fd(&maps_made)?),
     ];
     let mut site_array: Array<MapData, SiteParams> =
         Array::try_from(site_table).map_err(anyhow::Error::from)?;
@@ -204,12 +212,17 @@ pub fn attach(
         links: Vec::new(),
         _permanent: permanent,
         recording,
+        window: 0,
         _exec_watch: exec_watch,
         classes,
         watch,
         target,
         pid,
-        _tables: (site_array, config_array, [caller_stacks, lost, g_prefix]),
+        _tables: (
+            site_array,
+            config_array,
+            [caller_stacks, lost, g_prefix, last_access, maps_made],
+        ),
         attached: sites.len(),
     };
     probes.watch_only(0..watched.len() as u32)?;
@@ -271,7 +284,14 @@ impl AttachedProbes {
     }
 
     fn set_recording(&mut self, on: bool) {
-        if let Err(error) = self.recording.set(0, u32::from(on), 0) {
+        let window = match on {
+            true => {
+                self.window = self.window.checked_add(1).unwrap_or(1);
+                self.window
+            }
+            false => 0,
+        };
+        if let Err(error) = self.recording.set(0, window, 0) {
             // Only a bug could cause this; the analysis marks stay right either way.
             log::warn!("could not switch the probes' recording: {error}");
         }

@@ -63,6 +63,9 @@ pub struct KernelCounters {
     pub stack_failed: u64,
     /// Hits while a window's probes were being placed or removed (not recorded).
     pub edge_skipped: u64,
+    /// Map accesses repeating their goroutine's previous recorded event (not recorded: they
+    /// cannot change a verdict).
+    pub repeats_dropped: u64,
 }
 
 /// Running totals over the decoded events.
@@ -251,11 +254,12 @@ impl Summary {
             text,
             "tracer: probe hits: map {map_op}, call {call_entry}, return {call_return}, inline sync \
              {sync_inline}, cold-code watch {cold_watch} ({} single-stepped; {:.1} ms in the \
-             programs); {} map operations on goroutine stacks skipped; {} hits while windows \
-             opened or closed not recorded",
+             programs); {} map operations on goroutine stacks skipped; {} repeated map accesses \
+             and {} hits while windows opened or closed not recorded",
             self.kernel.single_stepped,
             self.kernel.program_ns as f64 / 1e6,
             self.kernel.stack_filtered,
+            self.kernel.repeats_dropped,
             self.kernel.edge_skipped
         );
         if let Some(cost) = self.cost {
@@ -369,6 +373,7 @@ mod tests {
         summary.kernel.single_stepped = 7;
         summary.kernel.program_ns = 2_500_000;
         summary.kernel.stack_filtered = 5;
+        summary.kernel.repeats_dropped = 6;
         summary.cost = Some(TracingCost {
             windows: 3,
             cold_windows: 2,
@@ -386,7 +391,8 @@ mod tests {
         assert!(
             text.contains(
                 "probe hits: map 10, call 20, return 30, inline sync 40, cold-code watch 50 (7 \
-                 single-stepped; 2.5 ms in the programs); 5 map"
+                 single-stepped; 2.5 ms in the programs); 5 map operations on goroutine stacks \
+                 skipped; 6 repeated map accesses and 0 hits"
             ),
             "{text}"
         );

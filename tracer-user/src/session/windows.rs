@@ -148,6 +148,7 @@ pub(super) fn kernel_counters(channels: &KernelChannels) -> KernelCounters {
         goid_unreadable: channels.counter(counter::GOID_UNREADABLE),
         stack_failed: channels.counter(counter::STACK_FAILED),
         edge_skipped: channels.counter(counter::EDGE_SKIPPED),
+        repeats_dropped: channels.counter(counter::REPEATS_DROPPED),
     }
 }
 
