@@ -424,7 +424,8 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
     if access != 0
         && LAST_ACCESS
             .get_ptr(last_access)
-            // SAFETY: a valid map value; only this goroutine's events write its key there.
+            // SAFETY: a valid map value; only this goroutine's events write its key there
+            // (goroutines sharing the slot write others).
             .is_some_and(|last| unsafe { read_shared(last) } == access)
     {
         bump(counter::REPEATS_DROPPED);

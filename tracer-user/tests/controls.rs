@@ -10,13 +10,14 @@ use serde_json::Value;
 const READS: [&str; 3] = ["read", "iterate", "iterate-next"];
 const WRITES: [&str; 3] = ["assign", "delete", "clear"];
 
-/// (probes attached, events) of one traced run of the syncseq fixture.
+/// (probes attached, events) of one traced run of the syncseq fixture, every access recorded
+/// (without reads, two writes a read separated would repeat each other).
 fn trace(version: &str, extra: &[&str]) -> (u64, Vec<Value>) {
     let fixture = built_fixture("syncseq", version, Variant::Default);
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
     let output = tracer()
-        .arg("run")
+        .args(["run", "--every-access"])
         .args(extra)
         .arg("--events")
         .arg(&events)

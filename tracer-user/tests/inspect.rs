@@ -173,8 +173,9 @@ fn cgo_executables_are_traced() {
     let dir = tempfile::tempdir().unwrap();
     let path = build_cgo("1.24.11", dir.path());
     let events = dir.path().join("events.jsonl");
+    // Every access: the writes of the fixture's loop repeat one another.
     let output = tracer()
-        .args(["run", "--events"])
+        .args(["run", "--every-access", "--events"])
         .arg(&events)
         .arg(&path)
         .output()

@@ -75,8 +75,19 @@ fn stop(tracer: Child, signal: i32) -> (Option<i32>, String) {
     (output.status.code(), stderr)
 }
 
-fn all_bytes_are(bytes: &[(u64, u8)], value: u8) -> bool {
-    bytes.iter().all(|&(_, byte)| byte == value)
+/// Whether every site of `before` holds a breakpoint `now`: an `INT3`, or, on a 5-byte NOP
+/// whose probe has been hit, the `CALL` into the kernel's uprobe trampoline that replaces it
+/// (Linux 6.18 on).
+fn all_probed(before: &[(u64, u8)], now: &[(u64, u8)]) -> bool {
+    const NOP5_FIRST: u8 = 0x0f;
+    const CALL: u8 = 0xe8;
+    before.len() == now.len()
+        && before
+            .iter()
+            .zip(now)
+            .all(|(&(at, original), &(at_now, byte))| {
+                at == at_now && (byte == INT3 || (original == NOP5_FIRST && byte == CALL))
+            })
 }
 
 fn no_breakpoint(bytes: &[(u64, u8)]) -> bool {
@@ -107,7 +118,7 @@ fn detach_on_sigint_leaves_target_healthy(version: &str) {
     let tracer = attach_and_see_events(target.pid, &events, 1000);
     let during = probed_bytes(target.pid, &binary);
     assert!(
-        all_bytes_are(&during, INT3),
+        all_probed(&before, &during),
         "go{version}: probes not in place while tracing: {during:x?}"
     );
 
@@ -283,7 +294,7 @@ fn a_killed_tracer_leaves_the_target_healthy() {
     let before = probed_bytes(target.pid, &binary);
     let events = dir.path().join("events.jsonl");
     let tracer = attach_and_see_events(target.pid, &events, 1000);
-    assert!(all_bytes_are(&probed_bytes(target.pid, &binary), INT3));
+    assert!(all_probed(&before, &probed_bytes(target.pid, &binary)));
     let (code, _) = stop(tracer, libc::SIGKILL);
     assert_eq!(code, None, "killed by a signal");
     wait_for("the kernel to remove the probes", TIMEOUT, || {
@@ -312,7 +323,7 @@ fn two_tracers_on_one_process_are_independent() {
     let second = attach_and_see_events(target.pid, &second_events, 1000);
     let (code, stderr) = stop(second, libc::SIGINT);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(all_bytes_are(&probed_bytes(target.pid, &binary), INT3));
+    assert!(all_probed(&before, &probed_bytes(target.pid, &binary)));
     let seen = line_count(&first_events);
     wait_for("the first tracer to go on", TIMEOUT, || {
         line_count(&first_events) > seen + 1000

@@ -54,6 +54,14 @@ pub fn kernel_emulates(code: &[u8]) -> bool {
     }
 }
 
+/// Whether `code` starts with the 5-byte NOP (`0F 1F 44 00 00`) whose uprobe Linux optimizes
+/// (6.18 on x86-64): after the first hit the kernel replaces the breakpoint with a `CALL` into
+/// a trampoline of its own, which pushes a return address below the stack pointer — where the
+/// `RETURNED_HERE` guard looks for the one the traced call left.
+pub fn kernel_may_optimize(code: &[u8]) -> bool {
+    code.starts_with(&[0x0f, 0x1f, 0x44, 0x00, 0x00])
+}
+
 /// A direct call found in a function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallSite {

@@ -246,15 +246,18 @@ fn probe_after_call(
     // return address below its stack pointer. Where that probe would be single-stepped, a
     // completion that can wait is made up after the call's own entry event instead, which the
     // paths that jump there never record.
+    // The guard cannot tell the paths apart on a 5-byte NOP, whose probe the kernel may turn
+    // into a call that overwrites the word it reads.
     if function.is_branch_target(return_to.ip()) {
-        let single_stepped = !disasm::kernel_emulates(function.bytes_from(return_to.ip()));
-        if callee.completes_at_next_event && single_stepped {
+        let code = function.bytes_from(return_to.ip());
+        let guardable = callee.joinable && !disasm::kernel_may_optimize(code);
+        if callee.completes_at_next_event && !(guardable && disasm::kernel_emulates(code)) {
             return Some(CallerProbe {
                 unprobed: true,
                 ..CallerProbe::at(return_to.ip())
             });
         }
-        return callee.joinable.then_some(CallerProbe {
+        return guardable.then_some(CallerProbe {
             guarded: true,
             ..CallerProbe::at(return_to.ip())
         });
@@ -683,6 +686,18 @@ mod tests {
             probes_of_callee(&jumped, &HashSet::new(), receive())[&GET],
             vec![CallerProbe {
                 guarded: true,
+                ..CallerProbe::at(CALLER + 5)
+            }]
+        );
+        // On a 5-byte NOP the kernel may replace the breakpoint with a call of its own, which
+        // overwrites the word the guard reads: no guarded probe there.
+        let mut long_nop = encoded_call(CALLER, GET);
+        long_nop.extend([0x0f, 0x1f, 0x44, 0x00, 0x00, 0xeb, 0xf9]); // NOPL 0(AX)(AX*1); JMP back
+        assert!(probes_of(&long_nop, &HashSet::new()).is_empty());
+        assert_eq!(
+            probes_of_callee(&long_nop, &HashSet::new(), receive())[&GET],
+            vec![CallerProbe {
+                unprobed: true,
                 ..CallerProbe::at(CALLER + 5)
             }]
         );
