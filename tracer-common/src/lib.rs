@@ -486,7 +486,7 @@ pub const fn is_map_access(kind: u8) -> bool {
     kind >= EventKind::MapAssign as u8 && kind <= EventKind::MapIterNext as u8
 }
 
-/// Slots of the `LAST_ACCESS` table, indexed by goroutine id modulo its size: each holds a hash
+/// Slots of the `LAST_ACCESS` table, indexed by a hash of the goroutine id: each holds a hash
 /// of its goroutine's previous recorded event if that was a map access (goroutine, map,
 /// operation, call path, window, events lost so far and maps made so far at addresses of the
 /// map's bucket), else 0. A map access whose

@@ -411,25 +411,33 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
     } else {
         0
     };
-    let last_access = (goroutine % u64::from(LAST_ACCESS_SLOTS)) as u32;
-    let access = if capture_stack
-        && is_map_access(params.kind)
-        && config.drop_repeats != 0
-        && goroutine != 0
-    {
-        repeat_key(window, goroutine, object, params.kind, path)
-    } else {
-        0
-    };
-    if access != 0
-        && LAST_ACCESS
-            .get_ptr(last_access)
+    // Checked and written here rather than after the record: values carried to the end of the
+    // program keep the verifier from merging its paths (it explored twice as many
+    // instructions), and the written key already covers a record that fails (a lost event).
+    if goroutine != 0 {
+        let access = if capture_stack && is_map_access(params.kind) && config.drop_repeats != 0 {
+            repeat_key(window, goroutine, object, params.kind, path)
+        } else {
+            0
+        };
+        // Hashed, so that goroutines of neighbouring ids, running on other CPUs, seldom write
+        // one cache line.
+        let slot = (mix(0, goroutine) >> (u64::BITS - LAST_ACCESS_SLOTS.trailing_zeros())) as u32;
+        if let Some(last) = LAST_ACCESS.get_ptr_mut(slot) {
             // SAFETY: a valid map value; only this goroutine's events write its key there
-            // (goroutines sharing the slot write others).
-            .is_some_and(|last| unsafe { read_shared(last) } == access)
-    {
-        bump(counter::REPEATS_DROPPED);
-        return 0;
+            // (goroutines sharing the slot write others), one after another.
+            let previous = unsafe { read_shared(last) };
+            if access != 0 && previous == access {
+                bump(counter::REPEATS_DROPPED);
+                return 0;
+            }
+            // Written only when it changes (most events find 0 and leave 0): a write takes the
+            // cache line from the other CPUs.
+            if previous != access {
+                // SAFETY: as above.
+                unsafe { core::ptr::write_volatile(last, access) };
+            }
+        }
     }
     if params.kind == EventKind::MapMake as u8 {
         if let Some(made) = MAPS_MADE.get_ptr_mut(made_at(object)) {
@@ -480,13 +488,6 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
     emit(event);
     if params.flags & site_flags::SELECT_CASES != 0 {
         emit_select_cases(regs, config, event);
-    }
-    if goroutine != 0 {
-        if let Some(last) = LAST_ACCESS.get_ptr_mut(last_access) {
-            // SAFETY: a valid map value; a goroutine's events run one after another, so no
-            // later event of this goroutine can have written its slot yet.
-            unsafe { core::ptr::write_volatile(last, access) };
-        }
     }
     0
 }
@@ -691,6 +692,13 @@ fn call_path(regs: &pt_regs, caller: u64, stack: [u64; 2], start: u64) -> u64 {
     let mut hash = mix(mix(caller, depth), start);
     let mut frame = regs.rbp;
     for _ in 0..PATH_FRAMES {
+        // Frame records live on the goroutine's stack: past its top (the chain ends at 0 above a
+        // goroutine's first function) a read would fault, which costs more than the rest of the
+        // program (a goroutine looping over a map in its first function paid two per access).
+        let [lo, hi] = stack;
+        if hi != 0 && (frame < lo || frame >= hi) {
+            break;
+        }
         // SAFETY: a user-memory read that fails cleanly on a bad address.
         let Ok([outer_frame, return_address]) =
             (unsafe { bpf_probe_read_user(frame as *const [u64; 2]) })
