@@ -245,23 +245,11 @@ fn repeats_dropped(version: &str) {
             _ => {}
         }
     }
-    let dropped = repeats_in_summary(&stderr);
+    let dropped = number_before(&stderr, " repeated map accesses");
     assert!(
         not_recorded > 0 && dropped >= not_recorded,
         "go{version}: {not_recorded} writes not recorded, {dropped} repeats counted: {stderr}"
     );
-}
-
-/// The summary's count of repeated map accesses not recorded.
-fn repeats_in_summary(stderr: &str) -> u64 {
-    let (before, _) = stderr
-        .split_once(" repeated map accesses")
-        .unwrap_or_else(|| panic!("no count of repeats in {stderr:?}"));
-    before
-        .rsplit(' ')
-        .next()
-        .and_then(|number| number.parse().ok())
-        .unwrap_or_else(|| panic!("no count of repeats before {before:?}"))
 }
 
 mod repeated_writes {

@@ -380,20 +380,29 @@ pub fn line_count(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
 }
 
+/// The number written just before the last `marker` in `text`.
+pub fn number_before(text: &str, marker: &str) -> u64 {
+    let (before, _) = text
+        .rsplit_once(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in {text:?}"));
+    before
+        .rsplit(' ')
+        .next()
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no number before {marker:?} in {text:?}"))
+}
+
 /// The number before " dropped" in tracer's summary on standard error.
 pub fn dropped_in_summary(stderr: &str) -> u64 {
     let line = stderr
         .lines()
         .find(|line| line.starts_with("tracer: traced for"))
         .unwrap_or_else(|| panic!("no summary in {stderr:?}"));
-    let before = line
-        .strip_suffix(" dropped")
-        .unwrap_or_else(|| panic!("summary does not end in drops: {line:?}"));
-    before
-        .rsplit(' ')
-        .next()
-        .and_then(|number| number.parse().ok())
-        .unwrap_or_else(|| panic!("no drop count in {line:?}"))
+    assert!(
+        line.ends_with(" dropped"),
+        "summary does not end in drops: {line:?}"
+    );
+    number_before(line, " dropped")
 }
 
 /// A plain HTTP/1.0 GET: (status code, body).
