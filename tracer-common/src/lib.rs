@@ -489,10 +489,9 @@ pub const fn is_map_access(kind: u8) -> bool {
 /// Slots of the `LAST_ACCESS` table, indexed by a hash of the goroutine id: each holds a hash
 /// of its goroutine's previous recorded event if that was a map access (goroutine, map,
 /// operation, call path, window, events lost so far and maps made so far at addresses of the
-/// map's bucket), else 0. A map access whose
-/// hash is already there repeats an access with nothing of the goroutine's in between: a map
-/// access changes no clock, so it races with exactly what that access races with, and its report
-/// would name the same two call paths. The kernel drops it and counts it
+/// map's bucket), else 0. A map access whose hash is already there repeats an access with
+/// nothing of the goroutine's in between: a map access changes no clock, so it races with
+/// exactly what that access races with, and its report would name the same two call paths. The kernel drops it and counts it
 /// ([`counter::REPEATS_DROPPED`]). Goroutines that share a slot only overwrite each other's
 /// hash: fewer drops, never a wrong one.
 pub const LAST_ACCESS_SLOTS: u32 = 1 << 12;

@@ -428,7 +428,7 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
         };
         // Hashed, so that goroutines of neighbouring ids, running on other CPUs, seldom write
         // one cache line.
-        let slot = (mix(0, goroutine) >> (u64::BITS - LAST_ACCESS_SLOTS.trailing_zeros())) as u32;
+        let slot = bucket(goroutine, LAST_ACCESS_SLOTS);
         if let Some(last) = LAST_ACCESS.get_ptr_mut(slot) {
             // SAFETY: a valid map value; only this goroutine's events write its key there
             // (goroutines sharing the slot write others), one after another.
@@ -520,7 +520,14 @@ fn repeat_key(window: u64, goroutine: u64, map: u64, kind: u8, path: u64) -> u64
 /// costs the next access of its bucket's maps its drop.
 #[inline(always)]
 fn made_at(map: u64) -> u32 {
-    (mix(0, map) >> (u64::BITS - MAPS_MADE_BUCKETS.trailing_zeros())) as u32
+    bucket(map, MAPS_MADE_BUCKETS)
+}
+
+/// Which of `buckets` (a power of two) `word` falls in: the top bits of its hash, so that
+/// neighbouring words spread.
+#[inline(always)]
+fn bucket(word: u64, buckets: u32) -> u32 {
+    (mix(0, word) >> (u64::BITS - buckets.trailing_zeros())) as u32
 }
 
 /// One step of a word-at-a-time hash (a bijection of `hash` for each `word`).
