@@ -40,7 +40,8 @@ const ATTACHED: &str = "the goroutine holds a slot";
 struct Goroutine {
     /// Its own epoch on top while it holds a slot.
     clock: SharedClock,
-    /// Attached on first need: a goroutine that only acquires never takes one.
+    /// Taken at its first map access since it had none: only records need a goroutine's own
+    /// epochs, so one that only synchronises never widens the clocks.
     slot: Option<Slot>,
     created_at: Option<SiteId>,
 }
@@ -53,11 +54,13 @@ impl Clocked for Goroutine {
 
 impl Goroutine {
     /// Starts the next epoch: what the goroutine does from now on is not ordered before what it
-    /// just released or spawned.
+    /// just released or spawned. A goroutine without a slot has no epoch to start: no record
+    /// names it, and its next access takes a slot at a time nobody knows yet.
     fn tick(&mut self, slots: &mut Slots, now: u64) {
-        let slot = self.slot.expect(ATTACHED);
-        let time = slots.tick(slot, now);
-        self.clock.set_own(Epoch { slot, time });
+        if let Some(slot) = self.slot {
+            let time = slots.tick(slot, now);
+            self.clock.set_own(Epoch { slot, time });
+        }
     }
 }
 
@@ -211,8 +214,9 @@ impl Engine {
     }
 
     fn spawn(&mut self, parent: GoroutineId, child: GoroutineId, site: SiteId) {
-        self.attach(parent);
-        let inherited = present(&mut self.goroutines, parent).clock.handed_down();
+        let inherited = admit(&mut self.goroutines, &mut self.slots, parent)
+            .clock
+            .handed_down();
         let child = admit(&mut self.goroutines, &mut self.slots, child);
         child.clock.join(&inherited);
         child.created_at = Some(site);
@@ -226,8 +230,7 @@ impl Engine {
     }
 
     fn release(&mut self, goroutine: GoroutineId, object: Address, how: Release) {
-        self.attach(goroutine);
-        let goroutine = present(&mut self.goroutines, goroutine);
+        let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
         match how {
             Release::Store => self.sync_objects.release(object, &goroutine.clock),
             Release::Merge => self.sync_objects.release_merge(object, &goroutine.clock),

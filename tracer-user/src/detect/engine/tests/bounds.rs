@@ -1,7 +1,7 @@
 //! The engine's bounds: slot reuse and preemption, evictions of goroutines, objects and maps.
 //! Each may lose a race (counted), none may invent one or order what is not ordered.
 
-use super::{Limits, Trace, LOCK, MAP};
+use super::{Limits, Trace, LOCK, MAIN, MAP};
 
 const WRITE: bool = true;
 const OTHER_LOCK: u64 = 0xc000_2008;
@@ -22,8 +22,9 @@ mod slot_reuse {
     /// 3's write before 9's.
     fn reused_by_a_new_goroutine(handed_over: bool) -> Trace {
         let mut t = Trace::with_limits(limits(2));
+        t.hold_slot(2); // slot 0
         t.release(2, LOCK).release(2, LOCK).release(2, LOCK);
-        t.acquire(9, LOCK).release(9, UNRELATED); // 9 takes slot 1
+        t.acquire(9, LOCK).hold_slot(9); // slot 1
         t.exit(2);
         t.write(3, MAP, 1); // slot 0 again
         if handed_over {
@@ -43,6 +44,27 @@ mod slot_reuse {
     #[test]
     fn the_new_owner_is_ordered_by_its_own_edges() {
         reused_by_a_new_goroutine(true).assert_silent();
+    }
+
+    /// Only map accesses take slots: a thousand goroutines that lock, unlock and exit between
+    /// two writers' accesses take none, and still order them.
+    #[test]
+    fn goroutines_that_only_synchronise_take_no_slot() {
+        let mut t = Trace::with_limits(limits(4));
+        t.write(MAIN, MAP, 1).release(MAIN, LOCK);
+        for goroutine in 2..1002 {
+            t.spawn(MAIN, goroutine, 2);
+            t.acquire(goroutine, LOCK)
+                .release(goroutine, LOCK)
+                .exit(goroutine);
+        }
+        t.acquire(MAIN, LOCK)
+            .write(MAIN, MAP, 3)
+            .release(MAIN, LOCK);
+        t.acquire(1002, LOCK).write(1002, MAP, 4);
+        t.assert_silent();
+        let stats = t.engine.stats();
+        assert_eq!((stats.slots, stats.slot_preemptions), (2, 0));
     }
 
     /// Goroutine 2's write names slot 0; reusing the slot forgets it (a lost race, counted)
@@ -71,8 +93,8 @@ mod slot_reuse {
         if learned {
             t.acquire(2, LOCK);
         }
-        t.release(2, UNRELATED); // 2 takes slot 1
-        t.release(3, UNRELATED); // preempts 2 (no records), not 1 (records)
+        t.hold_slot(2); // slot 1
+        t.hold_slot(3); // preempts 2 (no records), not 1 (records)
         t.write(2, MAP, 2); // preempts 3
         let stats = t.engine.stats();
         assert_eq!(
@@ -95,8 +117,8 @@ mod slot_reuse {
     fn a_later_owners_epoch_does_not_stand_for_an_earlier_owners_release() {
         let mut t = Trace::with_limits(limits(2));
         t.write(1, MAP, 1).release(1, OTHER_LOCK); // 1 takes slot 0
-        t.acquire(2, OTHER_LOCK).release(2, LOCK); // 2 takes slot 1
-        t.release(3, UNRELATED); // preempts 2 (no records), not 1 (records)
+        t.acquire(2, OTHER_LOCK).hold_slot(2).release(2, LOCK); // 2 takes slot 1
+        t.hold_slot(3).release(3, UNRELATED); // preempts 2 (no records), not 1 (records)
         t.acquire(4, UNRELATED).acquire(4, LOCK);
         t.write(4, MAP, 2);
         assert_eq!(t.engine.stats().slot_preemptions, 2);

@@ -11,6 +11,8 @@ use super::{Access, Address, Engine, GoroutineId, Limits, Operation, RaceReport,
 const MAIN: GoroutineId = 1;
 const MAP: Address = 0xc000_1000;
 const LOCK: Address = 0xc000_2000;
+/// A map whose history tests discard (see [`Trace::hold_slot`]).
+const SCRATCH: Address = 0xc000_3000;
 
 /// Feeds operations to an engine in stream order and collects what it reports.
 struct Trace {
@@ -92,6 +94,12 @@ impl Trace {
             write,
             site,
         })
+    }
+
+    /// `goroutine` takes a slot (goroutines take one at a map access) that no record names:
+    /// it reads a scratch map, then a new map is made at that address.
+    fn hold_slot(&mut self, goroutine: GoroutineId) -> &mut Self {
+        self.read(goroutine, SCRATCH, 0).created(SCRATCH)
     }
 
     fn gap(&mut self, goroutines: Option<Vec<GoroutineId>>) -> &mut Self {
