@@ -290,7 +290,7 @@ impl SharedClock {
     }
 
     /// Writes `epoch` into the vector (copying it if shared) unless the vector knows it.
-    fn fold(&mut self, epoch: Epoch) {
+    pub fn fold(&mut self, epoch: Epoch) {
         if self.vector.get(epoch.slot) < epoch.time {
             Rc::make_mut(&mut self.vector).set(epoch.slot, epoch.time);
         }

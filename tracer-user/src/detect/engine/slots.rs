@@ -10,7 +10,7 @@
 //! clocks and get another slot when they next need one) and has their records forgotten: that can
 //! hide a race, never invent one.
 
-use super::clock::{Epoch, Slot, Time, VectorClock};
+use super::clock::{Epoch, SharedClock, Slot, Time};
 use super::model::GoroutineId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,9 @@ pub(crate) struct Reclaimed {
 
 pub(crate) struct Slots {
     slots: Vec<SlotState>,
+    /// Every slot's last issued time, kept as a shared clock so that handing it out (see
+    /// [`Slots::times`]) copies nothing; a tick after that copies one chunk.
+    times: SharedClock,
     free: Vec<Slot>,
     /// How many slots there may be now (every clock's width), doubled up to `max` as needed.
     width: usize,
@@ -64,6 +67,7 @@ impl Slots {
     pub fn new(max: usize) -> Self {
         Self {
             slots: Vec::new(),
+            times: SharedClock::default(),
             free: Vec::new(),
             width: max.clamp(1, INITIAL_WIDTH),
             max: max.max(1),
@@ -131,7 +135,9 @@ impl Slots {
         state.time += 1;
         state.last_used = now;
         self.exhausted |= state.time >= self.time_limit;
-        state.time
+        let time = state.time;
+        self.times.fold(Epoch { slot, time });
+        time
     }
 
     /// Whether `epoch` was issued to its slot's current owner. Knowing such an epoch means
@@ -143,14 +149,10 @@ impl Slots {
             .is_some_and(|state| epoch.time >= state.owner_since)
     }
 
-    /// Every slot's last issued time: whoever knows it is ordered after everything recorded.
-    pub fn times(&self) -> VectorClock {
-        VectorClock::from(
-            self.slots
-                .iter()
-                .map(|state| state.time)
-                .collect::<Vec<_>>(),
-        )
+    /// Every slot's last issued time: whoever knows it is ordered after everything recorded,
+    /// and knows at least what any clock knows.
+    pub fn times(&self) -> &SharedClock {
+        &self.times
     }
 
     pub fn touch(&mut self, slot: Slot, now: u64) {
