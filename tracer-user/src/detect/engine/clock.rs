@@ -192,6 +192,10 @@ pub(crate) struct SharedClock {
     extra: Option<Epoch>,
     /// The version of a vector `vector` is known to include: the last one joined.
     includes: Version,
+    /// Some time known here may be of an epoch still running (learnt from every slot's latest
+    /// time, see `Slots::times`) rather than from the release or spawn that ended it: knowing
+    /// such an epoch does not mean knowing what its owner knew at its end.
+    knows_running_epochs: bool,
 }
 
 impl From<VectorClock> for SharedClock {
@@ -201,6 +205,7 @@ impl From<VectorClock> for SharedClock {
             own: None,
             extra: None,
             includes: 0,
+            knows_running_epochs: false,
         }
     }
 }
@@ -216,6 +221,17 @@ impl SharedClock {
 
     pub fn own(&self) -> Option<Epoch> {
         self.own
+    }
+
+    /// Whether knowing one of this clock's epochs may not mean knowing what its owner knew when
+    /// the epoch ended (see `knows_running_epochs`).
+    pub fn knows_running_epochs(&self) -> bool {
+        self.knows_running_epochs
+    }
+
+    /// Marks this clock as holding times of epochs that may still be running.
+    pub fn mark_running_epochs(&mut self) {
+        self.knows_running_epochs = true;
     }
 
     /// Makes `epoch` the owner's current one; the previous one stays known.
@@ -244,6 +260,7 @@ impl SharedClock {
             own: None,
             extra: self.own,
             includes: self.includes,
+            knows_running_epochs: self.knows_running_epochs,
         }
     }
 
@@ -252,6 +269,7 @@ impl SharedClock {
     /// only when both know something the other does not; when `other` knows more in every
     /// entry, its vector is shared instead.
     pub fn join(&mut self, other: &Self) {
+        self.knows_running_epochs |= other.knows_running_epochs;
         let theirs = other.vector.version;
         if theirs == self.vector.version || theirs == self.includes {
             // Nothing to learn from the vector.

@@ -65,9 +65,11 @@ const TIME_LIMIT: Time = Time::MAX - 16;
 impl Slots {
     /// `max` is raised to 1; one event needs at most one newly attached slot.
     pub fn new(max: usize) -> Self {
+        let mut times = SharedClock::default();
+        times.mark_running_epochs();
         Self {
             slots: Vec::new(),
-            times: SharedClock::default(),
+            times,
             free: Vec::new(),
             width: max.clamp(1, INITIAL_WIDTH),
             max: max.max(1),
@@ -150,7 +152,9 @@ impl Slots {
     }
 
     /// Every slot's last issued time: whoever knows it is ordered after everything recorded,
-    /// and knows at least what any clock knows.
+    /// and knows at least what any clock knows. Marked as knowing running epochs: a goroutine's
+    /// knowledge grows within an epoch (acquires do not tick), so knowing its current time is not
+    /// knowing what it will release at that time.
     pub fn times(&self) -> &SharedClock {
         &self.times
     }

@@ -40,11 +40,13 @@ impl SyncObjects {
 
     /// The acquiring goroutine learns what `object` carries. FastTrack's shortcut for the
     /// common case — a lock taken again by the goroutine that released it, or by one that has
-    /// heard from it since — costs no clock-wide work.
+    /// heard from it since — costs no clock-wide work. It holds only for a goroutine whose
+    /// knowledge of epochs all came from the releases and spawns that ended them.
     pub fn acquire(&mut self, object: Address, goroutine: &mut SharedClock, slots: &Slots) {
         match self.carried.lookup(object) {
             Some(Ok(carried)) => {
                 let known = carried.exact
+                    && !goroutine.knows_running_epochs()
                     && carried.clock.own().is_some_and(|release| {
                         release.happens_before(goroutine) && slots.issued_to_current_owner(release)
                     });

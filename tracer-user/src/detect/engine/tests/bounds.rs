@@ -134,6 +134,29 @@ mod slot_reuse {
 mod eviction {
     use super::*;
 
+    /// An evicted object leaves behind every slot's time, goroutine 3's running epoch included,
+    /// which goroutine 5 learns by acquiring the evicted LOCK. 3 then learns of 6's write
+    /// (acquires do not tick) and releases THIRD at that same epoch: 5 knows the epoch but not
+    /// the write, so its acquire of THIRD must not be skipped as already known.
+    #[test]
+    fn knowing_a_running_epoch_from_an_eviction_does_not_skip_an_acquire() {
+        const THIRD: u64 = 0xc000_2018;
+        let mut t = Trace::with_limits(Limits {
+            max_sync_objects: 2,
+            ..Limits::default()
+        });
+        t.hold_slot(3);
+        t.release(4, LOCK)
+            .release(4, OTHER_LOCK)
+            .release(4, UNRELATED); // evicts LOCK
+        t.acquire(5, LOCK);
+        t.write(6, MAP, 1).release(6, OTHER_LOCK);
+        t.acquire(3, OTHER_LOCK).release(3, THIRD);
+        t.acquire(5, THIRD).write(5, MAP, 2);
+        assert!(t.engine.stats().sync_object_evictions >= 1);
+        t.assert_silent();
+    }
+
     /// Goroutine 3 released LOCK after writing; goroutine 4 acquires it after LOCK's clock was
     /// evicted by OTHER_LOCK's.
     fn acquire_after_eviction(acquires: bool) -> Trace {

@@ -226,3 +226,40 @@ proptest! {
         }
     }
 }
+
+/// Longer programs under bounds that let clocks widen past their first 32 slots, objects be
+/// evicted all the while and goroutines now and then.
+fn long_steps() -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(
+        (0u8..10, any::<usize>(), any::<u64>()).prop_map(|(kind, actor, target)| Step {
+            kind,
+            actor,
+            target,
+        }),
+        1..2000,
+    )
+}
+
+fn wide() -> Limits {
+    Limits {
+        max_maps: 3,
+        max_sync_objects: 2,
+        max_goroutines: 24,
+        max_slots: 40,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn under_wide_bounds_and_long_programs_every_reported_race_is_still_a_race(steps in long_steps()) {
+        let (trace, reference) = run(&program(&steps), wide());
+        for race in &trace.reported {
+            prop_assert!(
+                reference.races.contains(&(race.previous.seq, race.current.seq)),
+                "reported {race:?}, which the reference orders"
+            );
+        }
+    }
+}
