@@ -193,8 +193,8 @@ pub(crate) struct SharedClock {
     /// The version of a vector `vector` is known to include: the last one joined.
     includes: Version,
     /// Some time known here may be of an epoch still running (learnt from every slot's latest
-    /// time, see `Slots::times`) rather than from the release or spawn that ended it: knowing
-    /// such an epoch does not mean knowing what its owner knew at its end.
+    /// time, see `Operation::AcquireAll`) rather than from the release or spawn that ended it:
+    /// knowing such an epoch does not mean knowing what its owner knew at its end.
     knows_running_epochs: bool,
 }
 
@@ -308,7 +308,7 @@ impl SharedClock {
     }
 
     /// Writes `epoch` into the vector (copying it if shared) unless the vector knows it.
-    pub fn fold(&mut self, epoch: Epoch) {
+    fn fold(&mut self, epoch: Epoch) {
         if self.vector.get(epoch.slot) < epoch.time {
             Rc::make_mut(&mut self.vector).set(epoch.slot, epoch.time);
         }

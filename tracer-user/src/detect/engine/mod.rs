@@ -25,7 +25,7 @@ pub use model::{Access, Address, GoroutineId, Limits, Operation, RaceReport, Sit
 
 use self::{
     clock::{Epoch, SharedClock, Slot, Time},
-    clock_table::{ClockTable, Clocked, Forgetting},
+    clock_table::{ClockTable, Clocked},
     maps::Maps,
     reports::Reports,
     shadow::Record,
@@ -95,7 +95,7 @@ impl Engine {
         Self {
             now: 0,
             // At least two: a spawn admits the child while the parent's entry is in use.
-            goroutines: ClockTable::new(limits.max_goroutines.max(2), Forgetting::Joined),
+            goroutines: ClockTable::new(limits.max_goroutines.max(2)),
             sync_objects: SyncObjects::new(limits.max_sync_objects),
             maps: Maps::new(limits.max_maps),
             slots: Slots::new(limits.max_slots),
@@ -163,7 +163,9 @@ impl Engine {
                     .acquire(object, &mut goroutine.clock, &self.slots);
             }
             Operation::AcquireAll { goroutine } => {
-                let everything = self.slots.times().clone();
+                // Every slot's latest time, running epochs included.
+                let mut everything = SharedClock::from(self.slots.times());
+                everything.mark_running_epochs();
                 let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
                 goroutine.clock.join(&everything);
             }
@@ -231,11 +233,12 @@ impl Engine {
 
     fn release(&mut self, goroutine: GoroutineId, object: Address, how: Release) {
         let goroutine = admit(&mut self.goroutines, &mut self.slots, goroutine);
-        let (objects, slots) = (&mut self.sync_objects, &self.slots);
         match how {
-            Release::Store => objects.release(object, &goroutine.clock, slots),
-            Release::Merge => objects.release_merge(object, &goroutine.clock, slots),
-            Release::Exchange => objects.release_acquire(object, &mut goroutine.clock, slots),
+            Release::Store => self.sync_objects.release(object, &goroutine.clock),
+            Release::Merge => self.sync_objects.release_merge(object, &goroutine.clock),
+            Release::Exchange => self
+                .sync_objects
+                .release_acquire(object, &mut goroutine.clock),
         }
         goroutine.tick(&mut self.slots, self.now);
     }
@@ -338,7 +341,7 @@ fn admit<'a>(
     slots: &mut Slots,
     id: GoroutineId,
 ) -> &'a mut Goroutine {
-    let (goroutine, evicted) = goroutines.entry(id, slots.times(), |clock| Goroutine {
+    let (goroutine, evicted) = goroutines.entry(id, |clock| Goroutine {
         clock,
         slot: None,
         created_at: None,

@@ -10,7 +10,7 @@
 //! clocks and get another slot when they next need one) and has their records forgotten: that can
 //! hide a race, never invent one.
 
-use super::clock::{Epoch, SharedClock, Slot, Time};
+use super::clock::{Epoch, Slot, Time, VectorClock};
 use super::model::GoroutineId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,9 +42,6 @@ pub(crate) struct Reclaimed {
 
 pub(crate) struct Slots {
     slots: Vec<SlotState>,
-    /// Every slot's last issued time, kept as a shared clock so that handing it out (see
-    /// [`Slots::times`]) copies nothing; a tick after that copies one chunk.
-    times: SharedClock,
     free: Vec<Slot>,
     /// How many slots there may be now (every clock's width), doubled up to `max` as needed.
     width: usize,
@@ -65,11 +62,8 @@ const TIME_LIMIT: Time = Time::MAX - 16;
 impl Slots {
     /// `max` is raised to 1; one event needs at most one newly attached slot.
     pub fn new(max: usize) -> Self {
-        let mut times = SharedClock::default();
-        times.mark_running_epochs();
         Self {
             slots: Vec::new(),
-            times,
             free: Vec::new(),
             width: max.clamp(1, INITIAL_WIDTH),
             max: max.max(1),
@@ -137,9 +131,7 @@ impl Slots {
         state.time += 1;
         state.last_used = now;
         self.exhausted |= state.time >= self.time_limit;
-        let time = state.time;
-        self.times.fold(Epoch { slot, time });
-        time
+        state.time
     }
 
     /// Whether `epoch` was issued to its slot's current owner. Knowing such an epoch means
@@ -151,12 +143,14 @@ impl Slots {
             .is_some_and(|state| epoch.time >= state.owner_since)
     }
 
-    /// Every slot's last issued time: whoever knows it is ordered after everything recorded,
-    /// and knows at least what any clock knows. Marked as knowing running epochs: a goroutine's
-    /// knowledge grows within an epoch (acquires do not tick), so knowing its current time is not
-    /// knowing what it will release at that time.
-    pub fn times(&self) -> &SharedClock {
-        &self.times
+    /// Every slot's last issued time: whoever knows it is ordered after everything recorded.
+    pub fn times(&self) -> VectorClock {
+        VectorClock::from(
+            self.slots
+                .iter()
+                .map(|state| state.time)
+                .collect::<Vec<_>>(),
+        )
     }
 
     pub fn touch(&mut self, slot: Slot, now: u64) {

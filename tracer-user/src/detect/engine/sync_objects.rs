@@ -1,7 +1,7 @@
 //! The clocks that synchronisation objects carry from releases to acquires.
 
 use super::clock::SharedClock;
-use super::clock_table::{ClockTable, Clocked, Forgetting};
+use super::clock_table::{ClockTable, Clocked};
 use super::model::Address;
 use super::slots::Slots;
 
@@ -26,7 +26,7 @@ pub(crate) struct SyncObjects {
 impl SyncObjects {
     pub fn new(capacity: usize) -> Self {
         Self {
-            carried: ClockTable::new(capacity, Forgetting::Snapshot),
+            carried: ClockTable::new(capacity),
         }
     }
 
@@ -60,23 +60,23 @@ impl SyncObjects {
     }
 
     /// `object` carries exactly the releasing goroutine's knowledge.
-    pub fn release(&mut self, object: Address, goroutine: &SharedClock, slots: &Slots) {
-        *self.entry(object, slots) = Carried {
+    pub fn release(&mut self, object: Address, goroutine: &SharedClock) {
+        *self.entry(object) = Carried {
             clock: goroutine.clone(),
             exact: true,
         };
     }
 
     /// `object` adds the releasing goroutine's knowledge to what it carries.
-    pub fn release_merge(&mut self, object: Address, goroutine: &SharedClock, slots: &Slots) {
-        let carried = self.entry(object, slots);
+    pub fn release_merge(&mut self, object: Address, goroutine: &SharedClock) {
+        let carried = self.entry(object);
         carried.clock.join(goroutine);
         carried.exact = false;
     }
 
     /// `object` takes the goroutine's knowledge and the goroutine learns what `object` carried.
-    pub fn release_acquire(&mut self, object: Address, goroutine: &mut SharedClock, slots: &Slots) {
-        let carried = self.entry(object, slots);
+    pub fn release_acquire(&mut self, object: Address, goroutine: &mut SharedClock) {
+        let carried = self.entry(object);
         let previous = std::mem::replace(&mut carried.clock, goroutine.clone());
         carried.exact = true;
         goroutine.join(&previous);
@@ -88,9 +88,9 @@ impl SyncObjects {
     }
 
     /// The object's entry; a new one carries what the object may have carried before an eviction.
-    fn entry(&mut self, object: Address, slots: &Slots) -> &mut Carried {
+    fn entry(&mut self, object: Address) -> &mut Carried {
         self.carried
-            .entry(object, slots.times(), |clock| Carried {
+            .entry(object, |clock| Carried {
                 clock,
                 exact: false,
             })

@@ -127,14 +127,15 @@ struct Step {
     target: u64,
 }
 
-fn steps() -> impl Strategy<Value = Vec<Step>> {
+/// Programs of `lengths` steps.
+fn steps(lengths: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec(
         (0u8..10, any::<usize>(), any::<u64>()).prop_map(|(kind, actor, target)| Step {
             kind,
             actor,
             target,
         }),
-        1..200,
+        lengths,
     )
 }
 
@@ -199,47 +200,21 @@ fn tight() -> Limits {
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
-
-    #[test]
-    fn every_reported_race_is_a_race_and_every_racy_map_is_reported(steps in steps()) {
-        let (trace, reference) = run(&program(&steps), Limits::default());
-        for race in &trace.reported {
-            prop_assert!(
-                reference.races.contains(&(race.previous.seq, race.current.seq)),
-                "reported {race:?}, which the reference orders"
-            );
-        }
-        let reported: HashSet<Address> = trace.reported.iter().map(|race| race.map).collect();
-        prop_assert_eq!(reported, reference.racy_maps);
+/// Every race the engine reported is one the reference finds.
+fn reports_are_races(trace: &Trace, reference: &Reference) -> Result<(), TestCaseError> {
+    for race in &trace.reported {
+        prop_assert!(
+            reference
+                .races
+                .contains(&(race.previous.seq, race.current.seq)),
+            "reported {race:?}, which the reference orders"
+        );
     }
-
-    #[test]
-    fn under_tight_bounds_every_reported_race_is_still_a_race(steps in steps()) {
-        let (trace, reference) = run(&program(&steps), tight());
-        for race in &trace.reported {
-            prop_assert!(
-                reference.races.contains(&(race.previous.seq, race.current.seq)),
-                "reported {race:?}, which the reference orders"
-            );
-        }
-    }
+    Ok(())
 }
 
-/// Longer programs under bounds that let clocks widen past their first 32 slots, objects be
-/// evicted all the while and goroutines now and then.
-fn long_steps() -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec(
-        (0u8..10, any::<usize>(), any::<u64>()).prop_map(|(kind, actor, target)| Step {
-            kind,
-            actor,
-            target,
-        }),
-        1..2000,
-    )
-}
-
+/// Bounds that let clocks widen past their first 32 slots, objects be evicted all the while and
+/// goroutines now and then (for long programs).
 fn wide() -> Limits {
     Limits {
         max_maps: 3,
@@ -250,16 +225,31 @@ fn wide() -> Limits {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn every_reported_race_is_a_race_and_every_racy_map_is_reported(steps in steps(1..200)) {
+        let (trace, reference) = run(&program(&steps), Limits::default());
+        reports_are_races(&trace, &reference)?;
+        let reported: HashSet<Address> = trace.reported.iter().map(|race| race.map).collect();
+        prop_assert_eq!(reported, reference.racy_maps);
+    }
+
+    #[test]
+    fn under_tight_bounds_every_reported_race_is_still_a_race(steps in steps(1..200)) {
+        let (trace, reference) = run(&program(&steps), tight());
+        reports_are_races(&trace, &reference)?;
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
-    fn under_wide_bounds_and_long_programs_every_reported_race_is_still_a_race(steps in long_steps()) {
+    fn under_wide_bounds_and_long_programs_every_reported_race_is_still_a_race(
+        steps in steps(1..2000)
+    ) {
         let (trace, reference) = run(&program(&steps), wide());
-        for race in &trace.reported {
-            prop_assert!(
-                reference.races.contains(&(race.previous.seq, race.current.seq)),
-                "reported {race:?}, which the reference orders"
-            );
-        }
+        reports_are_races(&trace, &reference)?;
     }
 }
