@@ -491,9 +491,9 @@ pub const fn is_map_access(kind: u8) -> bool {
 /// operation, call path, window, events lost so far and maps made so far at addresses of the
 /// map's bucket), else 0. A map access whose hash is already there repeats an access with
 /// nothing of the goroutine's in between: a map access changes no clock, so it races with
-/// exactly what that access races with, and its report would name the same two call paths. The kernel drops it and counts it
-/// ([`counter::REPEATS_DROPPED`]). Goroutines that share a slot only overwrite each other's
-/// hash: fewer drops, never a wrong one.
+/// exactly what that access races with, and its report would name the same two call paths.
+/// The kernel drops it and counts it ([`counter::REPEATS_DROPPED`]). Goroutines that share a
+/// slot only overwrite each other's hash: fewer drops, never a wrong one.
 pub const LAST_ACCESS_SLOTS: u32 = 1 << 12;
 
 /// Buckets of map addresses in the `MAPS_MADE` table, whose count of maps made is part of a

@@ -1,7 +1,7 @@
 //! The engine's bounds: slot reuse and preemption, evictions of goroutines, objects and maps.
 //! Each may lose a race (counted), none may invent one or order what is not ordered.
 
-use super::{Limits, Operation, Trace, LOCK, MAIN, MAP};
+use super::{Limits, Trace, LOCK, MAIN, MAP};
 
 const WRITE: bool = true;
 const OTHER_LOCK: u64 = 0xc000_2008;
@@ -128,21 +128,6 @@ mod slot_reuse {
     #[test]
     fn a_preempted_goroutine_still_races() {
         preempted_reader_of(false).assert_one_race((1, 1, WRITE), (2, 2, WRITE));
-    }
-
-    /// A completion whose start was lost orders goroutine 5 after every slot's latest time,
-    /// goroutine 3's running epoch included. 3 then learns of 6's write (acquires do not tick)
-    /// and releases LOCK at that same epoch: 5 knows the epoch but not the write, so its
-    /// acquire of LOCK must not be skipped as already known.
-    #[test]
-    fn knowing_a_running_epoch_does_not_skip_an_acquire() {
-        let mut t = Trace::new();
-        t.hold_slot(3);
-        t.op(Operation::AcquireAll { goroutine: 5 });
-        t.write(6, MAP, 1).release(6, OTHER_LOCK);
-        t.acquire(3, OTHER_LOCK).release(3, LOCK);
-        t.acquire(5, LOCK).write(5, MAP, 2);
-        t.assert_silent();
     }
 }
 

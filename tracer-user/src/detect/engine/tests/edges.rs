@@ -303,4 +303,30 @@ mod gap {
         t.assert_one_race((6, 6, WRITE), (3, 4, WRITE));
         assert_eq!(t.engine.stats().forgotten_by_gap, 2);
     }
+
+    /// A completion whose start was lost orders goroutine 5 after every slot's latest time,
+    /// goroutine 3's running epoch included. 3 then learns of 6's write (acquires do not tick)
+    /// and releases LOCK at that same epoch: 5 knows the epoch but not the write, so its
+    /// acquire of LOCK must not be skipped as already known.
+    fn acquire_after_a_running_epoch(learned: bool) -> Trace {
+        const OTHER_LOCK: u64 = 0xc000_2008;
+        let mut t = Trace::new();
+        t.hold_slot(3).acquire_all(5);
+        t.write(6, MAP, 1).release(6, OTHER_LOCK);
+        if learned {
+            t.acquire(3, OTHER_LOCK);
+        }
+        t.release(3, LOCK).acquire(5, LOCK).write(5, MAP, 2);
+        t
+    }
+
+    #[test]
+    fn knowing_a_running_epoch_does_not_skip_an_acquire() {
+        acquire_after_a_running_epoch(true).assert_silent();
+    }
+
+    #[test]
+    fn without_the_releaser_learning_the_write_the_writes_race() {
+        acquire_after_a_running_epoch(false).assert_one_race((6, 1, WRITE), (5, 2, WRITE));
+    }
 }

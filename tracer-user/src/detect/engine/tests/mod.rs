@@ -57,6 +57,10 @@ impl Trace {
         self.op(Operation::Acquire { goroutine, object })
     }
 
+    fn acquire_all(&mut self, goroutine: GoroutineId) -> &mut Self {
+        self.op(Operation::AcquireAll { goroutine })
+    }
+
     fn release(&mut self, goroutine: GoroutineId, object: Address) -> &mut Self {
         self.op(Operation::Release { goroutine, object })
     }
