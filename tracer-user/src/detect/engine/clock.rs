@@ -13,7 +13,6 @@
 //! ThreadSanitizer, `tsan_defs.h`) makes the same choice at a smaller scale: 256 slots of
 //! 14-bit epochs, and a reset of its state when they run out.
 
-use smallvec::SmallVec;
 use std::{
     rc::Rc,
     sync::atomic::{AtomicU64, Ordering},
@@ -58,10 +57,6 @@ fn new_version() -> Version {
 /// Slots per chunk: 16 times of 32 bits, one cache line.
 const CHUNK_SLOTS: usize = 16;
 
-/// Chunks held in the vector itself, no separate allocation: the default clock width
-/// (`Limits::max_slots`, 256 slots).
-const INLINE_CHUNKS: usize = 16;
-
 /// The times of `CHUNK_SLOTS` consecutive slots.
 type Chunk = [Time; CHUNK_SLOTS];
 
@@ -73,7 +68,7 @@ type Chunk = [Time; CHUNK_SLOTS];
 /// such clocks skips the chunks they share, and a write copies one cache line, not the vector.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VectorClock {
-    chunks: SmallVec<[Rc<Chunk>; INLINE_CHUNKS]>,
+    chunks: Vec<Rc<Chunk>>,
     version: Version,
 }
 
