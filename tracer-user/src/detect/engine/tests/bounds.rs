@@ -1,10 +1,9 @@
 //! The engine's bounds: slot reuse and preemption, evictions of goroutines, objects and maps.
 //! Each may lose a race (counted), none may invent one or order what is not ordered.
 
-use super::{Limits, Trace, LOCK, MAIN, MAP};
+use super::{Limits, Trace, LOCK, MAIN, MAP, OTHER_LOCK};
 
 const WRITE: bool = true;
-const OTHER_LOCK: u64 = 0xc000_2008;
 const UNRELATED: u64 = 0xc000_2010;
 
 fn limits(max_slots: usize) -> Limits {

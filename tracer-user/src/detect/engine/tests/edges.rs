@@ -1,7 +1,7 @@
 //! Every happens-before edge: a race-free trace, and the same trace with the edge removed,
 //! which must report exactly the race the edge prevented.
 
-use super::{Trace, LOCK, MAIN, MAP};
+use super::{Trace, LOCK, MAIN, MAP, OTHER_LOCK};
 
 const WRITE: bool = true;
 const READ: bool = false;
@@ -309,7 +309,6 @@ mod gap {
     /// and releases LOCK at that same epoch: 5 knows the epoch but not the write, so its
     /// acquire of LOCK must not be skipped as already known.
     fn acquire_after_a_running_epoch(learned: bool) -> Trace {
-        const OTHER_LOCK: u64 = 0xc000_2008;
         let mut t = Trace::new();
         t.hold_slot(3).acquire_all(5);
         t.write(6, MAP, 1).release(6, OTHER_LOCK);

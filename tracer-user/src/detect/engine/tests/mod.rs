@@ -11,6 +11,8 @@ use super::{Access, Address, Engine, GoroutineId, Limits, Operation, RaceReport,
 const MAIN: GoroutineId = 1;
 const MAP: Address = 0xc000_1000;
 const LOCK: Address = 0xc000_2000;
+/// A second lock, for traces that hand knowledge on in two steps.
+const OTHER_LOCK: Address = 0xc000_2008;
 /// A map whose history tests discard (see [`Trace::hold_slot`]).
 const SCRATCH: Address = 0xc000_3000;
 
