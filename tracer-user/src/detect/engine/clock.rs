@@ -66,9 +66,13 @@ type Chunk = [Time; CHUNK_SLOTS];
 /// join that finds the other's chunk better everywhere takes that chunk instead of copying its
 /// times, so clocks that learnt from one another come to hold the same chunks. Comparing two
 /// such clocks skips the chunks they share, and a write copies one cache line, not the vector.
+///
+/// The chunk pointers are one allocation shared copy-on-write too, and the version is kept
+/// beside the pointer to them rather than behind it: a clock reaches its chunk pointers in one
+/// step, and copying a vector allocates once.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct VectorClock {
-    chunks: Vec<Rc<Chunk>>,
+    chunks: Rc<[Rc<Chunk>]>,
     version: Version,
 }
 
@@ -90,7 +94,8 @@ impl From<Vec<Time>> for VectorClock {
                 chunk[..times.len()].copy_from_slice(times);
                 Rc::new(chunk)
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         Self {
             chunks,
             version: new_version(),
@@ -124,14 +129,18 @@ impl VectorClock {
     pub fn set(&mut self, slot: Slot, time: Time) {
         let slot = slot as usize;
         self.widen(slot / CHUNK_SLOTS + 1);
-        Rc::make_mut(&mut self.chunks[slot / CHUNK_SLOTS])[slot % CHUNK_SLOTS] = time;
+        let chunks = Rc::make_mut(&mut self.chunks);
+        Rc::make_mut(&mut chunks[slot / CHUNK_SLOTS])[slot % CHUNK_SLOTS] = time;
         self.version = new_version();
     }
 
     /// Pointwise maximum: afterwards `self` knows everything `other` knew.
     pub fn join(&mut self, other: &Self) {
         self.widen(other.chunks.len());
-        for (mine, theirs) in self.chunks.iter_mut().zip(&other.chunks) {
+        for (mine, theirs) in Rc::make_mut(&mut self.chunks)
+            .iter_mut()
+            .zip(other.chunks.iter())
+        {
             if Rc::ptr_eq(mine, theirs) {
                 continue;
             }
@@ -175,7 +184,9 @@ impl VectorClock {
     /// At least `chunks` chunks wide, the new ones all zero.
     fn widen(&mut self, chunks: usize) {
         if chunks > self.chunks.len() {
-            self.chunks.resize_with(chunks, Default::default);
+            let mut wider = self.chunks.to_vec();
+            wider.resize_with(chunks, Default::default);
+            self.chunks = wider.into();
         }
     }
 }
@@ -185,7 +196,7 @@ impl VectorClock {
 /// child's parent epoch, a releaser's) — so that ticking, releasing and spawning write no vector.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SharedClock {
-    vector: Rc<VectorClock>,
+    vector: VectorClock,
     /// A goroutine's own epoch while it holds a slot; an object's releaser's.
     own: Option<Epoch>,
     /// One more epoch learnt, not yet folded into `vector`.
@@ -201,7 +212,7 @@ pub(crate) struct SharedClock {
 impl From<VectorClock> for SharedClock {
     fn from(vector: VectorClock) -> Self {
         Self {
-            vector: Rc::new(vector),
+            vector,
             own: None,
             extra: None,
             includes: 0,
@@ -256,7 +267,7 @@ impl SharedClock {
             self.fold(extra);
         }
         Self {
-            vector: Rc::clone(&self.vector),
+            vector: self.vector.clone(),
             own: None,
             extra: self.own,
             includes: self.includes,
@@ -274,13 +285,13 @@ impl SharedClock {
         if theirs == self.vector.version || theirs == self.includes {
             // Nothing to learn from the vector.
         } else if other.includes == self.vector.version {
-            self.vector = Rc::clone(&other.vector);
+            self.vector = other.vector.clone();
         } else {
             match self.vector.compare(&other.vector) {
                 (_, false) => self.includes = theirs,
-                (false, true) => self.vector = Rc::clone(&other.vector),
+                (false, true) => self.vector = other.vector.clone(),
                 (true, true) => {
-                    Rc::make_mut(&mut self.vector).join(&other.vector);
+                    self.vector.join(&other.vector);
                     self.includes = theirs;
                 }
             }
@@ -310,14 +321,14 @@ impl SharedClock {
     /// Writes `epoch` into the vector (copying it if shared) unless the vector knows it.
     fn fold(&mut self, epoch: Epoch) {
         if self.vector.get(epoch.slot) < epoch.time {
-            Rc::make_mut(&mut self.vector).set(epoch.slot, epoch.time);
+            self.vector.set(epoch.slot, epoch.time);
         }
     }
 
     /// Whether both share one vector (for tests of sharing).
     #[cfg(test)]
     pub fn shares_vector_with(&self, other: &Self) -> bool {
-        Rc::ptr_eq(&self.vector, &other.vector)
+        Rc::ptr_eq(&self.vector.chunks, &other.vector.chunks)
     }
 }
 
@@ -396,9 +407,9 @@ mod tests {
         );
         // Once both hold the chunk, comparing skips it; a chunk each knows more of is merged.
         let mut other = vector(&[[2; CHUNK_SLOTS], [6; CHUNK_SLOTS]].concat());
-        other.chunks[0] = Rc::clone(&mine.chunks[0]);
+        Rc::make_mut(&mut other.chunks)[0] = Rc::clone(&mine.chunks[0]);
         assert_eq!(mine.compare(&other), (true, true));
-        Rc::make_mut(&mut other.chunks[1])[0] = 0;
+        Rc::make_mut(&mut Rc::make_mut(&mut other.chunks)[1])[0] = 0;
         mine.join(&other);
         assert_eq!(mine.get(CHUNK_SLOTS as Slot), 5);
         assert_eq!(mine.get(CHUNK_SLOTS as Slot + 1), 6);
@@ -445,7 +456,7 @@ mod tests {
         knower.join(&other);
         assert_eq!(knower.includes, other.vector.version);
         // Written in place (its only holder): a new version, so the next join compares again.
-        Rc::make_mut(&mut other.vector).set(2, 9);
+        other.vector.set(2, 9);
         knower.join(&other);
         assert_eq!(times(&knower, 3), [5, 5, 9]);
         // A clock whose vector includes this one's takes it without comparing.
