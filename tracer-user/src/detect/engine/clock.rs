@@ -13,6 +13,7 @@
 //! ThreadSanitizer, `tsan_defs.h`) makes the same choice at a smaller scale: 256 slots of
 //! 14-bit epochs, and a reset of its state when they run out.
 
+use super::prefetch;
 use std::{
     rc::Rc,
     sync::atomic::{AtomicU64, Ordering},
@@ -322,6 +323,18 @@ impl SharedClock {
     fn fold(&mut self, epoch: Epoch) {
         if self.vector.get(epoch.slot) < epoch.time {
             self.vector.set(epoch.slot, epoch.time);
+        }
+    }
+
+    /// Starts loading the vector's chunk pointers (a hint, see `prefetch`).
+    pub fn prefetch_vector(&self) {
+        prefetch(self.vector.chunks.as_ptr());
+    }
+
+    /// Starts loading the vector's chunks; best once its chunk pointers are in cache.
+    pub fn prefetch_chunks(&self) {
+        for chunk in self.vector.chunks.iter() {
+            prefetch(Rc::as_ptr(chunk));
         }
     }
 

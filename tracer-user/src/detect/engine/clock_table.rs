@@ -72,6 +72,18 @@ impl<V: Clocked> ClockTable<V> {
             evicted,
             evictions,
         } = self;
+        if entries.is_full() {
+            // A full table evicts at nearly every new key, and what it evicts has not been
+            // touched for long: without this, each eviction's join waits on cache misses for
+            // the entry, its chunk pointers and its chunks, one after the other.
+            let (next, after) = entries.next_victims();
+            if let Some(next) = next {
+                next.clock().prefetch_chunks();
+            }
+            if let Some(after) = after {
+                after.clock().prefetch_vector();
+            }
+        }
         let (entry, dropped) = entries.get_or_insert_with(key, || {
             make(if evicted.may_contain(key) {
                 forgotten.clone()

@@ -5,6 +5,7 @@
 
 use std::hash::Hash;
 
+use super::prefetch;
 use crate::detect::HashMap;
 
 const NONE: usize = usize::MAX;
@@ -38,6 +39,10 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
 
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.nodes.len() == self.capacity
     }
 
     /// The value of `key`, which becomes the most recently used.
@@ -101,6 +106,19 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
 
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.nodes.iter_mut().map(|node| &mut node.value)
+    }
+
+    /// The next two values to be evicted, oldest first; the node after them is prefetched, so
+    /// that a caller asking at every eviction finds each node in cache by the time it needs it.
+    pub fn next_victims(&self) -> (Option<&V>, Option<&V>) {
+        let Some(first) = self.nodes.get(self.oldest) else {
+            return (None, None);
+        };
+        let second = self.nodes.get(first.newer);
+        if let Some(third) = second.and_then(|second| self.nodes.get(second.newer)) {
+            prefetch(third);
+        }
+        (Some(&first.value), second.map(|node| &node.value))
     }
 
     fn make_newest(&mut self, at: usize) {
@@ -171,9 +189,11 @@ mod tests {
         lru.get_or_insert_with(1, || "one");
         lru.get_or_insert_with(2, || "two");
         lru.get_mut(&1);
+        assert_eq!(lru.next_victims(), (Some(&"two"), Some(&"one")));
         let (_, evicted) = lru.get_or_insert_with(3, || "three");
         assert_eq!(evicted, Some((2, "two")));
         assert_eq!(lru.len(), 2);
+        assert_eq!(lru.next_victims(), (Some(&"one"), Some(&"three")));
     }
 
     #[derive(Clone, Debug)]
