@@ -147,7 +147,9 @@ impl Detection {
             self.lost = event.lost;
             self.process(Operation::Gap { goroutines: None }, "gap", 0);
         }
-        for operation in self.translator.translate(event, function, site) {
+        // Drained in place: moving the inline vector into an iterator copies all of it.
+        let mut operations = self.translator.translate(event, function, site);
+        for operation in operations.drain(..) {
             self.process(operation, event.kind().name(), event.caller);
         }
     }

@@ -297,14 +297,15 @@ impl Translator {
             }
             Op::Fatal { .. } | Op::Exec => Operations::new(),
             op => {
-                let mut operations = self.loaded_channel(goroutine, op);
-                operations.extend(
-                    self.inlined_sync(goroutine, op)
-                        .or_else(|| self.channel(goroutine, function, op))
-                        .or_else(|| self.slot(goroutine, op))
-                        .or_else(|| self.select(goroutine, op))
-                        .unwrap_or_default(),
-                );
+                let mut operations = self
+                    .inlined_sync(goroutine, op)
+                    .or_else(|| self.channel(goroutine, function, op))
+                    .or_else(|| self.slot(goroutine, op))
+                    .or_else(|| self.select(goroutine, op))
+                    .unwrap_or_default();
+                if let Some(loaded) = self.loaded_channel(goroutine, op) {
+                    operations.insert(0, loaded);
+                }
                 operations
             }
         }
@@ -352,20 +353,18 @@ impl Translator {
     /// cancelled context's is the runtime's pre-closed channel, stored by `cancel` and loaded
     /// lock-free by `Done`): whoever operates on it has loaded it, so it acquires the
     /// publication first, as for a map published that way.
-    fn loaded_channel(&self, goroutine: GoroutineId, op: Op) -> Operations {
+    fn loaded_channel(&self, goroutine: GoroutineId, op: Op) -> Option<Operation> {
         let (Op::Send { channel, .. }
         | Op::Receive { channel, .. }
         | Op::Close { channel }
         | Op::SelectNonBlocking { channel, .. }
         | Op::SelectCase { channel, .. }) = op
         else {
-            return Operations::new();
+            return None;
         };
-        if self.published.contains(&channel) {
-            smallvec![acquire(goroutine, publication(channel))]
-        } else {
-            Operations::new()
-        }
+        self.published
+            .contains(&channel)
+            .then(|| acquire(goroutine, publication(channel)))
     }
 
     /// Inlined fast paths (`None` for other operations).
