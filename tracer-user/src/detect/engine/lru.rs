@@ -57,7 +57,8 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
         self.nodes.len() == self.capacity
     }
 
-    /// The value of `key`, which becomes the most recently used.
+    /// The value of `key`, which counts as a use (it comes to the front unless it is in the
+    /// newer half already).
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let at = *self.index.get(key)?;
         self.make_newest(at);
@@ -122,7 +123,8 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
     }
 
     /// The next two values to be evicted, oldest first; the node after them is prefetched, so
-    /// that a caller asking at every eviction finds each node in cache by the time it needs it.
+    /// that a caller asking before each eviction finds each node in cache by the time it needs
+    /// it.
     pub fn next_victims(&self) -> (Option<&V>, Option<&V>) {
         let Some(first) = self.nodes.get(self.oldest) else {
             return (None, None);
