@@ -70,6 +70,12 @@ impl EffectOrder {
             self.lost = event.lost;
             out.append(&mut self.held);
         }
+        // An exec ends the program's stream: what it held back took effect before it.
+        if event.op == Op::Exec {
+            self.flush(out);
+            out.push(event);
+            return;
+        }
         if !matches!(event.op, Op::ChanSlot { .. } | Op::HandOff { .. }) {
             if let Some(done) = take_goroutines(&mut self.completions, &event) {
                 out.push(Event {
@@ -208,6 +214,22 @@ mod tests {
             ..read(7, CALL + CALL_LENGTH)
         };
         assert_eq!(ordered(&[runlock, after_hole]), [runlock, after_hole]);
+    }
+
+    #[test]
+    fn an_exec_comes_after_everything_held_back() {
+        let runlock = release(7);
+        let sent = send(8, UNPROBED_RETURN);
+        let exec = at(20, Event::example(EventKind::Exec, 9, 0, 0));
+        let out = completed(&[runlock, sent, exec]);
+        assert_eq!(
+            out.len(),
+            4,
+            "the release, the send, its completion, the exec: {out:?}"
+        );
+        assert_eq!(out[..2], [sent, runlock]);
+        assert_eq!(out[2].op, Op::SendDone);
+        assert_eq!(out[3], exec);
     }
 
     /// The return address of a send whose return is not probed, and of one whose return is.

@@ -466,9 +466,6 @@ fn drain_records(
                     continue;
                 }
                 output.replaced = true;
-                // What the old program held back took effect before it was replaced: its
-                // events go before the exec, which ends its stream.
-                output.flush_held(channels)?;
             }
             output.write(&event, channels)?;
         }

@@ -83,8 +83,7 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
                 (at, None)
             }
             None => {
-                let evicted =
-                    (self.nodes.len() == self.capacity).then(|| self.remove_at(self.oldest));
+                let evicted = self.is_full().then(|| self.remove_at(self.oldest));
                 let at = self.nodes.len();
                 self.nodes.push(Node {
                     key,
