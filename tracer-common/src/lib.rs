@@ -469,8 +469,18 @@ pub mod names {
     pub const LOST: &str = "LOST";
     pub const RECORDING: &str = "RECORDING";
     pub const G_PREFIX: &str = "G_PREFIX";
+    pub const STACK_TOP: &str = "STACK_TOP";
     pub const LAST_ACCESS: &str = "LAST_ACCESS";
     pub const MAPS_MADE: &str = "MAPS_MADE";
+    /// The maps only the programs read and write: userspace creates them and keeps them open.
+    pub const KERNEL_ONLY: [&str; 6] = [
+        CALLER_STACKS,
+        LOST,
+        G_PREFIX,
+        STACK_TOP,
+        LAST_ACCESS,
+        MAPS_MADE,
+    ];
     /// The program that notices the traced process's `execve`, and its raw tracepoint.
     pub const EXEC_PROGRAM: &str = "process_exec";
     pub const EXEC_TRACEPOINT: &str = "sched_process_exec";

@@ -75,7 +75,7 @@ pub struct AttachedProbes {
     _tables: (
         Array<MapData, SiteParams>,
         Array<MapData, RuntimeConfig>,
-        [Map; 5],
+        Vec<Map>,
     ),
     pub attached: usize,
 }
@@ -120,25 +120,22 @@ pub fn attach(
     let site_table = take_map(&mut ebpf, names::SITES)?;
     let config_table = take_map(&mut ebpf, names::CONFIG)?;
     let stacks = take_map(&mut ebpf, names::STACKS)?;
-    let caller_stacks = take_map(&mut ebpf, names::CALLER_STACKS)?;
-    let lost = take_map(&mut ebpf, names::LOST)?;
-    let g_prefix = take_map(&mut ebpf, names::G_PREFIX)?;
     let recording = take_map(&mut ebpf, names::RECORDING)?;
-    let last_access = take_map(&mut ebpf, names::LAST_ACCESS)?;
-    let maps_made = take_map(&mut ebpf, names::MAPS_MADE)?;
-    let map_fds = [
+    let kernel_only = names::KERNEL_ONLY
+        .into_iter()
+        .map(|name| take_map(&mut ebpf, name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut map_fds = vec![
         (names::EVENTS, raw_fd(&events)?),
         (names::COUNTERS, raw_fd(&counters)?),
         (names::SITES, raw_fd(&site_table)?),
         (names::CONFIG, raw_fd(&config_table)?),
         (names::STACKS, raw_fd(&stacks)?),
-        (names::CALLER_STACKS, raw_fd(&caller_stacks)?),
-        (names::LOST, raw_fd(&lost)?),
-        (names::G_PREFIX, raw_fd(&g_prefix)?),
         (names::RECORDING, raw_fd(&recording)?),
-        (names::LAST_ACCESS, raw_fd(&last_access)?),
-        (names::MAPS_MADE, raw_fd(&maps_made)?),
     ];
+    for (name, map) in names::KERNEL_ONLY.into_iter().zip(&kernel_only) {
+        map_fds.push((name, raw_fd(map)?));
+    }
     let mut site_array: Array<MapData, SiteParams> =
         Array::try_from(site_table).map_err(anyhow::Error::from)?;
     for (index, site) in (0u32..).zip(sites) {
@@ -218,11 +215,7 @@ pub fn attach(
         watch,
         target,
         pid,
-        _tables: (
-            site_array,
-            config_array,
-            [caller_stacks, lost, g_prefix, last_access, maps_made],
-        ),
+        _tables: (site_array, config_array, kernel_only),
         attached: sites.len(),
     };
     probes.watch_only(0..watched.len() as u32)?;
