@@ -470,14 +470,16 @@ pub mod names {
     pub const RECORDING: &str = "RECORDING";
     pub const G_PREFIX: &str = "G_PREFIX";
     pub const STACK_TOP: &str = "STACK_TOP";
+    pub const GOIDS: &str = "GOIDS";
     pub const LAST_ACCESS: &str = "LAST_ACCESS";
     pub const MAPS_MADE: &str = "MAPS_MADE";
     /// The maps only the programs read and write: userspace creates them and keeps them open.
-    pub const KERNEL_ONLY: [&str; 6] = [
+    pub const KERNEL_ONLY: [&str; 7] = [
         CALLER_STACKS,
         LOST,
         G_PREFIX,
         STACK_TOP,
+        GOIDS,
         LAST_ACCESS,
         MAPS_MADE,
     ];

@@ -84,6 +84,13 @@ static STACK_TOP: PerCpuArray<[u64; STACK_TOP_WORDS]> = PerCpuArray::with_max_en
 /// call paths, the frame records [`call_path`] hashes (each read apart was ~70 ns).
 const STACK_TOP_WORDS: usize = 256;
 
+/// The goroutine id of recently seen `g`s, by the `g`'s address (see [`known_goid`]).
+#[map]
+static GOIDS: Array<[u64; 2]> = Array::with_max_entries(GOID_SLOTS, 0);
+
+/// Entries of `GOIDS` (a power of two).
+const GOID_SLOTS: u32 = 1 << 12;
+
 /// The sampling window's number (from 1) while every probe of it is in place; 0 while they are
 /// being placed or removed, when events would not be analysed (userspace marks the analysed
 /// stretch) and are not worth their program time and ring-buffer space.
@@ -300,6 +307,43 @@ fn stack_words(top: Option<StackTop<'_>>, address: u64) -> Option<[u64; 2]> {
     unsafe { bpf_probe_read_user(address as *const [u64; 2]) }.ok()
 }
 
+/// What makes a `GOIDS` entry hold `goid` for the `g` at `g` in `window` (never 0, so an empty
+/// entry holds nothing; a torn entry, half written by another CPU, fails it).
+#[inline(always)]
+fn goid_check(window: u64, g: u64, goid: u64) -> u64 {
+    mix(mix(mix(window, g), goid), GOID_SLOTS.into()) | 1
+}
+
+/// The goroutine id of the `g` at `g`, if remembered in this window: a read of the target's
+/// memory costs a fifth of an inline-sync program. Sound because a `g` is never freed and its
+/// `goid` only changes in `newproc1` (in Go 1.21–1.27; `oneNewExtraM` sets that of a new `g`),
+/// whose return is probed in every window and remembers the new id (see `record`); entries of
+/// earlier windows, when goroutines were created unseen, fail the check.
+#[inline(always)]
+fn known_goid(window: u64, g: u64) -> Option<u64> {
+    let entry = GOIDS.get(bucket(g, GOID_SLOTS))?;
+    // SAFETY: a valid map value of plain words; a torn read fails the check.
+    let [check, goid] = unsafe { read_shared(entry) };
+    (window != 0 && check == goid_check(window, g, goid)).then_some(goid)
+}
+
+/// Remembers that the `g` at `g` runs goroutine `goid` in `window` (nothing outside windows);
+/// a `goid` of 0 (unreadable) forgets what its entry held.
+#[inline(always)]
+fn remember_goid(window: u64, g: u64, goid: u64) {
+    if window == 0 {
+        return;
+    }
+    if let Some(entry) = GOIDS.get_ptr_mut(bucket(g, GOID_SLOTS)) {
+        let check = match goid {
+            0 => 0,
+            goid => goid_check(window, g, goid),
+        };
+        // SAFETY: a valid map value; a reader of a half-written entry fails its check.
+        unsafe { core::ptr::write_volatile(entry, [check, goid]) };
+    }
+}
+
 /// The id of the goroutine running Go code here: R14 holds the current g at every Go
 /// (ABIInternal) instruction; on the system stack that is g0 (goid 0), whose m.curg is the user
 /// goroutine that switched to it. `running` is R14's g when it was read already.
@@ -308,11 +352,21 @@ fn current_goroutine(
     regs: &pt_regs,
     config: &RuntimeConfig,
     running: Option<RunningG<'_>>,
+    window: u64,
 ) -> Option<u64> {
     let g = regs.r14;
     let goid = match running {
         Some(running) => running.goid(),
-        None => read_u64(g + u64::from(config.g_goid))?,
+        None => match known_goid(window, g) {
+            Some(goid) => return Some(goid),
+            None => {
+                let goid = read_u64(g + u64::from(config.g_goid))?;
+                if goid != 0 {
+                    remember_goid(window, g, goid);
+                }
+                goid
+            }
+        },
     };
     if goid != 0 {
         return Some(goid);
@@ -460,6 +514,10 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
         mut arg,
         goroutine,
     } = locate(regs, params, config);
+    if params.object == object::CHILD_GOROUTINE {
+        // The new goroutine's `g` may be a reused one: its id changed here (see `known_goid`).
+        remember_goid(window, register(regs, params.base), object);
+    }
     // Map events (and releases on a map call) want the goroutine's stack bounds.
     let running = match params.flags & (site_flags::SKIP_STACK_OBJECTS | site_flags::CAPTURE_STACK)
     {
@@ -472,13 +530,14 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
         bump(counter::STACK_FILTERED);
         return 0;
     }
-    let goroutine =
-        if let Some(goid) = goroutine.or_else(|| current_goroutine(regs, config, running)) {
-            goid
-        } else {
-            bump(counter::GOID_UNREADABLE);
-            0
-        };
+    let goroutine = if let Some(goid) =
+        goroutine.or_else(|| current_goroutine(regs, config, running, window))
+    {
+        goid
+    } else {
+        bump(counter::GOID_UNREADABLE);
+        0
+    };
     let (key, key_class, shape) = key_of(regs, params, config, object);
     let capture_stack = params.flags & site_flags::CAPTURE_STACK != 0;
     // Zeros, not an absent value: the compiler must not leave the bounds' registers undefined
