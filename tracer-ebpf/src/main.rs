@@ -81,7 +81,7 @@ static G_PREFIX: PerCpuArray<[u64; G_PREFIX_WORDS]> = PerCpuArray::with_max_entr
 static STACK_TOP: PerCpuArray<[u64; STACK_TOP_WORDS]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Words of the stack read at once at a map function's entry: its return address and, on most
-/// call paths, the frame records [`call_path`] hashes (each read apart was ~70 ns).
+/// call paths, the frame records [`call_path`] hashes (each read apart cost ~80 ns).
 const STACK_TOP_WORDS: usize = 256;
 
 /// The goroutine id of recently seen `g`s, by the `g`'s address (see [`known_goid`]).
@@ -177,6 +177,24 @@ fn register(regs: &pt_regs, index: u8) -> u64 {
     }
 }
 
+/// The first `bytes` (at most `N` words) of the target's memory at `address`, read at once into
+/// this CPU's `scratch` block (too large for the program's stack); `None` if the read failed.
+#[inline(always)]
+fn read_block<const N: usize>(
+    scratch: &'static PerCpuArray<[u64; N]>,
+    address: u64,
+    bytes: u64,
+) -> Option<&'static [u64; N]> {
+    let words = scratch.get_ptr_mut(0)?;
+    let bytes = bytes.min((N * 8) as u64) as u32;
+    // SAFETY: a per-CPU map value of at least `bytes` (a uprobe program is not re-entered on the
+    // same CPU), and a user-memory read that fails cleanly on a bad address.
+    let failed =
+        unsafe { generated::bpf_probe_read_user(words.cast(), bytes, address as *const _) } != 0;
+    // SAFETY: written just above, and this program's alone until it returns.
+    (!failed).then(|| unsafe { &*words })
+}
+
 /// The running `g`'s fields that map events need — stack bounds, goid and start function — read
 /// at once: each `bpf_probe_read_user` costs mostly its fixed part (user reads were 15% of the
 /// CPU time of a fully traced service), so one read of its first words replaces three.
@@ -190,21 +208,7 @@ impl<'a> RunningG<'a> {
     /// `None` when R14 does not point to readable memory.
     #[inline(always)]
     fn read(regs: &pt_regs, config: &'a RuntimeConfig) -> Option<Self> {
-        let words = G_PREFIX.get_ptr_mut(0)?;
-        // SAFETY: a per-CPU map value of the size read (a uprobe program is not re-entered on
-        // the same CPU), and a user-memory read that fails cleanly on a bad address.
-        let failed = unsafe {
-            generated::bpf_probe_read_user(
-                words.cast(),
-                size_of::<[u64; G_PREFIX_WORDS]>() as u32,
-                regs.r14 as *const _,
-            )
-        } != 0;
-        if failed {
-            return None;
-        }
-        // SAFETY: written just above, and this program's alone until it returns.
-        let words = unsafe { &*words };
+        let words = read_block(&G_PREFIX, regs.r14, (G_PREFIX_WORDS * 8) as u64)?;
         Some(Self { words, config })
     }
 
@@ -262,17 +266,7 @@ impl<'a> StackTop<'a> {
             return None;
         }
         let bytes = (hi - from).min((STACK_TOP_WORDS * 8) as u64) & !7;
-        let words = STACK_TOP.get_ptr_mut(0)?;
-        // SAFETY: a per-CPU map value of at least `bytes` (a uprobe program is not re-entered on
-        // the same CPU), and a user-memory read that fails cleanly on a bad address.
-        let failed =
-            unsafe { generated::bpf_probe_read_user(words.cast(), bytes as u32, from as *const _) }
-                != 0;
-        if failed {
-            return None;
-        }
-        // SAFETY: written just above, and this program's alone until it returns.
-        let words = unsafe { &*words };
+        let words = read_block(&STACK_TOP, from, bytes)?;
         Some(Self { words, from, bytes })
     }
 
@@ -311,7 +305,7 @@ fn stack_words(top: Option<StackTop<'_>>, address: u64) -> Option<[u64; 2]> {
 /// entry holds nothing; a torn entry, half written by another CPU, fails it).
 #[inline(always)]
 fn goid_check(window: u64, g: u64, goid: u64) -> u64 {
-    mix(mix(mix(window, g), goid), GOID_SLOTS.into()) | 1
+    mix(mix(window, g), goid) | 1
 }
 
 /// The goroutine id of the `g` at `g`, if remembered in this window: a read of the target's
@@ -513,11 +507,7 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
         object,
         mut arg,
         goroutine,
-    } = locate(regs, params, config);
-    if params.object == object::CHILD_GOROUTINE {
-        // The new goroutine's `g` may be a reused one: its id changed here (see `known_goid`).
-        remember_goid(window, register(regs, params.base), object);
-    }
+    } = locate(regs, params, config, window);
     // Map events (and releases on a map call) want the goroutine's stack bounds.
     let running = match params.flags & (site_flags::SKIP_STACK_OBJECTS | site_flags::CAPTURE_STACK)
     {
@@ -549,10 +539,9 @@ fn record(ctx: &ProbeContext, class: ProbeClass, window: u64) -> u32 {
         None
     };
     let caller = if params.flags & site_flags::CALLER_AT_SP != 0 {
-        match top.and_then(|top| top.word(regs.rsp)) {
-            Some(word) => word,
-            None => read_u64(regs.rsp).unwrap_or(0),
-        }
+        top.and_then(|top| top.word(regs.rsp))
+            .or_else(|| read_u64(regs.rsp))
+            .unwrap_or(0)
     } else {
         regs.rip
     };
@@ -707,7 +696,7 @@ struct Located {
 
 /// Where the site's object is ([`object`] sources), from the trapped registers.
 #[inline(always)]
-fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig) -> Located {
+fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig, window: u64) -> Located {
     let base = register(regs, params.base);
     let arg = register(regs, params.arg);
     let at = |object| Located {
@@ -733,10 +722,13 @@ fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig) -> Locate
         ),
         object::RIP_RELATIVE => at(regs.rip.wrapping_add(params.offset as u64)),
         object::CHILD_GOROUTINE => {
-            // newproc1 has just set the new g's goid and parentGoid.
+            // newproc1 has just set the new g's goid and parentGoid; the g may be a reused one,
+            // whose id changed here (see `known_goid`).
             let parent = read_u64(base + u64::from(config.g_parent_goid)).unwrap_or(0);
+            let child = read_u64(base + u64::from(config.g_goid)).unwrap_or(0);
+            remember_goid(window, base, child);
             Located {
-                object: read_u64(base + u64::from(config.g_goid)).unwrap_or(0),
+                object: child,
                 arg: parent,
                 goroutine: Some(parent),
             }
