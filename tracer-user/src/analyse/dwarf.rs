@@ -84,6 +84,15 @@ pub enum OffsetsError {
         #[source]
         source: object::Error,
     },
+    #[error(
+        "the {section} section claims {uncompressed} bytes once decompressed, from {compressed}: \
+         refused as malformed"
+    )]
+    Oversized {
+        section: &'static str,
+        compressed: u64,
+        uncompressed: u64,
+    },
     #[error("malformed DWARF: {0}")]
     Malformed(#[from] gimli::Error),
     /// Missing, or not a constant offset that fits in 16 bits.
@@ -359,18 +368,37 @@ impl Layouts {
     }
 }
 
+/// How many times larger than its compressed bytes a section may claim to be. Go's zlib-compressed
+/// DWARF decompresses to 2–3 times its size; a claim far beyond that is a malformed or hostile
+/// header (a decompression bomb), refused before the buffer it names is allocated.
+const MAX_DECOMPRESSION_RATIO: u64 = 64;
+
 /// A section's contents, decompressed if needed; `None` when the file has no such section.
-fn section_data<'data>(
+pub(crate) fn section_data<'data>(
     file: &object::File<'data>,
     name: &'static str,
 ) -> Result<Option<Cow<'data, [u8]>>, OffsetsError> {
-    file.section_by_name(name)
-        .map(|section| section.uncompressed_data())
-        .transpose()
-        .map_err(|source| OffsetsError::Section {
+    let Some(section) = file.section_by_name(name) else {
+        return Ok(None);
+    };
+    let cannot_read = |source| OffsetsError::Section {
+        section: name,
+        source,
+    };
+    let range = section.compressed_file_range().map_err(cannot_read)?;
+    if range.format != object::CompressionFormat::None
+        && range.uncompressed_size
+            > range
+                .compressed_size
+                .saturating_mul(MAX_DECOMPRESSION_RATIO)
+    {
+        return Err(OffsetsError::Oversized {
             section: name,
-            source,
-        })
+            compressed: range.compressed_size,
+            uncompressed: range.uncompressed_size,
+        });
+    }
+    section.uncompressed_data().map(Some).map_err(cannot_read)
 }
 
 #[cfg(test)]
@@ -469,6 +497,78 @@ mod tests {
         for version in [go(20), go(28), GoVersion { major: 2, ..go(21) }] {
             assert_eq!(offsets_for_version(version), None, "{version}");
         }
+    }
+
+    /// An ELF file whose only section besides the names is `.debug_info`, compressed with zlib
+    /// (`SHF_COMPRESSED`) as a stored block of `content`, its header claiming `claimed` bytes.
+    fn elf_with_compressed_debug_info(content: &[u8], claimed: u64) -> Vec<u8> {
+        let names = b"\0.shstrtab\0.debug_info\0";
+        let mut section = Vec::new();
+        for word in [1u32, 0] {
+            section.extend(word.to_le_bytes()); // ch_type ELFCOMPRESS_ZLIB, reserved
+        }
+        section.extend(claimed.to_le_bytes()); // ch_size
+        section.extend(1u64.to_le_bytes()); // ch_addralign
+        let len = u16::try_from(content.len()).unwrap();
+        section.extend([0x78, 0x01, 0x01]); // zlib header, a final stored block
+        section.extend(len.to_le_bytes());
+        section.extend((!len).to_le_bytes());
+        section.extend(content);
+        let (a, b) = content.iter().fold((1u32, 0u32), |(a, b), &byte| {
+            let a = (a + u32::from(byte)) % 65_521;
+            (a, (b + a) % 65_521)
+        });
+        section.extend(((b << 16) | a).to_be_bytes());
+
+        let names_at = 64;
+        let section_at = names_at + names.len();
+        let headers_at = section_at + section.len();
+        let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1];
+        elf.resize(16, 0);
+        elf.extend(2u16.to_le_bytes()); // e_type EXEC
+        elf.extend(62u16.to_le_bytes()); // e_machine x86-64
+        elf.extend(1u32.to_le_bytes());
+        elf.extend([0u64, 0, headers_at as u64].map(u64::to_le_bytes).concat());
+        elf.extend(0u32.to_le_bytes());
+        elf.extend([64u16, 56, 0, 64, 3, 1].map(u16::to_le_bytes).concat());
+        elf.extend(names);
+        elf.extend(&section);
+        let header = |name: u32, kind: u32, flags: u64, offset: usize, size: usize| {
+            let mut header = [name, kind].map(u32::to_le_bytes).concat();
+            header.extend(
+                [flags, 0, offset as u64, size as u64]
+                    .map(u64::to_le_bytes)
+                    .concat(),
+            );
+            header.extend([0u32, 0].map(u32::to_le_bytes).concat());
+            header.extend([1u64, 0].map(u64::to_le_bytes).concat());
+            header
+        };
+        elf.extend(vec![0; 64]);
+        elf.extend(header(1, 3, 0, names_at, names.len())); // SHT_STRTAB
+        elf.extend(header(11, 1, 0x800, section_at, section.len())); // SHF_COMPRESSED
+        elf
+    }
+
+    #[test]
+    fn compressed_sections_are_decompressed_within_a_bound() {
+        let content = b"DWARF, compressed as a stored zlib block";
+        let honest = elf_with_compressed_debug_info(content, content.len() as u64);
+        let file = object::File::parse(&*honest).unwrap();
+        let data = section_data(&file, ".debug_info").unwrap().unwrap();
+        assert_eq!(&*data, content);
+
+        // A header claiming a terabyte is refused before anything that large is allocated.
+        let bomb = elf_with_compressed_debug_info(content, 1 << 40);
+        let file = object::File::parse(&*bomb).unwrap();
+        match section_data(&file, ".debug_info") {
+            Err(OffsetsError::Oversized { uncompressed, .. }) => assert_eq!(uncompressed, 1 << 40),
+            other => panic!("expected the section refused, got {other:?}"),
+        }
+        assert!(matches!(
+            offsets_from_dwarf(&file),
+            Err(OffsetsError::Oversized { .. })
+        ));
     }
 
     /// This test executable has DWARF but no Go runtime types: incomplete DWARF is not trusted.

@@ -304,8 +304,10 @@ impl GoBinary {
             })
             .filter_map(|section| {
                 let (offset, size) = section.file_range()?;
-                self.data
-                    .get(usize::try_from(offset).ok()?..usize::try_from(offset + size).ok()?)
+                self.data.get(
+                    usize::try_from(offset).ok()?
+                        ..usize::try_from(offset.checked_add(size)?).ok()?,
+                )
             })
             .collect()
     }
@@ -371,7 +373,7 @@ fn file_offset_in(segments: &[Segment], address: u64) -> Option<u64> {
     segments
         .iter()
         .find(|s| address >= s.address && address - s.address < s.size_in_file)
-        .map(|s| address - s.address + s.file_offset)
+        .and_then(|s| (address - s.address).checked_add(s.file_offset))
 }
 
 #[cfg(test)]

@@ -607,12 +607,13 @@ impl<'d> Module<'d> {
             .flat_map(|(start, bytes)| {
                 bytes
                     .chunks_exact(8)
-                    .zip((start..).step_by(8))
+                    .zip(0u64..)
                     .filter(|(word, _)| read_u64(word, 0) == Some(table_address))
-                    .map(|(_, address)| address)
+                    .filter_map(move |(_, index)| start.checked_add(index * 8))
             });
-        let rodata =
-            section(".rodata").map(|section| section.address()..section.address() + section.size());
+        let rodata = section(".rodata").and_then(|section| {
+            Some(section.address()..section.address().checked_add(section.size())?)
+        });
         for address in symbol.into_iter().chain(go_module).chain(scanned) {
             if let Some(module) = Self::read(image, address, table_address, header, rodata.clone())?
             {

@@ -16,9 +16,9 @@ use std::{
 };
 
 use gimli::{AttributeValue, EndianSlice, Operation, RunTimeEndian};
-use object::{Object as _, ObjectSection as _};
+use object::Object as _;
 
-use crate::analyse::syncsites::Reg;
+use crate::analyse::{dwarf::section_data, syncsites::Reg};
 
 /// How many pointer fields deep a typed atomic is looked for (`s.cfg.table.Load()` is one).
 const POINTER_HOPS: usize = 2;
@@ -102,8 +102,9 @@ fn read(file: &object::File<'_>) -> Result<TypedAtomics, gimli::Error> {
     };
     let sections = gimli::DwarfSections::load(|id| {
         Ok::<_, gimli::Error>(
-            file.section_by_name(id.name())
-                .and_then(|section| section.uncompressed_data().ok())
+            section_data(file, id.name())
+                .ok()
+                .flatten()
                 .unwrap_or(Cow::Borrowed(&[])),
         )
     })?;
@@ -217,10 +218,20 @@ fn pointee(types: &HashMap<usize, TypeEntry>, pointer: usize) -> Option<usize> {
     }
 }
 
+/// Members [`flatten`] visits for one struct, nested ones included: real structs need a few
+/// dozen, malformed DWARF whose structs each hold many copies of the next would need exponentially
+/// many.
+const FLATTEN_MEMBERS: usize = 4096;
+
 /// A struct's typed atomic words and pointer fields by offset, nested structs flattened, the
 /// pointers naming the `.debug_info` offset of their struct; `depth` bounds malformed,
-/// self-containing structs.
-fn flatten(types: &HashMap<usize, TypeEntry>, offset: usize, depth: usize) -> Layout {
+/// self-containing structs, `members` the work (both only ever reached by malformed DWARF).
+fn flatten(
+    types: &HashMap<usize, TypeEntry>,
+    offset: usize,
+    depth: usize,
+    members_left: &mut usize,
+) -> Layout {
     let mut layout = Layout::default();
     let Some(TypeEntry::Struct {
         typed_atomic,
@@ -237,14 +248,18 @@ fn flatten(types: &HashMap<usize, TypeEntry>, offset: usize, depth: usize) -> La
         return layout;
     }
     for &(at, member) in members {
+        let Some(left) = members_left.checked_sub(1) else {
+            break;
+        };
+        *members_left = left;
         let member = underlying(types, member);
         match types.get(&member) {
             Some(TypeEntry::Struct { .. }) => {
-                let inner = flatten(types, member, depth - 1);
-                layout
-                    .words
-                    .extend(inner.words.iter().map(|word| at + word));
-                let pointers = inner.pointers.iter().map(|&(field, to)| (at + field, to));
+                let inner = flatten(types, member, depth - 1, members_left);
+                let words = inner.words.iter().filter_map(|word| at.checked_add(*word));
+                layout.words.extend(words);
+                let pointers = (inner.pointers.iter())
+                    .filter_map(|&(field, to)| Some((at.checked_add(field)?, to)));
                 layout.pointers.extend(pointers);
             }
             Some(TypeEntry::Pointer(_)) => {
@@ -264,7 +279,10 @@ fn layouts(types: &HashMap<usize, TypeEntry>) -> (Vec<Layout>, HashMap<usize, us
     let flat: HashMap<usize, Layout> = types
         .iter()
         .filter(|(_, entry)| matches!(entry, TypeEntry::Struct { .. }))
-        .map(|(&offset, _)| (offset, flatten(types, offset, 8)))
+        .map(|(&offset, _)| {
+            let mut members_left = FLATTEN_MEMBERS;
+            (offset, flatten(types, offset, 8, &mut members_left))
+        })
         .filter(|(_, layout)| *layout != Layout::default())
         .collect();
     let mut leading: Vec<usize> = flat
@@ -368,7 +386,9 @@ fn pcs(
         Some(high @ (AttributeValue::Addr(_) | AttributeValue::DebugAddrIndex(_))) => {
             dwarf.attr_address(unit, high)?.map(|high| low..high)
         }
-        Some(length) => length.udata_value().map(|length| low..low + length),
+        Some(length) => (length.udata_value())
+            .and_then(|length| low.checked_add(length))
+            .map(|high| low..high),
         None => None,
     })
 }
@@ -505,5 +525,42 @@ mod tests {
         assert!(!by_pointer
             .values()
             .any(|&layout| layouts[layout] == Layout::default()));
+    }
+
+    fn plain_struct(members: Vec<(i64, usize)>) -> TypeEntry {
+        TypeEntry::Struct {
+            typed_atomic: false,
+            members,
+        }
+    }
+
+    /// Malformed DWARF: a member at an offset whose sum with its nested word overflows is left
+    /// out, and structs that each hold many copies of the next stop at the members' budget
+    /// instead of flattening 64^8 words.
+    #[test]
+    fn malformed_structs_flatten_within_bounds() {
+        let atomic = TypeEntry::Struct {
+            typed_atomic: true,
+            members: vec![],
+        };
+        let overflowing = HashMap::from([
+            (1, atomic),
+            (2, plain_struct(vec![(0, 1), (8, 1)])),
+            (3, plain_struct(vec![(16, 2), (i64::MAX, 2)])),
+        ]);
+        let mut members_left = FLATTEN_MEMBERS;
+        let layout = flatten(&overflowing, 3, 8, &mut members_left);
+        assert_eq!(layout.words, vec![16, 24, i64::MAX]);
+
+        let mut nested = HashMap::from([(0, plain_struct(vec![]))]);
+        for level in 1..=9 {
+            nested.insert(
+                level,
+                plain_struct((0..64).map(|at| (at, level - 1)).collect()),
+            );
+        }
+        let mut members_left = FLATTEN_MEMBERS;
+        flatten(&nested, 9, 8, &mut members_left);
+        assert_eq!(members_left, 0);
     }
 }
