@@ -2,7 +2,9 @@
 //! for a bounded time each, from seeds made here: real Go executables of the oldest and newest
 //! supported versions (default and stripped), their `.go.buildinfo` sections, a kernel record and
 //! a small `--events` recording. A crash fails the task and leaves its input in
-//! `fuzz/artifacts/TARGET/`.
+//! `fuzz/artifacts/TARGET/`; the error names libFuzzer's seed, which replays the run on another
+//! machine (`--seed N`, with `fuzz/corpus` removed first: the inputs kept by earlier runs change
+//! what is tried).
 
 use std::{path::Path, process::Command};
 
@@ -16,9 +18,16 @@ const TARGETS: [&str; 4] = ["go_binary", "build_info", "event_record", "recordin
 /// Go versions whose executables seed `go_binary` and `build_info`.
 const SEED_GO_VERSIONS: [&str; 2] = ["1.21.13", "1.27.3"];
 
-pub fn run(environment: &Environment, seconds: u64) -> anyhow::Result<()> {
+pub fn run(environment: &Environment, seconds: u64, seed: Option<u32>) -> anyhow::Result<()> {
     let fuzz_dir = shell::workspace_root().join("fuzz");
-    seed(environment, &fuzz_dir.join("corpus"))?;
+    write_seeds(environment, &fuzz_dir.join("corpus"))?;
+    // A run that fails in CI is gone with its machine: its seed (with the same seed inputs,
+    // which are built here from the repository) replays it elsewhere.
+    let seed = seed.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.map_or(1, |now| now.subsec_nanos() | 1)
+    });
+    eprintln!("xtask: fuzzing with -seed={seed}");
     for target in TARGETS {
         // Executables are megabytes: let libFuzzer keep inputs that large.
         let max_len = if target == "go_binary" {
@@ -33,16 +42,22 @@ pub fn run(environment: &Environment, seconds: u64) -> anyhow::Result<()> {
                 .arg(target)
                 .arg("--")
                 .arg(format!("-max_total_time={seconds}"))
+                .arg(format!("-seed={seed}"))
                 .arg(format!("-max_len={max_len}"))
                 .args(["-rss_limit_mb=4096", "-timeout=60", "-print_final_stats=1"]),
         )
-        .with_context(|| format!("fuzz target {target} failed (see fuzz/artifacts/{target}/)"))?;
+        .with_context(|| {
+            format!(
+                "fuzz target {target} failed (see fuzz/artifacts/{target}/; \
+                 `cargo xtask fuzz --seconds {seconds} --seed {seed}` replays the run)"
+            )
+        })?;
     }
     Ok(())
 }
 
 /// Writes the seed inputs of every target into `corpus/TARGET/`.
-fn seed(environment: &Environment, corpus: &Path) -> anyhow::Result<()> {
+fn write_seeds(environment: &Environment, corpus: &Path) -> anyhow::Result<()> {
     let dir = |target: &str| -> anyhow::Result<std::path::PathBuf> {
         let dir = corpus.join(target);
         std::fs::create_dir_all(&dir)?;
@@ -50,7 +65,12 @@ fn seed(environment: &Environment, corpus: &Path) -> anyhow::Result<()> {
     };
     let fixture = shell::workspace_root().join("tracer-user/tests/fixtures/mapwrites");
     for version in SEED_GO_VERSIONS {
-        for (shape, flags) in [("default", &[][..]), ("stripped", &["-ldflags=-s -w"][..])] {
+        // -trimpath: the same bytes from any checkout, so that a seed replays a run elsewhere.
+        let shapes = [
+            ("default", &["-trimpath"][..]),
+            ("stripped", &["-trimpath", "-ldflags=-s -w"][..]),
+        ];
+        for (shape, flags) in shapes {
             let executable = dir("go_binary")?.join(format!("mapwrites-{version}-{shape}"));
             if !executable.exists() {
                 go_build(environment, version, &fixture, &executable, flags)?;

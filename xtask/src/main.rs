@@ -74,6 +74,10 @@ enum Task {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// libFuzzer's random seed (default: one drawn from the clock, printed). A failed run
+        /// names its seed: with the same seconds and a fresh `fuzz/corpus` it replays the run.
+        #[arg(long)]
+        seed: Option<u32>,
     },
 }
 
@@ -88,7 +92,7 @@ fn main() -> anyhow::Result<()> {
             bench::run(&environment, &parts, runs, case.as_deref())
         }
         Task::Corpus { versions, only } => corpus::run(&environment, &versions, only.as_deref()),
-        Task::Fuzz { seconds } => fuzz::run(&environment, seconds),
+        Task::Fuzz { seconds, seed } => fuzz::run(&environment, seconds, seed),
         Task::Soak { minutes } => soak::run(&environment, minutes),
         Task::Dist => dist::run(&environment),
     }

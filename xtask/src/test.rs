@@ -56,7 +56,7 @@ pub fn run(environment: &Environment) -> anyhow::Result<()> {
     shell::run(integration_tests().arg("--no-run"))?;
     shell::run_within(&mut integration_tests(), INTEGRATION_TEST_LIMIT)?;
     corpus::run(environment, &[], None)?;
-    fuzz::run(environment, FUZZ_SECONDS)?;
+    fuzz::run(environment, FUZZ_SECONDS, None)?;
     soak::run(environment, 1)?;
     dist::run(environment)
 }
