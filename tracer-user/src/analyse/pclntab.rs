@@ -26,7 +26,8 @@ const PCDATA_INL_TREE_INDEX: u32 = 2;
 const FUNCDATA_INL_TREE: u8 = 3;
 /// Size of `runtime.inlinedCall` {funcID u8; _ [3]u8; nameOff i32; parentPc i32; startLine i32}.
 const INLINED_CALL_LEN: usize = 16;
-/// Longest chain of inlined frames followed at one PC; only corrupt tables come close.
+/// Longest chain of inlined frames followed at one PC, or ancestors counted for an inlined call;
+/// only corrupt tables come close.
 const MAX_INLINE_DEPTH: usize = 256;
 
 /// `runtime.moduledata` field offsets that are the same in 1.21–1.27.
@@ -226,8 +227,10 @@ impl Pclntab {
             let mut ancestor = calls[index].parent;
             while let Some(parent) = ancestor {
                 calls[index].depth += 1;
-                if calls[index].depth > calls.len() {
-                    return None; // a cycle
+                // A cycle, or a chain no compiler makes: walking it from each of its entries
+                // would take time quadratic in the table's size.
+                if calls[index].depth > MAX_INLINE_DEPTH {
+                    return None;
                 }
                 ancestor = calls.get(parent)?.parent;
             }
