@@ -218,14 +218,14 @@ fn pointee(types: &HashMap<usize, TypeEntry>, pointer: usize) -> Option<usize> {
     }
 }
 
-/// Members [`flatten`] visits for one struct, nested ones included: real structs need a few
-/// dozen, malformed DWARF whose structs each hold many copies of the next would need exponentially
-/// many.
-const FLATTEN_MEMBERS: usize = 4096;
+/// Members [`flatten`] visits for one struct, nested ones included: the largest struct of the
+/// standard library needs 296 (Go 1.27), malformed DWARF whose structs each hold many copies of
+/// the next would need exponentially many.
+const FLATTEN_MEMBERS: usize = 16_384;
 
 /// A struct's typed atomic words and pointer fields by offset, nested structs flattened, the
 /// pointers naming the `.debug_info` offset of their struct; `depth` bounds malformed,
-/// self-containing structs, `members` the work (both only ever reached by malformed DWARF).
+/// self-containing structs, `members_left` the work (both only ever reached by malformed DWARF).
 fn flatten(
     types: &HashMap<usize, TypeEntry>,
     offset: usize,
@@ -281,7 +281,11 @@ fn layouts(types: &HashMap<usize, TypeEntry>) -> (Vec<Layout>, HashMap<usize, us
         .filter(|(_, entry)| matches!(entry, TypeEntry::Struct { .. }))
         .map(|(&offset, _)| {
             let mut members_left = FLATTEN_MEMBERS;
-            (offset, flatten(types, offset, 8, &mut members_left))
+            let layout = flatten(types, offset, 8, &mut members_left);
+            if members_left == 0 {
+                log::debug!("the struct at .debug_info+{offset:#x} is flattened only in part");
+            }
+            (offset, layout)
         })
         .filter(|(_, layout)| *layout != Layout::default())
         .collect();
