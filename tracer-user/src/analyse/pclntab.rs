@@ -193,7 +193,12 @@ impl Pclntab {
         // away own no PC but keep their index. Parents own their children's call PCs, so every
         // parent index appears in the table.
         let mut innermost: Vec<Vec<Range<u64>>> = Vec::new();
-        for (value, range) in self.pc_values(func.pcdata(PCDATA_INL_TREE_INDEX)?, func.entry)? {
+        // Read once: each entry's parent is looked up in it (a scan of the table per entry was
+        // quadratic in a crafted function's size).
+        let indices: Vec<(i32, Range<u64>)> = self
+            .pc_values(func.pcdata(PCDATA_INL_TREE_INDEX)?, func.entry)?
+            .collect();
+        for (value, range) in indices.iter().cloned() {
             let Ok(index) = usize::try_from(value) else {
                 continue; // -1: the outer function's own code
             };
@@ -219,7 +224,7 @@ impl Pclntab {
                     ranges,
                     call_pc,
                     depth: 0,
-                    parent: self.inline_index(&func, call_pc),
+                    parent: index_at(&indices, call_pc),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -464,6 +469,13 @@ impl Iterator for PcValues<'_> {
         }
         step
     }
+}
+
+/// The inline-tree index at `pc` in a function's table of them, read in full (as
+/// [`Pclntab::inline_index`], by binary search: the table's ranges are in ascending order).
+fn index_at(indices: &[(i32, Range<u64>)], pc: u64) -> Option<usize> {
+    let at = indices.partition_point(|(_, range)| range.end <= pc);
+    usize::try_from(indices.get(at)?.0).ok()
 }
 
 /// The runtime's `readvarint`: little-endian base 128, at most 5 bytes for a `u32`.
