@@ -25,6 +25,7 @@ pub fn run(environment: &Environment, seconds: u64, seed: Option<u32>) -> anyhow
     // which are built here from the repository) replays it elsewhere.
     let seed = seed.unwrap_or_else(|| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        // Never 0, which would make libFuzzer draw a seed of its own.
         now.map_or(1, |now| now.subsec_nanos() | 1)
     });
     eprintln!("xtask: fuzzing with -seed={seed}");
