@@ -113,3 +113,65 @@ fn the_crash_is_reported_while_the_probes_are_paused(version: &str) {
 mod the_crash_is_reported_while_the_probes_are_paused {
     crate::test_each_go_version!(super::the_crash_is_reported_while_the_probes_are_paused);
 }
+
+/// The line of the fixture's racing clone.
+fn cloning_line() -> u64 {
+    let source = repository().join("tracer-user/tests/fixtures/fatalmap/main.go");
+    let source = std::fs::read_to_string(source).unwrap();
+    (1..)
+        .zip(source.lines())
+        .find(|(_, line)| line.ends_with("// the racing clone"))
+        .map(|(number, _)| number)
+        .unwrap()
+}
+
+/// `maps.Clone` reads the whole map inside the runtime, which kills the process with "concurrent
+/// map clone and map write" when it notices a write meanwhile (`go build -race` reports nothing
+/// there): tracer reports the clone and the write it raced with, whether or not the runtime
+/// noticed.
+fn a_clone_racing_a_write_is_reported(version: &str) {
+    require_root();
+    let binary = built_fixture("fatalmap", version, Variant::Default);
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports.jsonl");
+    let output = tracer()
+        .args([
+            "run",
+            "--overhead-budget",
+            "off",
+            "--format",
+            "json",
+            "--output",
+        ])
+        .arg(&reports)
+        .arg("--")
+        .arg(&binary)
+        .arg("clone")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(66), "go{version}: {stderr}");
+    let clones = |access: &Value| {
+        access["stack"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|frame| frame["function"] == "main.cloner" && frame["line"] == cloning_line())
+    };
+    let races = race_reports(&reports);
+    let race = races
+        .iter()
+        .find(|race| {
+            (clones(&race["current"]) && writes_line(&race["previous"], racing_line()))
+                || (clones(&race["previous"]) && writes_line(&race["current"], racing_line()))
+        })
+        .unwrap_or_else(|| panic!("go{version}: no race of the clone and the write: {races:#?}"));
+    assert!(
+        matches!(race["kind"].as_str(), Some("write/read" | "read/write")),
+        "go{version}: {race}"
+    );
+}
+
+mod a_clone_racing_a_write_is_reported {
+    crate::test_each_go_version!(super::a_clone_racing_a_write_is_reported);
+}

@@ -98,6 +98,8 @@ pub enum Meaning {
     ReceivedIn(u8),
     /// An `atomic.Value` publication whose value's data word is in this register at entry.
     PublishedIn(u8),
+    /// A map maker whose return has the new map in this register rather than AX.
+    MadeIn(u8),
     /// An out-of-line sync function.
     Sync(OnEntry, OnReturn),
 }
@@ -198,6 +200,7 @@ const READ: &[Probe] = &[probe(Entry, Op::MapRead)];
 const ITER_START: &[Probe] = &[probe(Entry, Op::MapIterStart)];
 const ITER_NEXT: &[Probe] = &[probe(Entry, Op::MapIterNext)];
 const MAKE_MAP: &[Probe] = &[probe(Returns, Op::MapMake)];
+const CLONE: &[Probe] = &[probe(Entry, Op::MapRead), probe(Returns, Op::MapMake)];
 const MAKE_CHAN: &[Probe] = &[probe(Returns, Op::ChanMake)];
 const SEND: &[Probe] = &[probe(Entry, Op::ChanSend), probe(Returns, Op::ChanSend)];
 const RECEIVE: &[Probe] = &[
@@ -255,6 +258,15 @@ pub const CATALOGUE: &[GoFunction] = &[
     map("runtime.mapdelete_fast64", DELETE, Key::U64),
     map("runtime.mapdelete_faststr", DELETE, Key::Str),
     map("runtime.mapclear", &[probe(Entry, Op::MapClear)], Key::None),
+    // `maps.Clone(m)` reads the whole map in the runtime (`maps.clone`, a linkname target whose
+    // `any` argument and result put the map in BX): the runtime kills the process with
+    // "concurrent map clone and map write" when it notices a write meanwhile. Its result is a
+    // new map, which Swiss tables (1.24+) allocate without `makemap`: made where it returns,
+    // so that the history of a dead map at the same address is not taken for the clone's.
+    GoFunction {
+        meaning: Meaning::MadeIn(register::RBX),
+        ..map("maps.clone", CLONE, Key::None)
+    },
     map("runtime.mapaccess1", READ, Key::None),
     map("runtime.mapaccess1_fast32", READ, Key::U32),
     map("runtime.mapaccess1_fast64", READ, Key::U64),

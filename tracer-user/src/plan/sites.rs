@@ -221,7 +221,13 @@ fn map_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
             params.at = ITERATOR_MAP;
             (class, params)
         }
-        (Op::MapMake, false) => at.call(EventKind::MapMake, register::RAX, register::NONE),
+        (Op::MapMake, false) => {
+            let made = match at.meaning {
+                Meaning::MadeIn(register) => register,
+                _ => register::RAX,
+            };
+            at.call(EventKind::MapMake, made, register::NONE)
+        }
         _ => return None,
     })
 }
