@@ -148,9 +148,15 @@ fn readelf_agrees_with_the_dwarf_reader() {
             .expect("readelf (binutils) runs");
         assert!(output.status.success(), "readelf failed on go{version}");
         let dump = String::from_utf8_lossy(&output.stdout);
-        let names = ["runtime.g", "runtime.m", "runtime.stack", "runtime.hchan"];
-        let structs = readelf_structs(&dump, &names);
-        let [g, m, stack, hchan] = names.map(|name| {
+        let names = [
+            "runtime.g",
+            "runtime.m",
+            "runtime.stack",
+            "runtime.hchan",
+            "runtime.timer",
+        ];
+        let structs = readelf_structs(&dump, &[&names[..], &["runtime.timeTimer"]].concat());
+        let [g, m, stack, hchan, timer] = names.map(|name| {
             structs
                 .get(name)
                 .unwrap_or_else(|| panic!("go{version}: readelf shows no {name}"))
@@ -178,6 +184,12 @@ fn readelf_agrees_with_the_dwarf_reader() {
             hchan_sendx: field(hchan, "sendx"),
             hchan_recvx: field(hchan, "recvx"),
             hchan_lock: field(hchan, "lock"),
+            // The timer `time.resetTimer` is passed is inside a `runtime.timeTimer` from 1.23.
+            timer_callback: structs
+                .get("runtime.timeTimer")
+                .map_or(0, |time_timer| field(time_timer, "timer"))
+                + field(timer, "arg")
+                + 8,
             source: OffsetSource::Dwarf,
         };
         let data = read(&path);

@@ -43,6 +43,9 @@ pub struct RuntimeOffsets {
     pub hchan_sendx: u16,
     pub hchan_recvx: u16,
     pub hchan_lock: u16,
+    /// Where a timer keeps its callback (the data word of `runtime.timer.arg`, which is the
+    /// function `time.AfterFunc` was given), from the pointer `time.resetTimer` is passed.
+    pub timer_callback: u16,
     pub source: OffsetSource,
 }
 
@@ -203,10 +206,13 @@ const GO_1_21: RuntimeOffsets = RuntimeOffsets {
     hchan_sendx: 40,
     hchan_recvx: 48,
     hchan_lock: 88,
+    timer_callback: 40,
     source: OffsetSource::VersionTable,
 };
 
-/// Go 1.23 and 1.24 added `g.syscallbp` before `atomicstatus` and `hchan.timer` before `sendx`.
+/// Go 1.23 and 1.24 added `g.syscallbp` before `atomicstatus` and `hchan.timer` before `sendx`,
+/// and pass `time.resetTimer` the `runtime.timeTimer` around the timer (16 bytes before it),
+/// whose own fields before `arg` grew by 8.
 const GO_1_23: RuntimeOffsets = RuntimeOffsets {
     g_atomicstatus: 152,
     g_goid: 160,
@@ -215,10 +221,12 @@ const GO_1_23: RuntimeOffsets = RuntimeOffsets {
     hchan_sendx: 48,
     hchan_recvx: 56,
     hchan_lock: 96,
+    timer_callback: 64,
     ..GO_1_21
 };
 
-/// Go 1.25 dropped `gobuf.ret` (−8 after `g.sched` and `m.morebuf`) and added `hchan.bubble`.
+/// Go 1.25 dropped `gobuf.ret` (−8 after `g.sched` and `m.morebuf`), added `hchan.bubble` and
+/// `timer.rand` (before `arg`).
 const GO_1_25: RuntimeOffsets = RuntimeOffsets {
     g_atomicstatus: 144,
     g_goid: 152,
@@ -226,6 +234,7 @@ const GO_1_25: RuntimeOffsets = RuntimeOffsets {
     g_startpc: 296,
     m_curg: 184,
     hchan_lock: 104,
+    timer_callback: 72,
     ..GO_1_23
 };
 
@@ -237,7 +246,16 @@ const GO_1_26: RuntimeOffsets = RuntimeOffsets {
 };
 
 /// The structs whose members are read, as Go's linker names them.
-const STRUCTS: [&str; 4] = ["runtime.g", "runtime.m", "runtime.stack", "runtime.hchan"];
+const STRUCTS: [&str; 5] = [
+    "runtime.g",
+    "runtime.m",
+    "runtime.stack",
+    "runtime.hchan",
+    "runtime.timer",
+];
+
+/// Structs read when present: `runtime.timeTimer` exists from Go 1.23.
+const OPTIONAL_STRUCTS: [&str; 1] = ["runtime.timeTimer"];
 
 type Slice<'a> = EndianSlice<'a, RunTimeEndian>;
 
@@ -250,12 +268,15 @@ struct Sections<'a> {
 }
 
 impl Sections<'_> {
-    /// Walks the units until every struct of `STRUCTS` was seen (Go emits the runtime's types in
+    /// Walks the units until every struct of `STRUCTS` was seen, to the end of that unit for
+    /// the optional ones (Go emits the runtime's types in
     /// one unit, so most units after it are never parsed).
     fn find_structs(&self) -> Result<Layouts, OffsetsError> {
         let mut layouts = HashMap::new();
         let mut units = self.info.units();
-        while layouts.len() < STRUCTS.len() {
+        let all_required =
+            |layouts: &HashMap<&str, _>| STRUCTS.iter().all(|s| layouts.contains_key(s));
+        while !all_required(&layouts) {
             let Some(unit) = units.next()? else { break };
             let abbreviations = unit.abbreviations(&self.abbrev)?;
             let mut tree = unit.entries_tree(&abbreviations, None)?;
@@ -269,12 +290,16 @@ impl Sections<'_> {
                 let Some(name) = self.name(entry)? else {
                     continue;
                 };
-                let Some(wanted) = STRUCTS.into_iter().find(|s| s.as_bytes() == name) else {
+                let Some(wanted) = STRUCTS
+                    .into_iter()
+                    .chain(OPTIONAL_STRUCTS)
+                    .find(|s| s.as_bytes() == name)
+                else {
                     continue;
                 };
                 if !layouts.contains_key(wanted) {
                     layouts.insert(wanted, self.members(node)?);
-                    if layouts.len() == STRUCTS.len() {
+                    if layouts.len() == STRUCTS.len() + OPTIONAL_STRUCTS.len() {
                         break;
                     }
                 }
@@ -353,10 +378,24 @@ impl Layouts {
             hchan_sendx: hchan("sendx")?,
             hchan_recvx: hchan("recvx")?,
             hchan_lock: hchan("lock")?,
+            timer_callback: self.timer_callback()?,
             source: OffsetSource::Dwarf,
         };
         offsets.check_blocks_read()?;
         Ok(offsets)
+    }
+
+    /// `time.resetTimer` is passed a `*runtime.timer` up to Go 1.22 and, from 1.23, a
+    /// `*runtime.timeTimer`, which embeds one; the callback is the second word of its `arg`.
+    fn timer_callback(&self) -> Result<u16, OffsetsError> {
+        let embedded = match self.0.contains_key("runtime.timeTimer") {
+            true => self.offset("runtime.timeTimer", "timer")?,
+            false => 0,
+        };
+        embedded
+            .checked_add(self.offset("runtime.timer", "arg")?)
+            .and_then(|arg| arg.checked_add(8))
+            .ok_or_else(|| OffsetsError::Field("runtime.timer.arg".to_owned()))
     }
 
     fn offset(&self, structure: &str, member: &str) -> Result<u16, OffsetsError> {

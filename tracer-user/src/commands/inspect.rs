@@ -283,6 +283,7 @@ mod tests {
             file_offset: address - 0x40_0000,
             key: KeyClass::U64,
             result_moved: None,
+            field: None,
         }
     }
 

@@ -100,6 +100,9 @@ pub enum Meaning {
     PublishedIn(u8),
     /// A map maker whose return has the new map in this register rather than AX.
     MadeIn(u8),
+    /// A timer (re)armed through the pointer in AX at entry: the object is its callback, read
+    /// from the timer at the binary's `RuntimeOffsets::timer_callback`.
+    TimerInAx,
     /// An out-of-line sync function.
     Sync(OnEntry, OnReturn),
 }
@@ -402,6 +405,14 @@ pub const CATALOGUE: &[GoFunction] = &[
         "time.goFunc",
         &[probe(Entry, Op::TimerFire)],
         Meaning::Plain,
+    ),
+    // `Timer.Reset` arms the timer again (the runtime's body under the name its linkname gives
+    // it, also reached by `Ticker.Reset` from 1.23): as -race does, what the goroutine did
+    // before a reset is ordered before the callback, as before the first arming.
+    function(
+        "time.resetTimer",
+        &[probe(Entry, Op::TimerArm)],
+        Meaning::TimerInAx,
     ),
     // atomic.Value publications (maps are often published copy-on-write this way, and read
     // without a lock): Store(val any) and Swap(new any) get the value's data word in CX,

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use tracer_common::KeyClass;
 
-use self::catalogue::{At, FunctionId, CATALOGUE};
+use self::catalogue::{At, FunctionId, Meaning, CATALOGUE};
 use self::returns::CallerProbes;
 use crate::analyse::{
     disasm,
@@ -147,6 +147,10 @@ pub struct ProbeSite {
     /// the caller moved it out of its register before the probe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_moved: Option<MovedResult>,
+    /// For a site whose object is a field behind the pointer its function is passed (see
+    /// `Meaning::TimerInAx`): the field's offset in this binary's layout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<u16>,
 }
 
 /// Where a caller moved a result before the instruction that observes the return.
@@ -304,6 +308,10 @@ impl PlanBuilder<'_> {
                 _ => KeyClass::None,
             },
             result_moved,
+            field: match function.meaning {
+                Meaning::TimerInAx => Some(self.binary.offsets.timer_callback),
+                _ => None,
+            },
         });
     }
 
@@ -370,6 +378,7 @@ impl PlanBuilder<'_> {
             file_offset: 0,
             key: KeyClass::None,
             result_moved: None,
+            field: None,
         };
         let read = sites::registers_read(&at_return);
         let spilled = match (&read[..], binary.function(function.name)) {

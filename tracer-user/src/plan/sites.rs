@@ -330,7 +330,18 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
         (Op::PoolGet, false) => at.call(EventKind::PoolGet, register::RBX, register::NONE),
         // AfterFunc(d Duration, f func()): f in BX; goFunc(arg any, …) gets f back as arg's
         // data word, also in BX.
-        (Op::TimerArm, true) => at.call(EventKind::TimerArm, register::RBX, register::NONE),
+        (Op::TimerArm, true) => match (at.meaning, at.site.field) {
+            // resetTimer(t, …): the callback is a field of the timer in AX.
+            (Meaning::TimerInAx, Some(field)) => {
+                let (class, mut params) =
+                    at.call(EventKind::TimerArm, register::RAX, register::NONE);
+                params.object = object::LOAD;
+                params.at = i32::from(field);
+                (class, params)
+            }
+            (Meaning::TimerInAx, None) => return None,
+            _ => at.call(EventKind::TimerArm, register::RBX, register::NONE),
+        },
         (Op::TimerFire, true) => at.call(EventKind::TimerFire, register::RBX, register::NONE),
         _ => return None,
     })
@@ -539,6 +550,7 @@ mod tests {
             file_offset: 0x1000,
             key,
             result_moved: None,
+            field: None,
         }
     }
 
