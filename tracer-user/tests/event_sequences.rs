@@ -403,6 +403,9 @@ fn check(version: &str) {
             step("make-map", "map", ""),
             step("assign", "map", ""),
             step("timer-arm", "callback", ""),
+            // Timer.Reset: the callback read from the timer.
+            step("assign", "map", ""),
+            step("timer-arm", "callback", ""),
         ],
     );
     expect("timer", "fired", vec![step("assign", "map", "")]);
