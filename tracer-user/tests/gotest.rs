@@ -1,6 +1,6 @@
 //! tracer as a CI gate: `go test -exec 'tracer run --overhead-budget off --' ./...` runs every
 //! test binary of a module under tracer (tests/fixtures/gotests: one package whose test races on
-//! a map, one whose test locks). The racy package fails — its binary exits with status 66 after
+//! a map, one whose tests lock or order through a `testing/synctest` bubble's `Wait`). The racy package fails — its binary exits with status 66 after
 //! its tests passed — with a report that names the racing functions and the test that started
 //! them; the clean one passes.
 

@@ -683,6 +683,7 @@ impl Translator {
                 let rw = object.wrapping_sub(RWMUTEX_WRITER_SEM);
                 operations.push(acquire(companion(rw)));
             }
+            OnReturn::AcquireEverything => operations.push(Operation::AcquireAll { goroutine }),
         }
         operations
     }

@@ -79,6 +79,10 @@ pub enum OnReturn {
     /// acquires the semaphore and what every reader that left released (the RWMutex's reader
     /// side, [`RWMUTEX_WRITER_SEM`] bytes before the semaphore).
     EndWriterWait,
+    /// `synctest.Wait` and `Run`: they return once every other goroutine of the bubble is
+    /// durably blocked, and -race orders each such goroutine's parking before that. tracer does
+    /// not see the bubble: the caller learns everything known (can hide a race, never invent).
+    AcquireEverything,
 }
 
 /// Where `writerSem` is in a `sync.RWMutex` (after its `w Mutex`; Go 1.21–1.27).
@@ -516,6 +520,10 @@ pub const CATALOGUE: &[GoFunction] = &[
         E::ReleaseMerge,
         R::Acquire,
     ),
+    // testing/synctest's bubbles (Go 1.24 with GOEXPERIMENT=synctest, 1.25+): the runtime's
+    // bodies under the names their linknames give them.
+    sync("internal/synctest.Wait", E::Nothing, R::AcquireEverything),
+    sync("internal/synctest.Run", E::Nothing, R::AcquireEverything),
 ];
 
 #[cfg(test)]
