@@ -197,6 +197,13 @@ pub mod object {
     pub const HAND_OFF: u8 = 5;
     /// `*(u64 *)(*(u64 *)(base + at) + then) + offset`: a pointer reached through two loads.
     pub const LOAD_TWICE: u8 = 6;
+    /// The flow of data the file descriptor in `base` writes to: one direction of a TCP
+    /// connection (its local then remote address and port), or a pipe's or file's inode
+    /// (see [`super::KernelLayout`]); `arg` gets the descriptor. 0 when unknown.
+    pub const WRITTEN_FLOW: u8 = 7;
+    /// The flow of data the file descriptor in `base` reads from: for a connection, what the
+    /// other end writes to (remote then local); `arg` gets the descriptor.
+    pub const READ_FLOW: u8 = 8;
 }
 
 /// [`SiteParams::guard`] values.
@@ -299,6 +306,32 @@ pub struct SiteParams {
     pub offset: i64,
 }
 
+/// Member offsets of the running kernel's structs (from its BTF), for finding a file
+/// descriptor's flow of data: `task_struct.files → files_struct.fdt → fdtable.fd[fd] → file`,
+/// then the file's inode, and for a socket its `sock_common` addresses.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLayout {
+    pub task_files: u16,
+    pub files_fdt: u16,
+    pub fdt_max_fds: u16,
+    pub fdt_fd: u16,
+    pub file_inode: u16,
+    pub file_private_data: u16,
+    pub inode_mode: u16,
+    pub socket_sk: u16,
+    /// `sock.__sk_common`'s members, from the `sock`.
+    pub sk_family: u16,
+    pub sk_daddr: u16,
+    pub sk_rcv_saddr: u16,
+    pub sk_dport: u16,
+    pub sk_num: u16,
+    pub sk_v6_daddr: u16,
+    pub sk_v6_rcv_saddr: u16,
+    /// 1 when the offsets are known; 0: no flow is found.
+    pub known: u16,
+}
+
 /// Field offsets of the target's runtime (from its DWARF or tracer's per-version table).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -320,6 +353,7 @@ pub struct RuntimeConfig {
     /// 1: drop a map access that repeats its goroutine's previous recorded event (see
     /// [`LAST_ACCESS_SLOTS`]); 0: record every access.
     pub drop_repeats: u32,
+    pub kernel: KernelLayout,
 }
 
 /// [`RuntimeConfig::target_pid`] of an exec watch: every process's `execve` is recorded.
@@ -532,7 +566,8 @@ pub const MAX_STACKS: u32 = 1 << 14;
 /// Deepest user stack recorded (the kernel's `PERF_MAX_STACK_DEPTH`).
 pub const MAX_STACK_DEPTH: usize = 127;
 const _: () = assert!(size_of::<SiteParams>() == 24);
-const _: () = assert!(size_of::<RuntimeConfig>() == 28);
+const _: () = assert!(size_of::<KernelLayout>() == 32);
+const _: () = assert!(size_of::<RuntimeConfig>() == 60);
 
 #[cfg(test)]
 mod tests {

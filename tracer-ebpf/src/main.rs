@@ -15,7 +15,7 @@ use aya_ebpf::{
     bindings::{pt_regs, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_attach_cookie, bpf_get_current_pid_tgid, bpf_get_prandom_u32, bpf_ktime_get_ns,
-        bpf_probe_read_user, generated,
+        bpf_probe_read_kernel, bpf_probe_read_user, generated,
     },
     macros::{map, raw_tracepoint, uprobe},
     maps::{Array, PerCpuArray, RingBuf, StackTrace},
@@ -24,9 +24,9 @@ use aya_ebpf::{
 };
 use tracer_common::{
     buffer_shape, counter, effect, event_flags, guard, is_map_access, object, register, site_flags,
-    ColdCall, EventKind, KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams, ANY_PROCESS,
-    G_PREFIX_WORDS, LAST_ACCESS_SLOTS, MAPS_MADE_BUCKETS, MAX_SELECT_CASES, MAX_SITES, MAX_STACKS,
-    RING_BUFFER_BYTES, SELECT_CASE_SEND,
+    ColdCall, EventKind, KernelLayout, KeyClass, ProbeClass, RawEvent, RuntimeConfig, SiteParams,
+    ANY_PROCESS, G_PREFIX_WORDS, LAST_ACCESS_SLOTS, MAPS_MADE_BUCKETS, MAX_SELECT_CASES, MAX_SITES,
+    MAX_STACKS, RING_BUFFER_BYTES, SELECT_CASE_SEND,
 };
 
 /// Size of `runtime.scase` (`c *hchan; elem unsafe.Pointer`), Go 1.21–1.27.
@@ -741,7 +741,102 @@ fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig, window: u
                 goroutine: None,
             }
         }
+        object::WRITTEN_FLOW | object::READ_FLOW => Located {
+            object: flow(base, params.object == object::READ_FLOW, &config.kernel),
+            arg: base,
+            goroutine: None,
+        },
         _ => at(0),
+    }
+}
+
+/// `S_IFMT` and `S_IFSOCK` of an inode's `i_mode`.
+const S_IFMT: u16 = 0o170_000;
+const S_IFSOCK: u16 = 0o140_000;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+/// Seeds of the hashes that make flow keys, so that the kinds never share a key.
+const FILE_FLOW: u64 = 0x5f11e;
+const CONNECTION_FLOW: u64 = 0xc0_4417;
+const ENDPOINT: u64 = 0xe4d_9017;
+
+#[inline(always)]
+fn read_kernel<T: Copy>(address: u64) -> Option<T> {
+    // SAFETY: a kernel-memory read that fails cleanly on a bad address.
+    unsafe { bpf_probe_read_kernel(address as *const T) }.ok()
+}
+
+/// The key of the flow of data descriptor `fd` of the current process writes to (or, if
+/// `reads`, reads from), read now, while the descriptor is what the call uses: for a TCP or UDP
+/// socket its two endpoints in the direction of the data, so that what one end of a connection
+/// writes is what the other reads; for a pipe or a file its inode. 0 when unknown (a Unix
+/// socket, an unknown layout, a failed read). Below the tags of userspace's derived objects.
+#[inline(always)]
+fn flow(fd: u64, reads: bool, layout: &KernelLayout) -> u64 {
+    if layout.known == 0 {
+        return 0;
+    }
+    flow_of(fd, reads, layout).map_or(0, |key| key & ((1 << 48) - 1) | 1)
+}
+
+#[inline(always)]
+fn flow_of(fd: u64, reads: bool, layout: &KernelLayout) -> Option<u64> {
+    let field = |base: u64, offset: u16| base.wrapping_add(u64::from(offset));
+    // SAFETY: no preconditions; the task is only read through checked kernel reads.
+    let task = unsafe { generated::bpf_get_current_task() };
+    let files: u64 = read_kernel(field(task, layout.task_files))?;
+    let table: u64 = read_kernel(field(files, layout.files_fdt))?;
+    let open: u32 = read_kernel(field(table, layout.fdt_max_fds))?;
+    if fd >= u64::from(open) {
+        return None;
+    }
+    let descriptors: u64 = read_kernel(field(table, layout.fdt_fd))?;
+    let file: u64 = read_kernel(descriptors.wrapping_add(fd * 8))?;
+    let inode: u64 = read_kernel(field(file, layout.file_inode))?;
+    let mode: u16 = read_kernel(field(inode, layout.inode_mode))?;
+    if mode & S_IFMT != S_IFSOCK {
+        // Both ends of a pipe, and every descriptor of a file, share its inode.
+        return Some(mix(FILE_FLOW, inode));
+    }
+    let socket: u64 = read_kernel(field(file, layout.file_private_data))?;
+    let sock: u64 = read_kernel(field(socket, layout.socket_sk))?;
+    let family: u16 = read_kernel(field(sock, layout.sk_family))?;
+    // An endpoint: address (an IPv4 one, also when seen through a dual-stack IPv6 socket, as
+    // its mapped form's last word) and port, both as the kernel stores them.
+    let (local, remote) = match family {
+        AF_INET => (
+            [
+                0,
+                read_kernel::<u32>(field(sock, layout.sk_rcv_saddr))?.into(),
+            ],
+            [0, read_kernel::<u32>(field(sock, layout.sk_daddr))?.into()],
+        ),
+        AF_INET6 => (
+            ipv6(read_kernel(field(sock, layout.sk_v6_rcv_saddr))?),
+            ipv6(read_kernel(field(sock, layout.sk_v6_daddr))?),
+        ),
+        _ => return None,
+    };
+    // The local port in host order, the remote one in network order.
+    let local_port: u16 = read_kernel(field(sock, layout.sk_num))?;
+    let remote_port = u16::from_be(read_kernel(field(sock, layout.sk_dport))?);
+    // `mix` is symmetric in its two words: each value is folded into a running hash, in order.
+    let endpoint =
+        |[high, low]: [u64; 2], port: u16| mix(mix(mix(ENDPOINT, high), low), port.into());
+    let (local, remote) = (endpoint(local, local_port), endpoint(remote, remote_port));
+    Some(match reads {
+        true => mix(mix(CONNECTION_FLOW, remote), local),
+        false => mix(mix(CONNECTION_FLOW, local), remote),
+    })
+}
+
+/// An IPv6 address as two words, or an IPv4-mapped one (`::ffff:a.b.c.d`) as IPv4's.
+#[inline(always)]
+fn ipv6([high, low]: [u64; 2]) -> [u64; 2] {
+    match (high, low as u32) {
+        // Bytes 8–9 zero and 10–11 all ones, read little-endian: the IPv4 address follows.
+        (0, 0xffff_0000) => [0, low >> 32],
+        _ => [high, low],
     }
 }
 

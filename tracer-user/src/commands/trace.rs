@@ -133,7 +133,12 @@ impl Prepared {
         pid: u32,
         exit: Option<&OwnedFd>,
     ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
-        let config = sites::runtime_config(&self.binary.offsets, pid, self.drop_repeats);
+        let config = sites::runtime_config(
+            &self.binary.offsets,
+            pid,
+            self.drop_repeats,
+            probes::kernel_layout::running_kernel_layout(),
+        );
         let attached = probes::attach(
             &self.sites,
             &self.watched,

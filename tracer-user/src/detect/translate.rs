@@ -48,17 +48,22 @@ pub enum Derived {
     /// when it starts, and every channel operation learns from it when it completes: its
     /// channels are unknown, and a value it sends may be received by a plain receive.
     AnySelect = 7,
+    /// One flow of data between file descriptors (a connection's direction, a pipe, a file),
+    /// by the key the kernel program found for it (`object::WRITTEN_FLOW`): writes release
+    /// into it, reads acquire it.
+    Flow = 8,
 }
 
 const TAG_SHIFT: u32 = 56;
 
 impl Derived {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Companion,
         Self::Closing,
         Self::Callback,
         Self::Pooled,
         Self::Publication,
+        Self::Flow,
         Self::AnyChannel,
         Self::AnySelect,
     ];
@@ -95,6 +100,10 @@ fn pooled(value: Address) -> Address {
 
 fn publication(pointer: Address) -> Address {
     Derived::Publication.of(pointer)
+}
+
+fn flow(key: u64) -> Address {
+    Derived::Flow.of(key)
 }
 
 const ANY_CHANNEL: Address = (Derived::AnyChannel as u64) << TAG_SHIFT;
@@ -611,6 +620,12 @@ impl Translator {
             }
             OnEntry::AddDelta => Operations::new(),
             OnEntry::Acquire => smallvec![acquire(goroutine, object)],
+            // 0: a descriptor whose flow is unknown (a Unix socket, …) orders nothing.
+            OnEntry::WriteFlow if object == 0 => Operations::new(),
+            OnEntry::WriteFlow => smallvec![Operation::ReleaseMerge {
+                goroutine,
+                object: flow(object),
+            }],
         }
     }
 
@@ -634,9 +649,11 @@ impl Translator {
         let open = OpenCall::Function(function);
         let Some(index) = calls.iter().rposition(|(called, _)| *called == open) else {
             // The call was not seen (a hole in the stream, or tracing began during it): what it
-            // acquires is unknown, so the goroutine is ordered after everything.
+            // acquires is unknown, so the goroutine is ordered after everything — except after
+            // a read: a window often opens while reads wait for data, and ordering each reader
+            // (a server's handlers) after everything would hide their races.
             return match on_return {
-                OnReturn::Nothing => Operations::new(),
+                OnReturn::Nothing | OnReturn::ReadFlow => Operations::new(),
                 _ => smallvec![Operation::AcquireAll { goroutine }],
             };
         };
@@ -684,6 +701,8 @@ impl Translator {
                 operations.push(acquire(companion(rw)));
             }
             OnReturn::AcquireEverything => operations.push(Operation::AcquireAll { goroutine }),
+            OnReturn::ReadFlow if object == 0 => {}
+            OnReturn::ReadFlow => operations.push(acquire(flow(object))),
         }
         operations
     }
@@ -1241,6 +1260,42 @@ mod tests {
         };
         assert_eq!(woken(true), 0);
         assert_eq!(woken(false), 1);
+    }
+
+    #[test]
+    fn a_write_releases_into_its_flow_and_a_read_acquires_its_flow_on_return() {
+        use EventKind as K;
+        let mut translator = Translator::default();
+        let flow = Derived::Flow.of(0xf10);
+        assert_eq!(
+            translator.named(&event(K::SyncEnter, 1, 0xf10, 7), "syscall.write", 0),
+            vec![Operation::ReleaseMerge {
+                goroutine: 1,
+                object: flow
+            }]
+        );
+        assert!(translator
+            .named(&event(K::SyncEnter, 2, 0xf10, 8), "syscall.read", 0)
+            .is_empty());
+        assert_eq!(
+            translator.named(&event(K::SyncExit, 2, 0, 5), "syscall.read", 0),
+            vec![Operation::Acquire {
+                goroutine: 2,
+                object: flow
+            }]
+        );
+        // A descriptor without a known flow (0) orders nothing; neither does a read whose entry
+        // was not seen (a window opened while it waited for data), unlike other completions.
+        assert!(translator
+            .named(&event(K::SyncEnter, 1, 0, 7), "syscall.write", 0)
+            .is_empty());
+        translator.named(&event(K::SyncEnter, 2, 0, 8), "syscall.read", 0);
+        assert!(translator
+            .named(&event(K::SyncExit, 2, 0, 5), "syscall.read", 0)
+            .is_empty());
+        assert!(translator
+            .named(&event(K::SyncExit, 3, 0, 5), "syscall.read", 0)
+            .is_empty());
     }
 
     #[test]

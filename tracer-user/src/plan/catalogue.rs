@@ -53,6 +53,9 @@ pub enum OnEntry {
     AddDelta,
     /// `sync.Map.Range`: its callback sees what was stored before, so it acquires at once.
     Acquire,
+    /// A write to a file descriptor: release-merge into the flow of data it writes to (whose
+    /// key the kernel program puts in place of the descriptor, `object::WRITTEN_FLOW`).
+    WriteFlow,
 }
 
 /// What an out-of-line sync function means where it returns (matched with its entry, which
@@ -83,6 +86,9 @@ pub enum OnReturn {
     /// durably blocked, and -race orders each such goroutine's parking before that. tracer does
     /// not see the bubble: the caller learns everything known (can hide a race, never invent).
     AcquireEverything,
+    /// A read from a file descriptor: acquire the flow of data it read from (its key put in
+    /// place of the descriptor at entry, `object::READ_FLOW`).
+    ReadFlow,
 }
 
 /// Where `writerSem` is in a `sync.RWMutex` (after its `w Mutex`; Go 1.21–1.27).
@@ -520,6 +526,17 @@ pub const CATALOGUE: &[GoFunction] = &[
         E::ReleaseMerge,
         R::Acquire,
     ),
+    // Reads and writes of file descriptors (sockets, pipes, files): as -race, a write is
+    // ordered before the reads that follow it — but per flow of data (one direction of a
+    // connection, a pipe, a file) rather than through one object for all I/O, which would
+    // order unrelated requests' handlers and hide their races (docs/how-it-works.md). The
+    // system call wrappers, which `syscall.Read`, `Write`… (inlined into `internal/poll`)
+    // call; the descriptor is their first argument.
+    sync("syscall.write", E::WriteFlow, R::Nothing),
+    sync("syscall.pwrite", E::WriteFlow, R::Nothing),
+    sync("syscall.sendfile", E::WriteFlow, R::Nothing),
+    sync("syscall.read", E::Nothing, R::ReadFlow),
+    sync("syscall.pread", E::Nothing, R::ReadFlow),
     // testing/synctest's bubbles (Go 1.24 with GOEXPERIMENT=synctest, 1.25+): the runtime's
     // bodies under the names their linknames give them.
     sync("internal/synctest.Wait", E::Nothing, R::AcquireEverything),

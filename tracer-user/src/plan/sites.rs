@@ -3,7 +3,8 @@
 //! translation, so it is tested without root; `probes.rs` loads the result.
 
 use tracer_common::{
-    effect, guard, object, register, site_flags, EventKind, ProbeClass, RuntimeConfig, SiteParams,
+    effect, guard, object, register, site_flags, EventKind, KernelLayout, ProbeClass,
+    RuntimeConfig, SiteParams,
 };
 
 use crate::{
@@ -13,7 +14,7 @@ use crate::{
         syncsites::{AddressExpr, Outcome, Primitive, Reg, SyncSite},
     },
     plan::{
-        catalogue::{FunctionId, Meaning},
+        catalogue::{FunctionId, Meaning, OnEntry, OnReturn},
         MovedResult, Observed, Placement, ProbePlan, ProbeSite,
     },
 };
@@ -96,10 +97,15 @@ pub fn kernel_sites<'a>(
         .collect()
 }
 
-/// The runtime layout the programs need, from the binary's offsets, for process `pid`.
-/// What the programs need besides the sites: the runtime's layout, the process, and whether a
-/// map access repeating its goroutine's previous recorded event is dropped (`drop_repeats`).
-pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32, drop_repeats: bool) -> RuntimeConfig {
+/// What the programs need besides the sites: the runtime's layout, the process, whether a map
+/// access repeating its goroutine's previous recorded event is dropped (`drop_repeats`), and
+/// the running kernel's layout.
+pub fn runtime_config(
+    offsets: &RuntimeOffsets,
+    pid: u32,
+    drop_repeats: bool,
+    kernel: KernelLayout,
+) -> RuntimeConfig {
     RuntimeConfig {
         g_goid: offsets.g_goid,
         g_parent_goid: offsets.g_parent_goid,
@@ -114,6 +120,7 @@ pub fn runtime_config(offsets: &RuntimeOffsets, pid: u32, drop_repeats: bool) ->
         hchan_recvx: offsets.hchan_recvx,
         target_pid: pid,
         drop_repeats: u32::from(drop_repeats),
+        kernel,
     }
 }
 
@@ -315,7 +322,21 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
             register::RBX,
             site_flags::CAPTURE_STACK,
         ),
-        (Op::Sync, true) => at.call(EventKind::SyncEnter, register::RAX, register::RBX),
+        // A read or write of a descriptor (in AX): the kernel finds its flow of data, which
+        // becomes the object, and puts the descriptor in `arg`.
+        (Op::Sync, true) => {
+            let flow = match at.meaning {
+                Meaning::Sync(OnEntry::WriteFlow, _) => Some(object::WRITTEN_FLOW),
+                Meaning::Sync(_, OnReturn::ReadFlow) => Some(object::READ_FLOW),
+                _ => None,
+            };
+            let (class, mut params) = at.call(EventKind::SyncEnter, register::RAX, register::RBX);
+            if let Some(flow) = flow {
+                params.object = flow;
+                params.arg = register::RAX;
+            }
+            (class, params)
+        }
         (Op::Sync, false) => at.call(EventKind::SyncExit, register::NONE, register::RAX),
         (Op::AtomicPublish, true) => {
             let data = match at.meaning {

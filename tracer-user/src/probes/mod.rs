@@ -15,6 +15,7 @@
 
 pub mod calibrate;
 mod exec_watch;
+pub mod kernel_layout;
 pub mod privileges;
 mod ring;
 

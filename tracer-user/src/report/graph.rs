@@ -43,13 +43,16 @@ fn object_label(object: u64) -> String {
         None => format!("{object:#x}"),
         Some((Derived::AnyChannel, _)) => "any channel".to_owned(),
         Some((Derived::AnySelect, _)) => "any select".to_owned(),
+        Some((Derived::Flow, key)) => format!("I/O flow {key:#x}"),
         Some((kind, of)) => {
             let kind = match kind {
                 Derived::Companion => "reverse side",
                 Derived::Closing => "close",
                 Derived::Callback => "callback",
                 Derived::Pooled => "pooled value",
-                Derived::Publication | Derived::AnyChannel | Derived::AnySelect => "publication",
+                Derived::Publication | Derived::AnyChannel | Derived::AnySelect | Derived::Flow => {
+                    "publication"
+                }
             };
             format!("{kind} of {of:#x}")
         }
