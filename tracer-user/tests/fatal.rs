@@ -7,15 +7,20 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-/// The line of the fixture's racing write.
-fn racing_line() -> u64 {
+/// The line of the fixture that ends with `marker`.
+fn fixture_line(marker: &str) -> u64 {
     let source = repository().join("tracer-user/tests/fixtures/fatalmap/main.go");
     let source = std::fs::read_to_string(source).unwrap();
     (1..)
         .zip(source.lines())
-        .find(|(_, line)| line.ends_with("// the racing write"))
+        .find(|(_, line)| line.ends_with(marker))
         .map(|(number, _)| number)
         .unwrap()
+}
+
+/// The line of the fixture's racing write.
+fn racing_line() -> u64 {
+    fixture_line("// the racing write")
 }
 
 fn writes_line(access: &Value, line: u64) -> bool {
@@ -116,13 +121,7 @@ mod the_crash_is_reported_while_the_probes_are_paused {
 
 /// The line of the fixture's racing clone.
 fn cloning_line() -> u64 {
-    let source = repository().join("tracer-user/tests/fixtures/fatalmap/main.go");
-    let source = std::fs::read_to_string(source).unwrap();
-    (1..)
-        .zip(source.lines())
-        .find(|(_, line)| line.ends_with("// the racing clone"))
-        .map(|(number, _)| number)
-        .unwrap()
+    fixture_line("// the racing clone")
 }
 
 /// `maps.Clone` reads the whole map inside the runtime, which kills the process with "concurrent
