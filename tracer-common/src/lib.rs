@@ -198,7 +198,8 @@ pub mod object {
     /// `*(u64 *)(*(u64 *)(base + at) + then) + offset`: a pointer reached through two loads.
     pub const LOAD_TWICE: u8 = 6;
     /// The flow of data the file descriptor in `base` writes to: one direction of a TCP
-    /// connection (its local then remote address and port), or a pipe's or file's inode
+    /// connection (its local then remote address and port) or of a connected Unix socket (its
+    /// own then its peer's kernel socket), or a pipe's or file's inode
     /// (see [`super::KernelLayout`]); `arg` gets the descriptor. 0 when unknown.
     pub const WRITTEN_FLOW: u8 = 7;
     /// The flow of data the file descriptor in `base` reads from: for a connection, what the
@@ -328,6 +329,8 @@ pub struct KernelLayout {
     pub sk_num: u16,
     pub sk_v6_daddr: u16,
     pub sk_v6_rcv_saddr: u16,
+    /// `unix_sock.peer`, from the `sock` (0 when unknown: Unix sockets then have no flow).
+    pub unix_peer: u16,
     /// 1 when the offsets are known; 0: no flow is found.
     pub known: u16,
 }
@@ -566,8 +569,8 @@ pub const MAX_STACKS: u32 = 1 << 14;
 /// Deepest user stack recorded (the kernel's `PERF_MAX_STACK_DEPTH`).
 pub const MAX_STACK_DEPTH: usize = 127;
 const _: () = assert!(size_of::<SiteParams>() == 24);
-const _: () = assert!(size_of::<KernelLayout>() == 32);
-const _: () = assert!(size_of::<RuntimeConfig>() == 60);
+const _: () = assert!(size_of::<KernelLayout>() == 34);
+const _: () = assert!(size_of::<RuntimeConfig>() == 64);
 
 #[cfg(test)]
 mod tests {

@@ -753,11 +753,13 @@ fn locate(regs: &pt_regs, params: &SiteParams, config: &RuntimeConfig, window: u
 /// `S_IFMT` and `S_IFSOCK` of an inode's `i_mode`.
 const S_IFMT: u16 = 0o170_000;
 const S_IFSOCK: u16 = 0o140_000;
+const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 /// Seeds of the hashes that make flow keys, so that the kinds never share a key.
 const FILE_FLOW: u64 = 0x5f11e;
 const CONNECTION_FLOW: u64 = 0xc0_4417;
+const UNIX_FLOW: u64 = 0x0417_50c7;
 const ENDPOINT: u64 = 0xe4d_9017;
 
 #[inline(always)]
@@ -769,8 +771,9 @@ fn read_kernel<T: Copy>(address: u64) -> Option<T> {
 /// The key of the flow of data descriptor `fd` of the current process writes to (or, if
 /// `reads`, reads from), read now, while the descriptor is what the call uses: for a TCP or UDP
 /// socket its two endpoints in the direction of the data, so that what one end of a connection
-/// writes is what the other reads; for a pipe or a file its inode. 0 when unknown (a Unix
-/// socket, an unknown layout, a failed read). Below the tags of userspace's derived objects.
+/// writes is what the other reads (for a connected Unix socket, its kernel socket and its
+/// peer's); for a pipe or a file its inode. 0 when unknown (an unconnected socket, an unknown
+/// layout, a failed read). Below the tags of userspace's derived objects.
 #[inline(always)]
 fn flow(fd: u64, reads: bool, layout: &KernelLayout) -> u64 {
     if layout.known == 0 {
@@ -801,6 +804,21 @@ fn flow_of(fd: u64, reads: bool, layout: &KernelLayout) -> Option<u64> {
     let socket: u64 = read_kernel(field(file, layout.file_private_data))?;
     let sock: u64 = read_kernel(field(socket, layout.socket_sk))?;
     let family: u16 = read_kernel(field(sock, layout.sk_family))?;
+    if family == AF_UNIX {
+        // A connected Unix socket and its peer point at each other; the kernel's sockets are
+        // the endpoints (an unconnected one, or an unknown layout, has no flow).
+        if layout.unix_peer == 0 {
+            return None;
+        }
+        let peer: u64 = read_kernel(field(sock, layout.unix_peer))?;
+        if peer == 0 {
+            return None;
+        }
+        return Some(match reads {
+            true => mix(mix(UNIX_FLOW, peer), sock),
+            false => mix(mix(UNIX_FLOW, sock), peer),
+        });
+    }
     // An endpoint: address (an IPv4 one, also when seen through a dual-stack IPv6 socket, as
     // its mapped form's last word) and port, both as the kernel stores them.
     let (local, remote) = match family {

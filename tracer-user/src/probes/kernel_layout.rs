@@ -188,6 +188,8 @@ pub fn kernel_layout(btf: &[u8]) -> Option<KernelLayout> {
         sk_num: common("skc_num")?,
         sk_v6_daddr: common("skc_v6_daddr")?,
         sk_v6_rcv_saddr: common("skc_v6_rcv_saddr")?,
+        // A kernel whose Unix sockets are a module has no `unix_sock` in its own BTF.
+        unix_peer: btf.offset("unix_sock", "peer").unwrap_or(0),
         known: 1,
     })
 }
@@ -296,6 +298,7 @@ mod tests {
             ),
             (0, 4, 12, 14)
         );
+        assert_ne!(layout.unix_peer, 0);
         assert_eq!(layout.known, 1);
     }
 }
