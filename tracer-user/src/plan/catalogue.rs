@@ -537,6 +537,12 @@ pub const CATALOGUE: &[GoFunction] = &[
     sync("syscall.sendfile", E::WriteFlow, R::Nothing),
     sync("syscall.read", E::Nothing, R::ReadFlow),
     sync("syscall.pread", E::Nothing, R::ReadFlow),
+    // Coroutines (`iter.Pull`, Go 1.23+): a switch hands the coroutine's goroutine and its
+    // caller's over to each other, as -race orders them (`iter.go`'s acquires and releases
+    // around each switch): each side releases into the coro before it switches and acquires it
+    // when its own switch returns; the coroutine's end releases for the caller's last return.
+    sync("runtime.coroswitch", E::ReleaseMerge, R::Acquire),
+    sync("runtime.coroexit", E::ReleaseMerge, R::Nothing),
     // testing/synctest's bubbles (Go 1.24 with GOEXPERIMENT=synctest, 1.25+): the runtime's
     // bodies under the names their linknames give them.
     sync("internal/synctest.Wait", E::Nothing, R::AcquireEverything),
