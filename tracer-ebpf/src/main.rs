@@ -814,10 +814,7 @@ fn flow_of(fd: u64, reads: bool, layout: &KernelLayout) -> Option<u64> {
         if peer == 0 {
             return None;
         }
-        return Some(match reads {
-            true => mix(mix(UNIX_FLOW, peer), sock),
-            false => mix(mix(UNIX_FLOW, sock), peer),
-        });
+        return Some(directed(UNIX_FLOW, sock, peer, reads));
     }
     // An endpoint: address (an IPv4 one, also when seen through a dual-stack IPv6 socket, as
     // its mapped form's last word) and port, both as the kernel stores them.
@@ -838,14 +835,20 @@ fn flow_of(fd: u64, reads: bool, layout: &KernelLayout) -> Option<u64> {
     // The local port in host order, the remote one in network order.
     let local_port: u16 = read_kernel(field(sock, layout.sk_num))?;
     let remote_port = u16::from_be(read_kernel(field(sock, layout.sk_dport))?);
-    // `mix` is symmetric in its two words: each value is folded into a running hash, in order.
     let endpoint =
         |[high, low]: [u64; 2], port: u16| mix(mix(mix(ENDPOINT, high), low), port.into());
     let (local, remote) = (endpoint(local, local_port), endpoint(remote, remote_port));
-    Some(match reads {
-        true => mix(mix(CONNECTION_FLOW, remote), local),
-        false => mix(mix(CONNECTION_FLOW, local), remote),
-    })
+    Some(directed(CONNECTION_FLOW, local, remote, reads))
+}
+
+/// The flow between two endpoints in the direction of the data: from this end (`own`) to the
+/// other when it writes, from the other to this end when it reads — so that one end's writes
+/// and the other end's reads get the same key. (`mix` is symmetric in its two words: the
+/// endpoints are folded into a running hash, in order.)
+#[inline(always)]
+fn directed(seed: u64, own: u64, other: u64, reads: bool) -> u64 {
+    let (from, to) = if reads { (other, own) } else { (own, other) };
+    mix(mix(seed, from), to)
 }
 
 /// An IPv6 address as two words, or an IPv4-mapped one (`::ffff:a.b.c.d`) as IPv4's.

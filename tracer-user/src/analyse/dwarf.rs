@@ -269,8 +269,8 @@ struct Sections<'a> {
 
 impl Sections<'_> {
     /// Walks the units until every struct of `STRUCTS` was seen, to the end of that unit for
-    /// the optional ones (Go emits the runtime's types in
-    /// one unit, so most units after it are never parsed).
+    /// the optional ones (Go emits the runtime's types in one unit, so most units after it are
+    /// never parsed).
     fn find_structs(&self) -> Result<Layouts, OffsetsError> {
         let mut layouts = HashMap::new();
         let mut units = self.info.units();

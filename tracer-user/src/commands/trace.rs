@@ -12,7 +12,7 @@ use std::{
 
 use tokio::signal::unix::{signal, SignalKind};
 
-use tracer_common::ProbeClass;
+use tracer_common::{KernelLayout, ProbeClass};
 
 use super::{runtime, RACE_EXIT_STATUS};
 use crate::{
@@ -74,6 +74,8 @@ struct Prepared {
     buffer_bytes: u32,
     /// Not `--every-access`.
     drop_repeats: bool,
+    /// The running kernel's layout, read once and before `run` forks the target.
+    kernel: KernelLayout,
 }
 
 impl Prepared {
@@ -94,6 +96,7 @@ impl Prepared {
             probe_counts,
             buffer_bytes: args.buffer_size,
             drop_repeats: !args.every_access,
+            kernel: probes::kernel_layout::running_kernel_layout(),
         })
     }
 
@@ -133,12 +136,8 @@ impl Prepared {
         pid: u32,
         exit: Option<&OwnedFd>,
     ) -> Result<(AttachedProbes, KernelChannels), TracerError> {
-        let config = sites::runtime_config(
-            &self.binary.offsets,
-            pid,
-            self.drop_repeats,
-            probes::kernel_layout::running_kernel_layout(),
-        );
+        let config =
+            sites::runtime_config(&self.binary.offsets, pid, self.drop_repeats, self.kernel);
         let attached = probes::attach(
             &self.sites,
             &self.watched,

@@ -1,5 +1,5 @@
 //! Where the running kernel keeps what the programs read to find a file descriptor's flow of
-//! data (see `session`'s I/O ordering): the member offsets of a few of its structs, from its BTF
+//! data (`object::WRITTEN_FLOW` and `READ_FLOW`, docs/how-it-works.md): the member offsets of a few of its structs, from its BTF
 //! (`/sys/kernel/btf/vmlinux`, the format of the kernel's `Documentation/bpf/btf.rst`).
 //!
 //! Only what that needs is parsed: type records are walked to find structs by name and their
@@ -168,10 +168,8 @@ impl<'a> Btf<'a> {
 /// The layout the programs need, from the kernel's BTF (`None` when any part is missing).
 pub fn kernel_layout(btf: &[u8]) -> Option<KernelLayout> {
     let btf = Btf::parse(btf)?;
-    let common = |member| {
-        let at = btf.offset("sock", "__sk_common")?;
-        at.checked_add(btf.offset("sock_common", member)?)
-    };
+    let sk_common = btf.offset("sock", "__sk_common")?;
+    let common = |member| sk_common.checked_add(btf.offset("sock_common", member)?);
     Some(KernelLayout {
         task_files: btf.offset("task_struct", "files")?,
         files_fdt: btf.offset("files_struct", "fdt")?,
