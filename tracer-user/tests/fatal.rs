@@ -34,11 +34,9 @@ fn writes_line(access: &Value, line: u64) -> bool {
     })
 }
 
-/// Runs the fixture (with `arguments`) under `tracer run OPTIONS --format json --output FILE`
-/// until the runtime kills it; checks that the runtime noticed the race and that tracer names
-/// the fatal error; returns tracer's exit status, its standard error and the JSON records
-/// written.
-fn crash_under_tracer(
+/// Runs the fixture (with `arguments`) under `tracer run OPTIONS --format json --output FILE`;
+/// returns tracer's exit status, its standard error and the JSON records written.
+fn traced(
     version: &str,
     options: &[&str],
     arguments: &[&str],
@@ -58,6 +56,17 @@ fn crash_under_tracer(
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr, json_lines(&reports))
+}
+
+/// [`traced`], until the runtime kills the fixture; checks that the runtime noticed the race
+/// and that tracer names the fatal error.
+fn crash_under_tracer(
+    version: &str,
+    options: &[&str],
+    arguments: &[&str],
+) -> (Option<i32>, String, Vec<Value>) {
+    let (status, stderr, records) = traced(version, options, arguments);
     // The program's own output (inherited) shows the runtime's verdict.
     assert!(
         stderr.contains("fatal error: concurrent map writes"),
@@ -67,7 +76,7 @@ fn crash_under_tracer(
         stderr.contains("raised fatal error: concurrent map writes"),
         "go{version}: {stderr}"
     );
-    (output.status.code(), stderr, json_lines(&reports))
+    (status, stderr, records)
 }
 
 fn the_crash_is_reported_with_both_sides(version: &str) {
@@ -129,27 +138,8 @@ fn cloning_line() -> u64 {
 /// there): tracer reports the clone and the write it raced with, whether or not the runtime
 /// noticed.
 fn a_clone_racing_a_write_is_reported(version: &str) {
-    require_root();
-    let binary = built_fixture("fatalmap", version, Variant::Default);
-    let dir = tempfile::tempdir().unwrap();
-    let reports = dir.path().join("reports.jsonl");
-    let output = tracer()
-        .args([
-            "run",
-            "--overhead-budget",
-            "off",
-            "--format",
-            "json",
-            "--output",
-        ])
-        .arg(&reports)
-        .arg("--")
-        .arg(&binary)
-        .arg("clone")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(66), "go{version}: {stderr}");
+    let (status, stderr, records) = traced(version, &["--overhead-budget", "off"], &["clone"]);
+    assert_eq!(status, Some(66), "go{version}: {stderr}");
     let clones = |access: &Value| {
         access["stack"]
             .as_array()
@@ -157,7 +147,10 @@ fn a_clone_racing_a_write_is_reported(version: &str) {
             .iter()
             .any(|frame| frame["function"] == "main.cloner" && frame["line"] == cloning_line())
     };
-    let races = race_reports(&reports);
+    let races: Vec<&Value> = records
+        .iter()
+        .filter(|record| record["type"] == "race")
+        .collect();
     let race = races
         .iter()
         .find(|race| {
