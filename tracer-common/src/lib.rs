@@ -176,6 +176,8 @@ pub mod register {
     pub const RSP: u8 = 7;
     /// R8 … R15 are 8 … 15.
     pub const R8: u8 = 8;
+    /// The running goroutine's `g` in Go's register ABI.
+    pub const R14: u8 = 14;
     /// No register: the value is 0.
     pub const NONE: u8 = 0xff;
 }

@@ -190,6 +190,8 @@ fn readelf_agrees_with_the_dwarf_reader() {
                 .map_or(0, |time_timer| field(time_timer, "timer"))
                 + field(timer, "arg")
                 + 8,
+            // Coroutines came with Go 1.23.
+            g_coroarg: g.get("coroarg").map(|_| field(g, "coroarg")),
             source: OffsetSource::Dwarf,
         };
         let data = read(&path);

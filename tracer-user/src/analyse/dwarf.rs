@@ -46,10 +46,29 @@ pub struct RuntimeOffsets {
     /// Where a timer keeps its callback (the data word of `runtime.timer.arg`, which is the
     /// function `time.AfterFunc` was given), from the pointer `time.resetTimer` is passed.
     pub timer_callback: u16,
+    /// `g.coroarg`: the coroutine a coroutine's goroutine is started for (Go 1.23+).
+    pub g_coroarg: Option<u16>,
     pub source: OffsetSource,
 }
 
+/// A field that probes read an object from, by what it is (see [`RuntimeOffsets::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeField {
+    /// A timer's callback, from the pointer `time.resetTimer` is passed.
+    TimerCallback,
+    /// The running g's `coroarg`.
+    CoroutineArgument,
+}
+
 impl RuntimeOffsets {
+    /// Where `field` is; none when this runtime has no such field.
+    pub fn of(&self, field: RuntimeField) -> Option<u16> {
+        match field {
+            RuntimeField::TimerCallback => Some(self.timer_callback),
+            RuntimeField::CoroutineArgument => self.g_coroarg,
+        }
+    }
+
     /// Whether the fields the programs read in one block lie where they read them: the running
     /// `g`'s within its first `G_PREFIX_WORDS` words, and a channel's `dataqsiz`, `buf` and
     /// `elemsize` in consecutive words. A future Go whose layout moved them is refused rather
@@ -180,7 +199,8 @@ pub fn offsets_from_dwarf(file: &object::File<'_>) -> Result<Option<RuntimeOffse
 /// Every minor version is listed explicitly, so a new release is refused until it is added.
 pub fn offsets_for_version(version: GoVersion) -> Option<RuntimeOffsets> {
     match (version.major, version.minor) {
-        (1, 21 | 22) => Some(GO_1_21),
+        (1, 21) => Some(GO_1_21),
+        (1, 22) => Some(GO_1_22),
         (1, 23 | 24) => Some(GO_1_23),
         (1, 25) => Some(GO_1_25),
         (1, 26 | 27) => Some(GO_1_26),
@@ -188,7 +208,7 @@ pub fn offsets_for_version(version: GoVersion) -> Option<RuntimeOffsets> {
     }
 }
 
-/// Go 1.21 and 1.22.
+/// Go 1.21.
 const GO_1_21: RuntimeOffsets = RuntimeOffsets {
     g_stack_lo: 0,
     g_stack_hi: 8,
@@ -207,7 +227,15 @@ const GO_1_21: RuntimeOffsets = RuntimeOffsets {
     hchan_recvx: 48,
     hchan_lock: 88,
     timer_callback: 40,
+    g_coroarg: None,
     source: OffsetSource::VersionTable,
+};
+
+/// Go 1.22 added coroutines (`g.coroarg`; `iter.Pull` uses them from 1.23, and 1.22's
+/// `GOEXPERIMENT=rangefunc`).
+const GO_1_22: RuntimeOffsets = RuntimeOffsets {
+    g_coroarg: Some(368),
+    ..GO_1_21
 };
 
 /// Go 1.23 and 1.24 added `g.syscallbp` before `atomicstatus` and `hchan.timer` before `sendx`,
@@ -222,7 +250,8 @@ const GO_1_23: RuntimeOffsets = RuntimeOffsets {
     hchan_recvx: 56,
     hchan_lock: 96,
     timer_callback: 64,
-    ..GO_1_21
+    g_coroarg: Some(384),
+    ..GO_1_22
 };
 
 /// Go 1.25 dropped `gobuf.ret` (−8 after `g.sched` and `m.morebuf`), added `hchan.bubble` and
@@ -235,6 +264,7 @@ const GO_1_25: RuntimeOffsets = RuntimeOffsets {
     m_curg: 184,
     hchan_lock: 104,
     timer_callback: 72,
+    g_coroarg: Some(376),
     ..GO_1_23
 };
 
@@ -242,6 +272,7 @@ const GO_1_25: RuntimeOffsets = RuntimeOffsets {
 const GO_1_26: RuntimeOffsets = RuntimeOffsets {
     g_parent_goid: 280,
     g_startpc: 304,
+    g_coroarg: Some(384),
     ..GO_1_25
 };
 
@@ -379,6 +410,7 @@ impl Layouts {
             hchan_recvx: hchan("recvx")?,
             hchan_lock: hchan("lock")?,
             timer_callback: self.timer_callback()?,
+            g_coroarg: g("coroarg").ok(),
             source: OffsetSource::Dwarf,
         };
         offsets.check_blocks_read()?;

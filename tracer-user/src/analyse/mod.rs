@@ -20,6 +20,7 @@ use std::{
 use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _};
 
 pub use buildinfo::BuildInfo;
+pub use dwarf::RuntimeField;
 pub use version::GoVersion;
 
 use crate::error::TracerError;

@@ -13,7 +13,7 @@
 use tracer_common::{register, KeyClass};
 
 use super::Observed;
-use crate::analyse::MapImplementation;
+use crate::analyse::{MapImplementation, RuntimeField};
 
 /// Where a function is probed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,11 +110,16 @@ pub enum Meaning {
     PublishedIn(u8),
     /// A map maker whose return has the new map in this register rather than AX.
     MadeIn(u8),
-    /// A timer (re)armed through the pointer in AX at entry: the object is its callback, read
-    /// from the timer at the binary's `RuntimeOffsets::timer_callback`.
-    TimerInAx,
     /// An out-of-line sync function.
     Sync(OnEntry, OnReturn),
+}
+
+/// An object read behind a pointer rather than passed: the `field` of the struct `base`
+/// points to at the probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldOf {
+    pub base: u8,
+    pub field: RuntimeField,
 }
 
 /// One probed Go function.
@@ -127,6 +132,9 @@ pub struct GoFunction {
     pub meaning: Meaning,
     /// Probed only in binaries with this map implementation.
     pub only_with: Option<MapImplementation>,
+    /// Where its entry finds its object, when that is a field behind a pointer rather than
+    /// the register its operation names.
+    pub object_in: Option<FieldOf>,
 }
 
 impl GoFunction {
@@ -179,6 +187,7 @@ const fn function(name: &'static str, probes: &'static [Probe], meaning: Meaning
         key: KeyClass::None,
         meaning,
         only_with: None,
+        object_in: None,
     }
 }
 
@@ -419,11 +428,17 @@ pub const CATALOGUE: &[GoFunction] = &[
     // `Timer.Reset` arms the timer again (the runtime's body under the name its linkname gives
     // it, also reached by `Ticker.Reset` from 1.23): as -race does, what the goroutine did
     // before a reset is ordered before the callback, as before the first arming.
-    function(
-        "time.resetTimer",
-        &[probe(Entry, Op::TimerArm)],
-        Meaning::TimerInAx,
-    ),
+    GoFunction {
+        object_in: Some(FieldOf {
+            base: register::RAX,
+            field: RuntimeField::TimerCallback,
+        }),
+        ..function(
+            "time.resetTimer",
+            &[probe(Entry, Op::TimerArm)],
+            Meaning::Plain,
+        )
+    },
     // atomic.Value publications (maps are often published copy-on-write this way, and read
     // without a lock): Store(val any) and Swap(new any) get the value's data word in CX,
     // CompareAndSwap(old, new any) the new one's in SI.
@@ -543,6 +558,16 @@ pub const CATALOGUE: &[GoFunction] = &[
     // when its own switch returns; the coroutine's end releases for the caller's last return.
     sync("runtime.coroswitch", E::ReleaseMerge, R::Acquire),
     sync("runtime.coroexit", E::ReleaseMerge, R::Nothing),
+    // The coroutine's goroutine starts here at the caller's first switch, which passes
+    // through no `coroswitch` return on this side: it acquires the coro the runtime left in
+    // its g (R14) for it, so that what the caller did before its first `next()` is ordered.
+    GoFunction {
+        object_in: Some(FieldOf {
+            base: register::R14,
+            field: RuntimeField::CoroutineArgument,
+        }),
+        ..sync("runtime.corostart", E::Acquire, R::Nothing)
+    },
     // testing/synctest's bubbles (Go 1.24 with GOEXPERIMENT=synctest, 1.25+): the runtime's
     // bodies under the names their linknames give them.
     sync("internal/synctest.Wait", E::Nothing, R::AcquireEverything),

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use tracer_common::KeyClass;
 
-use self::catalogue::{At, FunctionId, Meaning, CATALOGUE};
+use self::catalogue::{At, FunctionId, CATALOGUE};
 use self::returns::CallerProbes;
 use crate::analyse::{
     disasm,
@@ -147,8 +147,8 @@ pub struct ProbeSite {
     /// the caller moved it out of its register before the probe.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_moved: Option<MovedResult>,
-    /// For a site whose object is a field behind the pointer its function is passed (see
-    /// `Meaning::TimerInAx`): the field's offset in this binary's layout.
+    /// For a site whose object is a field behind a pointer (see `GoFunction::object_in`): the
+    /// field's offset in this binary's layout; none when the binary's runtime has no such field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<u16>,
 }
@@ -308,10 +308,9 @@ impl PlanBuilder<'_> {
                 _ => KeyClass::None,
             },
             result_moved,
-            field: match function.meaning {
-                Meaning::TimerInAx => Some(self.binary.offsets.timer_callback),
-                _ => None,
-            },
+            field: function
+                .object_in
+                .and_then(|object| self.binary.offsets.of(object.field)),
         });
     }
 

@@ -137,10 +137,18 @@ fn params(kind: EventKind, object: u8, base: u8, arg: u8, flags: u8) -> SitePara
 
 fn runtime_site(site: &ProbeSite) -> Option<(ProbeClass, SiteParams)> {
     let at = Placed::new(site);
-    map_site(&at)
+    let (class, mut params) = map_site(&at)
         .or_else(|| channel_site(&at))
         .or_else(|| select_site(&at))
-        .or_else(|| other_site(&at))
+        .or_else(|| other_site(&at))?;
+    // An object behind a pointer (resetTimer(t, …)'s callback, corostart's g.coroarg) replaces
+    // the register the operation names; a runtime without the field has nothing to probe.
+    if let (true, Some(object_in)) = (at.entry, site.id.function().object_in) {
+        params.object = object::LOAD;
+        params.base = object_in.base;
+        params.at = i32::from(site.field?);
+    }
+    Some((class, params))
 }
 
 /// A runtime site with what its parameters depend on: where it is and what its function is.
@@ -351,18 +359,7 @@ fn other_site(at: &Placed<'_>) -> Option<(ProbeClass, SiteParams)> {
         (Op::PoolGet, false) => at.call(EventKind::PoolGet, register::RBX, register::NONE),
         // AfterFunc(d Duration, f func()): f in BX; goFunc(arg any, …) gets f back as arg's
         // data word, also in BX.
-        (Op::TimerArm, true) => match (at.meaning, at.site.field) {
-            // resetTimer(t, …): the callback is a field of the timer in AX.
-            (Meaning::TimerInAx, Some(field)) => {
-                let (class, mut params) =
-                    at.call(EventKind::TimerArm, register::RAX, register::NONE);
-                params.object = object::LOAD;
-                params.at = i32::from(field);
-                (class, params)
-            }
-            (Meaning::TimerInAx, None) => return None,
-            _ => at.call(EventKind::TimerArm, register::RBX, register::NONE),
-        },
+        (Op::TimerArm, true) => at.call(EventKind::TimerArm, register::RBX, register::NONE),
         (Op::TimerFire, true) => at.call(EventKind::TimerFire, register::RBX, register::NONE),
         _ => return None,
     })
@@ -651,5 +648,36 @@ mod tests {
             KeyClass::None
         ))
         .is_none());
+    }
+    #[test]
+    fn objects_behind_pointers_are_loaded_at_the_binary_s_offset_or_not_probed() {
+        let at_field = |operation, function, field| {
+            runtime_site(&ProbeSite {
+                field,
+                ..runtime(
+                    operation,
+                    function,
+                    Placement::AfterStackCheck,
+                    KeyClass::None,
+                )
+            })
+            .map(|(_, params)| (params.object, params.base, params.at))
+        };
+        // The timer's callback, behind the timer in AX; the coro, behind the running g.
+        assert_eq!(
+            at_field(Observed::TimerArm, "time.resetTimer", Some(72)),
+            Some((object::LOAD, register::RAX, 72))
+        );
+        assert_eq!(
+            at_field(Observed::Sync, "runtime.corostart", Some(384)),
+            Some((object::LOAD, register::R14, 384))
+        );
+        // A runtime without the field: no probe rather than a wrong object.
+        assert_eq!(at_field(Observed::Sync, "runtime.corostart", None), None);
+        // AfterFunc's callback is its argument.
+        assert_eq!(
+            at_field(Observed::TimerArm, "time.AfterFunc", None),
+            Some((object::REGISTER, register::RBX, 0))
+        );
     }
 }
