@@ -116,6 +116,31 @@ fn channel_slot_sites_are_planned_in_every_version() {
     }
 }
 
+/// Finalizers are ordered on the finalizer goroutine's call of `reflectcall`, an assembly
+/// function whose body `.symtab` names `runtime.reflectcall.abi0` and pclntab (stripped builds)
+/// `runtime.reflectcall`: found either way.
+#[test]
+fn the_finalizer_call_is_planned_in_every_version_and_build() {
+    for version in GO_VERSIONS {
+        for variant in [Variant::Default, Variant::Stripped] {
+            let path = built_fixture("syncseq", version, variant);
+            let report = inspect_json(&[path.as_os_str()]);
+            let calls = report["sites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|site| {
+                    site["operation"] == "sync"
+                        && site["placement"] == "at-call"
+                        && (site["function"] == "runtime.runfinq"
+                            || site["function"] == "runtime.runFinalizers")
+                })
+                .count();
+            assert_eq!(calls, 1, "go{version} {variant:?}");
+        }
+    }
+}
+
 #[test]
 fn text_report_names_what_matters() {
     let path = built_fixture("syncsites", "1.25.5", Variant::Stripped);

@@ -620,6 +620,7 @@ impl Translator {
             }
             OnEntry::AddDelta => Operations::new(),
             OnEntry::Acquire => smallvec![acquire(goroutine, object)],
+            OnEntry::AcquireEverything => smallvec![Operation::AcquireAll { goroutine }],
             // 0: a descriptor whose flow is unknown (a Unix socket, …) orders nothing.
             OnEntry::WriteFlow if object == 0 => Operations::new(),
             OnEntry::WriteFlow => smallvec![Operation::ReleaseMerge {
@@ -1260,6 +1261,27 @@ mod tests {
         };
         assert_eq!(woken(true), 0);
         assert_eq!(woken(false), 1);
+    }
+
+    #[test]
+    fn finalizers_and_cleanup_batches_start_knowing_everything() {
+        use EventKind as K;
+        let mut translator = Translator::default();
+        for finalizers in ["runtime.runfinq", "runtime.runFinalizers"] {
+            assert_eq!(
+                translator.named(&event(K::SyncEnter, 4, 0, 0), finalizers, 0),
+                vec![Operation::AcquireAll { goroutine: 4 }],
+                "{finalizers}"
+            );
+        }
+        let dequeue = "runtime.(*cleanupQueue).dequeue";
+        assert!(translator
+            .named(&event(K::SyncEnter, 5, 0x700, 0), dequeue, 0)
+            .is_empty());
+        assert_eq!(
+            translator.named(&event(K::SyncExit, 5, 0, 0x7000), dequeue, 0),
+            vec![Operation::AcquireAll { goroutine: 5 }]
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub enum OnEntry {
     /// A write to a file descriptor: release-merge into the flow of data it writes to (whose
     /// key the kernel program puts in place of the descriptor, `object::WRITTEN_FLOW`).
     WriteFlow,
+    /// A finalizer about to run: acquire everything known, as -race's `racefingo` does.
+    AcquireEverything,
 }
 
 /// What an out-of-line sync function means where it returns (matched with its entry, which
@@ -568,6 +570,25 @@ pub const CATALOGUE: &[GoFunction] = &[
         }),
         ..sync("runtime.corostart", E::Acquire, R::Nothing)
     },
+    // Finalizers run on the runtime's finalizer goroutine, which takes them off a queue the
+    // collector fills: nothing the program does orders them after its last use of the object,
+    // so -race orders everything known before each batch (`racefingo`, the race runtime's
+    // global acquire). tracer does so before each finalizer, on its `reflectcall` (1.21–1.24
+    // `runfinq`, 1.25+ `runFinalizers`); cleanups (1.25+ `AddCleanup`, run by `runCleanups`)
+    // once their batch is dequeued.
+    GoFunction {
+        probes: &[probe(CallsTo("runtime.reflectcall"), Op::Sync)],
+        ..sync("runtime.runfinq", E::AcquireEverything, R::Nothing)
+    },
+    GoFunction {
+        probes: &[probe(CallsTo("runtime.reflectcall"), Op::Sync)],
+        ..sync("runtime.runFinalizers", E::AcquireEverything, R::Nothing)
+    },
+    sync(
+        "runtime.(*cleanupQueue).dequeue",
+        E::Nothing,
+        R::AcquireEverything,
+    ),
     // testing/synctest's bubbles (Go 1.24 with GOEXPERIMENT=synctest, 1.25+): the runtime's
     // bodies under the names their linknames give them.
     sync("internal/synctest.Wait", E::Nothing, R::AcquireEverything),
@@ -601,9 +622,13 @@ mod tests {
                 continue;
             };
             let at = |place| function.probes.iter().any(|probe| probe.at == place);
+            let called = function
+                .probes
+                .iter()
+                .any(|probe| matches!(probe.at, CallsTo(_)));
             assert_eq!(at(Returns), on_return != R::Nothing, "{}", function.name);
             assert_eq!(
-                at(Entry),
+                at(Entry) || called,
                 on_entry != E::Nothing || on_return != R::Nothing,
                 "{}",
                 function.name

@@ -347,14 +347,22 @@ impl PlanBuilder<'_> {
     /// Probes every direct call of `callee` made by the function, on the call instruction (the
     /// site is named after the caller, whose operation it observes).
     fn calls_within(&mut self, id: FunctionId, callee: &str, operation: Observed) {
-        let Some(target) = self.binary.function(callee) else {
+        // An assembly function is called at its ABI0 body, which `.symtab` names apart from
+        // its ABIInternal wrapper (pclntab gives both one name, and the body keeps it).
+        let targets: Vec<u64> = [format!("{callee}.abi0").as_str(), callee]
+            .into_iter()
+            .filter_map(|name| self.binary.function(name))
+            .map(|target| target.address)
+            .collect();
+        if targets.is_empty() {
             return;
-        };
+        }
         let Some((address, code)) = self.code(id.function().name) else {
             return;
         };
-        let calls: Vec<u64> = disasm::calls_to(code, address, target.address)
+        let calls: Vec<u64> = targets
             .into_iter()
+            .flat_map(|target| disasm::calls_to(code, address, target))
             .map(|call| call.call)
             .collect();
         for call in calls {
