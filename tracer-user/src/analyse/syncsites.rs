@@ -924,7 +924,66 @@ pub fn once_done_stores(function: &FunctionCode<'_>) -> Vec<SyncSite> {
         .collect()
 }
 
-/// Every address a jump or conditional jump of the function lands on.
+/// The runtime functions that use one of the runtime's own maps under a runtime lock
+/// (`reflectOffs.m` and `minv` under `reflectOffs.lock`: types made by `reflect.StructOf`,
+/// `FuncOf`…; from Go 1.27 `moduleToTypelinks` under its lock). Those maps go through the map
+/// functions tracer probes, while `lock`/`unlock` (`lock2`/`unlock2`) are probed nowhere else
+/// (every channel operation takes a runtime lock); -race annotates these two locks.
+pub const RUNTIME_LOCKED_MAPS: [&str; 5] = [
+    "reflect.addReflectOff",
+    "runtime.resolveNameOff",
+    "runtime.resolveTypeOff",
+    "runtime.rtype.textOff",
+    "runtime.moduleTypelinks",
+];
+
+/// In one of [`RUNTIME_LOCKED_MAPS`]: each call of `lock2` (`lock`) or `unlock2` (`unlock`) on a
+/// global lock, whose address the last instruction before the call but alignment NOPs loads
+/// (`LEAQ lock(SB), AX`). The lock is acquired where `lock2` returns and released on the `CALL`
+/// of `unlock2`, like an atomic's acquire and release on the lock's word.
+pub fn runtime_lock_sites(function: &FunctionCode<'_>, lock: u64, unlock: u64) -> Vec<SyncSite> {
+    if !RUNTIME_LOCKED_MAPS.contains(&function.name) {
+        return Vec::new();
+    }
+    let instructions = &function.instructions;
+    (1..instructions.len())
+        .filter_map(|index| {
+            let call = &instructions[index];
+            if call.flow_control() != FlowControl::Call {
+                return None;
+            }
+            let (primitive, probe, timing) = match call.near_branch_target() {
+                target if target == lock => {
+                    (Primitive::AtomicAcquire, call.next_ip(), Timing::After)
+                }
+                target if target == unlock => (Primitive::AtomicRelease, call.ip(), Timing::Before),
+                _ => return None,
+            };
+            let load = instructions[..index]
+                .iter()
+                .rev()
+                .find(|instruction| instruction.mnemonic() != Mnemonic::Nop)?;
+            let global = (load.mnemonic() == Mnemonic::Lea
+                && load.op0_register() == Register::RAX
+                && load.is_ip_rel_memory_operand())
+            .then(|| load.ip_rel_memory_address())?;
+            Some(SyncSite {
+                primitive,
+                function: function.name.to_owned(),
+                probe,
+                file_offset: 0,
+                timing,
+                object: AddressExpr::Static { address: global },
+                outcome: Outcome::Always,
+                atomic: call.ip(),
+                anchor: call.ip(),
+                after_map_call: None,
+            })
+        })
+        .collect()
+}
+
+/// Every address a jump or conditional jump of the function lands on./// Every address a jump or conditional jump of the function lands on.
 fn branch_targets(instructions: &[Instruction]) -> HashSet<u64> {
     instructions
         .iter()
@@ -1644,6 +1703,53 @@ mod tests {
         let decoded = FunctionCode::decode("main.f", code, BASE);
         let sites = find_sites(&decoded, &anchors, &mut unconfirmed);
         (sites, unconfirmed)
+    }
+
+    /// Go 1.27's `runtime.resolveNameOff`: `lock(&reflectOffs.lock)`, a read of
+    /// `reflectOffs.m`, `unlock(&reflectOffs.lock)` (alignment NOPs before the first call).
+    #[test]
+    fn runtime_locks_around_the_runtime_s_maps_acquire_and_release_their_global() {
+        const LOCK2: u64 = 0x41_0000;
+        const UNLOCK2: u64 = 0x41_1000;
+        let mut code = vec![
+            0x90, // NOPL
+            0x48, 0x8d, 0x05, 0x22, 0xdd, 0x11, 0x00, // LEAQ runtime.reflectOffs(SB), AX
+            0x66, 0x90, // NOPW
+        ];
+        let at = BASE + code.len() as u64;
+        code.extend(encoded_call(at, LOCK2));
+        code.extend([0x48, 0x8b, 0x1d, 0x24, 0xdd, 0x11, 0x00]); // MOVQ reflectOffs+16(SB), BX
+        code.extend([0x48, 0x8d, 0x05, 0x0d, 0xdd, 0x11, 0x00]); // LEAQ runtime.reflectOffs(SB), AX
+        let unlock_at = BASE + code.len() as u64;
+        code.extend(encoded_call(unlock_at, UNLOCK2));
+        code.extend([0x48, 0x89, 0xc8]); // MOVQ CX, AX: a lock that is not a global
+        code.extend(encoded_call(BASE + code.len() as u64, LOCK2));
+        let lock = AddressExpr::Static {
+            address: BASE + 0x11dd2a,
+        };
+        let sites = runtime_lock_sites(
+            &FunctionCode::decode("runtime.resolveNameOff", &code, BASE),
+            LOCK2,
+            UNLOCK2,
+        );
+        let found: Vec<_> = sites
+            .iter()
+            .map(|site| (site.primitive, site.probe, site.object))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Primitive::AtomicAcquire, at + 5, lock),
+                (Primitive::AtomicRelease, unlock_at, lock)
+            ]
+        );
+        // Anywhere else, runtime locks are not synchronisation tracer models.
+        assert!(runtime_lock_sites(
+            &FunctionCode::decode("runtime.chansend", &code, BASE),
+            LOCK2,
+            UNLOCK2
+        )
+        .is_empty());
     }
 
     /// Go 1.21 `h.g.mu.Lock()` with the mutex at +0x18 behind CX (from `go tool objdump`):

@@ -524,6 +524,8 @@ impl PlanBuilder<'_> {
             self.plan.sites.iter().map(|site| site.address).collect();
         let map_functions = self.map_functions();
         let typed_atomics = binary.typed_atomics();
+        let address_of = |name| binary.function(name).map_or(0, |function| function.address);
+        let (lock, unlock) = (address_of("runtime.lock2"), address_of("runtime.unlock2"));
         for (name, function) in binary.functions_by_address() {
             let Some(code) = binary.code(function) else {
                 continue;
@@ -552,6 +554,7 @@ impl PlanBuilder<'_> {
             unconfirmed.extend(syncsites::order_releases_after_acquires(
                 &decoded, &mut sites,
             ));
+            sites.extend(syncsites::runtime_lock_sites(&decoded, lock, unlock));
             let sync_probes: HashSet<u64> = sites.iter().map(|site| site.probe).collect();
             callers.scan(&decoded, |address| {
                 probed_functions.contains(&address) || sync_probes.contains(&address)
