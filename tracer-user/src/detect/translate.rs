@@ -52,12 +52,16 @@ pub enum Derived {
     /// by the key the kernel program found for it (`object::WRITTEN_FLOW`): writes release
     /// into it, reads acquire it.
     Flow = 8,
+    /// pprof's goroutine labels (`-race`'s `labelSync`): setting a goroutine's labels
+    /// releases into it, reading a CPU or goroutine profile (which reads every goroutine's
+    /// labels) acquires it.
+    ProfileLabels = 9,
 }
 
 const TAG_SHIFT: u32 = 56;
 
 impl Derived {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::Companion,
         Self::Closing,
         Self::Callback,
@@ -66,6 +70,7 @@ impl Derived {
         Self::Flow,
         Self::AnyChannel,
         Self::AnySelect,
+        Self::ProfileLabels,
     ];
 
     /// The object of this kind derived from `object`.
@@ -107,6 +112,7 @@ fn flow(key: u64) -> Address {
 }
 
 const ANY_CHANNEL: Address = (Derived::AnyChannel as u64) << TAG_SHIFT;
+const PROFILE_LABELS: Address = (Derived::ProfileLabels as u64) << TAG_SHIFT;
 const ANY_SELECT: Address = (Derived::AnySelect as u64) << TAG_SHIFT;
 
 /// `goroutine`'s operation through a slot of `buffer`, as -race's `racenotify`: the slot
@@ -621,6 +627,10 @@ impl Translator {
             OnEntry::AddDelta => Operations::new(),
             OnEntry::Acquire => smallvec![acquire(goroutine, object)],
             OnEntry::AcquireEverything => smallvec![Operation::AcquireAll { goroutine }],
+            OnEntry::SetProfileLabels => smallvec![Operation::ReleaseMerge {
+                goroutine,
+                object: PROFILE_LABELS,
+            }],
             // 0: a descriptor whose flow is unknown (a Unix socket, …) orders nothing.
             OnEntry::WriteFlow if object == 0 => Operations::new(),
             OnEntry::WriteFlow => smallvec![Operation::ReleaseMerge {
@@ -702,6 +712,7 @@ impl Translator {
                 operations.push(acquire(companion(rw)));
             }
             OnReturn::AcquireEverything => operations.push(Operation::AcquireAll { goroutine }),
+            OnReturn::ReadProfileLabels => operations.push(acquire(PROFILE_LABELS)),
             OnReturn::ReadFlow if object == 0 => {}
             OnReturn::ReadFlow => operations.push(acquire(flow(object))),
         }
@@ -1285,6 +1296,38 @@ mod tests {
     }
 
     #[test]
+    fn profile_labels_set_release_into_what_reading_a_profile_acquires() {
+        use EventKind as K;
+        let mut translator = Translator::default();
+        let labels = Derived::ProfileLabels.of(0);
+        assert_eq!(
+            translator.named(
+                &event(K::SyncEnter, 1, 0xc000_0100, 0),
+                "runtime/pprof.runtime_setProfLabel",
+                0
+            ),
+            vec![Operation::ReleaseMerge {
+                goroutine: 1,
+                object: labels
+            }]
+        );
+        for reader in [
+            "runtime/pprof.readProfile",
+            "runtime.goroutineProfileWithLabelsConcurrent",
+        ] {
+            translator.named(&event(K::SyncEnter, 2, 0xc000_0200, 0), reader, 0);
+            assert_eq!(
+                translator.named(&event(K::SyncExit, 2, 0, 0), reader, 0),
+                vec![Operation::Acquire {
+                    goroutine: 2,
+                    object: labels
+                }],
+                "{reader}"
+            );
+        }
+    }
+
+    #[test]
     fn a_write_releases_into_its_flow_and_a_read_acquires_its_flow_on_return() {
         use EventKind as K;
         let mut translator = Translator::default();
@@ -1368,11 +1411,16 @@ mod tests {
         for object in [0, 8, 0xc000_0140_0000, 0x7fff_ffff_fff8] {
             let derived: Vec<Address> = Derived::ALL
                 .into_iter()
-                .filter(|kind| !matches!(kind, Derived::AnyChannel | Derived::AnySelect))
+                .filter(|kind| {
+                    !matches!(
+                        kind,
+                        Derived::AnyChannel | Derived::AnySelect | Derived::ProfileLabels
+                    )
+                })
                 .map(|kind| kind.of(object))
                 .collect();
             let mut all = derived.clone();
-            all.extend([object, ANY_CHANNEL, ANY_SELECT]);
+            all.extend([object, ANY_CHANNEL, ANY_SELECT, PROFILE_LABELS]);
             let mut distinct = all.clone();
             distinct.sort_unstable();
             distinct.dedup();

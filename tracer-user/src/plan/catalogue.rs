@@ -58,6 +58,8 @@ pub enum OnEntry {
     WriteFlow,
     /// A finalizer about to run: acquire everything known, as -race's `racefingo` does.
     AcquireEverything,
+    /// A goroutine's pprof labels set: release-merge into the one object of profile labels.
+    SetProfileLabels,
 }
 
 /// What an out-of-line sync function means where it returns (matched with its entry, which
@@ -91,6 +93,9 @@ pub enum OnReturn {
     /// A read from a file descriptor: acquire the flow of data it read from (its key put in
     /// place of the descriptor at entry, `object::READ_FLOW`).
     ReadFlow,
+    /// A CPU or goroutine profile read, with every goroutine's labels: acquire the object of
+    /// profile labels.
+    ReadProfileLabels,
 }
 
 /// Where `writerSem` is in a `sync.RWMutex` (after its `w Mutex`; Go 1.21–1.27).
@@ -588,6 +593,29 @@ pub const CATALOGUE: &[GoFunction] = &[
         "runtime.(*cleanupQueue).dequeue",
         E::Nothing,
         R::AcquireEverything,
+    ),
+    // pprof labels (`pprof.Do`, `SetGoroutineLabels`) are a map up to Go 1.23, which the
+    // profile writer ranges over; as -race (`labelSync`), setting labels releases and reading a
+    // CPU profile's records or a goroutine profile acquires.
+    sync(
+        "runtime/pprof.runtime_setProfLabel",
+        E::SetProfileLabels,
+        R::Nothing,
+    ),
+    sync(
+        "runtime/pprof.readProfile",
+        E::Nothing,
+        R::ReadProfileLabels,
+    ),
+    sync(
+        "runtime.goroutineProfileWithLabelsConcurrent",
+        E::Nothing,
+        R::ReadProfileLabels,
+    ),
+    sync(
+        "runtime.goroutineProfileWithLabelsSync",
+        E::Nothing,
+        R::ReadProfileLabels,
     ),
     // testing/synctest's bubbles (Go 1.24 with GOEXPERIMENT=synctest, 1.25+): the runtime's
     // bodies under the names their linknames give them.

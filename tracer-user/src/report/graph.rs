@@ -44,15 +44,18 @@ fn object_label(object: u64) -> String {
         Some((Derived::AnyChannel, _)) => "any channel".to_owned(),
         Some((Derived::AnySelect, _)) => "any select".to_owned(),
         Some((Derived::Flow, key)) => format!("I/O flow {key:#x}"),
+        Some((Derived::ProfileLabels, _)) => "profile labels".to_owned(),
         Some((kind, of)) => {
             let kind = match kind {
                 Derived::Companion => "reverse side",
                 Derived::Closing => "close",
                 Derived::Callback => "callback",
                 Derived::Pooled => "pooled value",
-                Derived::Publication | Derived::AnyChannel | Derived::AnySelect | Derived::Flow => {
-                    "publication"
-                }
+                Derived::Publication
+                | Derived::AnyChannel
+                | Derived::AnySelect
+                | Derived::Flow
+                | Derived::ProfileLabels => "publication",
             };
             format!("{kind} of {of:#x}")
         }
