@@ -189,6 +189,20 @@ fn cgo_executables_are_recognised_and_analysed() {
         let report = inspect_json(&[path.as_os_str()]);
         assert_eq!(report["linkage"], "dynamic", "go{version}");
         assert_offsets_point_at_their_instructions(&path, &report);
+        // A cgo call's return (as -race, C may synchronise) is observed on its call of
+        // `exitsyscall`, which the kernel emulates, not on its single-stepped `RET`.
+        let cgocall: Vec<&serde_json::Value> = report["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|site| site["function"] == "runtime.cgocall")
+            .map(|site| &site["placement"])
+            .collect();
+        assert_eq!(
+            cgocall,
+            ["after-stack-check", "return-at-call"],
+            "go{version}"
+        );
     }
 }
 

@@ -15,7 +15,7 @@ use tracer_common::MAX_SELECT_CASES;
 use crate::{
     detect::{Address, GoroutineId, HashMap, HashSet, Operation, SiteId},
     events::{ChannelBuffer, Event, Op},
-    plan::catalogue::{FunctionId, OnEntry, OnReturn, RWMUTEX_WRITER_SEM},
+    plan::catalogue::{FunctionId, Global, OnEntry, OnReturn, RWMUTEX_WRITER_SEM},
 };
 
 /// What one event stands for: one to four operations for nearly every event (a select's cases
@@ -52,10 +52,8 @@ pub enum Derived {
     /// by the key the kernel program found for it (`object::WRITTEN_FLOW`): writes release
     /// into it, reads acquire it.
     Flow = 8,
-    /// pprof's goroutine labels (`-race`'s `labelSync`): setting a goroutine's labels
-    /// releases into it, reading a CPU or goroutine profile (which reads every goroutine's
-    /// labels) acquires it.
-    ProfileLabels = 9,
+    /// One object for the whole program, by its [`Global`] kind (pprof labels, cgo calls).
+    Global = 9,
 }
 
 const TAG_SHIFT: u32 = 56;
@@ -68,9 +66,10 @@ impl Derived {
         Self::Pooled,
         Self::Publication,
         Self::Flow,
+        Self::Global,
+        // The shared objects last (see the test of derived objects).
         Self::AnyChannel,
         Self::AnySelect,
-        Self::ProfileLabels,
     ];
 
     /// The object of this kind derived from `object`.
@@ -111,8 +110,12 @@ fn flow(key: u64) -> Address {
     Derived::Flow.of(key)
 }
 
+/// The one object of a kind of synchronisation tracer cannot see.
+pub fn global(kind: Global) -> Address {
+    Derived::Global.of(kind as u64)
+}
+
 const ANY_CHANNEL: Address = (Derived::AnyChannel as u64) << TAG_SHIFT;
-const PROFILE_LABELS: Address = (Derived::ProfileLabels as u64) << TAG_SHIFT;
 const ANY_SELECT: Address = (Derived::AnySelect as u64) << TAG_SHIFT;
 
 /// `goroutine`'s operation through a slot of `buffer`, as -race's `racenotify`: the slot
@@ -627,10 +630,11 @@ impl Translator {
             OnEntry::AddDelta => Operations::new(),
             OnEntry::Acquire => smallvec![acquire(goroutine, object)],
             OnEntry::AcquireEverything => smallvec![Operation::AcquireAll { goroutine }],
-            OnEntry::SetProfileLabels => smallvec![Operation::ReleaseMerge {
+            OnEntry::ReleaseMergeGlobal(kind) => smallvec![Operation::ReleaseMerge {
                 goroutine,
-                object: PROFILE_LABELS,
+                object: global(kind),
             }],
+            OnEntry::AcquireGlobal(kind) => smallvec![acquire(goroutine, global(kind))],
             // 0: a descriptor whose flow is unknown (a Unix socket, …) orders nothing.
             OnEntry::WriteFlow if object == 0 => Operations::new(),
             OnEntry::WriteFlow => smallvec![Operation::ReleaseMerge {
@@ -665,6 +669,12 @@ impl Translator {
             // (a server's handlers) after everything would hide their races.
             return match on_return {
                 OnReturn::Nothing | OnReturn::ReadFlow => Operations::new(),
+                // One object for the whole program: known without the entry.
+                OnReturn::AcquireGlobal(kind) => smallvec![acquire(goroutine, global(kind))],
+                OnReturn::ReleaseMergeGlobal(kind) => smallvec![Operation::ReleaseMerge {
+                    goroutine,
+                    object: global(kind),
+                }],
                 _ => smallvec![Operation::AcquireAll { goroutine }],
             };
         };
@@ -712,7 +722,11 @@ impl Translator {
                 operations.push(acquire(companion(rw)));
             }
             OnReturn::AcquireEverything => operations.push(Operation::AcquireAll { goroutine }),
-            OnReturn::ReadProfileLabels => operations.push(acquire(PROFILE_LABELS)),
+            OnReturn::AcquireGlobal(kind) => operations.push(acquire(global(kind))),
+            OnReturn::ReleaseMergeGlobal(kind) => operations.push(Operation::ReleaseMerge {
+                goroutine,
+                object: global(kind),
+            }),
             OnReturn::ReadFlow if object == 0 => {}
             OnReturn::ReadFlow => operations.push(acquire(flow(object))),
         }
@@ -1299,7 +1313,7 @@ mod tests {
     fn profile_labels_set_release_into_what_reading_a_profile_acquires() {
         use EventKind as K;
         let mut translator = Translator::default();
-        let labels = Derived::ProfileLabels.of(0);
+        let labels = global(Global::ProfileLabels);
         assert_eq!(
             translator.named(
                 &event(K::SyncEnter, 1, 0xc000_0100, 0),
@@ -1325,6 +1339,47 @@ mod tests {
                 "{reader}"
             );
         }
+    }
+
+    #[test]
+    fn cgo_calls_and_callbacks_order_through_one_object_as_c_may_synchronise() {
+        use EventKind as K;
+        let mut translator = Translator::default();
+        let cgo = global(Global::Cgo);
+        let release = |goroutine| Operation::ReleaseMerge {
+            goroutine,
+            object: cgo,
+        };
+        let acquire = |goroutine| Operation::Acquire {
+            goroutine,
+            object: cgo,
+        };
+        let (call, callback) = ("runtime.cgocall", "runtime.cgocallbackg1");
+        assert_eq!(
+            translator.named(&event(K::SyncEnter, 1, 0x4a_0000, 0), call, 0),
+            vec![release(1)]
+        );
+        assert_eq!(
+            translator.named(&event(K::SyncExit, 1, 0, 0), call, 0),
+            vec![acquire(1)]
+        );
+        assert_eq!(
+            translator.named(&event(K::SyncEnter, 2, 0x4a_1000, 0), callback, 0),
+            vec![acquire(2)]
+        );
+        assert_eq!(
+            translator.named(&event(K::SyncExit, 2, 0, 0), callback, 0),
+            vec![release(2)]
+        );
+        // A return whose call began before tracing: the object is the same whatever the call.
+        assert_eq!(
+            translator.named(&event(K::SyncExit, 3, 0, 0), callback, 0),
+            vec![release(3)]
+        );
+        assert_eq!(
+            translator.named(&event(K::SyncExit, 3, 0, 0), call, 0),
+            vec![acquire(3)]
+        );
     }
 
     #[test]
@@ -1411,16 +1466,11 @@ mod tests {
         for object in [0, 8, 0xc000_0140_0000, 0x7fff_ffff_fff8] {
             let derived: Vec<Address> = Derived::ALL
                 .into_iter()
-                .filter(|kind| {
-                    !matches!(
-                        kind,
-                        Derived::AnyChannel | Derived::AnySelect | Derived::ProfileLabels
-                    )
-                })
+                .filter(|kind| !matches!(kind, Derived::AnyChannel | Derived::AnySelect))
                 .map(|kind| kind.of(object))
                 .collect();
             let mut all = derived.clone();
-            all.extend([object, ANY_CHANNEL, ANY_SELECT, PROFILE_LABELS]);
+            all.extend([object, ANY_CHANNEL, ANY_SELECT]);
             let mut distinct = all.clone();
             distinct.sort_unstable();
             distinct.dedup();

@@ -30,6 +30,11 @@ pub enum At {
     /// single-stepped, and a caller may return where other paths join. Its `RET`s (observed in
     /// the callers where possible) when the code is not of that shape.
     SpilledBefore(&'static [&'static str]),
+    /// Its return, observed on each call it makes of the named function, after which nothing
+    /// it does matters to the order (`cgocall`'s `exitsyscall`, once C has returned): the
+    /// kernel emulates the `CALL`, while a `RET` is single-stepped and a function called
+    /// through a pointer cannot be observed in its callers.
+    ReturnsAtCallTo(&'static str),
 }
 
 /// One probe of a function: where, and what it observes there.
@@ -58,8 +63,10 @@ pub enum OnEntry {
     WriteFlow,
     /// A finalizer about to run: acquire everything known, as -race's `racefingo` does.
     AcquireEverything,
-    /// A goroutine's pprof labels set: release-merge into the one object of profile labels.
-    SetProfileLabels,
+    /// Release-merge into one object shared by every goroutine (see [`Global`]).
+    ReleaseMergeGlobal(Global),
+    /// Acquire one object shared by every goroutine.
+    AcquireGlobal(Global),
 }
 
 /// What an out-of-line sync function means where it returns (matched with its entry, which
@@ -93,9 +100,33 @@ pub enum OnReturn {
     /// A read from a file descriptor: acquire the flow of data it read from (its key put in
     /// place of the descriptor at entry, `object::READ_FLOW`).
     ReadFlow,
-    /// A CPU or goroutine profile read, with every goroutine's labels: acquire the object of
-    /// profile labels.
-    ReadProfileLabels,
+    /// Acquire one object shared by every goroutine (see [`Global`]).
+    AcquireGlobal(Global),
+    /// Release-merge into one object shared by every goroutine.
+    ReleaseMergeGlobal(Global),
+}
+
+/// Synchronisation tracer cannot see but that -race models as one object for the whole
+/// program: everything released into it is learnt by whoever acquires it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Global {
+    /// pprof's goroutine labels (`labelSync`): setting them releases, reading a profile (which
+    /// reads every goroutine's labels) acquires.
+    ProfileLabels,
+    /// C code (`racecgosync`): a cgo call releases before C runs and acquires when it returns;
+    /// a callback from C into Go acquires when it starts and releases when it ends.
+    Cgo,
+}
+
+impl Global {
+    pub const ALL: [Self; 2] = [Self::ProfileLabels, Self::Cgo];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ProfileLabels => "profile labels",
+            Self::Cgo => "cgo calls",
+        }
+    }
 }
 
 /// Where `writerSem` is in a `sync.RWMutex` (after its `w Mutex`; Go 1.21–1.27).
@@ -217,7 +248,7 @@ const fn sync(name: &'static str, on_entry: OnEntry, on_return: OnReturn) -> GoF
     function(name, probes, Meaning::Sync(on_entry, on_return))
 }
 
-use At::{CallsTo, Entry, Returns, SpilledBefore};
+use At::{CallsTo, Entry, Returns, ReturnsAtCallTo, SpilledBefore};
 use KeyClass as Key;
 use Observed as Op;
 use OnEntry as E;
@@ -599,23 +630,42 @@ pub const CATALOGUE: &[GoFunction] = &[
     // CPU profile's records or a goroutine profile acquires.
     sync(
         "runtime/pprof.runtime_setProfLabel",
-        E::SetProfileLabels,
+        E::ReleaseMergeGlobal(Global::ProfileLabels),
         R::Nothing,
     ),
     sync(
         "runtime/pprof.readProfile",
         E::Nothing,
-        R::ReadProfileLabels,
+        R::AcquireGlobal(Global::ProfileLabels),
     ),
     sync(
         "runtime.goroutineProfileWithLabelsConcurrent",
         E::Nothing,
-        R::ReadProfileLabels,
+        R::AcquireGlobal(Global::ProfileLabels),
     ),
     sync(
         "runtime.goroutineProfileWithLabelsSync",
         E::Nothing,
-        R::ReadProfileLabels,
+        R::AcquireGlobal(Global::ProfileLabels),
+    ),
+    // C code may synchronise in ways nothing shows (a C queue, a C mutex): as -race
+    // (`racecgosync`), every cgo call releases before C runs and acquires when it returns, and a
+    // callback from C acquires when it starts and releases when it ends.
+    GoFunction {
+        probes: &[
+            SYNC_ENTRY,
+            probe(ReturnsAtCallTo("runtime.exitsyscall"), Op::Sync),
+        ],
+        ..sync(
+            "runtime.cgocall",
+            E::ReleaseMergeGlobal(Global::Cgo),
+            R::AcquireGlobal(Global::Cgo),
+        )
+    },
+    sync(
+        "runtime.cgocallbackg1",
+        E::AcquireGlobal(Global::Cgo),
+        R::ReleaseMergeGlobal(Global::Cgo),
     ),
     // testing/synctest's bubbles (Go 1.24 with GOEXPERIMENT=synctest, 1.25+): the runtime's
     // bodies under the names their linknames give them.
@@ -654,7 +704,11 @@ mod tests {
                 .probes
                 .iter()
                 .any(|probe| matches!(probe.at, CallsTo(_)));
-            assert_eq!(at(Returns), on_return != R::Nothing, "{}", function.name);
+            let returns = function
+                .probes
+                .iter()
+                .any(|probe| matches!(probe.at, Returns | ReturnsAtCallTo(_)));
+            assert_eq!(returns, on_return != R::Nothing, "{}", function.name);
             assert_eq!(
                 at(Entry) || called,
                 on_entry != E::Nothing || on_return != R::Nothing,

@@ -125,6 +125,9 @@ pub enum Placement {
     /// `result_moved`, on a call the function makes itself while its result waits in a frame
     /// slot (`catalogue::At::SpilledBefore`): what it returns is read there.
     AtCall,
+    /// On a `CALL` the function makes itself, where it is as good as returned
+    /// (`catalogue::At::ReturnsAtCallTo`).
+    ReturnAtCall,
 }
 
 /// One uprobe.
@@ -248,8 +251,13 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
             match probe.at {
                 At::Entry => builder.entry(id, probe.operation),
                 At::Returns => builder.returns(id, probe.operation),
-                At::CallsTo(callee) => builder.calls_within(id, callee, probe.operation),
+                At::CallsTo(callee) => {
+                    builder.calls_within(id, callee, probe.operation, Placement::AtCall);
+                }
                 At::SpilledBefore(callee) => builder.spilled_before(id, callee, probe.operation),
+                At::ReturnsAtCallTo(callee) => {
+                    builder.calls_within(id, callee, probe.operation, Placement::ReturnAtCall);
+                }
             }
         }
     }
@@ -346,7 +354,13 @@ impl PlanBuilder<'_> {
 
     /// Probes every direct call of `callee` made by the function, on the call instruction (the
     /// site is named after the caller, whose operation it observes).
-    fn calls_within(&mut self, id: FunctionId, callee: &str, operation: Observed) {
+    fn calls_within(
+        &mut self,
+        id: FunctionId,
+        callee: &str,
+        operation: Observed,
+        placement: Placement,
+    ) {
         // An assembly function is called at its ABI0 body, which `.symtab` names apart from
         // its ABIInternal wrapper (pclntab gives both one name, and the body keeps it).
         let targets: Vec<u64> = [format!("{callee}.abi0").as_str(), callee]
@@ -366,7 +380,7 @@ impl PlanBuilder<'_> {
             .map(|call| call.call)
             .collect();
         for call in calls {
-            self.push(id, operation, Placement::AtCall, call);
+            self.push(id, operation, placement, call);
         }
     }
 

@@ -15,6 +15,7 @@ use crate::{
         Access, GoroutineId,
     },
     events::stacks::{access_function, file_name, SourceFrame},
+    plan::catalogue::Global,
 };
 
 /// Escapes a string for a double-quoted DOT label.
@@ -44,7 +45,10 @@ fn object_label(object: u64) -> String {
         Some((Derived::AnyChannel, _)) => "any channel".to_owned(),
         Some((Derived::AnySelect, _)) => "any select".to_owned(),
         Some((Derived::Flow, key)) => format!("I/O flow {key:#x}"),
-        Some((Derived::ProfileLabels, _)) => "profile labels".to_owned(),
+        Some((Derived::Global, index)) => Global::ALL
+            .into_iter()
+            .find(|kind| *kind as u64 == index)
+            .map_or_else(|| format!("global {index}"), |kind| kind.name().to_owned()),
         Some((kind, of)) => {
             let kind = match kind {
                 Derived::Companion => "reverse side",
@@ -55,7 +59,7 @@ fn object_label(object: u64) -> String {
                 | Derived::AnyChannel
                 | Derived::AnySelect
                 | Derived::Flow
-                | Derived::ProfileLabels => "publication",
+                | Derived::Global => "publication",
             };
             format!("{kind} of {of:#x}")
         }
