@@ -249,6 +249,10 @@ pub struct Translator {
     /// scheduler's stack, where every thread has the same goroutine id (0), and `goFunc` starts
     /// the callback's goroutine on the thread that fired the timer.
     firing: HashMap<u32, Address>,
+    /// What timers were armed with: an AfterFunc callback, or the channel a `NewTimer` or
+    /// `Ticker` delivers on. A receive from such a channel also learns what the arming released
+    /// (`callback`), as -race orders the arming before the runtime's send from its timer.
+    armed: HashSet<Address>,
 }
 
 impl Translator {
@@ -281,6 +285,7 @@ impl Translator {
             }
             Op::GoroutineCreate { child, parent } => self.spawn(parent, child, event.tid),
             Op::TimerArm { callback: function } => {
+                self.armed.insert(function);
                 smallvec![release_merge(goroutine, callback(function))]
             }
             Op::TimerFire { callback } => {
@@ -311,6 +316,7 @@ impl Translator {
             },
             Op::ChanMade { channel } => {
                 self.published.remove(&channel);
+                self.armed.remove(&channel);
                 Operations::new()
             }
             Op::Fatal { .. } | Op::Exec => Operations::new(),
@@ -452,22 +458,29 @@ impl Translator {
             }
             // chanrecv2 and reflect's chanrecv return whether a value arrived (false: the
             // channel is closed); chanrecv1 cannot tell, so it learns from both sends and close.
-            Op::ReceiveDone { received } => match self.state(goroutine).receives.pop() {
-                Some(op) if op.paired => smallvec![acquire(ANY_SELECT)],
-                Some(op) if function.is_some_and(|id| id.function().reports_received()) => {
-                    match received {
-                        true => smallvec![acquire(op.channel), acquire(ANY_SELECT)],
-                        false => smallvec![acquire(closing(op.channel))],
+            Op::ReceiveDone { received } => {
+                let receive = self.state(goroutine).receives.pop();
+                let mut operations = match receive {
+                    Some(op) if op.paired => smallvec![acquire(ANY_SELECT)],
+                    Some(op) if function.is_some_and(|id| id.function().reports_received()) => {
+                        match received {
+                            true => smallvec![acquire(op.channel), acquire(ANY_SELECT)],
+                            false => smallvec![acquire(closing(op.channel))],
+                        }
                     }
+                    Some(op) => smallvec![
+                        acquire(op.channel),
+                        acquire(closing(op.channel)),
+                        acquire(ANY_SELECT),
+                    ],
+                    // Its start was not seen (a hole in the stream, or tracing began during it).
+                    None => after_every_channel(),
+                };
+                if let Some(op) = receive {
+                    operations.extend(self.timer_delivery(goroutine, op.channel));
                 }
-                Some(op) => smallvec![
-                    acquire(op.channel),
-                    acquire(closing(op.channel)),
-                    acquire(ANY_SELECT),
-                ],
-                // Its start was not seen (a hole in the stream, or tracing began during it).
-                None => after_every_channel(),
-            },
+                operations
+            }
             Op::Close { channel } => {
                 smallvec![release_merge(closing(channel)), release_merge(ANY_CHANNEL)]
             }
@@ -517,7 +530,8 @@ impl Translator {
                 smallvec![release_merge(channel), release_merge(companion(channel))]
             }
             Op::SelectNonBlockingDone { selected } => {
-                match (self.state(goroutine).receives.pop(), selected) {
+                let attempt = self.state(goroutine).receives.pop();
+                let mut operations = match (attempt, selected) {
                     (Some(op), true) if !op.paired => smallvec![
                         acquire(op.channel),
                         acquire(companion(op.channel)),
@@ -525,7 +539,11 @@ impl Translator {
                     ],
                     (None, true) => after_every_channel(),
                     _ => Operations::new(),
+                };
+                if let (Some(op), true) = (attempt, selected) {
+                    operations.extend(self.timer_delivery(goroutine, op.channel));
                 }
+                operations
             }
             // A select publishes on each of its cases' channels when it starts (whichever case
             // completes, it does so after this), and learns from the chosen one when it returns.
@@ -565,12 +583,20 @@ impl Translator {
                 match chosen {
                     // A default case (or no case at all) was taken.
                     Some(None) => smallvec![acquire(ANY_SELECT)],
-                    Some(Some((op, _))) if op.paired => smallvec![acquire(ANY_SELECT)],
+                    Some(Some((op, send))) if op.paired => {
+                        let mut operations = smallvec![acquire(ANY_SELECT)];
+                        if !send {
+                            operations.extend(self.timer_delivery(goroutine, op.channel));
+                        }
+                        operations
+                    }
                     Some(Some((op, true))) => {
                         smallvec![acquire(companion(op.channel)), acquire(ANY_SELECT)]
                     }
                     Some(Some((op, false))) if received => {
-                        smallvec![acquire(op.channel), acquire(ANY_SELECT)]
+                        let mut operations = smallvec![acquire(op.channel), acquire(ANY_SELECT)];
+                        operations.extend(self.timer_delivery(goroutine, op.channel));
+                        operations
                     }
                     Some(Some((op, false))) => {
                         smallvec![acquire(closing(op.channel)), acquire(ANY_SELECT)]
@@ -581,6 +607,14 @@ impl Translator {
             }
             _ => return None,
         })
+    }
+
+    /// For a value received from a channel a timer delivers on: learn what arming the timer
+    /// released (the runtime sends from the timer, on whatever goroutine runs timers).
+    fn timer_delivery(&self, goroutine: GoroutineId, channel: Address) -> Option<Operation> {
+        self.armed
+            .contains(&channel)
+            .then(|| acquire(goroutine, callback(channel)))
     }
 
     fn state(&mut self, goroutine: GoroutineId) -> &mut GoroutineState {
@@ -992,6 +1026,28 @@ mod tests {
             translator.named(&event(EventKind::ChanReceiveDone, 2, 0, 0), recv1, 0),
             [acquire(0x300), acquire(closing(0x300)), acquire(ANY_SELECT)]
         );
+    }
+
+    #[test]
+    fn a_receive_from_a_timer_s_channel_learns_what_arming_the_timer_released() {
+        use EventKind as K;
+        let mut translator = Translator::default();
+        let recv1 = "runtime.chanrecv1";
+        let delivery = Operation::Acquire {
+            goroutine: 2,
+            object: callback(0xc10),
+        };
+        let receive = |translator: &mut Translator| {
+            translator.named(&event(K::ChanReceive, 2, 0xc10, 0), recv1, 0);
+            translator.named(&event(K::ChanReceiveDone, 2, 0, 0), recv1, 0)
+        };
+        assert!(!receive(&mut translator).contains(&delivery));
+        // Timer.Reset names the channel the timer delivers on (timer.arg).
+        translator.named(&event(K::TimerArm, 1, 0xc10, 0), "time.resetTimer", 0);
+        assert!(receive(&mut translator).contains(&delivery));
+        // A channel made later at that address is not the timer's.
+        translator.named(&event(K::ChanMake, 3, 0xc10, 0), "runtime.makechan", 0);
+        assert!(!receive(&mut translator).contains(&delivery));
     }
 
     #[test]
