@@ -61,7 +61,7 @@ pub enum OnEntry {
     /// A write to a file descriptor: release-merge into the flow of data it writes to (whose
     /// key the kernel program puts in place of the descriptor, `object::WRITTEN_FLOW`).
     WriteFlow,
-    /// A finalizer about to run: acquire everything known, as -race's `racefingo` does.
+    /// Acquire everything known (a finalizer about to run, as -race's `racefingo` has it).
     AcquireEverything,
     /// Release-merge into one object shared by every goroutine (see [`Global`]).
     ReleaseMergeGlobal(Global),
