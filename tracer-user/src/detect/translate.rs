@@ -249,9 +249,9 @@ pub struct Translator {
     /// scheduler's stack, where every thread has the same goroutine id (0), and `goFunc` starts
     /// the callback's goroutine on the thread that fired the timer.
     firing: HashMap<u32, Address>,
-    /// What timers were armed with: an AfterFunc callback, or the channel a `NewTimer` or
-    /// `Ticker` delivers on. A receive from such a channel also learns what the arming released
-    /// (`callback`), as -race orders the arming before the runtime's send from its timer.
+    /// What timers were reset with: the channel a `NewTimer`'s or `Ticker`'s timer delivers on
+    /// (or an AfterFunc callback). A receive from such a channel also learns what the reset
+    /// released (`callback`), as -race orders the arming before the runtime's send.
     armed: HashSet<Address>,
 }
 
@@ -284,9 +284,16 @@ impl Translator {
                 Operations::new()
             }
             Op::GoroutineCreate { child, parent } => self.spawn(parent, child, event.tid),
-            Op::TimerArm { callback: function } => {
-                self.armed.insert(function);
-                smallvec![release_merge(goroutine, callback(function))]
+            Op::TimerArm {
+                callback: armed_with,
+            } => {
+                // `AfterFunc` is passed its callback; `resetTimer` reads the timer's argument
+                // (`object_in`), the channel of a `NewTimer`'s or `Ticker`'s timer. Only those
+                // are kept: a service arms an AfterFunc per request (`context.WithTimeout`).
+                if function.is_some_and(|id| id.function().object_in.is_some()) {
+                    self.armed.insert(armed_with);
+                }
+                smallvec![release_merge(goroutine, callback(armed_with))]
             }
             Op::TimerFire { callback } => {
                 self.firing.insert(event.tid, callback);
@@ -1041,6 +1048,9 @@ mod tests {
             translator.named(&event(K::ChanReceive, 2, 0xc10, 0), recv1, 0);
             translator.named(&event(K::ChanReceiveDone, 2, 0, 0), recv1, 0)
         };
+        assert!(!receive(&mut translator).contains(&delivery));
+        // AfterFunc is given a callback, never a channel.
+        translator.named(&event(K::TimerArm, 1, 0xc10, 0), "time.AfterFunc", 0);
         assert!(!receive(&mut translator).contains(&delivery));
         // Timer.Reset names the channel the timer delivers on (timer.arg).
         translator.named(&event(K::TimerArm, 1, 0xc10, 0), "time.resetTimer", 0);
