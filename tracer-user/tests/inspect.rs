@@ -118,7 +118,8 @@ fn channel_slot_sites_are_planned_in_every_version() {
 
 /// Finalizers are ordered on the finalizer goroutine's call of `reflectcall`, an assembly
 /// function whose body `.symtab` names `runtime.reflectcall.abi0` and pclntab (stripped builds)
-/// `runtime.reflectcall`: found either way.
+/// `runtime.reflectcall`: found either way. Go 1.24's `runfinq` also calls cleanups, as
+/// function values.
 #[test]
 fn the_finalizer_call_is_planned_in_every_version_and_build() {
     for version in GO_VERSIONS {
@@ -136,7 +137,8 @@ fn the_finalizer_call_is_planned_in_every_version_and_build() {
                             || site["function"] == "runtime.runFinalizers")
                 })
                 .count();
-            assert_eq!(calls, 1, "go{version} {variant:?}");
+            let expected = if version.starts_with("1.24.") { 2 } else { 1 };
+            assert_eq!(calls, expected, "go{version} {variant:?}");
         }
     }
 }

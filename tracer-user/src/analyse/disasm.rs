@@ -85,6 +85,14 @@ pub fn calls_to(code: &[u8], address: u64, target: u64) -> Vec<CallSite> {
         .collect()
 }
 
+/// Indirect calls from a function (loaded at `address`): calls of function values.
+pub fn indirect_calls(code: &[u8], address: u64) -> Vec<u64> {
+    instructions(code, address)
+        .filter(|instruction| instruction.flow_control() == FlowControl::IndirectCall)
+        .map(|instruction| instruction.ip())
+        .collect()
+}
+
 /// How many instructions a stack check can take before the frame is set up
 /// (`LEAQ -n(SP), R12; CMPQ R12, 16(R14); JBE morestack`).
 const MAX_PROLOGUE_INSTRUCTIONS: usize = 6;
@@ -204,6 +212,10 @@ mod tests {
         );
         assert_eq!(calls_to(&code, BASE, BASE + 14 - 0x20).len(), 1);
         assert!(calls_to(&code, BASE, BASE).is_empty());
+        assert!(indirect_calls(&code, BASE).is_empty());
+        // Go 1.24's runfinq calling a cleanup: MOVQ (DX), AX; CALL AX; then CALL rel32.
+        let code = [0x48, 0x8b, 0x02, 0xff, 0xd0, 0xe8, 0x00, 0x00, 0x00, 0x00];
+        assert_eq!(indirect_calls(&code, BASE), vec![BASE + 3]);
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum At {
     /// kernel emulates the `CALL`, while a `RET` is single-stepped and a function called
     /// through a pointer cannot be observed in its callers.
     ReturnsAtCallTo(&'static str),
+    /// Each call of a function value it makes, on the `CALL` (single-stepped: the kernel
+    /// emulates direct calls only; for calls that run rarely).
+    IndirectCalls,
 }
 
 /// One probe of a function: where, and what it observes there.
@@ -248,7 +251,7 @@ const fn sync(name: &'static str, on_entry: OnEntry, on_return: OnReturn) -> GoF
     function(name, probes, Meaning::Sync(on_entry, on_return))
 }
 
-use At::{CallsTo, Entry, Returns, ReturnsAtCallTo, SpilledBefore};
+use At::{CallsTo, Entry, IndirectCalls, Returns, ReturnsAtCallTo, SpilledBefore};
 use KeyClass as Key;
 use Observed as Op;
 use OnEntry as E;
@@ -610,10 +613,14 @@ pub const CATALOGUE: &[GoFunction] = &[
     // collector fills: nothing the program does orders them after its last use of the object,
     // so -race orders everything known before each batch (`racefingo`, the race runtime's
     // global acquire). tracer does so before each finalizer, on its `reflectcall` (1.21–1.24
-    // `runfinq`, 1.25+ `runFinalizers`); cleanups (1.25+ `AddCleanup`, run by `runCleanups`)
-    // once their batch is dequeued.
+    // `runfinq`, 1.25+ `runFinalizers`), and before each of Go 1.24's cleanups, which
+    // `runfinq` calls as function values; 1.25+ cleanups (run by `runCleanups`) once their
+    // batch is dequeued.
     GoFunction {
-        probes: &[probe(CallsTo("runtime.reflectcall"), Op::Sync)],
+        probes: &[
+            probe(CallsTo("runtime.reflectcall"), Op::Sync),
+            probe(IndirectCalls, Op::Sync),
+        ],
         ..sync("runtime.runfinq", E::AcquireEverything, R::Nothing)
     },
     GoFunction {
@@ -703,7 +710,7 @@ mod tests {
             let called = function
                 .probes
                 .iter()
-                .any(|probe| matches!(probe.at, CallsTo(_)));
+                .any(|probe| matches!(probe.at, CallsTo(_) | IndirectCalls));
             let returns = function
                 .probes
                 .iter()

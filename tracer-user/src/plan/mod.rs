@@ -255,6 +255,7 @@ pub fn plan(binary: &GoBinary) -> ProbePlan {
                     builder.calls_within(id, callee, probe.operation, Placement::AtCall);
                 }
                 At::SpilledBefore(callee) => builder.spilled_before(id, callee, probe.operation),
+                At::IndirectCalls => builder.indirect_calls(id, probe.operation),
                 At::ReturnsAtCallTo(callee) => {
                     builder.calls_within(id, callee, probe.operation, Placement::ReturnAtCall);
                 }
@@ -381,6 +382,16 @@ impl PlanBuilder<'_> {
             .collect();
         for call in calls {
             self.push(id, operation, placement, call);
+        }
+    }
+
+    /// Probes every call of a function value the function makes, on the call instruction.
+    fn indirect_calls(&mut self, id: FunctionId, operation: Observed) {
+        let Some((address, code)) = self.code(id.function().name) else {
+            return;
+        };
+        for call in disasm::indirect_calls(code, address) {
+            self.push(id, operation, Placement::AtCall, call);
         }
     }
 
