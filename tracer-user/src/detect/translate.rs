@@ -671,10 +671,7 @@ impl Translator {
             OnEntry::AddDelta => Operations::new(),
             OnEntry::Acquire => smallvec![acquire(goroutine, object)],
             OnEntry::AcquireEverything => smallvec![Operation::AcquireAll { goroutine }],
-            OnEntry::ReleaseMergeGlobal(kind) => smallvec![Operation::ReleaseMerge {
-                goroutine,
-                object: global(kind),
-            }],
+            OnEntry::ReleaseMergeGlobal(kind) => smallvec![release_merge(goroutine, global(kind))],
             OnEntry::AcquireGlobal(kind) => smallvec![acquire(goroutine, global(kind))],
             // 0: a descriptor whose flow is unknown (a Unix socket, …) orders nothing.
             OnEntry::WriteFlow if object == 0 => Operations::new(),
@@ -712,10 +709,9 @@ impl Translator {
                 OnReturn::Nothing | OnReturn::ReadFlow => Operations::new(),
                 // One object for the whole program: known without the entry.
                 OnReturn::AcquireGlobal(kind) => smallvec![acquire(goroutine, global(kind))],
-                OnReturn::ReleaseMergeGlobal(kind) => smallvec![Operation::ReleaseMerge {
-                    goroutine,
-                    object: global(kind),
-                }],
+                OnReturn::ReleaseMergeGlobal(kind) => {
+                    smallvec![release_merge(goroutine, global(kind))]
+                }
                 _ => smallvec![Operation::AcquireAll { goroutine }],
             };
         };
@@ -764,10 +760,9 @@ impl Translator {
             }
             OnReturn::AcquireEverything => operations.push(Operation::AcquireAll { goroutine }),
             OnReturn::AcquireGlobal(kind) => operations.push(acquire(global(kind))),
-            OnReturn::ReleaseMergeGlobal(kind) => operations.push(Operation::ReleaseMerge {
-                goroutine,
-                object: global(kind),
-            }),
+            OnReturn::ReleaseMergeGlobal(kind) => {
+                operations.push(release_merge(goroutine, global(kind)));
+            }
             OnReturn::ReadFlow if object == 0 => {}
             OnReturn::ReadFlow => operations.push(acquire(flow(object))),
         }
