@@ -1416,31 +1416,22 @@ mod tests {
             object: cgo,
         };
         let (call, callback) = ("runtime.cgocall", "runtime.cgocallbackg1");
-        assert_eq!(
-            translator.named(&event(K::SyncEnter, 1, 0x4a_0000, 0), call, 0),
-            vec![release(1)]
-        );
-        assert_eq!(
-            translator.named(&event(K::SyncExit, 1, 0, 0), call, 0),
-            vec![acquire(1)]
-        );
-        assert_eq!(
-            translator.named(&event(K::SyncEnter, 2, 0x4a_1000, 0), callback, 0),
-            vec![acquire(2)]
-        );
-        assert_eq!(
-            translator.named(&event(K::SyncExit, 2, 0, 0), callback, 0),
-            vec![release(2)]
-        );
-        // A return whose call began before tracing: the object is the same whatever the call.
-        assert_eq!(
-            translator.named(&event(K::SyncExit, 3, 0, 0), callback, 0),
-            vec![release(3)]
-        );
-        assert_eq!(
-            translator.named(&event(K::SyncExit, 3, 0, 0), call, 0),
-            vec![acquire(3)]
-        );
+        for (kind, goroutine, function, expected) in [
+            (K::SyncEnter, 1, call, release(1)),
+            (K::SyncExit, 1, call, acquire(1)),
+            (K::SyncEnter, 2, callback, acquire(2)),
+            (K::SyncExit, 2, callback, release(2)),
+            // A return whose call began before tracing: the object is the same whatever the
+            // call.
+            (K::SyncExit, 3, callback, release(3)),
+            (K::SyncExit, 3, call, acquire(3)),
+        ] {
+            assert_eq!(
+                translator.named(&event(kind, goroutine, 0x4a_0000, 0), function, 0),
+                vec![expected],
+                "{kind:?} {function}"
+            );
+        }
     }
 
     #[test]
