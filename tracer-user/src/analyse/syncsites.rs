@@ -983,7 +983,7 @@ pub fn runtime_lock_sites(function: &FunctionCode<'_>, lock: u64, unlock: u64) -
         .collect()
 }
 
-/// Every address a jump or conditional jump of the function lands on./// Every address a jump or conditional jump of the function lands on.
+/// Every address a jump or conditional jump of the function lands on.
 fn branch_targets(instructions: &[Instruction]) -> HashSet<u64> {
     instructions
         .iter()
