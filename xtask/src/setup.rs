@@ -20,8 +20,16 @@ pub const DEMO_GO_VERSION: &str = "1.26.6";
 
 /// Debian packages the tests and benchmarks use: a Go older than 1.21 (tracer must refuse it),
 /// GNU time (peak memory of a measured command), a real Prometheus server and promtool (scrape
-/// tests) and graphviz (`dot` renders the race graphs).
-const DEBIAN_PACKAGES: [&str; 4] = ["golang-1.19-go", "time", "prometheus", "graphviz"];
+/// tests), graphviz (`dot` renders the race graphs), and the C compiler and headers cgo
+/// programs are built with (the cgo fixture, the corpus's `safe-cgo-handoff-through-c`).
+const DEBIAN_PACKAGES: [&str; 6] = [
+    "golang-1.19-go",
+    "time",
+    "prometheus",
+    "graphviz",
+    "gcc",
+    "libc6-dev",
+];
 
 /// What later tasks need to know about the installed pieces.
 pub struct Environment {
