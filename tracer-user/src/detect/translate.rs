@@ -1416,18 +1416,20 @@ mod tests {
             object: cgo,
         };
         let (call, callback) = ("runtime.cgocall", "runtime.cgocallbackg1");
-        for (kind, goroutine, function, expected) in [
-            (K::SyncEnter, 1, call, release(1)),
-            (K::SyncExit, 1, call, acquire(1)),
-            (K::SyncEnter, 2, callback, acquire(2)),
-            (K::SyncExit, 2, callback, release(2)),
+        // Each event with the object its probe read (none at a return): the operations name
+        // the one cgo object whatever it is.
+        for (kind, goroutine, object, function, expected) in [
+            (K::SyncEnter, 1, 0x4a_0000, call, release(1)),
+            (K::SyncExit, 1, 0, call, acquire(1)),
+            (K::SyncEnter, 2, 0x4a_1000, callback, acquire(2)),
+            (K::SyncExit, 2, 0, callback, release(2)),
             // A return whose call began before tracing: the object is the same whatever the
             // call.
-            (K::SyncExit, 3, callback, release(3)),
-            (K::SyncExit, 3, call, acquire(3)),
+            (K::SyncExit, 3, 0, callback, release(3)),
+            (K::SyncExit, 3, 0, call, acquire(3)),
         ] {
             assert_eq!(
-                translator.named(&event(kind, goroutine, 0x4a_0000, 0), function, 0),
+                translator.named(&event(kind, goroutine, object, 0), function, 0),
                 vec![expected],
                 "{kind:?} {function}"
             );
