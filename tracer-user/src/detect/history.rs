@@ -77,7 +77,9 @@ impl Histories {
                 write,
                 ..
             } => (goroutine, Role::Access { map, write }),
-            O::Exit { .. } | O::MapCreated { .. } | O::Gap { .. } => return,
+            O::Exit { .. } | O::MapCreated { .. } | O::ObjectCreated { .. } | O::Gap { .. } => {
+                return
+            }
         };
         if !self.steps.contains_key(&goroutine) {
             if self.seen.len() == GOROUTINES_REMEMBERED {

@@ -253,13 +253,62 @@ pub struct Translator {
     /// (or an AfterFunc callback). A receive from such a channel also learns what the reset
     /// released (`callback`), as -race orders the arming before the runtime's send.
     armed: HashSet<Address>,
+    /// Channels made since tracing began and not operated on yet, by their objects made on
+    /// first use: the buffer's slots at the first operation (which shows them; it also ends
+    /// the channel's stay here), the publication at the channel's first `atomic.Value` store
+    /// and the timer callback at the first arming of a timer delivering on it, both of which
+    /// come before, when they come (`context` and `time` make, publish or arm, then use). A
+    /// channel's object made new too late keeps what its memory carried: more ordering, never
+    /// less. Emptied when it grows past [`MADE_CHANNELS`].
+    made: HashMap<Address, FirstUse>,
+    /// Whether a `select` with more cases than the kernel records has released into the
+    /// `select` catch-all yet.
+    select_published: bool,
 }
+
+/// Channels remembered in [`Translator::made`].
+const MADE_CHANNELS: usize = 1 << 16;
+
+/// The objects of a new channel besides its slots still to be made new at their first use (a
+/// set of flags).
+#[derive(Clone, Copy)]
+struct FirstUse(u8);
+
+impl FirstUse {
+    const PUBLICATION: Self = Self(1);
+    const CALLBACK: Self = Self(2);
+    const ALL: Self = Self(3);
+}
+/// Slots of a new channel's buffer made new objects; the memory of larger buffers keeps what
+/// it carried beyond them (more ordering, never less).
+const NEW_SLOTS: u64 = 16;
 
 impl Translator {
     /// The operations `event` stands for. `function` is the catalogue function its probe
     /// observes (none for inlined sync sites); `site` identifies its code location for reports
     /// (map accesses only).
     pub fn translate(
+        &mut self,
+        event: &Event,
+        function: Option<FunctionId>,
+        site: SiteId,
+    ) -> Operations {
+        let mut operations = self.operations(event, function, site);
+        // The `select` catch-all carries nothing until a `select` with too many cases releases
+        // into it; an acquire before that could only learn what the filter of evicted objects
+        // wrongly takes it to have carried (the filter fills up on a long trace).
+        if !self.select_published {
+            self.select_published = operations.iter().any(|operation| {
+                matches!(operation, Operation::ReleaseMerge { object, .. } if *object == ANY_SELECT)
+            });
+            operations.retain(|operation| {
+                !matches!(operation, Operation::Acquire { object, .. } if *object == ANY_SELECT)
+            });
+        }
+        operations
+    }
+
+    fn operations(
         &mut self,
         event: &Event,
         function: Option<FunctionId>,
@@ -277,7 +326,9 @@ impl Translator {
             }
             Op::AtomicPublish { value } => {
                 self.published.insert(value);
-                smallvec![release_merge(goroutine, publication(value))]
+                let mut operations = self.first_use(value, FirstUse::PUBLICATION, publication);
+                operations.push(release_merge(goroutine, publication(value)));
+                operations
             }
             Op::GoStatement => {
                 self.state(goroutine).go_statement = site;
@@ -290,10 +341,13 @@ impl Translator {
                 // `AfterFunc` is passed its callback; `resetTimer` reads the timer's argument
                 // (`object_in`), the channel of a `NewTimer`'s or `Ticker`'s timer. Only those
                 // are kept: a service arms an AfterFunc per request (`context.WithTimeout`).
+                let mut operations = Operations::new();
                 if function.is_some_and(|id| id.function().object_in.is_some()) {
                     self.armed.insert(armed_with);
+                    operations = self.first_use(armed_with, FirstUse::CALLBACK, callback);
                 }
-                smallvec![release_merge(goroutine, callback(armed_with))]
+                operations.push(release_merge(goroutine, callback(armed_with)));
+                operations
             }
             Op::TimerFire { callback } => {
                 self.firing.insert(event.tid, callback);
@@ -321,10 +375,20 @@ impl Translator {
                 Some((id, _, on_return)) => self.exit(goroutine, id, on_return, result),
                 None => Operations::new(),
             },
+            // The channel and the objects derived from it are new, though the collector may
+            // have put it where a dead channel was. Those every channel operation may use are
+            // made now, the others at their first use (`made`).
             Op::ChanMade { channel } => {
                 self.published.remove(&channel);
                 self.armed.remove(&channel);
-                Operations::new()
+                if self.made.len() >= MADE_CHANNELS {
+                    self.made.clear();
+                }
+                self.made.insert(channel, FirstUse::ALL);
+                [channel, companion(channel), closing(channel)]
+                    .into_iter()
+                    .map(|object| Operation::ObjectCreated { object })
+                    .collect()
             }
             Op::Fatal { .. } | Op::Exec => Operations::new(),
             op => {
@@ -336,6 +400,9 @@ impl Translator {
                     .unwrap_or_default();
                 if let Some(loaded) = self.loaded_channel(goroutine, op) {
                     operations.insert(0, loaded);
+                }
+                if let Some(new_slots) = self.new_slots(op) {
+                    operations.insert_many(0, new_slots);
                 }
                 operations
             }
@@ -396,6 +463,50 @@ impl Translator {
         self.published
             .contains(&channel)
             .then(|| acquire(goroutine, publication(channel)))
+    }
+
+    /// `derived(channel)` as a new object if `channel` was made since tracing began, is not
+    /// operated on yet, and that object is not used yet (`which` says which it is).
+    fn first_use(
+        &mut self,
+        channel: Address,
+        which: FirstUse,
+        derived: fn(Address) -> Address,
+    ) -> Operations {
+        match self.made.get_mut(&channel) {
+            Some(unused) if unused.0 & which.0 != 0 => {
+                unused.0 &= !which.0;
+                smallvec![Operation::ObjectCreated {
+                    object: derived(channel)
+                }]
+            }
+            _ => Operations::new(),
+        }
+    }
+
+    /// The slots of a channel made since tracing began, at the first operation that shows its
+    /// buffer: new objects, like the channel.
+    fn new_slots(&mut self, op: Op) -> Option<impl Iterator<Item = Operation>> {
+        let (Op::Send { channel, buffer }
+        | Op::Receive { channel, buffer }
+        | Op::SelectNonBlocking { channel, buffer }
+        | Op::SelectCase {
+            channel, buffer, ..
+        }) = op
+        else {
+            return None;
+        };
+        let buffer = buffer.filter(|buffer| buffer.address != 0)?;
+        self.made.remove(&channel)?;
+        // Zero-size elements, and an unbuffered channel, have one slot at the buffer's address.
+        let step = buffer.element_size;
+        let slots = match (buffer.capacity, step) {
+            (0, _) | (_, 0) => 1,
+            (capacity, _) => capacity.min(NEW_SLOTS),
+        };
+        Some((0..slots).map(move |index| Operation::ObjectCreated {
+            object: buffer.address.wrapping_add(index.wrapping_mul(step)),
+        }))
     }
 
     /// Inlined fast paths (`None` for other operations).
@@ -780,6 +891,15 @@ mod tests {
         fn named(&mut self, event: &Event, name: &str, site: SiteId) -> Vec<Operation> {
             self.translate(event, FunctionId::of(name), site).to_vec()
         }
+
+        /// A translator that has seen a `select` with too many cases: channel operations learn
+        /// from the `select` catch-all.
+        fn after_many_case_select() -> Self {
+            Self {
+                select_published: true,
+                ..Self::default()
+            }
+        }
     }
 
     fn event(kind: EventKind, goroutine: u64, object: u64, arg: u64) -> Event {
@@ -889,7 +1009,7 @@ mod tests {
 
     #[test]
     fn channel_receive_acquires_what_sends_released() {
-        let mut translator = Translator::default();
+        let mut translator = Translator::after_many_case_select();
         assert_eq!(
             translator.named(
                 &event(EventKind::ChanSend, 1, 0x300, 0),
@@ -971,9 +1091,9 @@ mod tests {
         // Each case also publishes to the object a select with unknown cases learns from.
         assert_eq!(send, [release(0x300), release(ANY_CHANNEL)]);
         assert_eq!(receive, [release(companion(0x400)), release(ANY_CHANNEL)]);
-        // The receive (case 1) got a value.
+        // The receive (case 1) got a value; nothing has released into the catch-all yet.
         let chosen = run(EventKind::SelectChosen, 1, 1);
-        assert_eq!(chosen, [acquire(0x400), acquire(ANY_SELECT)]);
+        assert_eq!(chosen, [acquire(0x400)]);
         // A select whose cases were not all recorded learns from every channel.
         assert_eq!(
             run(EventKind::SelectEnter, 0, MAX_SELECT_CASES + 1),
@@ -987,7 +1107,7 @@ mod tests {
 
     #[test]
     fn only_a_receive_that_saw_the_close_learns_what_preceded_it() {
-        let mut translator = Translator::default();
+        let mut translator = Translator::after_many_case_select();
         let close = translator.named(
             &event(EventKind::ChanClose, 1, 0x300, 0),
             "runtime.closechan",
@@ -1196,6 +1316,100 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_channel_made_while_traced_and_its_objects_are_new() {
+        use EventKind as K;
+        let created = |objects: &[Address]| -> Vec<Operation> {
+            objects
+                .iter()
+                .map(|&object| Operation::ObjectCreated { object })
+                .collect()
+        };
+        let is_created =
+            |operation: &Operation| matches!(operation, Operation::ObjectCreated { .. });
+        let mut translator = Translator::default();
+        let make = |translator: &mut Translator, channel| {
+            translator.named(&event(K::ChanMake, 1, channel, 0), "runtime.makechan", 0)
+        };
+        assert_eq!(
+            make(&mut translator, 0x900),
+            created(&[0x900, companion(0x900), closing(0x900)])
+        );
+        let send = |translator: &mut Translator, channel, buffer| {
+            let event = event(K::ChanSend, 1, channel, 0).with(|fields| fields.buffer = buffer);
+            translator.named(&event, "runtime.chansend1", 0)
+        };
+        // Its first atomic.Value store and its first timer arming make those objects new, once.
+        let store = event(K::AtomicPublish, 1, 0x900, 0x600);
+        let value_store = "sync/atomic.(*Value).Store";
+        for first in [true, false] {
+            let operations = translator.named(&store, value_store, 0);
+            assert_eq!(operations.iter().any(is_created), first);
+            assert_eq!(
+                operations.last(),
+                Some(&release_merge(1, publication(0x900)))
+            );
+        }
+        let arm = event(K::TimerArm, 1, 0x900, 0);
+        assert_eq!(
+            translator.named(&arm, "time.resetTimer", 0),
+            [
+                Operation::ObjectCreated {
+                    object: callback(0x900)
+                },
+                release_merge(1, callback(0x900))
+            ]
+        );
+        assert_eq!(
+            translator.named(&arm, "time.resetTimer", 0),
+            [release_merge(1, callback(0x900))]
+        );
+        // The first operation shows the buffer and makes its slots new, before anything else
+        // (here, learning the channel's publication and publishing on it).
+        let first = send(&mut translator, 0x900, Some(buffer(2)));
+        assert_eq!(first[..2], created(&[0x1000, 0x1008])[..]);
+        assert_eq!(
+            first[2..],
+            [
+                acquire(1, publication(0x900)),
+                release_merge(1, 0x900),
+                release_merge(1, ANY_CHANNEL)
+            ]
+        );
+        assert!(!send(&mut translator, 0x900, Some(buffer(2)))
+            .iter()
+            .any(is_created));
+        // Operated on, it is no longer new: a later store keeps what its memory carried.
+        make(&mut translator, 0xb00);
+        send(&mut translator, 0xb00, Some(buffer(2)));
+        assert!(!translator
+            .named(&event(K::AtomicPublish, 1, 0xb00, 0x600), value_store, 0)
+            .iter()
+            .any(is_created));
+        // A channel made before tracing began keeps what its memory carried.
+        assert!(!send(&mut translator, 0x700, Some(buffer(2)))
+            .iter()
+            .any(is_created));
+        assert!(!translator
+            .named(&event(K::AtomicPublish, 1, 0x700, 0x600), value_store, 0)
+            .iter()
+            .any(is_created));
+        // One slot for an unbuffered channel; at most NEW_SLOTS of a large buffer.
+        for (capacity, slots) in [(0, 1), (1000, NEW_SLOTS)] {
+            make(&mut translator, 0xa00);
+            let operations = send(&mut translator, 0xa00, Some(buffer(capacity)));
+            let new_slots: Vec<Address> = operations
+                .iter()
+                .filter_map(|operation| match operation {
+                    Operation::ObjectCreated { object } => Some(*object),
+                    _ => None,
+                })
+                .collect();
+            let expected: Vec<Address> = (0..slots).map(|slot| 0x1000 + 8 * slot).collect();
+            assert_eq!(new_slots, expected, "capacity {capacity}");
+        }
+    }
+
     /// How many races the detection reports for `steps` (goroutine, kind, object, arg); channel
     /// operations are on the channel of [`buffer`], the map is 0x5000.
     fn races_in(capacity: u64, steps: &[(u64, EventKind, u64, u64)]) -> usize {
@@ -1292,7 +1506,7 @@ mod tests {
         assert_eq!(races_in(0, &steps), 0);
         // The same through a one-slot buffer orders only sender → receiver.
         assert_eq!(races_in(1, &steps), 1);
-        let mut translator = Translator::default();
+        let mut translator = Translator::after_many_case_select();
         let mut run = |goroutine, kind, object, arg| {
             let event =
                 event(kind, goroutine, object, arg).with(|fields| fields.buffer = Some(buffer(0)));
@@ -1492,7 +1706,7 @@ mod tests {
             detection.observe(&event, FunctionId::of(function), site);
         }
         assert!(detection.races().is_empty());
-        let mut translator = Translator::default();
+        let mut translator = Translator::after_many_case_select();
         assert_eq!(
             translator.named(&event(K::SyncExit, 2, 0, 0), slow, 0),
             vec![Operation::AcquireAll { goroutine: 2 }]

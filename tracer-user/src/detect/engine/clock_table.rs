@@ -9,6 +9,7 @@
 
 use super::clock::SharedClock;
 use super::lru::Lru;
+use crate::detect::HashSet;
 
 /// An entry that carries a clock.
 pub(crate) trait Clocked {
@@ -19,6 +20,10 @@ pub(crate) struct ClockTable<V> {
     entries: Lru<u64, V>,
     forgotten: SharedClock,
     evicted: KeyFilter,
+    /// Keys the filter takes for evicted whose entries were made anew since (`forget`): they
+    /// start from nothing. Emptied when it reaches the table's capacity (they then start from
+    /// `forgotten`, which can only hide races).
+    fresh: HashSet<u64>,
     evictions: u64,
 }
 
@@ -28,6 +33,7 @@ impl<V: Clocked> ClockTable<V> {
             entries: Lru::new(capacity),
             forgotten: SharedClock::default(),
             evicted: KeyFilter::default(),
+            fresh: HashSet::default(),
             evictions: 0,
         }
     }
@@ -56,9 +62,7 @@ impl<V: Clocked> ClockTable<V> {
     pub fn lookup(&mut self, key: u64) -> Option<Result<&V, &SharedClock>> {
         match self.entries.get_mut(&key) {
             Some(entry) => Some(Ok(entry)),
-            None => self
-                .evicted
-                .may_contain(key)
+            None => (self.evicted.may_contain(key) && !self.fresh.contains(&key))
                 .then_some(Err(&self.forgotten)),
         }
     }
@@ -70,6 +74,7 @@ impl<V: Clocked> ClockTable<V> {
             entries,
             forgotten,
             evicted,
+            fresh,
             evictions,
         } = self;
         if entries.is_full() {
@@ -85,7 +90,7 @@ impl<V: Clocked> ClockTable<V> {
             }
         }
         let (entry, dropped) = entries.get_or_insert_with(key, || {
-            make(if evicted.may_contain(key) {
+            make(if evicted.may_contain(key) && !fresh.remove(&key) {
                 forgotten.clone()
             } else {
                 SharedClock::default()
@@ -102,6 +107,20 @@ impl<V: Clocked> ClockTable<V> {
 
     pub fn remove(&mut self, key: u64) -> Option<V> {
         self.entries.remove(&key)
+    }
+
+    /// `key` names a new entry from now on: it starts from nothing (what `make` makes of an
+    /// empty clock), whatever an entry of that key carried, present or evicted.
+    pub fn forget(&mut self, key: u64, make: impl FnOnce(SharedClock) -> V) {
+        // Reset in place: moving the entry out of the recency list costs more than keeping it.
+        if let Some(entry) = self.entries.peek_mut(&key) {
+            *entry = make(SharedClock::default());
+        } else if self.evicted.may_contain(key) {
+            if self.fresh.len() >= self.entries.capacity() {
+                self.fresh.clear();
+            }
+            self.fresh.insert(key);
+        }
     }
 
     /// Everything any entry, present or evicted, knows.

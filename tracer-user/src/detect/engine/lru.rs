@@ -53,6 +53,10 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
         self.nodes.len()
     }
 
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn is_full(&self) -> bool {
         self.nodes.len() == self.capacity
     }

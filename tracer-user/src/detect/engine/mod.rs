@@ -179,6 +179,7 @@ impl Engine {
                 self.release(goroutine, object, Release::Exchange);
             }
             Operation::MapCreated { map } => self.maps.created(map),
+            Operation::ObjectCreated { object } => self.sync_objects.created(object),
             Operation::MapAccess {
                 goroutine,
                 map,

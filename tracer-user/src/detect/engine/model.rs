@@ -47,6 +47,12 @@ pub enum Operation {
     AcquireAll { goroutine: GoroutineId },
     /// A new map at this address: the history of the previous map there is irrelevant.
     MapCreated { map: Address },
+    /// A new synchronisation object at this address (a channel `makechan` returned, and the
+    /// objects derived from it): it starts knowing nothing, whatever an object there carried
+    /// before, or may have carried before an eviction. The garbage collector reuses the memory of
+    /// dead channels at once; without this, a channel made where one died passes on what the dead
+    /// one carried, and orders goroutines that never met.
+    ObjectCreated { object: Address },
     /// A read (lookup, iteration) or write (assign, delete, clear) of a map.
     MapAccess {
         goroutine: GoroutineId,

@@ -82,6 +82,14 @@ impl SyncObjects {
         goroutine.join(&previous);
     }
 
+    /// A new object at `object`: it carries nothing yet.
+    pub fn created(&mut self, object: Address) {
+        self.carried.forget(object, |clock| Carried {
+            clock,
+            exact: false,
+        });
+    }
+
     /// Everything any object carries or carried.
     pub fn join_all_into(&self, clock: &mut SharedClock) {
         self.carried.join_all_into(clock);

@@ -159,6 +159,32 @@ mod eviction {
         acquire_after_eviction(false).assert_one_race((3, 1, WRITE), (4, 2, WRITE));
     }
 
+    /// Goroutine 3 wrote and released LOCK; then a new object is made at LOCK's address (the
+    /// collector reused a dead channel's memory) while LOCK's clock is in the table or evicted.
+    /// The new object carries nothing of the old, through an acquire of it or through what
+    /// another goroutine released into it since.
+    #[test]
+    fn a_new_object_where_another_was_carries_nothing_of_it() {
+        for evicted in [false, true] {
+            for released_since in [false, true] {
+                let mut t = Trace::with_limits(Limits {
+                    max_sync_objects: 1,
+                    ..Limits::default()
+                });
+                t.write(3, MAP, 1).release(3, LOCK);
+                if evicted {
+                    t.release(5, OTHER_LOCK);
+                }
+                t.object_created(LOCK);
+                if released_since {
+                    t.release_merge(6, LOCK);
+                }
+                t.acquire(4, LOCK).write(4, MAP, 2);
+                t.assert_one_race((3, 1, WRITE), (4, 2, WRITE));
+            }
+        }
+    }
+
     /// Goroutine 2 learns of 1's write, is evicted by goroutines 3 and 4, and comes back.
     fn goroutine_evicted_after(learned: bool) -> Trace {
         let mut t = Trace::with_limits(Limits {

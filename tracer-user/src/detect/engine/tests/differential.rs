@@ -87,6 +87,9 @@ impl Reference {
             Operation::MapCreated { map } => {
                 self.accesses.remove(&map);
             }
+            Operation::ObjectCreated { object } => {
+                self.objects.remove(&object);
+            }
             Operation::MapAccess {
                 goroutine,
                 map,
@@ -169,6 +172,7 @@ fn program(steps: &[Step]) -> Vec<Operation> {
             4 => Operation::ReleaseMerge { goroutine, object },
             5 => Operation::ReleaseAcquire { goroutine, object },
             6 if step.target % 16 == 0 => Operation::MapCreated { map },
+            6 if step.target % 16 == 1 => Operation::ObjectCreated { object },
             _ => Operation::MapAccess {
                 goroutine,
                 map,

@@ -79,6 +79,10 @@ impl Trace {
         self.op(Operation::MapCreated { map })
     }
 
+    fn object_created(&mut self, object: Address) -> &mut Self {
+        self.op(Operation::ObjectCreated { object })
+    }
+
     fn read(&mut self, goroutine: GoroutineId, map: Address, site: SiteId) -> &mut Self {
         self.access(goroutine, map, false, site)
     }
