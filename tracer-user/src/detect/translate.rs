@@ -269,16 +269,20 @@ pub struct Translator {
 /// Channels remembered in [`Translator::made`].
 const MADE_CHANNELS: usize = 1 << 16;
 
-/// The objects of a new channel besides its slots still to be made new at their first use (a
-/// set of flags).
+/// The objects derived from a new channel still to be made new at their first use (its slots
+/// aside): one bit per [`Derived`] kind.
 #[derive(Clone, Copy)]
-struct FirstUse(u8);
+struct FirstUse(u16);
 
 impl FirstUse {
-    const PUBLICATION: Self = Self(1);
-    const CALLBACK: Self = Self(2);
-    const ALL: Self = Self(3);
+    /// Those made at their first use rather than with the channel.
+    const ALL: Self = Self(Self::bit(Derived::Publication) | Self::bit(Derived::Callback));
+
+    const fn bit(kind: Derived) -> u16 {
+        1 << kind as u16
+    }
 }
+
 /// Slots of a new channel's buffer made new objects; the memory of larger buffers keeps what
 /// it carried beyond them (more ordering, never less).
 const NEW_SLOTS: u64 = 16;
@@ -326,7 +330,7 @@ impl Translator {
             }
             Op::AtomicPublish { value } => {
                 self.published.insert(value);
-                let mut operations = self.first_use(value, FirstUse::PUBLICATION, publication);
+                let mut operations = self.first_use(value, Derived::Publication);
                 operations.push(release_merge(goroutine, publication(value)));
                 operations
             }
@@ -344,7 +348,7 @@ impl Translator {
                 let mut operations = Operations::new();
                 if function.is_some_and(|id| id.function().object_in.is_some()) {
                     self.armed.insert(armed_with);
-                    operations = self.first_use(armed_with, FirstUse::CALLBACK, callback);
+                    operations = self.first_use(armed_with, Derived::Callback);
                 }
                 operations.push(release_merge(goroutine, callback(armed_with)));
                 operations
@@ -465,19 +469,15 @@ impl Translator {
             .then(|| acquire(goroutine, publication(channel)))
     }
 
-    /// `derived(channel)` as a new object if `channel` was made since tracing began, is not
-    /// operated on yet, and that object is not used yet (`which` says which it is).
-    fn first_use(
-        &mut self,
-        channel: Address,
-        which: FirstUse,
-        derived: fn(Address) -> Address,
-    ) -> Operations {
+    /// `kind.of(channel)` as a new object if `channel` was made since tracing began, is not
+    /// operated on yet, and that object is not used yet.
+    fn first_use(&mut self, channel: Address, kind: Derived) -> Operations {
+        let bit = FirstUse::bit(kind);
         match self.made.get_mut(&channel) {
-            Some(unused) if unused.0 & which.0 != 0 => {
-                unused.0 &= !which.0;
+            Some(unused) if unused.0 & bit != 0 => {
+                unused.0 &= !bit;
                 smallvec![Operation::ObjectCreated {
-                    object: derived(channel)
+                    object: kind.of(channel)
                 }]
             }
             _ => Operations::new(),
