@@ -9,7 +9,6 @@
 
 use super::clock::SharedClock;
 use super::lru::Lru;
-use crate::detect::HashSet;
 
 /// An entry that carries a clock.
 pub(crate) trait Clocked {
@@ -19,11 +18,7 @@ pub(crate) trait Clocked {
 pub(crate) struct ClockTable<V> {
     entries: Lru<u64, V>,
     forgotten: SharedClock,
-    evicted: KeyFilter,
-    /// Keys the filter takes for evicted whose entries were made anew since (`forget`): they
-    /// start from nothing. Emptied when it reaches the table's capacity (they then start from
-    /// `forgotten`, which can only hide races).
-    fresh: HashSet<u64>,
+    evicted: EvictedKeys,
     evictions: u64,
 }
 
@@ -32,8 +27,7 @@ impl<V: Clocked> ClockTable<V> {
         Self {
             entries: Lru::new(capacity),
             forgotten: SharedClock::default(),
-            evicted: KeyFilter::default(),
-            fresh: HashSet::default(),
+            evicted: EvictedKeys::default(),
             evictions: 0,
         }
     }
@@ -62,8 +56,7 @@ impl<V: Clocked> ClockTable<V> {
     pub fn lookup(&mut self, key: u64) -> Option<Result<&V, &SharedClock>> {
         match self.entries.get_mut(&key) {
             Some(entry) => Some(Ok(entry)),
-            None => (self.evicted.may_contain(key) && !self.fresh.contains(&key))
-                .then_some(Err(&self.forgotten)),
+            None => self.evicted.inherits(key).then_some(Err(&self.forgotten)),
         }
     }
 
@@ -74,7 +67,6 @@ impl<V: Clocked> ClockTable<V> {
             entries,
             forgotten,
             evicted,
-            fresh,
             evictions,
         } = self;
         if entries.is_full() {
@@ -90,7 +82,7 @@ impl<V: Clocked> ClockTable<V> {
             }
         }
         let (entry, dropped) = entries.get_or_insert_with(key, || {
-            make(if evicted.may_contain(key) && !fresh.remove(&key) {
+            make(if evicted.take_inheritance(key) {
                 forgotten.clone()
             } else {
                 SharedClock::default()
@@ -115,11 +107,8 @@ impl<V: Clocked> ClockTable<V> {
         // Reset in place: moving the entry out of the recency list costs more than keeping it.
         if let Some(entry) = self.entries.peek_mut(&key) {
             *entry = make(SharedClock::default());
-        } else if self.evicted.may_contain(key) {
-            if self.fresh.len() >= self.entries.capacity() {
-                self.fresh.clear();
-            }
-            self.fresh.insert(key);
+        } else {
+            self.evicted.made_anew(key);
         }
     }
 
@@ -132,31 +121,78 @@ impl<V: Clocked> ClockTable<V> {
     }
 }
 
-/// A fixed-size set that may answer "maybe" for keys never inserted, never "no" for one that was
-/// (one bit per hash bucket). A false "maybe" only costs precision.
-struct KeyFilter {
+/// The keys that may have been evicted, and those of them made anew since.
+///
+/// One bit per hash bucket says whether a key of that bucket was evicted: it may answer "maybe"
+/// for a key never evicted (a false "maybe" only costs precision), never "no" for one that was.
+/// A key made anew while its bucket says "maybe" is kept in the bucket's one place for a new key,
+/// so that it starts from nothing: a later key made anew in the same bucket pushes it out, and it
+/// then starts from what evicted entries left (more ordering, never less). Only the key kept
+/// there counts as new, so no other key is ever taken for one; it stops counting once it has an
+/// entry, which may be evicted in turn. One place per bucket instead of a set of keys: making a
+/// key anew, and the lookups of a table whose filter is full, touch one word.
+struct EvictedKeys {
     bits: Vec<u64>,
+    /// The key made anew in each bucket (0: none); allocated when the first is.
+    new: Vec<u64>,
 }
 
 const FILTER_BITS_LOG2: u32 = 16;
 
-impl Default for KeyFilter {
+impl Default for EvictedKeys {
     fn default() -> Self {
         Self {
             bits: vec![0; (1 << FILTER_BITS_LOG2) / 64],
+            new: Vec::new(),
         }
     }
 }
 
-impl KeyFilter {
+impl EvictedKeys {
+    /// `key`'s entry was evicted.
     fn insert(&mut self, key: u64) {
-        let bit = Self::bucket(key);
-        self.bits[bit / 64] |= 1 << (bit % 64);
+        let bucket = Self::bucket(key);
+        self.bits[bucket / 64] |= 1 << (bucket % 64);
     }
 
-    fn may_contain(&self, key: u64) -> bool {
-        let bit = Self::bucket(key);
-        self.bits[bit / 64] & (1 << (bit % 64)) != 0
+    /// Whether `key`, absent from the table, must start from what evicted entries left.
+    fn inherits(&self, key: u64) -> bool {
+        let bucket = Self::bucket(key);
+        self.may_contain(bucket) && !self.is_new(bucket, key)
+    }
+
+    /// [`Self::inherits`], for a key that gets an entry now: from here on its entry carries
+    /// what it is, and it is no longer new.
+    fn take_inheritance(&mut self, key: u64) -> bool {
+        let bucket = Self::bucket(key);
+        if !self.may_contain(bucket) {
+            return false;
+        }
+        if !self.is_new(bucket, key) {
+            return true;
+        }
+        self.new[bucket] = 0;
+        false
+    }
+
+    /// `key`, absent from the table, names a new entry from now on: it starts from nothing.
+    fn made_anew(&mut self, key: u64) {
+        let bucket = Self::bucket(key);
+        if !self.may_contain(bucket) || key == 0 {
+            return;
+        }
+        if self.new.is_empty() {
+            self.new = vec![0; 1 << FILTER_BITS_LOG2];
+        }
+        self.new[bucket] = key;
+    }
+
+    fn may_contain(&self, bucket: usize) -> bool {
+        self.bits[bucket / 64] & (1 << (bucket % 64)) != 0
+    }
+
+    fn is_new(&self, bucket: usize, key: u64) -> bool {
+        key != 0 && self.new.get(bucket) == Some(&key)
     }
 
     /// Fibonacci hashing: spreads aligned addresses and consecutive ids over the buckets.
@@ -196,5 +232,52 @@ mod tests {
         assert!(table.clock(0x3000).is_none());
         let (revived, _) = table.entry(0x1000, Entry);
         assert!(revived.0.get(0) >= 5);
+    }
+
+    /// A table of one entry whose filter has seen `key` evicted with time 5 of slot 0.
+    fn evicted(key: u64) -> ClockTable<Entry> {
+        let mut table = ClockTable::new(1);
+        table.entry(key, |_| clock(0, 5));
+        table.entry(key ^ 0x8000_0000, |_| clock(1, 1));
+        assert!(table.clock(key).is_some_and(|c| c.get(0) >= 5));
+        table
+    }
+
+    #[test]
+    fn a_key_made_anew_starts_empty_and_inherits_again_once_its_entry_is_evicted() {
+        const KEY: u64 = 0x1000;
+        let mut table = evicted(KEY);
+        table.forget(KEY, Entry);
+        assert!(table.clock(KEY).is_none(), "made anew: nothing to inherit");
+        let (entry, _) = table.entry(KEY, Entry);
+        assert_eq!(entry.0.get(0), 0);
+        entry.0.set_own(Epoch { slot: 2, time: 9 });
+        table.entry(0x3000, |_| clock(1, 1));
+        assert!(
+            table.clock(KEY).is_some_and(|c| c.get(2) >= 9),
+            "evicted again, it must start from what it carried"
+        );
+    }
+
+    #[test]
+    fn a_key_made_anew_is_pushed_out_by_a_newer_one_of_its_bucket_and_inherits() {
+        const KEY: u64 = 0x1000;
+        let bucket = EvictedKeys::bucket(KEY);
+        let same_bucket = (1..)
+            .map(|i| KEY + 8 * i)
+            .find(|&key| EvictedKeys::bucket(key) == bucket)
+            .expect("another key of the bucket");
+        let mut table = evicted(KEY);
+        table.forget(KEY, Entry);
+        table.forget(same_bucket, Entry);
+        assert!(table.clock(same_bucket).is_none());
+        assert!(table.clock(KEY).is_some_and(|c| c.get(0) >= 5));
+    }
+
+    #[test]
+    fn key_zero_is_never_taken_for_new() {
+        let mut table = evicted(0);
+        table.forget(0, Entry);
+        assert!(table.clock(0).is_some_and(|c| c.get(0) >= 5));
     }
 }

@@ -53,10 +53,6 @@ impl<K: Copy + Eq + Hash, V> Lru<K, V> {
         self.nodes.len()
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     pub fn is_full(&self) -> bool {
         self.nodes.len() == self.capacity
     }
