@@ -18,9 +18,12 @@ use crate::{
     plan::catalogue::{FunctionId, Global, OnEntry, OnReturn, RWMUTEX_WRITER_SEM},
 };
 
-/// What one event stands for: one to four operations for nearly every event (a select's cases
-/// may need more), kept inline so that translating allocates nothing.
-pub type Operations = SmallVec<[Operation; 4]>;
+/// What one event stands for: one to three operations for most events, kept inline so that
+/// translating them allocates nothing (a hand-off, a receive that learns from a timer's
+/// arming, a new channel's first operation may need more, and spill to the heap). Three and
+/// not four: the vector is moved between the translation's steps, and at 104 bytes a move is
+/// a few register copies where at 136 it was a call of `memmove` (docs/performance.md).
+pub type Operations = SmallVec<[Operation; 3]>;
 
 /// The happens-before objects translation adds to the program's own: each is derived from a
 /// real object (or from none, for the shared ones) and kept apart from every real object and
